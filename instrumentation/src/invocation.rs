@@ -1,0 +1,304 @@
+//! The runtime behind `#[spanbill::handler]`: one span per invocation, cold-start marking,
+//! outcome recording, EMF output and the flush before Lambda freezes the process.
+
+use std::any::Any;
+use std::fmt::Display;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::FutureExt as _;
+use opentelemetry::context::FutureExt as _;
+use opentelemetry::trace::{
+    Link, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt as _, Tracer as _,
+};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_semantic_conventions::attribute as semconv;
+
+use crate::environment::{ColdStart, Environment};
+use crate::event::{EventInfo, ResponseInfo, Trigger};
+use crate::kpi::{CURRENT_INVOCATION, InvocationKpis, KpiSpec};
+use crate::propagation;
+use crate::telemetry::Telemetry;
+
+/// Attribute with the estimated cost of the invocation in USD.
+pub const COST_ATTRIBUTE: &str = "spanbill.cost.usd";
+/// Attribute that says where [`COST_ATTRIBUTE`] comes from; `estimate` on invocation spans.
+pub const COST_SOURCE_ATTRIBUTE: &str = "spanbill.cost.source";
+
+/// What the attribute on a handler declares.
+#[derive(Debug)]
+pub struct HandlerMeta {
+    /// Span name given in the attribute; the function name otherwise.
+    pub span_name: Option<&'static str>,
+    /// Trigger given in the attribute; inferred from the event otherwise.
+    pub trigger: Option<Trigger>,
+    /// Declared KPIs.
+    pub kpis: &'static [KpiSpec],
+}
+
+/// How an invocation ended, as the span records it.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    response: ResponseInfo,
+    exception: Option<(String, String)>,
+}
+
+impl Outcome {
+    /// A successful result described by `response`.
+    #[must_use]
+    pub fn success(response: ResponseInfo) -> Self {
+        Self { response, exception: None }
+    }
+
+    /// An error returned by the handler.
+    #[must_use]
+    pub fn error(error_type: &str, message: String) -> Self {
+        Self { response: ResponseInfo::default(), exception: Some((short_type_name(error_type), message)) }
+    }
+
+    fn panic(payload: &(dyn Any + Send)) -> Self {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|text| (*text).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic with a non-string payload".to_owned());
+        Self { response: ResponseInfo::default(), exception: Some(("panic".to_owned(), message)) }
+    }
+}
+
+fn short_type_name(name: &str) -> String {
+    // `core::fmt::Error` reads better as `Error`, but generic arguments stay whole.
+    let base = name.split('<').next().unwrap_or(name);
+    let short = base.rsplit("::").next().unwrap_or(base);
+    format!("{short}{}", &name[base.len()..])
+}
+
+/// One running invocation.
+#[derive(Debug)]
+pub struct Invocation {
+    cx: Context,
+    environment: Arc<Environment>,
+    telemetry: Telemetry,
+    started_at: SystemTime,
+    deadline: Option<SystemTime>,
+    span_name: String,
+}
+
+impl Invocation {
+    /// Opens the invocation span for `context` and the event described by `event`.
+    #[must_use]
+    pub fn start(meta: &'static HandlerMeta, context: &lambda_runtime::Context, event: EventInfo) -> Self {
+        let environment = Environment::current();
+        let telemetry = Telemetry::for_environment(&environment);
+        telemetry.kpis().declare(meta.kpis);
+
+        let now = environment.clock().now();
+        let cold = environment.take_cold_start(now);
+        let function = environment.function();
+        let span_name = meta.span_name.map_or_else(|| function.name.to_string(), str::to_owned);
+        let trigger = meta.trigger.unwrap_or(event.trigger);
+        let EventInfo { kind, attributes: event_attributes, parent, mut links, .. } = event;
+
+        let mut attributes = Vec::with_capacity(event_attributes.len() + 10);
+        attributes.push(KeyValue::new(semconv::FAAS_INVOCATION_ID, context.request_id.clone()));
+        attributes.push(KeyValue::new(semconv::FAAS_TRIGGER, trigger.as_str()));
+        attributes.push(KeyValue::new(semconv::FAAS_COLDSTART, cold.cold));
+        attributes.push(KeyValue::new(semconv::FAAS_MAX_MEMORY, function.memory_bytes()));
+        if !context.invoked_function_arn.is_empty() {
+            let arn = &context.invoked_function_arn;
+            attributes.push(KeyValue::new(semconv::CLOUD_RESOURCE_ID, arn.clone()));
+            attributes.push(KeyValue::new("aws.lambda.invoked_arn", arn.clone()));
+            if let Some(account) = arn.split(':').nth(4).filter(|account| !account.is_empty()) {
+                attributes.push(KeyValue::new(semconv::CLOUD_ACCOUNT_ID, account.to_owned()));
+            }
+        }
+        if cold.proactive {
+            attributes.push(KeyValue::new("spanbill.proactive_initialization", true));
+        }
+        attributes.extend(event_attributes);
+
+        // Without a parent in the event, a sampled X-Ray header continues the X-Ray trace, so
+        // spans join the platform's REPORT lines by trace id. An unsampled one is only
+        // linked, because a parent-based sampler would drop every span under it.
+        let mut parent = parent;
+        if parent.is_none()
+            && let Some(xray) = context.xray_trace_id.as_deref().and_then(propagation::parse_xray_header)
+        {
+            if xray.is_sampled() {
+                parent = Some(xray);
+            } else {
+                links.push(Link::with_context(xray));
+            }
+        }
+        let parent_cx = parent.map_or_else(Context::new, |remote| Context::new().with_remote_span_context(remote));
+
+        let span_kind = if trigger == Trigger::Http { SpanKind::Server } else { kind };
+        let builder = SpanBuilder::from_name(span_name.clone())
+            .with_kind(span_kind)
+            .with_start_time(now)
+            .with_attributes(attributes)
+            .with_links(links);
+        let span = telemetry.tracer().build_with_context(builder, &parent_cx);
+        let cx = parent_cx.with_span(span);
+        record_init_phase(&telemetry, &cx, &span_name, cold);
+
+        let deadline = (context.deadline > 0).then(|| UNIX_EPOCH + Duration::from_millis(context.deadline));
+        Self { cx, environment, telemetry, started_at: now, deadline, span_name }
+    }
+
+    /// The OpenTelemetry context that holds the invocation span.
+    #[must_use]
+    pub fn context(&self) -> &Context {
+        &self.cx
+    }
+
+    /// Runs the handler's future inside the invocation span and records how it ended.
+    ///
+    /// `describe` turns the handler's output into an [`Outcome`]. A panic is recorded and
+    /// then resumed. The result is returned unchanged.
+    pub async fn run<F, R>(self, future: F, describe: impl FnOnce(&R) -> Outcome) -> R
+    where
+        F: Future<Output = R>,
+    {
+        let values = self.telemetry.emf().map(|_| Mutex::new(Vec::new()));
+        let kpis = Arc::new(InvocationKpis { telemetry: self.telemetry.clone(), values });
+        let guarded = AssertUnwindSafe(future).catch_unwind().with_context(self.cx.clone());
+        let scoped = CURRENT_INVOCATION.scope(Arc::clone(&kpis), guarded);
+
+        let mut flushed_early = false;
+        let result = match self.flush_deadline() {
+            Some(wait) => {
+                let mut scoped = std::pin::pin!(scoped);
+                tokio::select! {
+                    biased;
+                    result = &mut scoped => result,
+                    () = tokio::time::sleep(wait) => {
+                        self.flush_before_deadline().await;
+                        flushed_early = true;
+                        scoped.await
+                    }
+                }
+            }
+            None => scoped.await,
+        };
+
+        match result {
+            Ok(output) => {
+                self.finish(describe(&output), &kpis, flushed_early).await;
+                output
+            }
+            Err(payload) => {
+                self.finish(Outcome::panic(payload.as_ref()), &kpis, flushed_early).await;
+                std::panic::resume_unwind(payload)
+            }
+        }
+    }
+
+    /// How long to wait before flushing for a handler still running near its deadline.
+    fn flush_deadline(&self) -> Option<Duration> {
+        let deadline = self.deadline?;
+        let remaining = deadline.duration_since(self.environment.clock().now()).unwrap_or_default();
+        Some(remaining.saturating_sub(self.telemetry.deadline_margin()))
+    }
+
+    async fn flush_before_deadline(&self) {
+        let now = self.environment.clock().now();
+        let remaining = self.deadline.and_then(|deadline| deadline.duration_since(now).ok()).unwrap_or_default();
+        let span = self.cx.span();
+        span.set_attribute(KeyValue::new("spanbill.deadline_flush", true));
+        span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, "timeout"));
+        span.set_status(Status::error(format!(
+            "invocation still running {} ms before its deadline",
+            remaining.as_millis()
+        )));
+        self.set_cost(now);
+        span.end_with_timestamp(now);
+        self.telemetry.flush().await;
+    }
+
+    async fn finish(&self, outcome: Outcome, kpis: &InvocationKpis, flushed_early: bool) {
+        let now = self.environment.clock().now();
+        if flushed_early {
+            // The invocation span is already exported; the rest of the story goes into a
+            // child span so that nothing is lost if the handler does finish in time.
+            let builder = SpanBuilder::from_name(format!("{} completion", self.span_name))
+                .with_kind(SpanKind::Internal)
+                .with_start_time(now);
+            let span = self.telemetry.tracer().build_with_context(builder, &self.cx);
+            let cx = self.cx.with_span(span);
+            record_outcome(&cx, outcome);
+            cx.span().end_with_timestamp(now);
+        } else {
+            record_outcome(&self.cx, outcome);
+            self.set_cost(now);
+            self.cx.span().end_with_timestamp(now);
+        }
+
+        if let (Some(sink), Some(values)) = (self.telemetry.emf(), &kpis.values) {
+            let values = std::mem::take(&mut *values.lock().unwrap_or_else(PoisonError::into_inner));
+            if let Err(error) = sink.write(&values, now) {
+                tracing::warn!(%error, "failed to write EMF metrics");
+            }
+        }
+        if self.telemetry.flush_after_invocation() {
+            self.telemetry.flush().await;
+        }
+    }
+
+    fn set_cost(&self, now: SystemTime) {
+        let function = self.environment.function();
+        let duration = now.duration_since(self.started_at).unwrap_or_default();
+        let cost = self.telemetry.rates().estimate(duration, function.memory_mb, function.architecture);
+        let span = self.cx.span();
+        span.set_attribute(KeyValue::new(COST_ATTRIBUTE, cost));
+        span.set_attribute(KeyValue::new(COST_SOURCE_ATTRIBUTE, "estimate"));
+    }
+}
+
+fn record_outcome(cx: &Context, outcome: Outcome) {
+    let span = cx.span();
+    span.set_attributes(outcome.response.attributes);
+    if let Some((error_type, message)) = outcome.exception {
+        let message = message.to_string();
+        span.add_event(
+            "exception",
+            vec![
+                KeyValue::new(semconv::EXCEPTION_TYPE, error_type.clone()),
+                KeyValue::new(semconv::EXCEPTION_MESSAGE, message.clone()),
+            ],
+        );
+        span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type));
+        span.set_status(Status::error(message));
+    } else if let Some(message) = outcome.response.error {
+        span.set_status(Status::error(message));
+    } else {
+        span.set_status(Status::Ok);
+    }
+}
+
+/// Records the init phase of a cold start as a child span that starts before its parent,
+/// as X-Ray's `Initialization` subsegment does.
+fn record_init_phase(telemetry: &Telemetry, cx: &Context, span_name: &str, cold: ColdStart) {
+    let Some((started, ready)) = cold.init_phase else { return };
+    let builder = SpanBuilder::from_name(format!("{span_name} init"))
+        .with_kind(SpanKind::Internal)
+        .with_start_time(started)
+        .with_attributes([KeyValue::new("spanbill.phase", "init")]);
+    let span = telemetry.tracer().build_with_context(builder, cx);
+    let init_cx = cx.with_span(span);
+    init_cx.span().end_with_timestamp(ready);
+}
+
+/// Describes a handler error that implements [`Display`].
+pub fn display_error<E: Display + ?Sized>(error: &E) -> Outcome {
+    Outcome::error(std::any::type_name::<E>(), error.to_string())
+}
+
+/// Returns the span context of the current invocation, if the caller runs inside one.
+#[must_use]
+pub fn current_span_context() -> Option<SpanContext> {
+    let cx = Context::current();
+    let span_context = cx.span().span_context().clone();
+    span_context.is_valid().then_some(span_context)
+}
