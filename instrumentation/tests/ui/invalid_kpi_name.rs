@@ -1,0 +1,8 @@
+use lambda_runtime::{Context, Error};
+
+#[spanbill_instrumentation::handler(kpi(counter = "orders created"))]
+async fn handler(_event: serde_json::Value, _context: Context) -> Result<(), Error> {
+    Ok(())
+}
+
+fn main() {}
