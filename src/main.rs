@@ -1,1 +1,111 @@
-fn main() {}
+//! The `spanbill` command.
+//!
+//! This binary parses flags and dispatches to the library crates; it owns the exit codes:
+//! 0 for success, 2 for bad usage or input.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use spanbill_instrumentation::propagation;
+
+/// Cost and latency drift for serverless functions.
+#[derive(Debug, Parser)]
+#[command(name = "spanbill", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print a trace id in both its W3C and X-Ray forms.
+    ///
+    /// Accepts a 32-digit W3C trace id, an X-Ray trace id (`1-5759e988-bd862e3f...`), a W3C
+    /// `traceparent` value or an X-Ray trace header (`Root=...;Parent=...;Sampled=1`).
+    TraceId {
+        /// The id or header to convert.
+        value: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // A closed pipe, as when the output goes into `head`, is not an error.
+            if error.chain().any(|cause| {
+                cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::TraceId { value } => trace_id(&value),
+    }
+}
+
+/// The parts of a trace reference that the input carried.
+struct TraceRef {
+    trace_id: String,
+    parent: Option<String>,
+    sampled: Option<bool>,
+}
+
+fn parse_trace_ref(value: &str) -> anyhow::Result<TraceRef> {
+    let value = value.trim();
+    if value.contains("Root=") {
+        let span_context = propagation::parse_xray_header(value)
+            .with_context(|| format!("invalid X-Ray trace header `{value}`: expected `Root=1-<8 hex>-<24 hex>;Parent=<16 hex>`"))?;
+        return Ok(TraceRef {
+            trace_id: format!("{:032x}", span_context.trace_id()),
+            parent: Some(format!("{:016x}", span_context.span_id())),
+            sampled: Some(span_context.is_sampled()),
+        });
+    }
+    if value.starts_with("1-") {
+        let trace_id = propagation::xray_trace_id_to_w3c(value)
+            .with_context(|| format!("invalid X-Ray trace id `{value}`: expected `1-<8 hex>-<24 hex>`"))?;
+        return Ok(TraceRef { trace_id: format!("{trace_id:032x}"), parent: None, sampled: None });
+    }
+    if value.matches('-').count() == 3 {
+        let carrier = std::collections::HashMap::from([(propagation::TRACEPARENT.to_owned(), value.to_owned())]);
+        let span_context = propagation::extract(&carrier)
+            .with_context(|| format!("invalid traceparent `{value}`: expected `00-<32 hex>-<16 hex>-<2 hex>`"))?;
+        return Ok(TraceRef {
+            trace_id: format!("{:032x}", span_context.trace_id()),
+            parent: Some(format!("{:016x}", span_context.span_id())),
+            sampled: Some(span_context.is_sampled()),
+        });
+    }
+    if value.len() == 32 && value.chars().all(|c| c.is_ascii_hexdigit()) && value.chars().any(|c| c != '0') {
+        return Ok(TraceRef { trace_id: value.to_ascii_lowercase(), parent: None, sampled: None });
+    }
+    bail!(
+        "unrecognised trace reference `{value}`: pass a 32-digit hex trace id, an X-Ray trace id \
+         (`1-5759e988-bd862e3fe1be46a994272793`), a traceparent or an X-Ray trace header"
+    )
+}
+
+fn trace_id(value: &str) -> anyhow::Result<()> {
+    let reference = parse_trace_ref(value)?;
+    let id = &reference.trace_id;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "w3c trace id:   {id}")?;
+    writeln!(out, "x-ray trace id: 1-{}-{}", &id[..8], &id[8..])?;
+    if let Some(parent) = &reference.parent {
+        let sampled = reference.sampled.unwrap_or(false);
+        writeln!(out, "parent span id: {parent}")?;
+        writeln!(out, "traceparent:    00-{id}-{parent}-{:02x}", u8::from(sampled))?;
+        writeln!(out, "x-ray header:   Root=1-{}-{};Parent={parent};Sampled={}", &id[..8], &id[8..], u8::from(sampled))?;
+    }
+    Ok(())
+}

@@ -8,7 +8,9 @@
 //!   optionally grouped by spaces or dashes), e-mail addresses and `Bearer` tokens are replaced.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::io;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use opentelemetry::{KeyValue, Value};
 
@@ -40,11 +42,16 @@ const DEFAULT_SENSITIVE_KEYS: &[&str] = &[
     "x_api_key",
 ];
 
+/// Keys remembered by one redactor; beyond this many new keys are checked every time.
+const MAX_CACHED_KEYS: usize = 4096;
+
 /// Which values to redact.
 #[derive(Debug, Clone)]
 pub struct Redactor {
     enabled: bool,
     sensitive_keys: Vec<String>,
+    // Attribute keys repeat on every span, so each one is classified once.
+    verdicts: Arc<RwLock<HashMap<Box<str>, bool>>>,
 }
 
 impl Default for Redactor {
@@ -52,6 +59,7 @@ impl Default for Redactor {
         Self {
             enabled: true,
             sensitive_keys: DEFAULT_SENSITIVE_KEYS.iter().map(|key| (*key).to_owned()).collect(),
+            verdicts: Arc::default(),
         }
     }
 }
@@ -60,13 +68,14 @@ impl Redactor {
     /// A redactor that leaves every value as it is.
     #[must_use]
     pub fn disabled() -> Self {
-        Self { enabled: false, sensitive_keys: Vec::new() }
+        Self { enabled: false, sensitive_keys: Vec::new(), verdicts: Arc::default() }
     }
 
     /// Adds a key fragment whose values are always redacted.
     #[must_use]
     pub fn with_sensitive_key(mut self, key: &str) -> Self {
         self.sensitive_keys.push(normalise_key(key));
+        self.verdicts = Arc::default();
         self
     }
 
@@ -82,6 +91,18 @@ impl Redactor {
         if !self.enabled {
             return false;
         }
+        if let Some(verdict) = self.verdicts.read().unwrap_or_else(PoisonError::into_inner).get(key) {
+            return *verdict;
+        }
+        let verdict = self.classify_key(key);
+        let mut verdicts = self.verdicts.write().unwrap_or_else(PoisonError::into_inner);
+        if verdicts.len() < MAX_CACHED_KEYS {
+            verdicts.insert(Box::from(key), verdict);
+        }
+        verdict
+    }
+
+    fn classify_key(&self, key: &str) -> bool {
         let key = normalise_key(key);
         let last = key.rsplit('_').next().unwrap_or(&key);
         self.sensitive_keys.iter().any(|fragment| {
@@ -113,7 +134,7 @@ impl Redactor {
     /// `key=value` or `"key": "value"` pairs inside free text.
     #[must_use]
     pub fn redact_text<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        if !self.enabled || !might_contain_secret(text) {
+        if !self.enabled || !self.might_contain_secret(text) {
             return Cow::Borrowed(text);
         }
         let text = redact_card_numbers(text);
@@ -163,24 +184,46 @@ fn normalise_key(key: &str) -> String {
         .collect()
 }
 
-/// A cheap pre-check so that most strings are returned without a copy.
-fn might_contain_secret(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    let mut digits = 0;
-    for &byte in bytes {
-        match byte {
-            b'@' | b'=' | b':' => return true,
-            b'0'..=b'9' => {
-                digits += 1;
-                if digits >= 13 {
-                    return true;
+impl Redactor {
+    /// A pre-check that allocates nothing, so that most strings are returned without a copy.
+    fn might_contain_secret(&self, text: &str) -> bool {
+        let bytes = text.as_bytes();
+        let mut digits = 0;
+        let mut separators = false;
+        for &byte in bytes {
+            match byte {
+                b'@' => return true,
+                b'0'..=b'9' => {
+                    digits += 1;
+                    if digits >= 13 {
+                        return true;
+                    }
                 }
+                b' ' | b'-' => {}
+                b'=' | b':' => {
+                    separators = true;
+                    digits = 0;
+                }
+                _ => digits = 0,
             }
-            b' ' | b'-' => {}
-            _ => digits = 0,
         }
+        if text.contains("earer ") {
+            return true;
+        }
+        separators && self.has_sensitive_pair(text)
     }
-    text.contains("Bearer ") || text.contains("bearer ")
+
+    fn has_sensitive_pair(&self, text: &str) -> bool {
+        let mut rest = text;
+        while let Some(pos) = rest.find(['=', ':']) {
+            let key = trailing_key(&rest[..pos]);
+            if !key.is_empty() && self.is_sensitive_key(key) {
+                return true;
+            }
+            rest = &rest[pos + 1..];
+        }
+        false
+    }
 }
 
 fn trailing_key(before: &str) -> &str {
