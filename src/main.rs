@@ -37,7 +37,9 @@ fn main() -> ExitCode {
         Err(error) => {
             // A closed pipe, as when the output goes into `head`, is not an error.
             if error.chain().any(|cause| {
-                cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
             }) {
                 return ExitCode::SUCCESS;
             }
@@ -72,22 +74,38 @@ fn parse_trace_ref(value: &str) -> anyhow::Result<TraceRef> {
         });
     }
     if value.starts_with("1-") {
-        let trace_id = propagation::xray_trace_id_to_w3c(value)
-            .with_context(|| format!("invalid X-Ray trace id `{value}`: expected `1-<8 hex>-<24 hex>`"))?;
-        return Ok(TraceRef { trace_id: format!("{trace_id:032x}"), parent: None, sampled: None });
+        let trace_id = propagation::xray_trace_id_to_w3c(value).with_context(|| {
+            format!("invalid X-Ray trace id `{value}`: expected `1-<8 hex>-<24 hex>`")
+        })?;
+        return Ok(TraceRef {
+            trace_id: format!("{trace_id:032x}"),
+            parent: None,
+            sampled: None,
+        });
     }
     if value.matches('-').count() == 3 {
-        let carrier = std::collections::HashMap::from([(propagation::TRACEPARENT.to_owned(), value.to_owned())]);
-        let span_context = propagation::extract(&carrier)
-            .with_context(|| format!("invalid traceparent `{value}`: expected `00-<32 hex>-<16 hex>-<2 hex>`"))?;
+        let carrier = std::collections::HashMap::from([(
+            propagation::TRACEPARENT.to_owned(),
+            value.to_owned(),
+        )]);
+        let span_context = propagation::extract(&carrier).with_context(|| {
+            format!("invalid traceparent `{value}`: expected `00-<32 hex>-<16 hex>-<2 hex>`")
+        })?;
         return Ok(TraceRef {
             trace_id: format!("{:032x}", span_context.trace_id()),
             parent: Some(format!("{:016x}", span_context.span_id())),
             sampled: Some(span_context.is_sampled()),
         });
     }
-    if value.len() == 32 && value.chars().all(|c| c.is_ascii_hexdigit()) && value.chars().any(|c| c != '0') {
-        return Ok(TraceRef { trace_id: value.to_ascii_lowercase(), parent: None, sampled: None });
+    if value.len() == 32
+        && value.chars().all(|c| c.is_ascii_hexdigit())
+        && value.chars().any(|c| c != '0')
+    {
+        return Ok(TraceRef {
+            trace_id: value.to_ascii_lowercase(),
+            parent: None,
+            sampled: None,
+        });
     }
     bail!(
         "unrecognised trace reference `{value}`: pass a 32-digit hex trace id, an X-Ray trace id \
@@ -104,8 +122,18 @@ fn trace_id(value: &str) -> anyhow::Result<()> {
     if let Some(parent) = &reference.parent {
         let sampled = reference.sampled.unwrap_or(false);
         writeln!(out, "parent span id: {parent}")?;
-        writeln!(out, "traceparent:    00-{id}-{parent}-{:02x}", u8::from(sampled))?;
-        writeln!(out, "x-ray header:   Root=1-{}-{};Parent={parent};Sampled={}", &id[..8], &id[8..], u8::from(sampled))?;
+        writeln!(
+            out,
+            "traceparent:    00-{id}-{parent}-{:02x}",
+            u8::from(sampled)
+        )?;
+        writeln!(
+            out,
+            "x-ray header:   Root=1-{}-{};Parent={parent};Sampled={}",
+            &id[..8],
+            &id[8..],
+            u8::from(sampled)
+        )?;
     }
     Ok(())
 }

@@ -41,12 +41,17 @@ fn work(event: &serde_json::Value) -> u64 {
     event["quantity"].as_u64().unwrap_or(1) * 3
 }
 
+// The same shape as the instrumented handlers, so all three run under `block_on`.
+#[allow(clippy::unused_async)]
 async fn bare(event: serde_json::Value, _context: Context) -> Result<u64, lambda_runtime::Error> {
     Ok(work(&event))
 }
 
 #[spanbill::handler(name = "updateInventory")]
-async fn with_spanbill(event: serde_json::Value, _context: Context) -> Result<u64, lambda_runtime::Error> {
+async fn with_spanbill(
+    event: serde_json::Value,
+    _context: Context,
+) -> Result<u64, lambda_runtime::Error> {
     Ok(work(&event))
 }
 
@@ -64,40 +69,63 @@ async fn with_spanbill(event: serde_json::Value, _context: Context) -> Result<u6
         aws.lambda.invoked_arn = %context.invoked_function_arn,
     )
 )]
-async fn with_tracing_opentelemetry(event: serde_json::Value, context: Context) -> Result<u64, lambda_runtime::Error> {
+async fn with_tracing_opentelemetry(
+    event: serde_json::Value,
+    context: Context,
+) -> Result<u64, lambda_runtime::Error> {
     Ok(work(&event))
 }
 
 fn context() -> Context {
     let mut context = Context::default();
-    context.request_id = "8f5b2c1e-54d3-4f0e-9a57-0d1c8f1b9e42".to_owned();
-    context.invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:updateInventory".to_owned();
+    "8f5b2c1e-54d3-4f0e-9a57-0d1c8f1b9e42".clone_into(&mut context.request_id);
+    "arn:aws:lambda:us-east-1:123456789012:function:updateInventory"
+        .clone_into(&mut context.invoked_function_arn);
     // A deadline 15 minutes out, as Lambda sets one on every invocation.
-    let deadline = SystemTime::now() + Duration::from_secs(900);
+    let deadline = SystemTime::now() + Duration::from_mins(15);
     context.deadline = deadline.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
     context
 }
 
 fn invocation(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let event = serde_json::json!({"orderId": "o-1", "quantity": 2});
     let base = context();
     let mut group = c.benchmark_group("invocation");
 
     group.bench_function("bare", |b| {
-        b.iter(|| runtime.block_on(bare(black_box(event.clone()), base.clone())).unwrap());
+        b.iter(|| {
+            runtime
+                .block_on(bare(black_box(event.clone()), base.clone()))
+                .unwrap()
+        });
     });
 
     let telemetry = spanbill::Telemetry::builder()
         .span_processor(DropProcessor)
         .flush_after_invocation(false)
         .build();
-    let function = spanbill::FunctionConfig { memory_mb: 512, ..spanbill::FunctionConfig::from_env() };
-    let environment = Arc::new(spanbill::Environment::builder(function).telemetry(telemetry).build());
+    let function = spanbill::FunctionConfig {
+        memory_mb: 512,
+        ..spanbill::FunctionConfig::from_env()
+    };
+    let environment = Arc::new(
+        spanbill::Environment::builder(function)
+            .telemetry(telemetry)
+            .build(),
+    );
     group.bench_function("spanbill", |b| {
         b.iter(|| {
             let invocation = with_spanbill(black_box(event.clone()), base.clone());
-            runtime.block_on(spanbill::Environment::scope(Arc::clone(&environment), invocation)).unwrap()
+            runtime
+                .block_on(spanbill::Environment::scope(
+                    Arc::clone(&environment),
+                    invocation,
+                ))
+                .unwrap()
         });
     });
 
@@ -108,14 +136,22 @@ fn invocation(c: &mut Criterion) {
         .flush_after_invocation(false)
         .build();
     let plain_environment = Arc::new(
-        spanbill::Environment::builder(spanbill::FunctionConfig { memory_mb: 512, ..spanbill::FunctionConfig::from_env() })
-            .telemetry(plain)
-            .build(),
+        spanbill::Environment::builder(spanbill::FunctionConfig {
+            memory_mb: 512,
+            ..spanbill::FunctionConfig::from_env()
+        })
+        .telemetry(plain)
+        .build(),
     );
     group.bench_function("spanbill_without_redaction", |b| {
         b.iter(|| {
             let invocation = with_spanbill(black_box(event.clone()), base.clone());
-            runtime.block_on(spanbill::Environment::scope(Arc::clone(&plain_environment), invocation)).unwrap()
+            runtime
+                .block_on(spanbill::Environment::scope(
+                    Arc::clone(&plain_environment),
+                    invocation,
+                ))
+                .unwrap()
         });
     });
     let mut no_deadline = base.clone();
@@ -123,16 +159,30 @@ fn invocation(c: &mut Criterion) {
     group.bench_function("spanbill_without_deadline", |b| {
         b.iter(|| {
             let invocation = with_spanbill(black_box(event.clone()), no_deadline.clone());
-            runtime.block_on(spanbill::Environment::scope(Arc::clone(&environment), invocation)).unwrap()
+            runtime
+                .block_on(spanbill::Environment::scope(
+                    Arc::clone(&environment),
+                    invocation,
+                ))
+                .unwrap()
         });
     });
 
-    let provider = SdkTracerProvider::builder().with_span_processor(DropProcessor).build();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(DropProcessor)
+        .build();
     let subscriber = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")));
     let _guard = tracing::subscriber::set_default(subscriber);
     group.bench_function("tracing_opentelemetry", |b| {
-        b.iter(|| runtime.block_on(with_tracing_opentelemetry(black_box(event.clone()), base.clone())).unwrap());
+        b.iter(|| {
+            runtime
+                .block_on(with_tracing_opentelemetry(
+                    black_box(event.clone()),
+                    base.clone(),
+                ))
+                .unwrap()
+        });
     });
     group.finish();
 }

@@ -24,7 +24,11 @@ impl Default for CostRates {
     /// First-tier AWS Lambda prices in us-east-1 (AWS price list, September 2026): $0.0000166667
     /// per GB-second on `x86_64`, $0.0000133334 on `arm64`, $0.20 per million requests.
     fn default() -> Self {
-        Self { gb_second_x86_64: 0.000_016_666_7, gb_second_arm64: 0.000_013_333_4, request: 0.000_000_2 }
+        Self {
+            gb_second_x86_64: 0.000_016_666_7,
+            gb_second_arm64: 0.000_013_333_4,
+            request: 0.000_000_2,
+        }
     }
 }
 

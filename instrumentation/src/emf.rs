@@ -106,9 +106,14 @@ impl EmfSink {
 
         // Each document takes up to 100 metrics and up to 100 values of each, so a metric
         // with more values continues in the next document.
-        let mut queues: Vec<(&str, &str, &[f64])> =
-            order.iter().map(|(name, unit)| (*name, *unit, grouped[name].as_slice())).collect();
-        let timestamp = at.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+        let mut queues: Vec<(&str, &str, &[f64])> = order
+            .iter()
+            .map(|(name, unit)| (*name, *unit, grouped[name].as_slice()))
+            .collect();
+        let timestamp = at
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
         let mut documents = Vec::new();
         while queues.iter().any(|(_, _, rest)| !rest.is_empty()) {
             let mut definitions = Vec::new();
@@ -121,18 +126,33 @@ impl EmfSink {
                 let (now, later) = rest.split_at(take);
                 *rest = later;
                 definitions.push(json!({"Name": name, "Unit": unit}));
-                let value = if now.len() == 1 { json!(now[0]) } else { json!(now) };
+                let value = if now.len() == 1 {
+                    json!(now[0])
+                } else {
+                    json!(now)
+                };
                 members.insert((*name).to_owned(), value);
             }
-            documents.push(self.document(timestamp, definitions, members));
+            documents.push(self.document(timestamp, &definitions, members));
         }
         documents
     }
 
-    fn document(&self, timestamp: u64, definitions: Vec<Value>, mut members: Map<String, Value>) -> Value {
-        let keys: Vec<&str> = self.dimensions.iter().map(|(key, _)| key.as_str()).collect();
-        let dimension_sets: Vec<Vec<&str>> =
-            keys.chunks(MAX_DIMENSIONS_PER_SET).map(<[&str]>::to_vec).collect();
+    fn document(
+        &self,
+        timestamp: u64,
+        definitions: &[Value],
+        mut members: Map<String, Value>,
+    ) -> Value {
+        let keys: Vec<&str> = self
+            .dimensions
+            .iter()
+            .map(|(key, _)| key.as_str())
+            .collect();
+        let dimension_sets: Vec<Vec<&str>> = keys
+            .chunks(MAX_DIMENSIONS_PER_SET)
+            .map(<[&str]>::to_vec)
+            .collect();
         for (key, value) in &self.dimensions {
             members.insert(key.clone(), json!(value));
         }
@@ -172,7 +192,11 @@ mod tests {
     use super::*;
 
     fn value(name: &str, unit: &'static str, value: f64) -> RecordedValue {
-        RecordedValue { name: Arc::from(name), unit, value }
+        RecordedValue {
+            name: Arc::from(name),
+            unit,
+            value,
+        }
     }
 
     #[test]
@@ -183,7 +207,10 @@ mod tests {
             value("order.value", "USD", 12.5),
             value("orders.created", "{order}", 1.0),
         ];
-        let documents = sink.documents(&values, UNIX_EPOCH + std::time::Duration::from_millis(1_700));
+        let documents = sink.documents(
+            &values,
+            UNIX_EPOCH + std::time::Duration::from_millis(1_700),
+        );
 
         assert_eq!(documents.len(), 1);
         let document = &documents[0];
@@ -209,20 +236,33 @@ mod tests {
 
         let sizes: Vec<usize> = documents
             .iter()
-            .map(|d| d["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap().len())
+            .map(|d| {
+                d["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                    .as_array()
+                    .unwrap()
+                    .len()
+            })
             .collect();
         assert_eq!(sizes, [100, 100, 50]);
-        let total: usize = documents.iter().map(|d| d.as_object().unwrap().len() - 2).sum();
+        let total: usize = documents
+            .iter()
+            .map(|d| d.as_object().unwrap().len() - 2)
+            .sum();
         assert_eq!(total, 250);
     }
 
     #[test]
     fn more_than_100_values_split() {
         let sink = EmfSink::new(Box::new(io::sink()), "f");
-        let values: Vec<RecordedValue> = (0..230).map(|i| value("latency", "ms", f64::from(i))).collect();
+        let values: Vec<RecordedValue> = (0..230)
+            .map(|i| value("latency", "ms", f64::from(i)))
+            .collect();
         let documents = sink.documents(&values, UNIX_EPOCH);
 
-        let counts: Vec<usize> = documents.iter().map(|d| d["latency"].as_array().unwrap().len()).collect();
+        let counts: Vec<usize> = documents
+            .iter()
+            .map(|d| d["latency"].as_array().unwrap().len())
+            .collect();
         assert_eq!(counts, [100, 100, 30]);
         assert_eq!(documents[2]["latency"][29], json!(229.0));
     }
@@ -234,8 +274,14 @@ mod tests {
             sink = sink.dimension(&format!("d{i}"), "v");
         }
         let documents = sink.documents(&[value("x", "1", 1.0)], UNIX_EPOCH);
-        let sets = documents[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"].as_array().unwrap().clone();
-        let sizes: Vec<usize> = sets.iter().map(|set| set.as_array().unwrap().len()).collect();
+        let sets = documents[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let sizes: Vec<usize> = sets
+            .iter()
+            .map(|set| set.as_array().unwrap().len())
+            .collect();
         assert_eq!(sizes, [30, 11]);
     }
 

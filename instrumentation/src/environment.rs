@@ -68,7 +68,11 @@ impl Architecture {
     /// The architecture this binary was compiled for.
     #[must_use]
     pub fn of_this_build() -> Self {
-        if cfg!(target_arch = "aarch64") { Self::Arm64 } else { Self::X86_64 }
+        if cfg!(target_arch = "aarch64") {
+            Self::Arm64
+        } else {
+            Self::X86_64
+        }
     }
 
     /// The name Lambda and the OpenTelemetry `host.arch` attribute use.
@@ -194,7 +198,11 @@ impl Environment {
                 .ok()
                 .and_then(|value| InitType::parse(&value))
                 .unwrap_or(InitType::OnDemand);
-            Arc::new(Environment::builder(FunctionConfig::from_env()).init_type(init_type).build())
+            Arc::new(
+                Environment::builder(FunctionConfig::from_env())
+                    .init_type(init_type)
+                    .build(),
+            )
         })
     }
 
@@ -202,7 +210,9 @@ impl Environment {
     /// the global one.
     #[must_use]
     pub fn current() -> Arc<Environment> {
-        CURRENT.try_with(Arc::clone).unwrap_or_else(|_| Arc::clone(Self::global()))
+        CURRENT
+            .try_with(Arc::clone)
+            .unwrap_or_else(|_| Arc::clone(Self::global()))
     }
 
     /// Runs `future` with `environment` as the current environment.
@@ -246,18 +256,34 @@ impl Environment {
     pub fn take_cold_start(&self, now: SystemTime) -> ColdStart {
         let first = !self.invoked.swap(true, Ordering::AcqRel);
         if !first || !self.init_type.first_request_waits() {
-            return ColdStart { cold: false, proactive: false, init_phase: None };
+            return ColdStart {
+                cold: false,
+                proactive: false,
+                init_phase: None,
+            };
         }
         if self.init_type == InitType::SnapStart {
-            return ColdStart { cold: true, proactive: false, init_phase: None };
+            return ColdStart {
+                cold: true,
+                proactive: false,
+                init_phase: None,
+            };
         }
 
         let ready = *self.ready_at.get_or_init(|| now);
         let idle = now.duration_since(ready).unwrap_or_default();
         if idle >= PROACTIVE_INIT_THRESHOLD {
-            return ColdStart { cold: false, proactive: true, init_phase: None };
+            return ColdStart {
+                cold: false,
+                proactive: true,
+                init_phase: None,
+            };
         }
-        ColdStart { cold: true, proactive: false, init_phase: Some((self.init_started_at, ready)) }
+        ColdStart {
+            cold: true,
+            proactive: false,
+            init_phase: Some((self.init_started_at, ready)),
+        }
     }
 }
 

@@ -6,11 +6,12 @@
 //! implements them and falls back to a generic description otherwise.
 
 use aws_lambda_events::apigw::{
-    ApiGatewayProxyRequest, ApiGatewayProxyResponse, ApiGatewayV2httpRequest, ApiGatewayV2httpResponse,
+    ApiGatewayProxyRequest, ApiGatewayProxyResponse, ApiGatewayV2httpRequest,
+    ApiGatewayV2httpResponse,
 };
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use opentelemetry::trace::{Link, SpanContext, SpanKind};
 use opentelemetry::KeyValue;
+use opentelemetry::trace::{Link, SpanContext, SpanKind};
 use opentelemetry_semantic_conventions::attribute as semconv;
 
 use crate::propagation;
@@ -64,7 +65,13 @@ impl EventInfo {
     /// The description of an event of unknown type.
     #[must_use]
     pub fn other() -> Self {
-        Self { kind: SpanKind::Server, trigger: Trigger::Other, attributes: Vec::new(), parent: None, links: Vec::new() }
+        Self {
+            kind: SpanKind::Server,
+            trigger: Trigger::Other,
+            attributes: Vec::new(),
+            parent: None,
+            links: Vec::new(),
+        }
     }
 }
 
@@ -93,7 +100,10 @@ impl TriggerEvent for ApiGatewayV2httpRequest {
     fn describe(&self) -> EventInfo {
         let http = &self.request_context.http;
         let mut attributes = vec![
-            KeyValue::new(semconv::HTTP_REQUEST_METHOD, http.method.as_str().to_owned()),
+            KeyValue::new(
+                semconv::HTTP_REQUEST_METHOD,
+                http.method.as_str().to_owned(),
+            ),
             KeyValue::new(semconv::URL_SCHEME, "https"),
         ];
         if let Some(path) = self.raw_path.as_ref().or(http.path.as_ref()) {
@@ -124,7 +134,10 @@ impl TriggerEvent for ApiGatewayV2httpRequest {
 impl TriggerEvent for ApiGatewayProxyRequest {
     fn describe(&self) -> EventInfo {
         let mut attributes = vec![
-            KeyValue::new(semconv::HTTP_REQUEST_METHOD, self.http_method.as_str().to_owned()),
+            KeyValue::new(
+                semconv::HTTP_REQUEST_METHOD,
+                self.http_method.as_str().to_owned(),
+            ),
             KeyValue::new(semconv::URL_SCHEME, "https"),
         ];
         if let Some(path) = &self.path {
@@ -155,17 +168,29 @@ impl TriggerEvent for SqsEvent {
             KeyValue::new(semconv::MESSAGING_SYSTEM, "aws_sqs"),
             KeyValue::new(semconv::MESSAGING_OPERATION_TYPE, "process"),
             KeyValue::new(semconv::MESSAGING_OPERATION_NAME, "process"),
-            KeyValue::new(semconv::MESSAGING_BATCH_MESSAGE_COUNT, self.records.len() as i64),
+            KeyValue::new(
+                semconv::MESSAGING_BATCH_MESSAGE_COUNT,
+                self.records.len() as i64,
+            ),
         ];
-        let queue = self.records.first().and_then(|message| message.event_source_arn.as_deref()).map(queue_name);
+        let queue = self
+            .records
+            .first()
+            .and_then(|message| message.event_source_arn.as_deref())
+            .map(queue_name);
         if let Some(queue) = queue {
-            attributes.push(KeyValue::new(semconv::MESSAGING_DESTINATION_NAME, queue.to_owned()));
+            attributes.push(KeyValue::new(
+                semconv::MESSAGING_DESTINATION_NAME,
+                queue.to_owned(),
+            ));
         }
 
         let mut links = Vec::with_capacity(self.records.len());
         let mut contexts: Vec<SpanContext> = Vec::with_capacity(self.records.len());
         for message in &self.records {
-            let Some(producer) = propagation::extract_sqs_message(message) else { continue };
+            let Some(producer) = propagation::extract_sqs_message(message) else {
+                continue;
+            };
             let mut link_attributes = Vec::with_capacity(1);
             if let Some(id) = &message.message_id {
                 link_attributes.push(KeyValue::new(semconv::MESSAGING_MESSAGE_ID, id.clone()));
@@ -178,10 +203,18 @@ impl TriggerEvent for SqsEvent {
         // crossing the queue keeps one trace id; a mixed batch starts a trace of its own and
         // keeps the producers as links.
         let parent = match contexts.first() {
-            Some(first) if contexts.iter().all(|cx| cx.trace_id() == first.trace_id()) => Some(first.clone()),
+            Some(first) if contexts.iter().all(|cx| cx.trace_id() == first.trace_id()) => {
+                Some(first.clone())
+            }
             _ => None,
         };
-        EventInfo { kind: SpanKind::Consumer, trigger: Trigger::PubSub, attributes, parent, links }
+        EventInfo {
+            kind: SpanKind::Consumer,
+            trigger: Trigger::PubSub,
+            attributes,
+            parent,
+            links,
+        }
     }
 }
 
@@ -206,7 +239,10 @@ impl TriggerResponse for ApiGatewayProxyResponse {
 impl TriggerResponse for SqsBatchResponse {
     fn describe(&self) -> ResponseInfo {
         ResponseInfo {
-            attributes: vec![KeyValue::new("spanbill.batch.item_failures", self.batch_item_failures.len() as i64)],
+            attributes: vec![KeyValue::new(
+                "spanbill.batch.item_failures",
+                self.batch_item_failures.len() as i64,
+            )],
             error: None,
         }
     }
@@ -215,7 +251,10 @@ impl TriggerResponse for SqsBatchResponse {
 fn http_response(status: i64) -> ResponseInfo {
     // A SERVER span is an error only for 5xx; a 4xx is the client's mistake.
     let error = (status >= 500).then(|| format!("HTTP {status}"));
-    ResponseInfo { attributes: vec![KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, status)], error }
+    ResponseInfo {
+        attributes: vec![KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, status)],
+        error,
+    }
 }
 
 /// The route template from an API Gateway route key such as `POST /orders/{id}`.
@@ -224,7 +263,11 @@ fn route_of(route_key: Option<&str>) -> Option<&str> {
     if route_key == "$default" {
         return None;
     }
-    Some(route_key.split_once(' ').map_or(route_key, |(_, route)| route))
+    Some(
+        route_key
+            .split_once(' ')
+            .map_or(route_key, |(_, route)| route),
+    )
 }
 
 /// The queue name at the end of an SQS ARN (`arn:aws:sqs:us-east-1:123456789012:orders`).

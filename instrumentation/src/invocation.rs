@@ -48,13 +48,19 @@ impl Outcome {
     /// A successful result described by `response`.
     #[must_use]
     pub fn success(response: ResponseInfo) -> Self {
-        Self { response, exception: None }
+        Self {
+            response,
+            exception: None,
+        }
     }
 
     /// An error returned by the handler.
     #[must_use]
     pub fn error(error_type: &str, message: String) -> Self {
-        Self { response: ResponseInfo::default(), exception: Some((short_type_name(error_type), message)) }
+        Self {
+            response: ResponseInfo::default(),
+            exception: Some((short_type_name(error_type), message)),
+        }
     }
 
     fn panic(payload: &(dyn Any + Send)) -> Self {
@@ -63,7 +69,10 @@ impl Outcome {
             .map(|text| (*text).to_owned())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "panic with a non-string payload".to_owned());
-        Self { response: ResponseInfo::default(), exception: Some(("panic".to_owned(), message)) }
+        Self {
+            response: ResponseInfo::default(),
+            exception: Some(("panic".to_owned(), message)),
+        }
     }
 }
 
@@ -88,7 +97,11 @@ pub struct Invocation {
 impl Invocation {
     /// Opens the invocation span for `context` and the event described by `event`.
     #[must_use]
-    pub fn start(meta: &'static HandlerMeta, context: &lambda_runtime::Context, event: EventInfo) -> Self {
+    pub fn start(
+        meta: &'static HandlerMeta,
+        context: &lambda_runtime::Context,
+        event: EventInfo,
+    ) -> Self {
         let environment = Environment::current();
         let telemetry = Telemetry::for_environment(&environment);
         telemetry.kpis().declare(meta.kpis);
@@ -96,15 +109,29 @@ impl Invocation {
         let now = environment.clock().now();
         let cold = environment.take_cold_start(now);
         let function = environment.function();
-        let span_name = meta.span_name.map_or_else(|| function.name.to_string(), str::to_owned);
+        let span_name = meta
+            .span_name
+            .map_or_else(|| function.name.to_string(), str::to_owned);
         let trigger = meta.trigger.unwrap_or(event.trigger);
-        let EventInfo { kind, attributes: event_attributes, parent, mut links, .. } = event;
+        let EventInfo {
+            kind,
+            attributes: event_attributes,
+            parent,
+            mut links,
+            ..
+        } = event;
 
         let mut attributes = Vec::with_capacity(event_attributes.len() + 10);
-        attributes.push(KeyValue::new(semconv::FAAS_INVOCATION_ID, context.request_id.clone()));
+        attributes.push(KeyValue::new(
+            semconv::FAAS_INVOCATION_ID,
+            context.request_id.clone(),
+        ));
         attributes.push(KeyValue::new(semconv::FAAS_TRIGGER, trigger.as_str()));
         attributes.push(KeyValue::new(semconv::FAAS_COLDSTART, cold.cold));
-        attributes.push(KeyValue::new(semconv::FAAS_MAX_MEMORY, function.memory_bytes()));
+        attributes.push(KeyValue::new(
+            semconv::FAAS_MAX_MEMORY,
+            function.memory_bytes(),
+        ));
         if !context.invoked_function_arn.is_empty() {
             let arn = &context.invoked_function_arn;
             attributes.push(KeyValue::new(semconv::CLOUD_RESOURCE_ID, arn.clone()));
@@ -123,7 +150,10 @@ impl Invocation {
         // linked, because a parent-based sampler would drop every span under it.
         let mut parent = parent;
         if parent.is_none()
-            && let Some(xray) = context.xray_trace_id.as_deref().and_then(propagation::parse_xray_header)
+            && let Some(xray) = context
+                .xray_trace_id
+                .as_deref()
+                .and_then(propagation::parse_xray_header)
         {
             if xray.is_sampled() {
                 parent = Some(xray);
@@ -131,9 +161,15 @@ impl Invocation {
                 links.push(Link::with_context(xray));
             }
         }
-        let parent_cx = parent.map_or_else(Context::new, |remote| Context::new().with_remote_span_context(remote));
+        let parent_cx = parent.map_or_else(Context::new, |remote| {
+            Context::new().with_remote_span_context(remote)
+        });
 
-        let span_kind = if trigger == Trigger::Http { SpanKind::Server } else { kind };
+        let span_kind = if trigger == Trigger::Http {
+            SpanKind::Server
+        } else {
+            kind
+        };
         let builder = SpanBuilder::from_name(span_name.clone())
             .with_kind(span_kind)
             .with_start_time(now)
@@ -143,8 +179,16 @@ impl Invocation {
         let cx = parent_cx.with_span(span);
         record_init_phase(&telemetry, &cx, &span_name, cold);
 
-        let deadline = (context.deadline > 0).then(|| UNIX_EPOCH + Duration::from_millis(context.deadline));
-        Self { cx, environment, telemetry, started_at: now, deadline, span_name }
+        let deadline =
+            (context.deadline > 0).then(|| UNIX_EPOCH + Duration::from_millis(context.deadline));
+        Self {
+            cx,
+            environment,
+            telemetry,
+            started_at: now,
+            deadline,
+            span_name,
+        }
     }
 
     /// The OpenTelemetry context that holds the invocation span.
@@ -162,14 +206,19 @@ impl Invocation {
         F: Future<Output = R>,
     {
         let values = self.telemetry.emf().map(|_| Mutex::new(Vec::new()));
-        let kpis = Arc::new(InvocationKpis { telemetry: self.telemetry.clone(), values });
-        let guarded = AssertUnwindSafe(future).catch_unwind().with_context(self.cx.clone());
-        let scoped = CURRENT_INVOCATION.scope(Arc::clone(&kpis), guarded);
+        let kpis = Arc::new(InvocationKpis {
+            telemetry: self.telemetry.clone(),
+            values,
+        });
+        // The handler's future is boxed so that the wrapper stays small whatever the size
+        // of the event the handler holds.
+        let guarded =
+            Box::pin(AssertUnwindSafe(future).catch_unwind()).with_context(self.cx.clone());
+        let mut scoped = std::pin::pin!(CURRENT_INVOCATION.scope(Arc::clone(&kpis), guarded));
 
         let mut flushed_early = false;
         let result = match self.flush_deadline() {
             Some(wait) => {
-                let mut scoped = std::pin::pin!(scoped);
                 tokio::select! {
                     biased;
                     result = &mut scoped => result,
@@ -189,7 +238,8 @@ impl Invocation {
                 output
             }
             Err(payload) => {
-                self.finish(Outcome::panic(payload.as_ref()), &kpis, flushed_early).await;
+                self.finish(Outcome::panic(payload.as_ref()), &kpis, flushed_early)
+                    .await;
                 std::panic::resume_unwind(payload)
             }
         }
@@ -198,13 +248,18 @@ impl Invocation {
     /// How long to wait before flushing for a handler still running near its deadline.
     fn flush_deadline(&self) -> Option<Duration> {
         let deadline = self.deadline?;
-        let remaining = deadline.duration_since(self.environment.clock().now()).unwrap_or_default();
+        let remaining = deadline
+            .duration_since(self.environment.clock().now())
+            .unwrap_or_default();
         Some(remaining.saturating_sub(self.telemetry.deadline_margin()))
     }
 
     async fn flush_before_deadline(&self) {
         let now = self.environment.clock().now();
-        let remaining = self.deadline.and_then(|deadline| deadline.duration_since(now).ok()).unwrap_or_default();
+        let remaining = self
+            .deadline
+            .and_then(|deadline| deadline.duration_since(now).ok())
+            .unwrap_or_default();
         let span = self.cx.span();
         span.set_attribute(KeyValue::new("spanbill.deadline_flush", true));
         span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, "timeout"));
@@ -225,7 +280,10 @@ impl Invocation {
             let builder = SpanBuilder::from_name(format!("{} completion", self.span_name))
                 .with_kind(SpanKind::Internal)
                 .with_start_time(now);
-            let span = self.telemetry.tracer().build_with_context(builder, &self.cx);
+            let span = self
+                .telemetry
+                .tracer()
+                .build_with_context(builder, &self.cx);
             let cx = self.cx.with_span(span);
             record_outcome(&cx, outcome);
             cx.span().end_with_timestamp(now);
@@ -236,7 +294,8 @@ impl Invocation {
         }
 
         if let (Some(sink), Some(values)) = (self.telemetry.emf(), &kpis.values) {
-            let values = std::mem::take(&mut *values.lock().unwrap_or_else(PoisonError::into_inner));
+            let values =
+                std::mem::take(&mut *values.lock().unwrap_or_else(PoisonError::into_inner));
             if let Err(error) = sink.write(&values, now) {
                 tracing::warn!(%error, "failed to write EMF metrics");
             }
@@ -249,7 +308,10 @@ impl Invocation {
     fn set_cost(&self, now: SystemTime) {
         let function = self.environment.function();
         let duration = now.duration_since(self.started_at).unwrap_or_default();
-        let cost = self.telemetry.rates().estimate(duration, function.memory_mb, function.architecture);
+        let cost =
+            self.telemetry
+                .rates()
+                .estimate(duration, function.memory_mb, function.architecture);
         let span = self.cx.span();
         span.set_attribute(KeyValue::new(COST_ATTRIBUTE, cost));
         span.set_attribute(KeyValue::new(COST_SOURCE_ATTRIBUTE, "estimate"));
@@ -260,7 +322,6 @@ fn record_outcome(cx: &Context, outcome: Outcome) {
     let span = cx.span();
     span.set_attributes(outcome.response.attributes);
     if let Some((error_type, message)) = outcome.exception {
-        let message = message.to_string();
         span.add_event(
             "exception",
             vec![
@@ -280,7 +341,9 @@ fn record_outcome(cx: &Context, outcome: Outcome) {
 /// Records the init phase of a cold start as a child span that starts before its parent,
 /// as X-Ray's `Initialization` subsegment does.
 fn record_init_phase(telemetry: &Telemetry, cx: &Context, span_name: &str, cold: ColdStart) {
-    let Some((started, ready)) = cold.init_phase else { return };
+    let Some((started, ready)) = cold.init_phase else {
+        return;
+    };
     let builder = SpanBuilder::from_name(format!("{span_name} init"))
         .with_kind(SpanKind::Internal)
         .with_start_time(started)

@@ -43,11 +43,14 @@ pub struct KpiSpec {
     pub description: &'static str,
 }
 
+/// Instruments by name, each with its declared unit.
+type Instruments<I> = RwLock<HashMap<Arc<str>, (I, &'static str)>>;
+
 /// The instruments of one meter provider, created on first use and cached by name.
 pub(crate) struct KpiRegistry {
     meter: Meter,
-    counters: RwLock<HashMap<Arc<str>, (Counter<u64>, &'static str)>>,
-    histograms: RwLock<HashMap<Arc<str>, (Histogram<f64>, &'static str)>>,
+    counters: Instruments<Counter<u64>>,
+    histograms: Instruments<Histogram<f64>>,
     declared: RwLock<Vec<usize>>,
 }
 
@@ -73,7 +76,12 @@ impl KpiRegistry {
             return;
         }
         let key = specs.as_ptr() as usize;
-        if self.declared.read().unwrap_or_else(PoisonError::into_inner).contains(&key) {
+        if self
+            .declared
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&key)
+        {
             return;
         }
         for spec in specs {
@@ -86,14 +94,30 @@ impl KpiRegistry {
                 }
             }
         }
-        self.declared.write().unwrap_or_else(PoisonError::into_inner).push(key);
+        self.declared
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(key);
     }
 
-    fn counter(&self, name: &str, unit: &'static str, description: &'static str) -> (Counter<u64>, &'static str) {
-        if let Some(found) = self.counters.read().unwrap_or_else(PoisonError::into_inner).get(name) {
+    fn counter(
+        &self,
+        name: &str,
+        unit: &'static str,
+        description: &'static str,
+    ) -> (Counter<u64>, &'static str) {
+        if let Some(found) = self
+            .counters
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+        {
             return found.clone();
         }
-        let mut counters = self.counters.write().unwrap_or_else(PoisonError::into_inner);
+        let mut counters = self
+            .counters
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         counters
             .entry(Arc::from(name))
             .or_insert_with(|| {
@@ -112,11 +136,24 @@ impl KpiRegistry {
             .clone()
     }
 
-    fn histogram(&self, name: &str, unit: &'static str, description: &'static str) -> (Histogram<f64>, &'static str) {
-        if let Some(found) = self.histograms.read().unwrap_or_else(PoisonError::into_inner).get(name) {
+    fn histogram(
+        &self,
+        name: &str,
+        unit: &'static str,
+        description: &'static str,
+    ) -> (Histogram<f64>, &'static str) {
+        if let Some(found) = self
+            .histograms
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+        {
             return found.clone();
         }
-        let mut histograms = self.histograms.write().unwrap_or_else(PoisonError::into_inner);
+        let mut histograms = self
+            .histograms
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         histograms
             .entry(Arc::from(name))
             .or_insert_with(|| {
@@ -159,13 +196,21 @@ fn with_target(f: impl FnOnce(&Telemetry, Option<&Mutex<Vec<RecordedValue>>>)) {
     }
 }
 
-fn keep_for_emf(values: Option<&Mutex<Vec<RecordedValue>>>, name: &str, unit: &'static str, value: f64) {
+fn keep_for_emf(
+    values: Option<&Mutex<Vec<RecordedValue>>>,
+    name: &str,
+    unit: &'static str,
+    value: f64,
+) {
     if let Some(values) = values {
-        values.lock().unwrap_or_else(PoisonError::into_inner).push(RecordedValue {
-            name: Arc::from(name),
-            unit,
-            value,
-        });
+        values
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(RecordedValue {
+                name: Arc::from(name),
+                unit,
+                value,
+            });
     }
 }
 

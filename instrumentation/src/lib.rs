@@ -84,10 +84,10 @@ pub use telemetry::{
 /// Items the `#[handler]` expansion refers to. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::event::Trigger;
     pub use crate::event::{EventInfo, ResponseInfo, TriggerEvent, TriggerResponse};
     pub use crate::invocation::{HandlerMeta, Invocation, Outcome, display_error};
     pub use crate::kpi::{KpiKind, KpiSpec};
-    pub use crate::event::Trigger;
     pub use lambda_runtime::{Context, LambdaEvent};
 
     /// Wraps a value so that method calls on `&&Probe` pick the most specific description:

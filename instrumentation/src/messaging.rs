@@ -6,7 +6,9 @@ use std::fmt::Display;
 
 use aws_lambda_events::sqs::SqsMessage;
 use opentelemetry::context::FutureExt as _;
-use opentelemetry::trace::{Link, SpanBuilder, SpanKind, Status, TraceContextExt as _, Tracer as _};
+use opentelemetry::trace::{
+    Link, SpanBuilder, SpanKind, Status, TraceContextExt as _, Tracer as _,
+};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 
@@ -71,7 +73,10 @@ where
     let environment = Environment::current();
     let telemetry = Telemetry::for_environment(&environment);
     let invocation = Context::current();
-    let queue = message.event_source_arn.as_deref().map_or("unknown", queue_name);
+    let queue = message
+        .event_source_arn
+        .as_deref()
+        .map_or("unknown", queue_name);
 
     let mut attributes = vec![
         KeyValue::new(semconv::MESSAGING_SYSTEM, "aws_sqs"),
@@ -82,7 +87,11 @@ where
     if let Some(id) = &message.message_id {
         attributes.push(KeyValue::new(semconv::MESSAGING_MESSAGE_ID, id.clone()));
     }
-    if let Some(count) = message.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse::<i64>().ok()) {
+    if let Some(count) = message
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|n| n.parse::<i64>().ok())
+    {
         attributes.push(KeyValue::new("messaging.aws.sqs.receive_count", count));
     }
 
@@ -112,7 +121,10 @@ fn end_with_result<T, E: Display>(cx: &Context, result: &Result<T, E>, environme
     let span = cx.span();
     if let Err(error) = result {
         let message = error.to_string();
-        span.add_event("exception", vec![KeyValue::new(semconv::EXCEPTION_MESSAGE, message.clone())]);
+        span.add_event(
+            "exception",
+            vec![KeyValue::new(semconv::EXCEPTION_MESSAGE, message.clone())],
+        );
         span.set_status(Status::error(message));
     }
     span.end_with_timestamp(environment.clock().now());

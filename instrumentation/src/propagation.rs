@@ -8,9 +8,11 @@
 use std::collections::HashMap;
 
 use aws_lambda_events::sqs::SqsMessage;
-use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator as _};
-use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState};
 use opentelemetry::Context;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator as _};
+use opentelemetry::trace::{
+    SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 
 /// Message attribute and HTTP header that carries the W3C trace parent.
@@ -41,7 +43,10 @@ pub fn extract(carrier: &HashMap<String, String>) -> Option<SpanContext> {
 #[must_use]
 pub fn extract_sqs_message(message: &SqsMessage) -> Option<SpanContext> {
     let string_attribute = |name: &str| {
-        message.message_attributes.get(name).and_then(|attribute| attribute.string_value.clone())
+        message
+            .message_attributes
+            .get(name)
+            .and_then(|attribute| attribute.string_value.clone())
     };
     if let Some(traceparent) = string_attribute(TRACEPARENT) {
         let mut carrier = HashMap::from([(TRACEPARENT.to_owned(), traceparent)]);
@@ -52,7 +57,10 @@ pub fn extract_sqs_message(message: &SqsMessage) -> Option<SpanContext> {
             return Some(span_context);
         }
     }
-    message.attributes.get(AWS_TRACE_HEADER).and_then(|header| parse_xray_header(header))
+    message
+        .attributes
+        .get(AWS_TRACE_HEADER)
+        .and_then(|header| parse_xray_header(header))
 }
 
 /// Formats `span_context` as an X-Ray trace header:
@@ -77,7 +85,8 @@ pub fn xray_header(span_context: &SpanContext) -> Option<String> {
 #[must_use]
 pub fn xray_trace_id_to_w3c(xray: &str) -> Option<TraceId> {
     let mut parts = xray.split('-');
-    let (Some("1"), Some(epoch), Some(unique), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some("1"), Some(epoch), Some(unique), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return None;
     };
@@ -108,8 +117,18 @@ pub fn parse_xray_header(header: &str) -> Option<SpanContext> {
         }
     }
     let span_id = span_id.filter(|id| *id != SpanId::INVALID)?;
-    let flags = if sampled { TraceFlags::SAMPLED } else { TraceFlags::default() };
-    Some(SpanContext::new(trace_id?, span_id, flags, true, TraceState::default()))
+    let flags = if sampled {
+        TraceFlags::SAMPLED
+    } else {
+        TraceFlags::default()
+    };
+    Some(SpanContext::new(
+        trace_id?,
+        span_id,
+        flags,
+        true,
+        TraceState::default(),
+    ))
 }
 
 struct MapCarrier<'a>(&'a mut HashMap<String, String>);
@@ -160,8 +179,14 @@ mod tests {
     fn xray_header_round_trip() {
         let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
         let span_context = parse_xray_header(header).unwrap();
-        assert_eq!(format!("{:032x}", span_context.trace_id()), "5759e988bd862e3fe1be46a994272793");
-        assert_eq!(format!("{:016x}", span_context.span_id()), "53995c3f42cd8ad8");
+        assert_eq!(
+            format!("{:032x}", span_context.trace_id()),
+            "5759e988bd862e3fe1be46a994272793"
+        );
+        assert_eq!(
+            format!("{:016x}", span_context.span_id()),
+            "53995c3f42cd8ad8"
+        );
         assert!(span_context.is_sampled());
         assert!(span_context.is_remote());
         assert_eq!(xray_header(&span_context).unwrap(), header);
@@ -194,7 +219,10 @@ mod tests {
         let mut carrier = HashMap::new();
         inject(&cx, &mut carrier);
 
-        assert_eq!(carrier[TRACEPARENT], "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        assert_eq!(
+            carrier[TRACEPARENT],
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        );
         assert_eq!(carrier[TRACESTATE], "vendor=v1");
         let extracted = extract(&carrier).unwrap();
         assert_eq!(extracted.trace_id(), span_context.trace_id());
@@ -210,6 +238,9 @@ mod tests {
             "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".to_owned(),
         );
         let span_context = extract_sqs_message(&message).unwrap();
-        assert_eq!(format!("{:016x}", span_context.span_id()), "53995c3f42cd8ad8");
+        assert_eq!(
+            format!("{:016x}", span_context.span_id()),
+            "53995c3f42cd8ad8"
+        );
     }
 }

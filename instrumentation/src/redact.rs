@@ -58,7 +58,10 @@ impl Default for Redactor {
     fn default() -> Self {
         Self {
             enabled: true,
-            sensitive_keys: DEFAULT_SENSITIVE_KEYS.iter().map(|key| (*key).to_owned()).collect(),
+            sensitive_keys: DEFAULT_SENSITIVE_KEYS
+                .iter()
+                .map(|key| (*key).to_owned())
+                .collect(),
             verdicts: Arc::default(),
         }
     }
@@ -68,7 +71,11 @@ impl Redactor {
     /// A redactor that leaves every value as it is.
     #[must_use]
     pub fn disabled() -> Self {
-        Self { enabled: false, sensitive_keys: Vec::new(), verdicts: Arc::default() }
+        Self {
+            enabled: false,
+            sensitive_keys: Vec::new(),
+            verdicts: Arc::default(),
+        }
     }
 
     /// Adds a key fragment whose values are always redacted.
@@ -91,11 +98,19 @@ impl Redactor {
         if !self.enabled {
             return false;
         }
-        if let Some(verdict) = self.verdicts.read().unwrap_or_else(PoisonError::into_inner).get(key) {
+        if let Some(verdict) = self
+            .verdicts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+        {
             return *verdict;
         }
         let verdict = self.classify_key(key);
-        let mut verdicts = self.verdicts.write().unwrap_or_else(PoisonError::into_inner);
+        let mut verdicts = self
+            .verdicts
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         if verdicts.len() < MAX_CACHED_KEYS {
             verdicts.insert(Box::from(key), verdict);
         }
@@ -108,7 +123,11 @@ impl Redactor {
         self.sensitive_keys.iter().any(|fragment| {
             // Short fragments such as `pan` must match a whole key segment, so `company`
             // and `span_id` stay readable.
-            if fragment.len() <= 3 { last == fragment } else { key.contains(fragment.as_str()) }
+            if fragment.len() <= 3 {
+                last == fragment
+            } else {
+                key.contains(fragment.as_str())
+            }
         })
     }
 
@@ -180,7 +199,13 @@ impl Redactor {
 
 fn normalise_key(key: &str) -> String {
     key.chars()
-        .map(|c| if c == '-' || c == '.' || c == ' ' { '_' } else { c.to_ascii_lowercase() })
+        .map(|c| {
+            if c == '-' || c == '.' || c == ' ' {
+                '_'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
         .collect()
 }
 
@@ -255,7 +280,9 @@ fn value_extent(after: &str) -> (usize, bool) {
         .find(|scheme| trimmed.starts_with(**scheme))
         .map_or(0, |scheme| scheme.len());
     let value = &trimmed[scheme_len..];
-    let end = value.find([' ', ',', ';', '}', '&', '\n', '\t']).unwrap_or(value.len());
+    let end = value
+        .find([' ', ',', ';', '}', '&', '\n', '\t'])
+        .unwrap_or(value.len());
     (scheme_len + end, false)
 }
 
@@ -271,7 +298,7 @@ fn luhn_valid(digits: &[u8]) -> bool {
         }
         sum += value;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn redact_card_numbers(text: &str) -> String {
@@ -324,7 +351,9 @@ fn redact_emails(text: &str) -> String {
         }
         let is_local = |c: char| c.is_ascii_alphanumeric() || "._%+-".contains(c);
         let is_domain = |c: char| c.is_ascii_alphanumeric() || c == '.' || c == '-';
-        let start = text[copied..at].rfind(|c: char| !is_local(c)).map_or(copied, |p| copied + p + 1);
+        let start = text[copied..at]
+            .rfind(|c: char| !is_local(c))
+            .map_or(copied, |p| copied + p + 1);
         let domain = &text[at + 1..];
         let domain_len = domain.find(|c: char| !is_domain(c)).unwrap_or(domain.len());
         let domain = domain[..domain_len].trim_end_matches('.');
@@ -346,7 +375,9 @@ fn redact_bearer(text: &str) -> String {
         let token_start = pos + "Bearer ".len();
         out.push_str(&rest[..token_start]);
         let token = &rest[token_start..];
-        let len = token.find([' ', '"', ',', ';', '\n']).unwrap_or(token.len());
+        let len = token
+            .find([' ', '"', ',', ';', '\n'])
+            .unwrap_or(token.len());
         if len > 0 {
             out.push_str(REDACTED);
         }
@@ -374,7 +405,8 @@ impl<W: io::Write> io::Write for RedactingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match std::str::from_utf8(buf) {
             Ok(text) => {
-                self.inner.write_all(self.redactor.redact_text(text).as_bytes())?;
+                self.inner
+                    .write_all(self.redactor.redact_text(text).as_bytes())?;
                 Ok(buf.len())
             }
             Err(_) => self.inner.write(buf),
@@ -414,14 +446,23 @@ mod tests {
             redactor.redact_text("mail ana.lopez+x@example.com now"),
             "mail [REDACTED] now"
         );
-        assert_eq!(redactor.redact_text("Authorization: Bearer abc.def.ghi"), "Authorization: [REDACTED]");
-        assert_eq!(redactor.redact_text("got Bearer abc.def end"), "got Bearer [REDACTED] end");
+        assert_eq!(
+            redactor.redact_text("Authorization: Bearer abc.def.ghi"),
+            "Authorization: [REDACTED]"
+        );
+        assert_eq!(
+            redactor.redact_text("got Bearer abc.def end"),
+            "got Bearer [REDACTED] end"
+        );
     }
 
     #[test]
     fn sensitive_pairs_in_logs() {
         let redactor = Redactor::default();
-        assert_eq!(redactor.redact_text("user=7 cvv=123 ok"), "user=7 cvv=[REDACTED] ok");
+        assert_eq!(
+            redactor.redact_text("user=7 cvv=123 ok"),
+            "user=7 cvv=[REDACTED] ok"
+        );
         assert_eq!(
             redactor.redact_text(r#"{"cardNumber": "4000 0000", "amount": 5}"#),
             r#"{"cardNumber": "[REDACTED]", "amount": 5}"#

@@ -22,7 +22,7 @@ use crate::cost::CostRates;
 use crate::emf::EmfSink;
 use crate::environment::{Environment, FunctionConfig, InitType};
 use crate::kpi::KpiRegistry;
-use crate::redact::{Redactor, RedactingWriter};
+use crate::redact::{RedactingWriter, Redactor};
 
 /// Instrumentation scope name of the spans and metrics this crate creates.
 pub const SCOPE_NAME: &str = "spanbill";
@@ -121,8 +121,10 @@ impl Telemetry {
     /// deadline margin.
     pub fn from_env() -> Result<Telemetry, SetupError> {
         let environment = Environment::global();
-        let mut builder = Telemetry::builder()
-            .resource(function_resource(environment.function(), environment.init_type()));
+        let mut builder = Telemetry::builder().resource(function_resource(
+            environment.function(),
+            environment.init_type(),
+        ));
         if env_flag("OTEL_SDK_DISABLED") {
             return Ok(builder.build());
         }
@@ -175,9 +177,10 @@ impl Telemetry {
             .with_writer(move || RedactingWriter::new(std::io::stdout(), redactor.clone()));
         let otel_layer = tracing_opentelemetry::layer().with_tracer(self.inner.tracer.clone());
         tracing_subscriber::registry()
-            .with(tracing_subscriber::EnvFilter::from_env("SPANBILL_LOG").add_directive(
-                tracing::level_filters::LevelFilter::INFO.into(),
-            ))
+            .with(
+                tracing_subscriber::EnvFilter::from_env("SPANBILL_LOG")
+                    .add_directive(tracing::level_filters::LevelFilter::INFO.into()),
+            )
             .with(log_layer)
             .with(otel_layer)
             .try_init()
@@ -187,12 +190,17 @@ impl Telemetry {
     /// The globally installed pipeline, or one that records nothing when none was installed.
     pub fn global() -> &'static Telemetry {
         static DISABLED: OnceLock<Telemetry> = OnceLock::new();
-        GLOBAL.get().unwrap_or_else(|| DISABLED.get_or_init(|| Telemetry::builder().build()))
+        GLOBAL
+            .get()
+            .unwrap_or_else(|| DISABLED.get_or_init(|| Telemetry::builder().build()))
     }
 
     /// The pipeline of the current environment: its own, otherwise the global one.
     pub(crate) fn for_environment(environment: &Environment) -> Telemetry {
-        environment.telemetry().unwrap_or_else(|| Telemetry::global()).clone()
+        environment
+            .telemetry()
+            .unwrap_or_else(|| Telemetry::global())
+            .clone()
     }
 
     /// The tracer for invocation and message spans.
@@ -248,7 +256,13 @@ impl Telemetry {
         let telemetry = self.clone();
         let flush = move || telemetry.flush_blocking();
         let result = match tokio::runtime::Handle::try_current() {
-            Ok(handle) => handle.spawn_blocking(flush).await.unwrap_or_else(|_| Ok(())),
+            Ok(handle) => match handle.spawn_blocking(flush).await {
+                Ok(result) => result,
+                Err(error) => {
+                    tracing::warn!(%error, "telemetry flush task failed");
+                    return;
+                }
+            },
             Err(_) => flush(),
         };
         if let Err(error) = result {
@@ -434,7 +448,7 @@ pub fn function_resource(function: &FunctionConfig, init_type: InitType) -> Reso
     // applied after the defaults so that the user's values win.
     let from_env = Resource::builder().build();
     let mut builder = Resource::builder_empty().with_attributes(defaults);
-    for (key, value) in from_env.iter() {
+    for (key, value) in &from_env {
         if key.as_str() == semconv::SERVICE_NAME && env::var("OTEL_SERVICE_NAME").is_err() {
             let default_name = value.as_str().starts_with("unknown_service");
             if default_name {
@@ -478,7 +492,10 @@ enum Transport {
 fn transport(signal_variable: &'static str) -> Result<Transport, SetupError> {
     let (variable, value) = match env::var(signal_variable) {
         Ok(value) => (signal_variable, value),
-        Err(_) => ("OTEL_EXPORTER_OTLP_PROTOCOL", env::var("OTEL_EXPORTER_OTLP_PROTOCOL").unwrap_or_default()),
+        Err(_) => (
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            env::var("OTEL_EXPORTER_OTLP_PROTOCOL").unwrap_or_default(),
+        ),
     };
     match value.as_str() {
         "" | "http/protobuf" => Ok(Transport::HttpProtobuf),
@@ -507,7 +524,10 @@ fn otlp_span_exporter() -> Result<opentelemetry_otlp::SpanExporter, SetupError> 
         #[cfg(feature = "grpc")]
         Transport::Grpc => builder.with_tonic().build(),
     };
-    built.map_err(|source| SetupError::Exporter { signal: "traces", source })
+    built.map_err(|source| SetupError::Exporter {
+        signal: "traces",
+        source,
+    })
 }
 
 fn otlp_metric_exporter() -> Result<opentelemetry_otlp::MetricExporter, SetupError> {
@@ -521,7 +541,9 @@ fn otlp_metric_exporter() -> Result<opentelemetry_otlp::MetricExporter, SetupErr
     let builder = opentelemetry_otlp::MetricExporter::builder();
     let built = match transport("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL")? {
         Transport::HttpProtobuf => {
-            let builder = builder.with_http().with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
+            let builder = builder
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
             match temporality {
                 Some(temporality) => builder.with_temporality(temporality).build(),
                 None => builder.build(),
@@ -536,7 +558,10 @@ fn otlp_metric_exporter() -> Result<opentelemetry_otlp::MetricExporter, SetupErr
             }
         }
     };
-    built.map_err(|source| SetupError::Exporter { signal: "metrics", source })
+    built.map_err(|source| SetupError::Exporter {
+        signal: "metrics",
+        source,
+    })
 }
 
 /// Redacts span and event attributes before the wrapped processor exports them.

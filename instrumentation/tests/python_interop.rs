@@ -4,6 +4,9 @@
 //! Needs `.venv-test` at the workspace root with `opentelemetry-sdk` installed (`.ci/run`
 //! creates it); `SPANBILL_PYTHON` names another interpreter.
 
+// Handler futures hold the whole API Gateway event; the size only matters to this test.
+#![allow(clippy::large_futures)]
+
 mod support;
 
 use std::io::Write as _;
@@ -18,7 +21,12 @@ use support::{Harness, context, sqs_message, string_attribute};
 
 fn python() -> PathBuf {
     let path = std::env::var_os("SPANBILL_PYTHON").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv-test/bin/python")),
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../.venv-test/bin/python"
+            ))
+        },
         PathBuf::from,
     );
     assert!(
@@ -39,9 +47,18 @@ fn run_python(mode: &str, stdin: &str) -> serde_json::Value {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "python {mode} failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "python {mode} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
@@ -54,16 +71,30 @@ async fn python_sdk_extracts_what_spanbill_injects() {
     let harness = Harness::new(InitType::OnDemand, None);
 
     #[spanbill::handler(name = "createOrder")]
-    async fn create_order(_event: serde_json::Value, _context: Context) -> Result<spanbill::messaging::MessageContext, Never> {
-        spanbill::messaging::publish("aws_sqs", "payments", |message| async move { Ok(message) }).await
+    async fn create_order(
+        _event: serde_json::Value,
+        _context: Context,
+    ) -> Result<spanbill::messaging::MessageContext, Never> {
+        spanbill::messaging::publish("aws_sqs", "payments", |message| async move { Ok(message) })
+            .await
     }
-    let mut sent = harness.run(create_order(serde_json::json!({}), context("req-py-1"))).await.unwrap();
-    sent.attributes.insert("tracestate".to_owned(), "vendor=v1".to_owned());
+    let mut sent = harness
+        .run(create_order(serde_json::json!({}), context("req-py-1")))
+        .await
+        .unwrap();
+    sent.attributes
+        .insert("tracestate".to_owned(), "vendor=v1".to_owned());
 
     let extracted = run_python("extract", &serde_json::to_string(&sent.attributes).unwrap());
-    let send = harness.span("send payments");
-    assert_eq!(extracted["trace_id"], format!("{:032x}", send.span_context.trace_id()));
-    assert_eq!(extracted["span_id"], format!("{:016x}", send.span_context.span_id()));
+    let send_span = harness.span("send payments");
+    assert_eq!(
+        extracted["trace_id"],
+        format!("{:032x}", send_span.span_context.trace_id())
+    );
+    assert_eq!(
+        extracted["span_id"],
+        format!("{:016x}", send_span.span_context.span_id())
+    );
     assert_eq!(extracted["sampled"], true);
     assert_eq!(extracted["remote"], true);
     assert_eq!(extracted["tracestate"], "vendor=v1");
@@ -86,12 +117,27 @@ async fn spanbill_consumer_extracts_what_python_sdk_injects() {
         sqs_message("m-py", serde_json::json!({"traceparent": string_attribute(traceparent)}), serde_json::json!({})),
     ]}))
     .unwrap();
-    harness.run(handle_payment(event, context("req-py-2"))).await.unwrap();
+    harness
+        .run(handle_payment(event, context("req-py-2")))
+        .await
+        .unwrap();
 
     let invocation = harness.span("handlePayment");
     let message = harness.span("process payments");
-    assert_eq!(format!("{:032x}", invocation.span_context.trace_id()), produced["trace_id"].as_str().unwrap());
-    assert_eq!(format!("{:016x}", invocation.parent_span_id), produced["span_id"].as_str().unwrap());
-    assert_eq!(format!("{:016x}", message.parent_span_id), produced["span_id"].as_str().unwrap());
-    assert_eq!(message.span_context.trace_id(), invocation.span_context.trace_id());
+    assert_eq!(
+        format!("{:032x}", invocation.span_context.trace_id()),
+        produced["trace_id"].as_str().unwrap()
+    );
+    assert_eq!(
+        format!("{:016x}", invocation.parent_span_id),
+        produced["span_id"].as_str().unwrap()
+    );
+    assert_eq!(
+        format!("{:016x}", message.parent_span_id),
+        produced["span_id"].as_str().unwrap()
+    );
+    assert_eq!(
+        message.span_context.trace_id(),
+        invocation.span_context.trace_id()
+    );
 }

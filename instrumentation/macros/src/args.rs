@@ -41,8 +41,14 @@ fn push(errors: &mut Option<syn::Error>, error: syn::Error) {
 
 fn string_value(value: &Expr, what: &str) -> syn::Result<LitStr> {
     match value {
-        Expr::Lit(ExprLit { lit: Lit::Str(text), .. }) => Ok(text.clone()),
-        other => Err(syn::Error::new_spanned(other, format!("`{what}` takes a string literal, such as `{what} = \"...\"`"))),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(text),
+            ..
+        }) => Ok(text.clone()),
+        other => Err(syn::Error::new_spanned(
+            other,
+            format!("`{what}` takes a string literal, such as `{what} = \"...\"`"),
+        )),
     }
 }
 
@@ -54,19 +60,29 @@ impl HandlerArgs {
         let mut kpi_names = HashSet::new();
 
         for meta in metas {
-            let key = meta.path().get_ident().map(ToString::to_string).unwrap_or_default();
+            let key = meta
+                .path()
+                .get_ident()
+                .map(ToString::to_string)
+                .unwrap_or_default();
             match (key.as_str(), &meta) {
                 ("name", Meta::NameValue(MetaNameValue { value, .. })) => {
                     match string_value(value, "name").and_then(|name| non_empty(name, "name")) {
                         Ok(name) if args.name.is_none() => args.name = Some(name),
-                        Ok(_) => push(&mut errors, syn::Error::new_spanned(&meta, "duplicate argument `name`")),
+                        Ok(_) => push(
+                            &mut errors,
+                            syn::Error::new_spanned(&meta, "duplicate argument `name`"),
+                        ),
                         Err(error) => push(&mut errors, error),
                     }
                 }
                 ("trigger", Meta::NameValue(MetaNameValue { value, .. })) => {
                     match string_value(value, "trigger").and_then(check_trigger) {
                         Ok(trigger) if args.trigger.is_none() => args.trigger = Some(trigger),
-                        Ok(_) => push(&mut errors, syn::Error::new_spanned(&meta, "duplicate argument `trigger`")),
+                        Ok(_) => push(
+                            &mut errors,
+                            syn::Error::new_spanned(&meta, "duplicate argument `trigger`"),
+                        ),
                         Err(error) => push(&mut errors, error),
                     }
                 }
@@ -87,7 +103,10 @@ impl HandlerArgs {
                 ),
                 ("kpi", _) => push(
                     &mut errors,
-                    syn::Error::new_spanned(&meta, "expected `kpi(counter = \"...\")` or `kpi(histogram = \"...\")`"),
+                    syn::Error::new_spanned(
+                        &meta,
+                        "expected `kpi(counter = \"...\")` or `kpi(histogram = \"...\")`",
+                    ),
                 ),
                 _ => push(
                     &mut errors,
@@ -104,7 +123,10 @@ impl HandlerArgs {
 
 fn non_empty(text: LitStr, what: &str) -> syn::Result<LitStr> {
     if text.value().trim().is_empty() {
-        return Err(syn::Error::new_spanned(&text, format!("`{what}` must not be empty")));
+        return Err(syn::Error::new_spanned(
+            &text,
+            format!("`{what}` must not be empty"),
+        ));
     }
     Ok(text)
 }
@@ -147,7 +169,11 @@ impl Kpi {
         let mut errors = None;
 
         for pair in pairs {
-            let key = pair.path.get_ident().map(ToString::to_string).unwrap_or_default();
+            let key = pair
+                .path
+                .get_ident()
+                .map(ToString::to_string)
+                .unwrap_or_default();
             let value = match string_value(&pair.value, &key) {
                 Ok(value) => value,
                 Err(error) => {
@@ -157,7 +183,11 @@ impl Kpi {
             };
             let slot_taken = match key.as_str() {
                 "counter" | "histogram" => {
-                    let kind = if key == "counter" { KpiKind::Counter } else { KpiKind::Histogram };
+                    let kind = if key == "counter" {
+                        KpiKind::Counter
+                    } else {
+                        KpiKind::Histogram
+                    };
                     if let Err(error) = check_instrument_name(&value) {
                         push(&mut errors, error);
                     }
@@ -185,8 +215,16 @@ impl Kpi {
             return Err(error);
         }
         let Some((kind, name)) = kind_and_name else {
-            return Err(syn::Error::new(span, "missing KPI kind: add `counter = \"...\"` or `histogram = \"...\"`"));
+            return Err(syn::Error::new(
+                span,
+                "missing KPI kind: add `counter = \"...\"` or `histogram = \"...\"`",
+            ));
         };
-        Ok(Kpi { kind, name, unit, description })
+        Ok(Kpi {
+            kind,
+            name,
+            unit,
+            description,
+        })
     }
 }

@@ -1,7 +1,7 @@
 //! Writing the wrapper around a validated handler.
 
-use proc_macro2::{Span, TokenStream};
 use proc_macro_crate::{FoundCrate, crate_name};
+use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::{FnArg, Ident, ItemFn, LitStr, PatType};
 
@@ -31,10 +31,72 @@ fn trigger_variant(trigger: &LitStr) -> Ident {
     Ident::new(variant, trigger.span())
 }
 
-pub(crate) fn expand(args: &HandlerArgs, function: &ItemFn, shape: &Shape) -> syn::Result<TokenStream> {
+/// Writes the statics that hold what the attribute declares.
+fn handler_meta(args: &HandlerArgs, private: &TokenStream) -> TokenStream {
+    let optional = |value: Option<TokenStream>| {
+        value.map_or_else(
+            || quote!(::core::option::Option::None),
+            |value| quote!(::core::option::Option::Some(#value)),
+        )
+    };
+    let span_name = optional(args.name.as_ref().map(|name| quote!(#name)));
+    let trigger = optional(args.trigger.as_ref().map(|trigger| {
+        let variant = trigger_variant(trigger);
+        quote!(#private::Trigger::#variant)
+    }));
+    let kpis = args.kpis.iter().map(|kpi| {
+        let name = &kpi.name;
+        let kind = match kpi.kind {
+            KpiKind::Counter => quote!(#private::KpiKind::Counter),
+            KpiKind::Histogram => quote!(#private::KpiKind::Histogram),
+        };
+        let unit = kpi.unit.as_ref().map_or_else(|| quote!(""), |unit| quote!(#unit));
+        let description = kpi
+            .description
+            .as_ref()
+            .map_or_else(|| quote!(""), |text| quote!(#text));
+        quote!(#private::KpiSpec { name: #name, kind: #kind, unit: #unit, description: #description })
+    });
+    quote! {
+        static __SPANBILL_KPIS: &[#private::KpiSpec] = &[#(#kpis),*];
+        static __SPANBILL_HANDLER: #private::HandlerMeta = #private::HandlerMeta {
+            span_name: #span_name,
+            trigger: #trigger,
+            kpis: __SPANBILL_KPIS,
+        };
+    }
+}
+
+/// Writes the closure that turns the handler's result into an outcome.
+fn describe_result(private: &TokenStream) -> TokenStream {
+    quote! {
+        |__spanbill_result| {
+            #[allow(unused_imports)]
+            use #private::{
+                DescribeAnyError as _, DescribeAnyResponse as _, DescribeError as _,
+                DescribeResponse as _,
+            };
+            match __spanbill_result {
+                ::core::result::Result::Ok(__spanbill_value) => #private::Outcome::success(
+                    (&&#private::Probe(__spanbill_value)).describe_response(),
+                ),
+                ::core::result::Result::Err(__spanbill_error) => {
+                    (&&#private::Probe(__spanbill_error)).describe_error()
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn expand(args: &HandlerArgs, function: &ItemFn, shape: &Shape) -> TokenStream {
     let krate = runtime_crate();
     let private = quote!(#krate::__private);
-    let ItemFn { attrs, vis, sig, block } = function;
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = function;
 
     // The user's function, unchanged, becomes an inner function that the wrapper calls.
     let inner_name = format_ident!("__spanbill_{}", sig.ident);
@@ -49,32 +111,10 @@ pub(crate) fn expand(args: &HandlerArgs, function: &ItemFn, shape: &Shape) -> sy
         if let FnArg::Typed(PatType { pat, attrs, .. }) = input {
             let name = format_ident!("__spanbill_arg{index}");
             attrs.clear();
-            *pat = Box::new(syn::parse_quote!(#name));
+            **pat = syn::parse_quote!(#name);
             arg_names.push(name);
         }
     }
-
-    let span_name = match &args.name {
-        Some(name) => quote!(::core::option::Option::Some(#name)),
-        None => quote!(::core::option::Option::None),
-    };
-    let trigger = match &args.trigger {
-        Some(trigger) => {
-            let variant = trigger_variant(trigger);
-            quote!(::core::option::Option::Some(#private::Trigger::#variant))
-        }
-        None => quote!(::core::option::Option::None),
-    };
-    let kpis = args.kpis.iter().map(|kpi| {
-        let name = &kpi.name;
-        let kind = match kpi.kind {
-            KpiKind::Counter => quote!(#private::KpiKind::Counter),
-            KpiKind::Histogram => quote!(#private::KpiKind::Histogram),
-        };
-        let unit = kpi.unit.as_ref().map_or_else(|| quote!(""), |unit| quote!(#unit));
-        let description = kpi.description.as_ref().map_or_else(|| quote!(""), |text| quote!(#text));
-        quote!(#private::KpiSpec { name: #name, kind: #kind, unit: #unit, description: #description })
-    });
 
     let (event_and_context, call) = match shape {
         Shape::LambdaEvent => {
@@ -98,19 +138,16 @@ pub(crate) fn expand(args: &HandlerArgs, function: &ItemFn, shape: &Shape) -> sy
             )
         }
     };
+    let meta = handler_meta(args, &private);
+    let describe = describe_result(&private);
 
-    Ok(quote! {
+    quote! {
         #(#attrs)*
         #vis #outer_sig {
             #[allow(clippy::all, clippy::pedantic)]
             #inner_sig #block
 
-            static __SPANBILL_KPIS: &[#private::KpiSpec] = &[#(#kpis),*];
-            static __SPANBILL_HANDLER: #private::HandlerMeta = #private::HandlerMeta {
-                span_name: #span_name,
-                trigger: #trigger,
-                kpis: __SPANBILL_KPIS,
-            };
+            #meta
 
             let __spanbill_invocation = {
                 #[allow(unused_imports)]
@@ -120,23 +157,7 @@ pub(crate) fn expand(args: &HandlerArgs, function: &ItemFn, shape: &Shape) -> sy
                     (&&#private::Probe(__spanbill_payload)).describe_event();
                 #private::Invocation::start(&__SPANBILL_HANDLER, __spanbill_context, __spanbill_event_info)
             };
-            __spanbill_invocation
-                .run(#call, |__spanbill_result| {
-                    #[allow(unused_imports)]
-                    use #private::{
-                        DescribeAnyError as _, DescribeAnyResponse as _, DescribeError as _,
-                        DescribeResponse as _,
-                    };
-                    match __spanbill_result {
-                        ::core::result::Result::Ok(__spanbill_value) => #private::Outcome::success(
-                            (&&#private::Probe(__spanbill_value)).describe_response(),
-                        ),
-                        ::core::result::Result::Err(__spanbill_error) => {
-                            (&&#private::Probe(__spanbill_error)).describe_error()
-                        }
-                    }
-                })
-                .await
+            __spanbill_invocation.run(#call, #describe).await
         }
-    })
+    }
 }

@@ -42,7 +42,7 @@ pub fn handler(attr: TokenStream, item: TokenStream) -> TokenStream {
         Ok(args) => args,
         Err(error) => return with_function(&error, &function),
     };
-    match validate::check(&function).and_then(|shape| expand::expand(&args, &function, &shape)) {
+    match validate::check(&function).map(|shape| expand::expand(&args, &function, &shape)) {
         Ok(tokens) => tokens.into(),
         Err(error) => with_function(&error, &function),
     }

@@ -28,7 +28,10 @@ pub(crate) fn check(function: &ItemFn) -> syn::Result<Shape> {
         ));
     }
     if let Some(variadic) = &signature.variadic {
-        errors.push(syn::Error::new_spanned(variadic, "a handler cannot be variadic"));
+        errors.push(syn::Error::new_spanned(
+            variadic,
+            "a handler cannot be variadic",
+        ));
     }
     for input in &signature.inputs {
         if let FnArg::Receiver(receiver) = input {
@@ -43,7 +46,11 @@ pub(crate) fn check(function: &ItemFn) -> syn::Result<Shape> {
         1 => Some(Shape::LambdaEvent),
         2 => Some(Shape::EventAndContext),
         count => {
-            let span = if count == 0 { signature.paren_token.span.join() } else { signature.inputs.span() };
+            let span = if count == 0 {
+                signature.paren_token.span.join()
+            } else {
+                signature.inputs.span()
+            };
             errors.push(syn::Error::new(
                 span,
                 format!(

@@ -1,6 +1,9 @@
 //! Test support: environments that export into memory, a settable clock and event builders.
 
+// Each test file uses a different part of this module.
 #![allow(dead_code, unreachable_pub)]
+// A JSON value argument reads better at call sites than a reference to a temporary.
+#![allow(clippy::needless_pass_by_value)]
 
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
@@ -85,7 +88,9 @@ impl Harness {
     pub fn with_telemetry(
         init_type: InitType,
         clock: Option<Arc<ManualClock>>,
-        configure: impl FnOnce(spanbill_instrumentation::TelemetryBuilder) -> spanbill_instrumentation::TelemetryBuilder,
+        configure: impl FnOnce(
+            spanbill_instrumentation::TelemetryBuilder,
+        ) -> spanbill_instrumentation::TelemetryBuilder,
     ) -> Self {
         let spans = InMemorySpanExporter::default();
         let metrics = InMemoryMetricExporter::default();
@@ -93,17 +98,26 @@ impl Harness {
         let function = function_config();
         let telemetry = configure(
             Telemetry::builder()
-                .resource(spanbill_instrumentation::function_resource(&function, init_type))
+                .resource(spanbill_instrumentation::function_resource(
+                    &function, init_type,
+                ))
                 .simple_exporter(spans.clone())
                 .metric_exporter(metrics.clone())
                 .emf(EmfSink::new(Box::new(emf.clone()), "orders-api")),
         )
         .build();
-        let mut builder = Environment::builder(function).init_type(init_type).telemetry(telemetry);
+        let mut builder = Environment::builder(function)
+            .init_type(init_type)
+            .telemetry(telemetry);
         if let Some(clock) = clock {
             builder = builder.clock(clock);
         }
-        Self { spans, metrics, emf, environment: Arc::new(builder.build()) }
+        Self {
+            spans,
+            metrics,
+            emf,
+            environment: Arc::new(builder.build()),
+        }
     }
 
     pub async fn run<F: Future>(&self, future: F) -> F::Output {
@@ -117,25 +131,37 @@ impl Harness {
     pub fn span(&self, name: &str) -> SpanData {
         let spans = self.finished();
         let mut matching = spans.into_iter().filter(|span| span.name == name);
-        let span = matching.next().unwrap_or_else(|| panic!("no span named `{name}`"));
-        assert!(matching.next().is_none(), "more than one span named `{name}`");
+        let span = matching
+            .next()
+            .unwrap_or_else(|| panic!("no span named `{name}`"));
+        assert!(
+            matching.next().is_none(),
+            "more than one span named `{name}`"
+        );
         span
     }
 }
 
 pub fn context(request_id: &str) -> lambda_runtime::Context {
     let mut context = lambda_runtime::Context::default();
-    context.request_id = request_id.to_owned();
-    context.invoked_function_arn = ARN.to_owned();
+    request_id.clone_into(&mut context.request_id);
+    ARN.clone_into(&mut context.invoked_function_arn);
     context
 }
 
 pub fn attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
-    span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| &kv.value)
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| &kv.value)
 }
 
 pub fn attribute_keys(span: &SpanData) -> Vec<String> {
-    let mut keys: Vec<String> = span.attributes.iter().map(|kv| kv.key.to_string()).collect();
+    let mut keys: Vec<String> = span
+        .attributes
+        .iter()
+        .map(|kv| kv.key.to_string())
+        .collect();
     keys.sort();
     keys
 }
@@ -148,7 +174,10 @@ pub fn is_kind(span: &SpanData, kind: &SpanKind) -> bool {
     &span.span_kind == kind
 }
 
-pub fn http_event(headers: serde_json::Value, body: &str) -> aws_lambda_events::apigw::ApiGatewayV2httpRequest {
+pub fn http_event(
+    headers: serde_json::Value,
+    body: &str,
+) -> aws_lambda_events::apigw::ApiGatewayV2httpRequest {
     serde_json::from_value(serde_json::json!({
         "version": "2.0",
         "routeKey": "POST /orders",
@@ -171,7 +200,7 @@ pub fn http_event(headers: serde_json::Value, body: &str) -> aws_lambda_events::
             "routeKey": "POST /orders",
             "stage": "$default",
             "time": "04/Dec/2026:16:00:00 +0000",
-            "timeEpoch": 1796227200000u64
+            "timeEpoch": 1_796_227_200_000_u64
         },
         "body": body,
         "isBase64Encoded": false
@@ -179,7 +208,11 @@ pub fn http_event(headers: serde_json::Value, body: &str) -> aws_lambda_events::
     .unwrap()
 }
 
-pub fn sqs_message(id: &str, message_attributes: serde_json::Value, attributes: serde_json::Value) -> serde_json::Value {
+pub fn sqs_message(
+    id: &str,
+    message_attributes: serde_json::Value,
+    attributes: serde_json::Value,
+) -> serde_json::Value {
     serde_json::json!({
         "messageId": id,
         "receiptHandle": format!("handle-{id}"),
