@@ -95,7 +95,7 @@ impl Redactor {
     /// Whether values under `key` are always redacted.
     #[must_use]
     pub fn is_sensitive_key(&self, key: &str) -> bool {
-        if !self.enabled {
+        if !self.enabled || is_known_safe_key(key) {
             return false;
         }
         if let Some(verdict) = self
@@ -169,10 +169,11 @@ impl Redactor {
         while let Some(pos) = rest.find(['=', ':']) {
             let (before, after) = rest.split_at(pos);
             let key = trailing_key(before);
+            let separator = is_pair_separator(rest, pos);
             out.push_str(before);
             out.push_str(&after[..1]);
             let after = &after[1..];
-            if key.is_empty() || !self.is_sensitive_key(key) {
+            if !separator || key.is_empty() || !self.is_sensitive_key(key) {
                 rest = after;
                 continue;
             }
@@ -195,6 +196,40 @@ impl Redactor {
         out.push_str(rest);
         out
     }
+}
+
+/// Keys that spanbill itself sets on every invocation span and that name no secret, checked
+/// without a lookup because they dominate the keys seen.
+fn is_known_safe_key(key: &str) -> bool {
+    matches!(
+        key,
+        "faas.invocation_id"
+            | "faas.trigger"
+            | "faas.coldstart"
+            | "faas.max_memory"
+            | "cloud.resource_id"
+            | "cloud.account.id"
+            | "aws.lambda.invoked_arn"
+            | "spanbill.cost.usd"
+            | "spanbill.cost.source"
+            | "http.request.method"
+            | "http.response.status_code"
+            | "http.route"
+            | "url.path"
+            | "url.scheme"
+            | "server.address"
+            | "client.address"
+            | "user_agent.original"
+            | "messaging.system"
+            | "messaging.operation.type"
+            | "messaging.operation.name"
+            | "messaging.destination.name"
+            | "messaging.message.id"
+            | "messaging.batch.message_count"
+            | "exception.type"
+            | "exception.message"
+            | "error.type"
+    )
 }
 
 fn normalise_key(key: &str) -> String {
@@ -242,13 +277,21 @@ impl Redactor {
         let mut rest = text;
         while let Some(pos) = rest.find(['=', ':']) {
             let key = trailing_key(&rest[..pos]);
-            if !key.is_empty() && self.is_sensitive_key(key) {
+            if is_pair_separator(rest, pos) && !key.is_empty() && self.is_sensitive_key(key) {
                 return true;
             }
             rest = &rest[pos + 1..];
         }
         false
     }
+}
+
+/// Whether the `=` or `:` at `pos` separates a key from its value. A colon counts only when
+/// a space or quote follows (`key: value`, `"key":"value"`), so ARNs and times are not
+/// read as pairs.
+fn is_pair_separator(text: &str, pos: usize) -> bool {
+    let bytes = text.as_bytes();
+    bytes[pos] == b'=' || matches!(bytes.get(pos + 1), Some(b' ' | b'"' | b'\t'))
 }
 
 fn trailing_key(before: &str) -> &str {

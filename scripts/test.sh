@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Sets up what the tests need on a fresh machine and runs the whole test suite.
+#
+# Creates `.venv-test` (moto server, boto3 and the OpenTelemetry Python SDK) when it is
+# missing, then runs `cargo test --workspace`. Tests start their own servers on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=.venv-test
+python_packages=(
+  'moto[server]==5.2.*'
+  boto3
+  opentelemetry-api==1.45.1
+  opentelemetry-sdk==1.45.1
+)
+
+if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c 'import opentelemetry.sdk' 2>/dev/null; then
+  echo "setting up $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --upgrade pip
+  "$venv/bin/pip" install --quiet "${python_packages[@]}"
+fi
+
+cargo test --workspace --all-targets
+cargo test --workspace --doc
