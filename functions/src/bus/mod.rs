@@ -234,7 +234,7 @@ impl Received<'_> {
         message.message_id = Some(self.message_id.to_owned());
         message.receipt_handle = Some(self.receipt_handle.to_owned());
         message.body = Some(self.body.to_owned());
-        message.md5_of_body = Some(md5_hex(self.body.as_bytes()));
+        message.md5_of_body = Some(md5_of_body(self.body));
         if !self.attributes.is_empty() {
             message.md5_of_message_attributes = Some(md5_of_string_attributes(self.attributes));
         }
@@ -267,8 +267,13 @@ pub(crate) fn epoch_millis(time: SystemTime) -> String {
         .to_string()
 }
 
-/// The lowercase hex MD5 digest, as SQS reports `MD5OfMessageBody`.
-pub(crate) fn md5_hex(bytes: &[u8]) -> String {
+/// Returns the digest SQS reports as `MD5OfMessageBody`: the lowercase hex MD5 of the body.
+#[must_use]
+pub fn md5_of_body(body: &str) -> String {
+    md5_hex(body.as_bytes())
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
     let mut hex = String::with_capacity(32);
     for byte in Md5::digest(bytes) {
         write!(hex, "{byte:02x}").expect("writing to a String cannot fail");
@@ -276,12 +281,13 @@ pub(crate) fn md5_hex(bytes: &[u8]) -> String {
     hex
 }
 
-/// The digest SQS reports as `MD5OfMessageAttributes` for string attributes.
+/// Returns the digest SQS reports as `MD5OfMessageAttributes` for string attributes.
 ///
 /// SQS hashes the attributes sorted by name, each as the 4-byte big-endian length and bytes
 /// of its name, the same for its data type, one transport byte (1 for string values), then
 /// the length and bytes of its value.
-pub(crate) fn md5_of_string_attributes(attributes: &BTreeMap<String, String>) -> String {
+#[must_use]
+pub fn md5_of_string_attributes(attributes: &BTreeMap<String, String>) -> String {
     const STRING_TRANSPORT: u8 = 1;
     let mut buffer = Vec::new();
     for (name, value) in attributes {
@@ -305,6 +311,6 @@ mod tests {
 
     #[test]
     fn body_digest_is_lowercase_hex() {
-        assert_eq!(md5_hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(md5_of_body(""), "d41d8cd98f00b204e9800998ecf8427e");
     }
 }
