@@ -4,7 +4,7 @@
 //! The test starts `moto_server` from `$SPANBILL_MOTO`, or from the workspace's
 //! `.venv-test`, which `.ci/run` creates.
 
-// Handler futures hold the whole API Gateway event; their size only matters in a binary.
+// Instrumented handler futures exceed clippy's size limit; the binaries box them.
 #![allow(clippy::large_futures)]
 
 mod support;
@@ -124,10 +124,13 @@ fn string_attribute<'a>(message: &'a SqsMessage, name: &str) -> &'a str {
         .unwrap()
 }
 
-#[tokio::test]
-async fn sqs_round_trip_keeps_trace_context() {
-    let moto = Moto::start();
-    let sqs = SqsBus::new(local_client(&moto.endpoint));
+/// An order service whose bus is SQS at `endpoint`, with the `orders` and `payments` queues,
+/// behind a recorder of what it sends.
+async fn service_on_sqs(
+    endpoint: &str,
+    dir: &tempfile::TempDir,
+) -> (Arc<RecordingBus<SqsBus>>, Arc<OrderService>) {
+    let sqs = SqsBus::new(local_client(endpoint));
     sqs.create_queue("orders", QueueSettings::default())
         .await
         .unwrap();
@@ -136,7 +139,6 @@ async fn sqs_round_trip_keeps_trace_context() {
         .unwrap();
     let bus = Arc::new(RecordingBus::new(sqs));
 
-    let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("orders.db")).unwrap();
     let gateway = Arc::new(SandboxGateway::new(100_000));
     let payments = PaymentClient::new(
@@ -146,6 +148,41 @@ async fn sqs_round_trip_keeps_trace_context() {
         clock::system(),
     );
     let service = Arc::new(OrderService::new(store, bus.clone(), payments));
+    (bus, service)
+}
+
+/// Runs handlePayment on the first non-empty batch of the orders queue and returns the
+/// records it received.
+async fn deliver_orders(
+    bus: &RecordingBus<SqsBus>,
+    service: &Arc<OrderService>,
+    pay: &Harness,
+) -> Vec<SqsMessage> {
+    let received = Mutex::new(Vec::new());
+    for _ in 0..10 {
+        let delivery = deliver_batch(bus, "orders", 10, |event| {
+            received.lock().unwrap().extend(event.records.clone());
+            pay.run(Arc::clone(service).scope(handle_payment(event, context("r-2"))))
+        })
+        .await
+        .unwrap();
+        if delivery.received > 0 {
+            assert!(
+                delivery.failed.is_empty(),
+                "handlePayment failed: {delivery:?}"
+            );
+            assert_eq!(delivery.deleted, 1);
+            break;
+        }
+    }
+    received.into_inner().unwrap()
+}
+
+#[tokio::test]
+async fn sqs_round_trip_keeps_trace_context() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (bus, service) = service_on_sqs(&moto.endpoint, &dir).await;
     let exporter = InMemorySpanExporter::default();
     let create = Harness::new("createOrder", &exporter);
     let pay = Harness::new("handlePayment", &exporter);
@@ -165,30 +202,12 @@ async fn sqs_round_trip_keeps_trace_context() {
         .unwrap();
     assert_eq!(response.status_code, 201);
 
-    let received = Mutex::new(Vec::new());
-    let mut delivered = 0;
-    for _ in 0..10 {
-        let delivery = deliver_batch(bus.as_ref(), "orders", 10, |event| {
-            received.lock().unwrap().extend(event.records.clone());
-            pay.run(Arc::clone(&service).scope(handle_payment(event, context("r-2"))))
-        })
-        .await
-        .unwrap();
-        delivered += delivery.deleted;
-        if delivery.received > 0 {
-            assert!(
-                delivery.failed.is_empty(),
-                "handlePayment failed: {delivery:?}"
-            );
-            break;
-        }
-    }
-    assert_eq!(delivered, 1);
+    let received = deliver_orders(&bus, &service, &pay).await;
+    assert_eq!(received.len(), 1);
 
     let sent = bus.sent();
     let (queue, message) = &sent[0];
     assert_eq!(queue, "orders");
-    let received = received.into_inner().unwrap();
     let record = &received[0];
 
     // What SQS returns is exactly what the producer attached.
@@ -258,11 +277,16 @@ async fn sqs_round_trip_keeps_trace_context() {
         string_attribute(&announced[0], "eventType"),
         "payment.succeeded"
     );
-    let announcer = span_named(&spans, "send payments");
-    assert_eq!(announcer.parent_span_id, process.span_context.span_id());
+    let payments_producer = span_named(&spans, "send payments");
+    assert_eq!(
+        payments_producer.parent_span_id,
+        process.span_context.span_id()
+    );
     assert!(
-        string_attribute(&announced[0], "traceparent")
-            .contains(&format!("{:016x}", announcer.span_context.span_id()))
+        string_attribute(&announced[0], "traceparent").contains(&format!(
+            "{:016x}",
+            payments_producer.span_context.span_id()
+        ))
     );
     assert!(bus.receive("orders", 10).await.unwrap().is_empty());
 }

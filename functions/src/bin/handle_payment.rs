@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
     spanbill::Environment::global().mark_ready();
 
     let result = lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
-        // Boxed because the event types make the handler future large.
+        // Boxed because instrumented handler futures are large (clippy::large_futures).
         Box::pin(Arc::clone(&service).scope(handlers::handle_payment(event.payload, event.context)))
     }))
     .await;

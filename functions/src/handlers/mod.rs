@@ -58,8 +58,9 @@ where
 {
     let mut response = SqsBatchResponse::default();
     for message in &event.records {
-        let Err(error) = spanbill::messaging::process_message(message, process(message)).await
-        else {
+        // Boxed so that the handler's future does not grow by the size of the processing.
+        let processing = Box::pin(process(message));
+        let Err(error) = spanbill::messaging::process_message(message, processing).await else {
             continue;
         };
         let Some(message_id) = message.message_id.as_deref() else {

@@ -15,7 +15,7 @@ use aws_lambda_events::encodings::Body;
 use aws_lambda_events::sqs::SqsMessage;
 use opentelemetry_sdk::metrics::InMemoryMetricExporter;
 use opentelemetry_sdk::metrics::data::{
-    AggregatedMetrics, MetricData, ResourceMetrics, ScopeMetrics,
+    AggregatedMetrics, MetricData, ResourceMetrics, ScopeMetrics, SumDataPoint,
 };
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
 use spanbill::{Architecture, Environment, FunctionConfig, Telemetry};
@@ -273,7 +273,7 @@ impl Harness {
             .filter(|metric| metric.name() == name)
             .map(|metric| match metric.data() {
                 AggregatedMetrics::U64(MetricData::Sum(sum)) => {
-                    sum.data_points().map(|point| point.value()).sum::<u64>()
+                    sum.data_points().map(SumDataPoint::value).sum::<u64>()
                 }
                 _ => panic!("`{name}` is not a u64 counter"),
             })
