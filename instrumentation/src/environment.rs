@@ -3,8 +3,10 @@
 
 use std::env;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
+
+use opentelemetry::StringValue;
 
 use crate::clock::{self, SharedClock};
 use crate::telemetry::Telemetry;
@@ -37,7 +39,7 @@ impl InitType {
         }
     }
 
-    /// The value as Lambda spells it.
+    /// Returns the value as Lambda spells it.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -48,7 +50,7 @@ impl InitType {
         }
     }
 
-    /// Whether the first request of such an environment waits for its initialisation.
+    /// Returns whether the first request of such an environment waits for its init phase.
     #[must_use]
     pub fn first_request_waits(self) -> bool {
         matches!(self, Self::OnDemand | Self::SnapStart)
@@ -65,7 +67,7 @@ pub enum Architecture {
 }
 
 impl Architecture {
-    /// The architecture this binary was compiled for.
+    /// Returns the architecture this binary was compiled for.
     #[must_use]
     pub fn of_this_build() -> Self {
         if cfg!(target_arch = "aarch64") {
@@ -75,7 +77,7 @@ impl Architecture {
         }
     }
 
-    /// The name Lambda and the OpenTelemetry `host.arch` attribute use.
+    /// Returns the name Lambda and the OpenTelemetry `host.arch` attribute use.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -127,7 +129,7 @@ impl FunctionConfig {
         }
     }
 
-    /// The memory size in bytes, the unit of the `faas.max_memory` attribute.
+    /// Returns the memory size in bytes, the unit of the `faas.max_memory` attribute.
     #[must_use]
     pub fn memory_bytes(&self) -> i64 {
         i64::from(self.memory_mb) * 1024 * 1024
@@ -167,6 +169,15 @@ pub struct Environment {
     init_started_at: SystemTime,
     ready_at: OnceLock<SystemTime>,
     invoked: AtomicBool,
+    last_arn: Mutex<Option<InvokedArn>>,
+}
+
+/// An invoked function ARN and the account in it, kept because every invocation of an
+/// environment usually carries the same ARN.
+#[derive(Debug, Clone)]
+struct InvokedArn {
+    arn: StringValue,
+    account: Option<StringValue>,
 }
 
 tokio::task_local! {
@@ -188,7 +199,8 @@ impl Environment {
         }
     }
 
-    /// The process-wide environment, read from Lambda's environment variables on first use.
+    /// Returns the process-wide environment, read from Lambda's environment variables on
+    /// first use.
     ///
     /// The first call also marks the start of the init phase, so call it (or set up
     /// [`Telemetry`]) early in `main`.
@@ -206,8 +218,8 @@ impl Environment {
         })
     }
 
-    /// The environment of the running task: the one set by [`Environment::scope`], otherwise
-    /// the global one.
+    /// Returns the environment of the running task: the one set by [`Environment::scope`],
+    /// otherwise the global one.
     #[must_use]
     pub fn current() -> Arc<Environment> {
         CURRENT
@@ -220,7 +232,7 @@ impl Environment {
         CURRENT.scope(environment, future).await
     }
 
-    /// The function's configuration.
+    /// Returns the function's configuration.
     #[must_use]
     pub fn function(&self) -> &FunctionConfig {
         &self.function
@@ -232,13 +244,13 @@ impl Environment {
         self.init_type
     }
 
-    /// The environment's clock.
+    /// Returns the environment's clock.
     #[must_use]
     pub fn clock(&self) -> &SharedClock {
         &self.clock
     }
 
-    /// The telemetry this environment exports to, if it has its own.
+    /// Returns the telemetry this environment exports to, if it has its own.
     #[must_use]
     pub fn telemetry(&self) -> Option<&Telemetry> {
         self.telemetry.as_ref()
@@ -249,6 +261,30 @@ impl Environment {
     /// Without a call, the init phase ends when the first request arrives.
     pub fn mark_ready(&self) {
         let _ = self.ready_at.set(self.clock.now());
+    }
+
+    /// Returns the invoked ARN and the account id in it as attribute values, or `None` for
+    /// an empty ARN.
+    pub(crate) fn invoked_arn(&self, arn: &str) -> Option<(StringValue, Option<StringValue>)> {
+        if arn.is_empty() {
+            return None;
+        }
+        let mut last = self.last_arn.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(known) = last.as_ref().filter(|known| known.arn.as_str() == arn) {
+            return Some((known.arn.clone(), known.account.clone()));
+        }
+        let account = arn
+            .split(':')
+            .nth(4)
+            .filter(|account| !account.is_empty())
+            .map(|account| StringValue::from(Arc::<str>::from(account)));
+        let known = InvokedArn {
+            arn: StringValue::from(Arc::<str>::from(arn)),
+            account,
+        };
+        let parts = (known.arn.clone(), known.account.clone());
+        *last = Some(known);
+        Some(parts)
     }
 
     /// Decides whether the invocation starting `now` is a cold start, and consumes the
@@ -338,6 +374,7 @@ impl EnvironmentBuilder {
             init_started_at,
             ready_at: OnceLock::new(),
             invoked: AtomicBool::new(false),
+            last_arn: Mutex::new(None),
         }
     }
 }

@@ -32,7 +32,7 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    /// The attribute value.
+    /// Returns the attribute value.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -62,7 +62,7 @@ pub struct EventInfo {
 }
 
 impl EventInfo {
-    /// The description of an event of unknown type.
+    /// Returns the description of an event of unknown type.
     #[must_use]
     pub fn other() -> Self {
         Self {
@@ -257,7 +257,7 @@ fn http_response(status: i64) -> ResponseInfo {
     }
 }
 
-/// The route template from an API Gateway route key such as `POST /orders/{id}`.
+/// Returns the route template from an API Gateway route key such as `POST /orders/{id}`.
 fn route_of(route_key: Option<&str>) -> Option<&str> {
     let route_key = route_key?;
     if route_key == "$default" {
@@ -270,7 +270,8 @@ fn route_of(route_key: Option<&str>) -> Option<&str> {
     )
 }
 
-/// The queue name at the end of an SQS ARN (`arn:aws:sqs:us-east-1:123456789012:orders`).
+/// Returns the queue name at the end of an SQS ARN, such as `orders` in
+/// `arn:aws:sqs:us-east-1:123456789012:orders`.
 pub(crate) fn queue_name(arn: &str) -> &str {
     arn.rsplit(':').next().unwrap_or(arn)
 }

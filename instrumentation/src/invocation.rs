@@ -2,6 +2,7 @@
 //! outcome recording, EMF output and the flush before Lambda freezes the process.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::fmt::Display;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -23,7 +24,7 @@ use crate::telemetry::Telemetry;
 
 /// Attribute with the estimated cost of the invocation in USD.
 pub const COST_ATTRIBUTE: &str = "spanbill.cost.usd";
-/// Attribute that says where [`COST_ATTRIBUTE`] comes from; `estimate` on invocation spans.
+/// Attribute that names the source of [`COST_ATTRIBUTE`]: `estimate` on invocation spans.
 pub const COST_SOURCE_ATTRIBUTE: &str = "spanbill.cost.source";
 
 /// What the attribute on a handler declares.
@@ -45,7 +46,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// A successful result described by `response`.
+    /// Creates the outcome of a successful result described by `response`.
     #[must_use]
     pub fn success(response: ResponseInfo) -> Self {
         Self {
@@ -91,7 +92,7 @@ pub struct Invocation {
     telemetry: Telemetry,
     started_at: SystemTime,
     deadline: Option<SystemTime>,
-    span_name: String,
+    span_name: Cow<'static, str>,
 }
 
 impl Invocation {
@@ -109,9 +110,9 @@ impl Invocation {
         let now = environment.clock().now();
         let cold = environment.take_cold_start(now);
         let function = environment.function();
-        let span_name = meta
+        let span_name: Cow<'static, str> = meta
             .span_name
-            .map_or_else(|| function.name.to_string(), str::to_owned);
+            .map_or_else(|| Cow::Owned(function.name.to_string()), Cow::Borrowed);
         let trigger = meta.trigger.unwrap_or(event.trigger);
         let EventInfo {
             kind,
@@ -132,12 +133,11 @@ impl Invocation {
             semconv::FAAS_MAX_MEMORY,
             function.memory_bytes(),
         ));
-        if !context.invoked_function_arn.is_empty() {
-            let arn = &context.invoked_function_arn;
+        if let Some((arn, account)) = environment.invoked_arn(&context.invoked_function_arn) {
             attributes.push(KeyValue::new(semconv::CLOUD_RESOURCE_ID, arn.clone()));
-            attributes.push(KeyValue::new("aws.lambda.invoked_arn", arn.clone()));
-            if let Some(account) = arn.split(':').nth(4).filter(|account| !account.is_empty()) {
-                attributes.push(KeyValue::new(semconv::CLOUD_ACCOUNT_ID, account.to_owned()));
+            attributes.push(KeyValue::new("aws.lambda.invoked_arn", arn));
+            if let Some(account) = account {
+                attributes.push(KeyValue::new(semconv::CLOUD_ACCOUNT_ID, account));
             }
         }
         if cold.proactive {
@@ -191,7 +191,7 @@ impl Invocation {
         }
     }
 
-    /// The OpenTelemetry context that holds the invocation span.
+    /// Returns the OpenTelemetry context that contains the invocation span.
     #[must_use]
     pub fn context(&self) -> &Context {
         &self.cx
@@ -267,7 +267,7 @@ impl Invocation {
             "invocation still running {} ms before its deadline",
             remaining.as_millis()
         )));
-        self.set_cost(now);
+        span.set_attributes(self.cost_attributes(now));
         span.end_with_timestamp(now);
         self.telemetry.flush().await;
     }
@@ -275,8 +275,8 @@ impl Invocation {
     async fn finish(&self, outcome: Outcome, kpis: &InvocationKpis, flushed_early: bool) {
         let now = self.environment.clock().now();
         if flushed_early {
-            // The invocation span is already exported; the rest of the story goes into a
-            // child span so that nothing is lost if the handler does finish in time.
+            // The invocation span is already exported. The outcome goes into a child span, so
+            // nothing is lost when the handler finishes before the deadline after all.
             let builder = SpanBuilder::from_name(format!("{} completion", self.span_name))
                 .with_kind(SpanKind::Internal)
                 .with_start_time(now);
@@ -288,8 +288,12 @@ impl Invocation {
             record_outcome(&cx, outcome);
             cx.span().end_with_timestamp(now);
         } else {
+            let mut outcome = outcome;
+            outcome
+                .response
+                .attributes
+                .extend(self.cost_attributes(now));
             record_outcome(&self.cx, outcome);
-            self.set_cost(now);
             self.cx.span().end_with_timestamp(now);
         }
 
@@ -305,16 +309,15 @@ impl Invocation {
         }
     }
 
-    fn set_cost(&self, now: SystemTime) {
+    fn cost_attributes(&self, now: SystemTime) -> [KeyValue; 2] {
         let function = self.environment.function();
         let duration = now.duration_since(self.started_at).unwrap_or_default();
-        let cost =
-            self.telemetry
-                .rates()
-                .estimate(duration, function.memory_mb, function.architecture);
-        let span = self.cx.span();
-        span.set_attribute(KeyValue::new(COST_ATTRIBUTE, cost));
-        span.set_attribute(KeyValue::new(COST_SOURCE_ATTRIBUTE, "estimate"));
+        let rates = self.telemetry.rates();
+        let cost = rates.estimate(duration, function.memory_mb, function.architecture);
+        [
+            KeyValue::new(COST_ATTRIBUTE, cost),
+            KeyValue::new(COST_SOURCE_ATTRIBUTE, "estimate"),
+        ]
     }
 }
 

@@ -187,7 +187,8 @@ impl Telemetry {
             .map_err(|_| SetupError::SubscriberAlreadySet)
     }
 
-    /// The globally installed pipeline, or one that records nothing when none was installed.
+    /// Returns the globally installed pipeline, or one that records nothing when none was
+    /// installed.
     pub fn global() -> &'static Telemetry {
         static DISABLED: OnceLock<Telemetry> = OnceLock::new();
         GLOBAL
@@ -195,7 +196,7 @@ impl Telemetry {
             .unwrap_or_else(|| DISABLED.get_or_init(|| Telemetry::builder().build()))
     }
 
-    /// The pipeline of the current environment: its own, otherwise the global one.
+    /// Returns the pipeline of the current environment: its own, otherwise the global one.
     pub(crate) fn for_environment(environment: &Environment) -> Telemetry {
         environment
             .telemetry()
@@ -203,19 +204,19 @@ impl Telemetry {
             .clone()
     }
 
-    /// The tracer for invocation and message spans.
+    /// Returns the tracer for invocation and message spans.
     #[must_use]
     pub fn tracer(&self) -> &SdkTracer {
         &self.inner.tracer
     }
 
-    /// The tracer provider.
+    /// Returns the tracer provider.
     #[must_use]
     pub fn tracer_provider(&self) -> &SdkTracerProvider {
         &self.inner.tracer_provider
     }
 
-    /// The meter provider that owns the KPI instruments.
+    /// Returns the meter provider that owns the KPI instruments.
     #[must_use]
     pub fn meter_provider(&self) -> &SdkMeterProvider {
         &self.inner.meter_provider
@@ -229,7 +230,7 @@ impl Telemetry {
         self.inner.emf.as_ref()
     }
 
-    /// The redaction rules, for code that wants to redact its own text.
+    /// Returns the redaction rules, for code that wants to redact its own text.
     #[must_use]
     pub fn redactor(&self) -> &Redactor {
         &self.inner.redactor
@@ -426,7 +427,7 @@ impl TelemetryBuilder {
     }
 }
 
-/// The resource attributes of a Lambda function, following the OpenTelemetry FaaS and cloud
+/// Builds the resource attributes of a Lambda function, following the OpenTelemetry FaaS and cloud
 /// conventions. `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` override them.
 #[must_use]
 pub fn function_resource(function: &FunctionConfig, init_type: InitType) -> Resource {
