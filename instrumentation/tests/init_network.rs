@@ -24,7 +24,12 @@ fn init_opens_no_connection() {
     listener.set_nonblocking(true).unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "init_opens_no_connection", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "init_opens_no_connection",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD, "1")
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
         .env("OTEL_EXPORTER_OTLP_TIMEOUT", "500")
@@ -52,7 +57,10 @@ fn init_opens_no_connection() {
     // The export after init does connect, which shows the listener would have seen one.
     for _ in lines {}
     assert!(child.wait().unwrap().success());
-    assert!(listener.accept().is_ok(), "the flush after init did not reach the endpoint");
+    assert!(
+        listener.accept().is_ok(),
+        "the flush after init did not reach the endpoint"
+    );
 }
 
 fn run_child() {
