@@ -32,7 +32,7 @@ pub enum ConfigError {
         variable: &'static str,
         /// Its value.
         value: String,
-        /// What it should be.
+        /// The expected form.
         expected: &'static str,
     },
     /// The database could not be opened.
@@ -42,12 +42,13 @@ pub enum ConfigError {
 
 /// Builds the service the variables in the module table describe.
 ///
-/// NOTE: each Lambda execution environment has its own `/tmp`, so with the default path the
-/// three functions do not share orders or stock. A deployment points `SPANBILL_DB_PATH` at a
-/// shared file system such as an EFS mount.
+/// NOTE: each Lambda execution environment has its own `/tmp`, so deployed functions do not
+/// share orders or stock. A network file system is no fix, because SQLite's WAL mode needs
+/// every connection on one host (sqlite.org, "Write-Ahead Logging"). A shared deployment
+/// needs another [`Store`] backend.
 ///
-/// NOTE: payments go to [`SandboxGateway`], which charges nobody; a real provider needs its
-/// own [`crate::payment::PaymentGateway`].
+/// NOTE: payments go to [`SandboxGateway`], which charges no real card. A real provider
+/// needs its own [`crate::payment::PaymentGateway`].
 pub async fn service_from_env() -> Result<OrderService, ConfigError> {
     let path =
         env::var("SPANBILL_DB_PATH").unwrap_or_else(|_| "/tmp/spanbill-orders.db".to_owned());

@@ -30,7 +30,7 @@ impl Default for Queues {
     }
 }
 
-/// What the order functions need to run.
+/// The dependencies of the order functions.
 pub struct OrderService {
     store: Store,
     bus: Arc<dyn Bus>,

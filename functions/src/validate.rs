@@ -1,8 +1,9 @@
 //! Checks of a createOrder request: the idempotency header and the JSON body.
 //!
-//! A request the server cannot read at all (no idempotency key, a body that is not a JSON
-//! object) is a [`RequestError::BadRequest`], answered with 400. A readable request with a
-//! wrong field is a [`RequestError::Invalid`], answered with 422 and the field's path.
+//! A request that cannot be read as an order (no idempotency key, a body that is not a JSON
+//! object) is a [`RequestError::BadRequest`], which createOrder returns as HTTP 400. A
+//! readable request with a wrong field is a [`RequestError::Invalid`], returned as HTTP 422
+//! with the field's path.
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -12,10 +13,10 @@ use crate::model::{NewOrder, OrderItem};
 /// Header that carries the client's idempotency key.
 pub const IDEMPOTENCY_HEADER: &str = "x-idempotency-key";
 
-/// Longest idempotency key accepted, in bytes.
+/// Maximum length of an idempotency key, in bytes.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
-/// Why a createOrder request was rejected.
+/// The reason a createOrder request was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
     /// The request cannot be read as an order request (HTTP 400).
@@ -26,7 +27,7 @@ pub enum RequestError {
     Invalid {
         /// Path of the field, such as `items[1].price`.
         field: String,
-        /// What is wrong with it.
+        /// The problem, in a sentence that names the field.
         message: String,
     },
 }
@@ -202,7 +203,7 @@ fn parse_quantity(item: &Map<String, Value>, field: &str) -> Result<u32, Request
     }
 }
 
-/// Largest price in dollars whose value in cents an `f64` still holds exactly: 2^53 cents.
+/// Maximum price in dollars whose value in cents an `f64` represents exactly: 2^53 cents.
 const MAX_PRICE_USD: f64 = 9_007_199_254_740_992.0 / 100.0;
 
 fn parse_price(item: &Map<String, Value>, field: &str) -> Result<i64, RequestError> {

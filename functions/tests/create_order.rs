@@ -1,4 +1,4 @@
-//! createOrder answers each kind of request with the right status, and one idempotency key
+//! createOrder returns the right status for each kind of request, and one idempotency key
 //! creates one order even under heavy concurrency.
 
 // Instrumented handler futures exceed clippy's size limit; the binaries box them.
@@ -21,8 +21,8 @@ use support::{
 
 const VALID: &str = r#"{"userId":"u-1","items":[{"sku":"BOOK-1","quantity":2,"price":12.5}]}"#;
 
-/// A request createOrder must reject: what is wrong with it, its idempotency key and body,
-/// the expected status and, for a 422, the field the answer names.
+/// A request createOrder must reject: the case, its idempotency key and body, the expected
+/// status and, for a 422, the field the response names.
 struct Rejected {
     case: &'static str,
     key: Option<&'static str>,

@@ -177,7 +177,7 @@ async fn unacknowledged_message_returns_after_visibility_timeout() {
 }
 
 #[tokio::test]
-async fn message_moves_to_dead_letter_queue_after_max_receives() {
+async fn dead_letter_after_max_receives() {
     let fixture = fixture_with(QueueSettings {
         visibility_timeout: Duration::from_secs(10),
         max_receive_count: 3,

@@ -312,7 +312,7 @@ async fn gateway_outage_leaves_message_for_retry() {
             .is_empty()
     );
 
-    // The gateway is back; the queue delivers the message again after its visibility
+    // The gateway is back. The queue delivers the message again after its visibility
     // timeout, and the breaker lets a trial call through after its open interval.
     fixture.clock.advance(Duration::from_secs(30));
     let recovered = deliver_batch(fixture.bus.as_ref(), "orders", 10, |event| {

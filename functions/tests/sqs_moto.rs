@@ -124,7 +124,7 @@ fn string_attribute<'a>(message: &'a SqsMessage, name: &str) -> &'a str {
         .unwrap()
 }
 
-/// An order service whose bus is SQS at `endpoint`, with the `orders` and `payments` queues,
+/// Builds an order service whose bus is SQS at `endpoint`, with the `orders` and `payments` queues,
 /// behind a recorder of what it sends.
 async fn service_on_sqs(
     endpoint: &str,

@@ -1,6 +1,8 @@
-//! Queues in process memory that behave like SQS standard queues: a received message stays
-//! hidden for the visibility timeout and comes back unless it is deleted, and a message
-//! received more than the maximum receive count moves to the queue's dead-letter queue.
+//! Queues in process memory that behave like SQS standard queues.
+//!
+//! A received message stays hidden for the visibility timeout and comes back unless it is
+//! deleted. A message received more than the maximum receive count moves to the queue's
+//! dead-letter queue.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};

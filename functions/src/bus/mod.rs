@@ -59,7 +59,7 @@ pub enum BusError {
         #[source]
         source: Box<aws_sdk_sqs::Error>,
     },
-    /// SQS answered without a field the bus needs.
+    /// SQS returned a response without a field the bus needs.
     #[error("SQS {operation} for queue `{queue}` returned no {field}")]
     IncompleteResponse {
         /// The API operation.
@@ -125,7 +125,7 @@ pub async fn publish(
     .await
 }
 
-/// What [`deliver_batch`] did with one batch.
+/// The result of [`deliver_batch`] for one batch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Delivery {
     /// Messages received and handed to the handler.
@@ -133,7 +133,7 @@ pub struct Delivery {
     /// Messages deleted after the handler returned.
     pub deleted: usize,
     /// Ids of the messages left on the queue, to be received again after their visibility
-    /// timeout.
+    /// timeout: the failed ones, and processed ones whose delete failed.
     pub failed: Vec<String>,
 }
 
@@ -196,18 +196,24 @@ where
         ..Delivery::default()
     };
     for (id, handle) in ids.into_iter().zip(receipt_handles) {
-        match handle {
-            Some(handle) if !failed.contains(&id) => {
-                bus.delete(queue, &handle).await?;
-                delivery.deleted += 1;
+        let Some(handle) = handle.filter(|_| !failed.contains(&id)) else {
+            delivery.failed.push(id);
+            continue;
+        };
+        // A message that cannot be deleted comes back after its visibility timeout, as on
+        // Lambda, so the other deletes still go ahead.
+        match bus.delete(queue, &handle).await {
+            Ok(()) => delivery.deleted += 1,
+            Err(error) => {
+                tracing::warn!(queue, message_id = id.as_str(), %error, "failed to delete a processed message");
+                delivery.failed.push(id);
             }
-            _ => delivery.failed.push(id),
         }
     }
     Ok(delivery)
 }
 
-/// The ARN of a queue, as Lambda puts it in `eventSourceARN`.
+/// Returns the ARN of a queue, as Lambda writes it in `eventSourceARN`.
 #[must_use]
 pub fn queue_arn(region: &str, account_id: &str, queue: &str) -> String {
     format!("arn:aws:sqs:{region}:{account_id}:{queue}")

@@ -229,12 +229,14 @@ fn lambda_record(message: Message, queue: &QueueInfo) -> SqsMessage {
     record.body = message.body;
     record.md5_of_body = message.md5_of_body;
     record.md5_of_message_attributes = message.md5_of_message_attributes;
+
     record.attributes = message
         .attributes
         .unwrap_or_default()
         .into_iter()
         .map(|(name, value)| (name.as_str().to_owned(), value))
         .collect();
+
     record.message_attributes = message
         .message_attributes
         .unwrap_or_default()
@@ -251,6 +253,7 @@ fn lambda_record(message: Message, queue: &QueueInfo) -> SqsMessage {
             (name, attribute)
         })
         .collect();
+
     record.event_source_arn = Some(queue.arn.clone());
     record.event_source = Some("aws:sqs".to_owned());
     record.aws_region = Some(queue.region.clone());

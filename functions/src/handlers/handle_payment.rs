@@ -16,7 +16,7 @@ use crate::store::{PaymentRecord, PaymentStatus};
 ///
 /// A charge or a decline is recorded once per order and announced on the payments queue. A
 /// message whose charge could not be attempted or completed (timeouts, gateway down, circuit
-/// open) is reported in `batchItemFailures`, so the queue delivers it again later; a
+/// open) is reported in `batchItemFailures`, so the queue delivers it again later. A
 /// redelivered message whose outcome is already recorded only sends the announcement again.
 #[spanbill::handler(
     name = "handlePayment",

@@ -18,7 +18,7 @@ use crate::bus::BusError;
 use crate::payment::PaymentError;
 use crate::store::StoreError;
 
-/// Why one queue message failed. The message is reported in `batchItemFailures`, so the
+/// The failure of one queue message. The message is reported in `batchItemFailures`, so the
 /// queue delivers it again after its visibility timeout.
 #[derive(Debug, thiserror::Error)]
 pub enum MessageError {

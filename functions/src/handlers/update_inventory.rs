@@ -10,9 +10,9 @@ use crate::store::InventoryOutcome;
 
 /// Handles a batch from the payments queue.
 ///
-/// `payment.succeeded` takes the order's items out of stock; a redelivered message for the
-/// same order changes nothing. When a product is short, no stock changes, the order is
-/// marked out of stock and `stock.outs` counts the short products; the message still
+/// `payment.succeeded` takes the order's items out of stock, and a redelivered message for
+/// the same order changes nothing. When a product is short, no stock changes and the order
+/// is marked out of stock. `stock.outs` counts the short products. The message still
 /// succeeds, because retrying it would not create stock. `payment.failed` needs no stock
 /// change. Only messages that could not be read or stored are reported in
 /// `batchItemFailures`.

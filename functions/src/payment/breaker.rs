@@ -20,7 +20,7 @@ pub enum BreakerState {
     HalfOpen,
 }
 
-/// When a circuit breaker opens and for how long.
+/// The failure threshold and open interval of a circuit breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BreakerSettings {
     /// Consecutive failures that open the circuit.
@@ -42,7 +42,7 @@ impl Default for BreakerSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("payment gateway circuit is open; the next trial call is allowed in {} ms", retry_after.as_millis())]
 pub struct CircuitOpen {
-    /// Time until a trial call is allowed; zero while a trial call is under way.
+    /// Time until a trial call is allowed, or zero while a trial call is under way.
     pub retry_after: Duration,
 }
 
@@ -87,7 +87,7 @@ impl CircuitBreaker {
         inner.state
     }
 
-    /// Asks to make one call. The returned permit must be told how the call went.
+    /// Requests permission for one call. Report the call's result through the returned permit.
     pub fn try_acquire(&self) -> Result<Permit, CircuitOpen> {
         let mut inner = self.lock();
         self.refresh(&mut inner);
@@ -161,9 +161,10 @@ impl CircuitBreaker {
     }
 }
 
-/// Permission for one call. Report the result with [`Permit::succeeded`] or
-/// [`Permit::failed`]; a permit dropped without a report counts as a failure, because a call
-/// that was abandoned (for example on a timeout) says nothing good about the gateway.
+/// Permission for one call, reported with [`Permit::succeeded`] or [`Permit::failed`].
+///
+/// A permit dropped without a report counts as a failure, because a call that was abandoned
+/// (for example on a timeout) suggests the gateway is in trouble.
 #[derive(Debug)]
 pub struct Permit {
     breaker: CircuitBreaker,
@@ -172,13 +173,13 @@ pub struct Permit {
 }
 
 impl Permit {
-    /// Reports that the gateway answered: a charge or a decline.
+    /// Reports that the gateway responded with a charge or a decline.
     pub fn succeeded(mut self) {
         self.recorded = true;
         self.breaker.record(self.trial, true);
     }
 
-    /// Reports that the gateway failed: a timeout, an error or no answer.
+    /// Reports that the gateway failed with a timeout, an error or no response.
     pub fn failed(mut self) {
         self.recorded = true;
         self.breaker.record(self.trial, false);

@@ -1,10 +1,10 @@
 //! Charging orders through a payment gateway, with a timeout per call, retries with
 //! exponential backoff and jitter, and a circuit breaker.
 //!
-//! [`PaymentGateway`] is the interface to the provider. [`PaymentClient`] wraps one: each
-//! attempt asks the [`CircuitBreaker`] first and runs under [`RetryPolicy::call_timeout`];
-//! timeouts and unavailability are retried up to [`RetryPolicy::max_attempts`] times, a
-//! decline is final at once. The gateway gets the order id as idempotency key, so a retry
+//! [`PaymentGateway`] is the interface to the provider, and [`PaymentClient`] wraps one.
+//! Each attempt first requests a permit from the [`CircuitBreaker`] and then runs under
+//! [`RetryPolicy::call_timeout`]. Timeouts and unavailability are retried up to
+//! [`RetryPolicy::max_attempts`] times, but a decline is final at once. The gateway gets the order id as idempotency key, so a retry
 //! after a timeout cannot charge twice at a gateway that honours the key.
 
 mod backoff;
@@ -42,7 +42,7 @@ pub struct Charge {
     pub charge_id: String,
 }
 
-/// What a gateway call can return besides a charge.
+/// An error a gateway call returns instead of a charge.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GatewayError {
     /// The charge was refused, for example for insufficient funds; retrying will not help.
@@ -69,7 +69,7 @@ pub trait PaymentGateway: Send + Sync + fmt::Debug {
 /// Why one attempt failed in a way worth retrying.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AttemptFailure {
-    /// The gateway did not answer within the call timeout.
+    /// The gateway did not respond within the call timeout.
     #[error("payment gateway timed out after {} ms", timeout.as_millis())]
     Timeout {
         /// The call timeout.
@@ -83,7 +83,7 @@ pub enum AttemptFailure {
     },
 }
 
-/// Why [`PaymentClient::charge`] did not charge.
+/// The reason [`PaymentClient::charge`] did not charge.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PaymentError {
     /// The gateway declined the charge.
@@ -117,7 +117,7 @@ pub enum PaymentError {
 }
 
 impl PaymentError {
-    /// Whether a later retry of the whole charge may succeed.
+    /// Returns whether a later retry of the whole charge may succeed.
     #[must_use]
     pub fn is_transient(&self) -> bool {
         !matches!(self, Self::Declined { .. })
@@ -134,7 +134,7 @@ pub struct ChargeOutcome {
 }
 
 /// A gateway client with timeouts, retries and a circuit breaker. Share one per process, so
-/// the breaker sees every call.
+/// the breaker counts every call.
 #[derive(Debug)]
 pub struct PaymentClient {
     gateway: Arc<dyn PaymentGateway>,

@@ -1,13 +1,14 @@
 //! Orders, idempotency keys, payments and stock in one SQLite database file.
 //!
-//! The database enforces the guarantees the functions rely on: a primary key on the
-//! idempotency key makes one request key create at most one order, and a primary key on the
-//! order id in `payments` and `inventory_updates` makes a redelivered message change nothing.
+//! The database enforces the guarantees the functions rely on. The primary key on the
+//! idempotency key lets one key create at most one order. The primary key on the order id in
+//! `payments` and `inventory_updates` makes a redelivered message change nothing.
 //! Every write runs in a `BEGIN IMMEDIATE` transaction, which takes the write lock up front,
 //! so concurrent writers wait for each other (up to [`BUSY_TIMEOUT`]) instead of failing.
 //!
-//! The store keeps a small pool of connections. Each operation borrows one on Tokio's
-//! blocking pool, so async callers never block a runtime thread on SQLite.
+//! The store keeps a small pool of connections. Each async operation borrows one on Tokio's
+//! blocking pool, so it does not block a runtime thread on SQLite. Only [`Store::open`] runs
+//! on the caller's thread.
 
 mod inventory;
 mod orders;
@@ -56,7 +57,7 @@ pub enum StoreError {
     /// A statement failed.
     #[error("failed to {operation}")]
     Sqlite {
-        /// What the store was doing, such as `insert order`.
+        /// The operation that failed, such as `insert order`.
         operation: &'static str,
         /// SQLite's error.
         #[source]
@@ -65,17 +66,17 @@ pub enum StoreError {
     /// A stored value does not have the form the store writes.
     #[error("corrupt {what} for order `{order_id}` in the order database: {detail}")]
     Corrupt {
-        /// Which value, such as `items`.
+        /// The corrupt value, such as `items`.
         what: &'static str,
         /// The order it belongs to.
         order_id: String,
-        /// What is wrong.
+        /// The problem found.
         detail: String,
     },
     /// The blocking task that ran the operation panicked or was cancelled.
     #[error("database task for `{operation}` stopped before it finished")]
     Worker {
-        /// What the store was doing.
+        /// The operation that failed.
         operation: &'static str,
         /// Tokio's error.
         #[source]
@@ -191,8 +192,8 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
             mode,
         });
     }
-    // FULL syncs the log on every commit, so an order answered with 201 survives a power
-    // loss; NORMAL would only survive a crash of the process.
+    // FULL syncs the log on every commit, so an order acknowledged with 201 survives a power
+    // loss. NORMAL would only survive a crash of the process.
     connection
         .execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
         .map_err(open_error)?;

@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
 use super::{Store, StoreError, now_ms, sqlite};
 use crate::model::{NewOrder, OrderItem};
 
-/// Where an order is in its life.
+/// The life-cycle status of an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderStatus {
     /// Accepted, not charged yet.

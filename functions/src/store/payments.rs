@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
 use super::{OrderStatus, Store, StoreError, now_ms, sqlite};
 
-/// How an order's charge ended.
+/// The outcome of an order's charge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PaymentStatus {
     /// The gateway charged the order under `charge_id`.

@@ -29,13 +29,13 @@ use spanbill_functions::payment::{
 use spanbill_functions::store::Store;
 use tempfile::TempDir;
 
-/// What a [`ScriptedGateway`] does on one call.
+/// The behaviour of a [`ScriptedGateway`] on one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     Approve,
     Decline,
     Unavailable,
-    /// Never answers, so the client's call timeout fires.
+    /// Never responds, so the client's call timeout fires.
     Hang,
 }
 
@@ -88,7 +88,7 @@ impl PaymentGateway for ScriptedGateway {
     }
 }
 
-/// A retry policy with short delays and a short call timeout.
+/// Returns a retry policy with short delays and a short call timeout.
 pub fn fast_policy(max_attempts: u32) -> RetryPolicy {
     RetryPolicy {
         max_attempts,
@@ -158,7 +158,7 @@ impl Fixture {
     }
 }
 
-/// An API Gateway HTTP API (payload 2.0) `POST /orders` request.
+/// Builds an API Gateway HTTP API (payload 2.0) `POST /orders` request.
 pub fn order_request(idempotency_key: Option<&str>, body: &str) -> ApiGatewayV2httpRequest {
     order_request_with_headers(idempotency_key, body, &[])
 }
@@ -205,7 +205,7 @@ pub fn order_request_with_headers(
     .unwrap()
 }
 
-/// A valid order body for `user` with one line.
+/// Builds a valid order body for `user` with one line.
 pub fn order_body(user: &str, sku: &str, quantity: u32, price: f64) -> String {
     serde_json::json!({ "userId": user, "items": [{ "sku": sku, "quantity": quantity, "price": price }] })
         .to_string()
@@ -217,7 +217,7 @@ pub fn context(request_id: &str) -> lambda_runtime::Context {
     context
 }
 
-/// The JSON body of a response.
+/// Parses the JSON body of a response.
 pub fn response_json(response: &ApiGatewayV2httpResponse) -> serde_json::Value {
     match &response.body {
         Some(Body::Text(text)) => serde_json::from_str(text).unwrap(),
@@ -234,7 +234,7 @@ pub struct Harness {
 
 impl Harness {
     /// An environment for the function `name` that exports into `spans` (shared between
-    /// functions, so one exporter sees the whole trace) and its own metric exporter.
+    /// functions, so one exporter collects the whole trace) and its own metric exporter.
     pub fn new(name: &str, spans: &InMemorySpanExporter) -> Self {
         let metrics = InMemoryMetricExporter::default();
         let function = FunctionConfig {
@@ -262,7 +262,8 @@ impl Harness {
         Environment::scope(Arc::clone(&self.environment), future).await
     }
 
-    /// The total of counter `name` in the latest metric export; 0 when it was not exported.
+    /// Returns the total of counter `name` in the latest metric export, or 0 when it was not
+    /// exported.
     pub fn counter(&self, name: &str) -> u64 {
         let exported = self.metrics.get_finished_metrics().unwrap();
         let Some(last) = exported.last() else {
@@ -280,7 +281,7 @@ impl Harness {
             .sum::<u64>()
     }
 
-    /// Names of the metrics in the latest export.
+    /// Returns the names of the metrics in the latest export.
     pub fn metric_names(&self) -> Vec<String> {
         let exported = self.metrics.get_finished_metrics().unwrap();
         exported
@@ -295,7 +296,7 @@ impl Harness {
     }
 }
 
-/// Every finished span named `name`.
+/// Returns every finished span named `name`.
 pub fn spans_named(spans: &[SpanData], name: &str) -> Vec<SpanData> {
     spans
         .iter()
@@ -304,7 +305,7 @@ pub fn spans_named(spans: &[SpanData], name: &str) -> Vec<SpanData> {
         .collect()
 }
 
-/// The one finished span named `name`.
+/// Returns the one finished span named `name`.
 pub fn span_named(spans: &[SpanData], name: &str) -> SpanData {
     let mut matching = spans_named(spans, name);
     let names: Vec<&str> = spans.iter().map(|span| span.name.as_ref()).collect();
@@ -355,7 +356,7 @@ impl<B: Bus> Bus for RecordingBus<B> {
     }
 }
 
-/// The body of a message as JSON.
+/// Parses the body of a message as JSON.
 pub fn message_json(message: &SqsMessage) -> serde_json::Value {
     serde_json::from_str(message.body.as_deref().unwrap()).unwrap()
 }
