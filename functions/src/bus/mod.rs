@@ -106,8 +106,9 @@ pub async fn publish(
     body: String,
 ) -> Result<String, BusError> {
     spanbill::messaging::publish("aws_sqs", queue, |context| async move {
-        // SQS rejects empty attribute values, and `tracestate` is empty when no vendor set
-        // one, so empty values are left out for every bus alike.
+        // The W3C propagator writes an empty `tracestate` when no vendor set one, and SQS
+        // rejects a message with an empty attribute value (moto 5.2 does the same). So empty
+        // values are left out, for every bus alike.
         let mut attributes: BTreeMap<String, String> = context
             .attributes
             .into_iter()
