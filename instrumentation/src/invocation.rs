@@ -5,6 +5,7 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::fmt::Display;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -201,19 +202,30 @@ impl Invocation {
     ///
     /// `describe` turns the handler's output into an [`Outcome`]. A panic is recorded and
     /// then resumed. The result is returned unchanged.
-    pub async fn run<F, R>(self, future: F, describe: impl FnOnce(&R) -> Outcome) -> R
+    ///
+    /// The whole invocation state lives in one allocation, so the future the caller holds
+    /// and moves is a pointer whatever the size of the event and the handler's state.
+    pub fn run<F, R, D>(self, future: F, describe: D) -> Pin<Box<impl Future<Output = R>>>
     where
         F: Future<Output = R>,
+        D: FnOnce(&R) -> Outcome,
+    {
+        Box::pin(self.run_in_place(future, describe))
+    }
+
+    async fn run_in_place<F, R, D>(self, future: F, describe: D) -> R
+    where
+        F: Future<Output = R>,
+        D: FnOnce(&R) -> Outcome,
     {
         let values = self.telemetry.emf().map(|_| Mutex::new(Vec::new()));
         let kpis = Arc::new(InvocationKpis {
             telemetry: self.telemetry.clone(),
             values,
         });
-        // The handler's future is boxed so that the wrapper stays small whatever the size
-        // of the event the handler holds.
-        let guarded =
-            Box::pin(AssertUnwindSafe(future).catch_unwind()).with_context(self.cx.clone());
+        let guarded = AssertUnwindSafe(future)
+            .catch_unwind()
+            .with_context(self.cx.clone());
         let mut scoped = std::pin::pin!(CURRENT_INVOCATION.scope(Arc::clone(&kpis), guarded));
 
         let mut flushed_early = false;

@@ -24,9 +24,13 @@ pub const AWS_TRACE_HEADER: &str = "AWSTraceHeader";
 
 /// Writes the W3C `traceparent` and `tracestate` of `cx`'s span into `carrier`.
 ///
-/// Nothing is written when `cx` has no valid span context.
+/// Nothing is written when `cx` has no valid span context, and `tracestate` is left out when
+/// the trace state is empty, because SQS rejects message attributes with empty values.
 pub fn inject(cx: &Context, carrier: &mut HashMap<String, String>) {
     TraceContextPropagator::new().inject_context(cx, &mut MapCarrier(carrier));
+    if carrier.get(TRACESTATE).is_some_and(String::is_empty) {
+        carrier.remove(TRACESTATE);
+    }
 }
 
 /// Reads a remote span context from W3C fields in `carrier`; `None` when they are missing
@@ -225,9 +229,27 @@ mod tests {
         );
         assert_eq!(carrier[TRACESTATE], "vendor=v1");
         let extracted = extract(&carrier).unwrap();
+        assert_eq!(extracted.trace_flags(), TraceFlags::SAMPLED);
         assert_eq!(extracted.trace_id(), span_context.trace_id());
         assert_eq!(extracted.span_id(), span_context.span_id());
         assert_eq!(extracted.trace_state().header(), "vendor=v1");
+    }
+
+    #[test]
+    fn empty_tracestate_is_left_out() {
+        let span_context = SpanContext::new(
+            TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap(),
+            SpanId::from_hex("b7ad6b7169203331").unwrap(),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::default(),
+        );
+        let cx = Context::new().with_remote_span_context(span_context);
+        let mut carrier = HashMap::new();
+        inject(&cx, &mut carrier);
+
+        assert!(carrier.contains_key(TRACEPARENT));
+        assert!(!carrier.contains_key(TRACESTATE), "{carrier:?}");
     }
 
     #[test]

@@ -1,9 +1,6 @@
 //! Behaviour of `#[spanbill::handler]`: the exact spans, attributes, links and status that
 //! an invocation produces.
 
-// Handler futures hold the whole API Gateway event; the size only matters to this test.
-#![allow(clippy::large_futures)]
-
 mod support;
 
 use std::time::Duration;

@@ -1,8 +1,5 @@
 //! KPIs recorded inside a handler reach the OpenTelemetry meter and the EMF output.
 
-// Handler futures hold the whole API Gateway event; the size only matters to this test.
-#![allow(clippy::large_futures)]
-
 mod support;
 
 use lambda_runtime::Context;

@@ -4,9 +4,6 @@
 //! Needs `.venv-test` at the workspace root with `opentelemetry-sdk` installed (`.ci/run`
 //! creates it); `SPANBILL_PYTHON` names another interpreter.
 
-// Handler futures hold the whole API Gateway event; the size only matters to this test.
-#![allow(clippy::large_futures)]
-
 mod support;
 
 use std::io::Write as _;
