@@ -8,7 +8,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use time::{Date, Duration, OffsetDateTime};
+use time::{Duration, OffsetDateTime};
 
 use crate::invocation::{
     BillingEra, ColdStartSource, InitializationType, Invocation, MemoryUnit, Source, Status,
@@ -327,33 +327,35 @@ impl<'a> Assembler<'a> {
     }
 
     /// Builds the invocations and completes the summary. `date_source` is the origin of the
-    /// dates the reader used, and `fallback_date` dates records that carry no time at all.
+    /// dates of time-of-day lines. Records with no time at all take [`ReadOptions::date`].
     pub(crate) fn finish(
         mut self,
         date_source: DateSource,
-        fallback_date: Option<Date>,
     ) -> Result<(Vec<Invocation>, ReadSummary), ReadError> {
         let input_region = self.single_region();
         let slots = std::mem::take(&mut self.slots);
         let mut invocations = Vec::new();
-        let mut undated = false;
+        let mut timeless = false;
         for slot in slots {
             if slot.report.is_none() {
                 self.summary.requests_without_report.push(slot.request_id);
                 continue;
             }
-            match self.build(slot, input_region.as_deref(), fallback_date) {
+            let slot_timeless =
+                slot.start_time.is_none() && slot.end_time.is_none() && slot.report_time.is_none();
+            match self.build(slot, input_region.as_deref()) {
                 Ok(invocation) => {
-                    undated |= invocation.billing_era.is_none();
+                    timeless |= slot_timeless;
                     invocations.push(invocation);
                 }
                 Err(error) => self.problem(SkipReason::InvalidReport, error)?,
             }
         }
         self.summary.invocations = invocations.len();
-        self.summary.date_source = match date_source {
-            DateSource::Timestamps if undated => DateSource::Unknown,
-            other => other,
+        self.summary.date_source = match (date_source, self.options.date) {
+            (DateSource::Timestamps, Some(date)) if timeless => DateSource::Option(date),
+            (DateSource::Timestamps, None) if timeless => DateSource::Unknown,
+            (other, _) => other,
         };
         Ok((invocations, self.summary))
     }
@@ -379,12 +381,7 @@ impl<'a> Assembler<'a> {
         }
     }
 
-    fn build(
-        &self,
-        mut slot: Slot,
-        input_region: Option<&str>,
-        fallback_date: Option<Date>,
-    ) -> Result<Invocation, ReadError> {
+    fn build(&self, mut slot: Slot, input_region: Option<&str>) -> Result<Invocation, ReadError> {
         let (report, source) = slot.report.take().expect("only reported slots are built");
         let environment = self.environments.get(&slot.stream);
         let Some((memory_mb, memory_unit)) = report
@@ -409,7 +406,7 @@ impl<'a> Assembler<'a> {
         let date = start
             .or(slot.report_time)
             .map(OffsetDateTime::date)
-            .or(fallback_date);
+            .or(self.options.date);
 
         let initialization_type =
             environment.and_then(|environment| environment.initialization_type);

@@ -243,15 +243,21 @@ fn parse_extension(keyword: &str, text: &str) -> Parsed {
     }))
 }
 
-/// Reads crash and timeout evidence from a line that is not a platform line; anything else
-/// is application output.
+/// Reads crash and timeout evidence from a line that is not a platform line. The request is
+/// the one after `RequestId: `, or else the first UUID in the text. Anything else is
+/// application output.
 fn parse_free_text(text: &str) -> Parsed {
     let timed_out = text.contains(TIMEOUT_MARKER);
     let crashed = CRASH_MARKERS.iter().any(|marker| text.contains(marker));
     if !timed_out && !crashed {
         return Parsed::Skip(SkipReason::ApplicationLog);
     }
-    let Some(request_id) = find_request_id(text) else {
+    let labelled_id = text.split_once("RequestId: ").and_then(|(_, rest)| {
+        rest.split(char::is_whitespace)
+            .next()
+            .filter(|id| !id.is_empty())
+    });
+    let Some(request_id) = labelled_id.or_else(|| find_request_id(text)) else {
         return Parsed::Skip(SkipReason::CrashWithoutRequestId);
     };
     let error_type = text

@@ -177,15 +177,15 @@ fn read(
     }
     let input = input.strip_prefix("\u{feff}".as_bytes()).unwrap_or(input);
 
-    let (date_source, fallback_date) = match detect(input) {
-        Layout::Empty => (DateSource::Timestamps, None),
+    let date_source = match detect(input) {
+        Layout::Empty => DateSource::Timestamps,
         Layout::Text => {
             assembler.summary.format = InputFormat::Text;
             text::read_text(input, &name, file_modified, options, &mut assembler)?
         }
         Layout::JsonLines => {
             read_json_lines(input, &name, options, &mut assembler)?;
-            (DateSource::Timestamps, None)
+            DateSource::Timestamps
         }
         Layout::JsonDocument(document) => {
             let mut reader = JsonReader::new(&mut assembler, options);
@@ -197,16 +197,16 @@ fn read(
                 }
                 other => reader.read_item(other, &Location::record(&name, 1))?,
             }
-            (DateSource::Timestamps, None)
+            DateSource::Timestamps
         }
         Layout::InvalidJson => {
             assembler.summary.records_read += 1;
             assembler.skip(SkipReason::InvalidJson);
-            (DateSource::Timestamps, None)
+            DateSource::Timestamps
         }
     };
 
-    let (invocations, summary) = assembler.finish(date_source, fallback_date)?;
+    let (invocations, summary) = assembler.finish(date_source)?;
     Ok(PlatformRead {
         invocations,
         summary,

@@ -133,7 +133,10 @@ pub(crate) fn parse_timestamp(text: &str) -> Option<OffsetDateTime> {
         _ => parse_offset(rest)?,
     };
     let time = time.replace_nanosecond(nanosecond).ok()?;
-    Some(PrimitiveDateTime::new(date, time).assume_offset(offset))
+    // Dates decide the billing era, so every time is kept in UTC.
+    PrimitiveDateTime::new(date, time)
+        .assume_offset(offset)
+        .checked_to_offset(UtcOffset::UTC)
 }
 
 fn parse_offset(text: &str) -> Option<UtcOffset> {
@@ -258,6 +261,13 @@ mod tests {
         assert_eq!(bare.unix_timestamp_nanos(), 1_720_174_594_566_000_000);
         let offset = parse_timestamp("2024-05-02T12:15:30.120000+02:00").unwrap();
         assert_eq!(offset.unix_timestamp_nanos(), 1_714_644_930_120_000_000);
+        assert_eq!(offset.offset(), UtcOffset::UTC);
+        let previous_day = parse_timestamp("2025-08-01T01:00:00+02:00").unwrap();
+        assert_eq!(
+            previous_day.date(),
+            Date::from_calendar_date(2025, Month::July, 31).unwrap()
+        );
+        assert_eq!(parse_timestamp("9999-12-31T23:59:59-23:59"), None);
         assert_eq!(parse_timestamp("2024-02-30T08:42:43Z"), None);
         assert_eq!(parse_timestamp("2024-02-09T08:42:43.Z"), None);
         assert_eq!(parse_timestamp("2024-02-09T08:42:43.1234567891Z"), None);

@@ -125,15 +125,15 @@ struct Pending {
     text: String,
 }
 
-/// Reads a text log into `assembler`. Returns where dates came from and the date for
-/// lines with no time at all.
+/// Reads a text log into `assembler`. Returns the origin of the dates of time-of-day lines,
+/// or [`DateSource::Timestamps`] when the log has none.
 pub(crate) fn read_text(
     input: &[u8],
     name: &Arc<str>,
     file_modified: Option<Date>,
     options: &ReadOptions,
     assembler: &mut Assembler<'_>,
-) -> Result<(DateSource, Option<Date>), ReadError> {
+) -> Result<DateSource, ReadError> {
     let max_line = options.limits.max_line_bytes;
 
     // `aws logs tail` prints no date. A date from the caller is the first line's date; the
@@ -160,7 +160,6 @@ pub(crate) fn read_text(
     let mut date = first_date;
     let mut counter = DayCounter { previous: None };
     let mut saw_time_of_day = false;
-    let mut saw_undated = false;
     let mut stream_cache: Option<Arc<str>> = None;
     let mut pending: Option<Pending> = None;
 
@@ -193,10 +192,7 @@ pub(crate) fn read_text(
         }
 
         let time = match line.time {
-            LineTime::None => {
-                saw_undated = true;
-                None
-            }
+            LineTime::None => None,
             LineTime::Full(time) => Some(time),
             LineTime::TimeOfDay(time) => {
                 saw_time_of_day = true;
@@ -229,14 +225,11 @@ pub(crate) fn read_text(
         dispatch_text_message(assembler, &done.context, &done.text)?;
     }
 
-    let date_source = if saw_time_of_day {
-        time_of_day_source
-    } else if saw_undated && let Some(date) = options.date {
-        DateSource::Option(date)
+    if saw_time_of_day {
+        Ok(time_of_day_source)
     } else {
-        DateSource::Timestamps
-    };
-    Ok((date_source, options.date))
+        Ok(DateSource::Timestamps)
+    }
 }
 
 #[cfg(test)]
