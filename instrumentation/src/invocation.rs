@@ -218,15 +218,18 @@ impl Invocation {
         F: Future<Output = R>,
         D: FnOnce(&R) -> Outcome,
     {
-        let values = self.telemetry.emf().map(|_| Mutex::new(Vec::new()));
-        let kpis = Arc::new(InvocationKpis {
-            telemetry: self.telemetry.clone(),
-            values,
+        // KPI values are kept per invocation only for EMF output; without it, KPIs go straight
+        // to the meter of the environment and the invocation allocates nothing for them.
+        let kpis = self.telemetry.emf().map(|_| {
+            Arc::new(InvocationKpis {
+                telemetry: self.telemetry.clone(),
+                values: Mutex::new(Vec::new()),
+            })
         });
         let guarded = AssertUnwindSafe(future)
             .catch_unwind()
             .with_context(self.cx.clone());
-        let mut scoped = std::pin::pin!(CURRENT_INVOCATION.scope(Arc::clone(&kpis), guarded));
+        let mut scoped = std::pin::pin!(CURRENT_INVOCATION.scope(kpis.clone(), guarded));
 
         let mut flushed_early = false;
         let result = match self.flush_deadline() {
@@ -246,12 +249,17 @@ impl Invocation {
 
         match result {
             Ok(output) => {
-                self.finish(describe(&output), &kpis, flushed_early).await;
+                self.finish(describe(&output), kpis.as_deref(), flushed_early)
+                    .await;
                 output
             }
             Err(payload) => {
-                self.finish(Outcome::panic(payload.as_ref()), &kpis, flushed_early)
-                    .await;
+                self.finish(
+                    Outcome::panic(payload.as_ref()),
+                    kpis.as_deref(),
+                    flushed_early,
+                )
+                .await;
                 std::panic::resume_unwind(payload)
             }
         }
@@ -284,7 +292,7 @@ impl Invocation {
         self.telemetry.flush().await;
     }
 
-    async fn finish(&self, outcome: Outcome, kpis: &InvocationKpis, flushed_early: bool) {
+    async fn finish(&self, outcome: Outcome, kpis: Option<&InvocationKpis>, flushed_early: bool) {
         let now = self.environment.clock().now();
         if flushed_early {
             // The invocation span is already exported. The outcome goes into a child span, so
@@ -297,21 +305,16 @@ impl Invocation {
                 .tracer()
                 .build_with_context(builder, &self.cx);
             let cx = self.cx.with_span(span);
-            record_outcome(&cx, outcome);
+            record_outcome(&cx, outcome, []);
             cx.span().end_with_timestamp(now);
         } else {
-            let mut outcome = outcome;
-            outcome
-                .response
-                .attributes
-                .extend(self.cost_attributes(now));
-            record_outcome(&self.cx, outcome);
+            record_outcome(&self.cx, outcome, self.cost_attributes(now));
             self.cx.span().end_with_timestamp(now);
         }
 
-        if let (Some(sink), Some(values)) = (self.telemetry.emf(), &kpis.values) {
+        if let (Some(sink), Some(kpis)) = (self.telemetry.emf(), kpis) {
             let values =
-                std::mem::take(&mut *values.lock().unwrap_or_else(PoisonError::into_inner));
+                std::mem::take(&mut *kpis.values.lock().unwrap_or_else(PoisonError::into_inner));
             if let Err(error) = sink.write(&values, now) {
                 tracing::warn!(%error, "failed to write EMF metrics");
             }
@@ -333,9 +336,9 @@ impl Invocation {
     }
 }
 
-fn record_outcome(cx: &Context, outcome: Outcome) {
+fn record_outcome<const N: usize>(cx: &Context, outcome: Outcome, extra: [KeyValue; N]) {
     let span = cx.span();
-    span.set_attributes(outcome.response.attributes);
+    span.set_attributes(outcome.response.attributes.into_iter().chain(extra));
     if let Some((error_type, message)) = outcome.exception {
         span.add_event(
             "exception",

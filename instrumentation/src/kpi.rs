@@ -178,21 +178,22 @@ pub(crate) struct RecordedValue {
     pub(crate) value: f64,
 }
 
-/// The KPI state of the running invocation.
+/// The KPI values of the running invocation, kept for its EMF documents.
 #[derive(Debug)]
 pub(crate) struct InvocationKpis {
     pub(crate) telemetry: Telemetry,
-    pub(crate) values: Option<Mutex<Vec<RecordedValue>>>,
+    pub(crate) values: Mutex<Vec<RecordedValue>>,
 }
 
 tokio::task_local! {
-    pub(crate) static CURRENT_INVOCATION: Arc<InvocationKpis>;
+    /// Set for the duration of an invocation whose telemetry writes EMF.
+    pub(crate) static CURRENT_INVOCATION: Option<Arc<InvocationKpis>>;
 }
 
 fn with_target(f: impl FnOnce(&Telemetry, Option<&Mutex<Vec<RecordedValue>>>)) {
-    match CURRENT_INVOCATION.try_with(Arc::clone) {
-        Ok(kpis) => f(&kpis.telemetry, kpis.values.as_ref()),
-        Err(_) => f(&Telemetry::for_environment(&Environment::current()), None),
+    match CURRENT_INVOCATION.try_with(Clone::clone) {
+        Ok(Some(kpis)) => f(&kpis.telemetry, Some(&kpis.values)),
+        Ok(None) | Err(_) => f(&Telemetry::for_environment(&Environment::current()), None),
     }
 }
 

@@ -167,9 +167,7 @@ impl Telemetry {
 
     /// Installs this pipeline globally; see [`Telemetry::init`].
     pub fn install_global(&self) -> Result<(), SetupError> {
-        global::set_tracer_provider(self.inner.tracer_provider.clone());
-        global::set_meter_provider(self.inner.meter_provider.clone());
-        let _ = GLOBAL.set(self.clone());
+        self.set_global();
 
         let redactor = self.inner.redactor.clone();
         let log_layer = tracing_subscriber::fmt::layer()
@@ -185,6 +183,18 @@ impl Telemetry {
             .with(otel_layer)
             .try_init()
             .map_err(|_| SetupError::SubscriberAlreadySet)
+    }
+
+    /// Makes this pipeline the OpenTelemetry global providers and the telemetry of every
+    /// handler that has no environment of its own, without installing a `tracing`
+    /// subscriber, for programs that set up `tracing` themselves.
+    ///
+    /// Only the first call sets the handlers' telemetry; later calls change the
+    /// OpenTelemetry global providers only.
+    pub fn set_global(&self) {
+        global::set_tracer_provider(self.inner.tracer_provider.clone());
+        global::set_meter_provider(self.inner.meter_provider.clone());
+        let _ = GLOBAL.set(self.clone());
     }
 
     /// Returns the globally installed pipeline, or one that records nothing when none was
