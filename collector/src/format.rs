@@ -49,6 +49,9 @@ pub fn format_report_line(invocation: &Invocation) -> String {
     if let Some(billed_restore_ms) = invocation.billed_restore_ms {
         let _ = write!(line, "Billed Restore Duration: {billed_restore_ms} ms\t");
     }
+    // NOTE: the tab after `Status` and `Error Type` follows the other fields. The samples
+    // with a Status field were captured with trailing whitespace trimmed, so this tab is not
+    // confirmed against a raw CloudWatch Logs event.
     if invocation.status != Status::Success {
         let _ = write!(line, "Status: {}\t", invocation.status);
     }

@@ -173,8 +173,9 @@ pub enum Source {
 
 /// Billing rules in force on the day of an invocation.
 ///
-/// The era tells what `Billed Duration` contains, judged by date alone. Container images and custom
-/// runtimes were billed for init before 2025-08-01 too, which the date cannot show.
+/// The era gives the content of `Billed Duration` as far as the date alone decides it.
+/// Container images and custom runtimes were billed for init before 2025-08-01 too, which
+/// the date cannot show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum BillingEra {
     /// Before 2020-12-01: duration rounded up to the next 100 ms.

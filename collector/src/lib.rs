@@ -9,7 +9,7 @@
 //! which were skipped and why, and where dates came from. The reader handles:
 //!
 //! - text REPORT, START, END, INIT_START, INIT_REPORT and RESTORE_REPORT lines of every
-//!   era, bare or with `aws logs tail` or `sam logs` prefixes;
+//!   era, bare or with `aws logs tail`, `HH:MM:SS` or `sam logs` prefixes;
 //! - CloudWatch Logs events and subscription deliveries (base64 gzip or decoded);
 //! - the JSON log format and Telemetry API batches (`platform.*` records).
 //!
@@ -18,7 +18,7 @@
 //! name. Input sizes, line lengths and inflated payload sizes have explicit limits
 //! ([`platform::Limits`]).
 //!
-//! [`format`] writes the START, END and REPORT lines of an invocation in Lambda's text format,
+//! [`format`](mod@format) writes the START, END and REPORT lines of an invocation in Lambda's text format,
 //! so a local Lambda simulator can print what the reader reads.
 //!
 //! ```

@@ -33,8 +33,8 @@ struct Environment {
     initialization_type: Option<InitializationType>,
     /// `instanceMaxMemory` of `platform.initStart`.
     memory: Option<(u32, MemoryUnit)>,
-    /// Slots started and not yet reported, oldest first.
-    open: Vec<usize>,
+    /// Slots started and not yet reported, by slot index.
+    open: BTreeSet<usize>,
     /// An invoke-phase INIT_REPORT logged before its request's START.
     pending_init_invoke: Option<InitInvoke>,
     /// A RESTORE_REPORT waiting for the first request after the restore.
@@ -270,9 +270,7 @@ impl<'a> Assembler<'a> {
         slot.trace = slot.trace.take().or(trace);
 
         let environment = self.environments.entry(context.stream.clone()).or_default();
-        if !environment.open.contains(&index) {
-            environment.open.push(index);
-        }
+        environment.open.insert(index);
         if let Some(init) = environment.pending_init_invoke.take() {
             slot.init_invoke = Some(init);
         }
@@ -303,7 +301,7 @@ impl<'a> Assembler<'a> {
 
         let key = slot.stream.clone();
         if let Some(environment) = self.environments.get_mut(&key) {
-            environment.open.retain(|open| *open != index);
+            environment.open.remove(&index);
         }
     }
 
@@ -315,7 +313,7 @@ impl<'a> Assembler<'a> {
         let target = if context.stream.is_some() {
             environment.open.last().copied()
         } else if environment.open.len() == 1 {
-            Some(environment.open[0])
+            environment.open.first().copied()
         } else {
             None
         };

@@ -11,7 +11,7 @@ use super::fields::{
 use super::summary::{ExtensionState, SkipReason};
 
 /// Phrases of runtime crash messages. Lambda prints them with the request id, for example
-/// `RequestId: <id> Error: Runtime exited with error: signal: killed`, or (before 2019)
+/// `RequestId: <id> Error: Runtime exited with error: signal: killed` or, in older logs,
 /// `RequestId: <id> Process exited before completing request`.
 const CRASH_MARKERS: &[&str] = &[
     "Process exited before completing request",

@@ -4,7 +4,8 @@
 //! Layouts read:
 //!
 //! - text lines (`START`, `END`, `REPORT`, `INIT_START`, `INIT_REPORT`, `RESTORE_REPORT`,
-//!   crash and timeout lines), bare or with an `aws logs tail` or `sam logs` prefix;
+//!   crash and timeout lines), bare or with an `aws logs tail`, `HH:MM:SS` or `sam logs`
+//!   prefix;
 //! - CloudWatch Logs events (`filter-log-events` items as JSON lines or an array, or a
 //!   whole response);
 //! - CloudWatch Logs subscription deliveries, base64 gzip (`awslogs.data`) or decoded, and a
@@ -80,8 +81,8 @@ pub struct ReadOptions {
     pub region: Option<String>,
     /// Architecture of the function; platform logs do not print it.
     pub architecture: Option<Architecture>,
-    /// Date (UTC) of the first line of a log that prints only times of day (`aws logs
-    /// tail`), and of every record of a log that prints no time at all.
+    /// Date (UTC) of the first line of a log that prints only times of day (`HH:MM:SS`),
+    /// and of every record that carries no time at all.
     pub date: Option<Date>,
     /// Return the first malformed REPORT or undecodable payload as an error, instead of
     /// counting it in the summary and reading on.

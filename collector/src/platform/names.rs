@@ -171,7 +171,7 @@ pub(crate) fn parse_date(text: &str) -> Option<Date> {
     Date::from_calendar_date(year, Month::try_from(month).ok()?, day).ok()
 }
 
-/// Parses `HH:MM:SS`, the time prefix of `aws logs tail` output.
+/// Parses `HH:MM:SS`, a time-of-day line prefix.
 pub(crate) fn parse_time_of_day(text: &str) -> Option<Time> {
     let bytes = text.as_bytes();
     let shaped = bytes.len() == 8

@@ -13,7 +13,7 @@ use super::error::ReadError;
 pub enum InputFormat {
     /// No records at all.
     Empty,
-    /// Text lines: bare, or with an `aws logs tail` or `sam logs` prefix.
+    /// Text lines: bare, or with an `aws logs tail`, `HH:MM:SS` or `sam logs` prefix.
     Text,
     /// CloudWatch Logs events: `filter-log-events` items as JSON lines, a JSON array of
     /// them, or a whole `filter-log-events` response.

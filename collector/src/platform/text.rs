@@ -1,5 +1,6 @@
-//! Reading of text platform logs: bare lines, `aws logs tail` output (`HH:MM:SS message`,
-//! or `<timestamp> <log stream> <message>`) and `sam logs` output
+//! Reading of text platform logs: bare lines, `aws logs tail` output in its detailed
+//! (`<timestamp> <log stream> <message>`) and short (`<timestamp> <message>`) formats,
+//! captures that print only a time of day (`HH:MM:SS <message>`), and `sam logs` output
 //! (`<log stream> <timestamp> <message>`).
 
 use std::borrow::Cow;
@@ -20,7 +21,7 @@ use super::{ReadOptions, dispatch_text_message};
 enum LineTime {
     None,
     Full(OffsetDateTime),
-    /// `aws logs tail` prints only the time of day, so the date comes from elsewhere.
+    /// Only the time of day is printed, so the date comes from elsewhere.
     TimeOfDay(Time),
 }
 
@@ -136,7 +137,7 @@ pub(crate) fn read_text(
 ) -> Result<DateSource, ReadError> {
     let max_line = options.limits.max_line_bytes;
 
-    // `aws logs tail` prints no date. A date from the caller is the first line's date; the
+    // `HH:MM:SS` lines carry no date. A date from the caller is the first line's date; the
     // file's modification date is the last line's, so count the midnights in between.
     let mut midnights = 0u16;
     let mut counter = DayCounter { previous: None };
@@ -199,6 +200,8 @@ pub(crate) fn read_text(
                 if counter.crosses_midnight(time) {
                     date = date.and_then(Date::next_day);
                 }
+                // NOTE: a time of day is read as UTC, as `aws logs tail` prints its dated
+                // timestamps. A capture printed in local time comes out shifted by its offset.
                 date.map(|date| date.with_time(time).assume_utc())
             }
         };
@@ -262,6 +265,14 @@ mod tests {
         );
         assert!(matches!(line.time, LineTime::Full(_)));
         assert!(line.message.starts_with("END RequestId"));
+    }
+
+    #[test]
+    fn tail_short_prefix() {
+        let line = split_prefix("2024-05-02T10:15:30 END RequestId: x");
+        assert!(line.stream.is_none());
+        assert!(matches!(line.time, LineTime::Full(_)));
+        assert_eq!(line.message, "END RequestId: x");
     }
 
     #[test]
