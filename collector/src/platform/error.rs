@@ -100,6 +100,7 @@ impl FieldProblem {
 /// In a lenient read ([`super::ReadOptions::strict`] false) only [`ReadError::Io`] and
 /// [`ReadError::InputTooLarge`] end the read; the others are kept in the summary.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReadError {
     /// The file could not be read.
     #[error("failed to read `{path}`: {source}")]

@@ -43,8 +43,10 @@ use message::{Parsed, parse_text_message};
 pub use error::{FieldProblem, Location, ReadError};
 pub use summary::{DateSource, ExtensionState, InputFormat, LogsDropped, ReadSummary, SkipReason};
 
-/// Size limits of a read. Every input that crosses one is skipped and counted, or rejected
-/// in a strict read, and never read past the limit.
+/// Size limits of a read. An input over `max_input_bytes` is rejected. A line or message
+/// over `max_line_bytes` is skipped and counted. A payload that inflates past
+/// `max_decompressed_bytes` is a problem, counted or (in a strict read) returned, and is
+/// never inflated further.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest input read, in bytes. Default 1 GiB.
@@ -55,7 +57,7 @@ pub struct Limits {
     /// Largest size a gzip payload (`awslogs.data`, or a gzip input) may inflate to, in
     /// bytes. Default 16 MiB.
     pub max_decompressed_bytes: usize,
-    /// Number of recovered problems kept in [`ReadSummary::problems`]; all are counted.
+    /// Number of recovered problems kept in [`ReadSummary::problems`]. All are counted.
     /// Default 100.
     pub max_problems: usize,
 }
@@ -247,8 +249,8 @@ fn detect(input: &[u8]) -> Layout {
             if let Ok(document) = serde_json::from_slice(body) {
                 return Layout::JsonDocument(document);
             }
-            // Python runtimes start text lines with `[INFO]`; a JSON array never has a
-            // letter after its bracket, except `true`, `false` and `null`.
+            // Python runtimes start text lines with `[INFO]`, and a JSON array never has an
+            // uppercase letter after its bracket.
             let next = body[1..].iter().find(|byte| !byte.is_ascii_whitespace());
             match next {
                 Some(byte) if byte.is_ascii_uppercase() => Layout::Text,

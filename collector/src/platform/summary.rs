@@ -51,6 +51,7 @@ impl fmt::Display for DateSource {
 
 /// Reason a line, log event or record produced no platform data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum SkipReason {
     /// Output of the function or an extension, with no platform keyword.
     ApplicationLog,
