@@ -2,13 +2,14 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
 use time::{Date, Month, OffsetDateTime};
 
 /// One billed invocation of a Lambda function.
 ///
 /// Optional fields are `None` when the input did not carry them: an absent `Init Duration`
 /// is `None`, never zero.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Invocation {
     /// Lambda request id (`RequestId`, `requestId`).
     pub request_id: String,
@@ -77,7 +78,7 @@ impl Invocation {
 }
 
 /// Outcome of an invocation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Status {
     /// The handler returned a response.
     Success,
@@ -106,7 +107,7 @@ impl fmt::Display for Status {
 }
 
 /// Evidence behind a cold-start verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ColdStartSource {
     /// Platform data: `Init Duration`, `Restore Duration` or an INIT_REPORT in the invoke
     /// phase, or their absence.
@@ -116,7 +117,7 @@ pub enum ColdStartSource {
 }
 
 /// Initialisation type of an execution environment (`initializationType`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum InitializationType {
     /// Initialised for a request that was waiting.
     OnDemand,
@@ -141,7 +142,7 @@ impl InitializationType {
 }
 
 /// Instruction set architecture of a function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Architecture {
     /// `x86_64`.
     X86_64,
@@ -150,7 +151,7 @@ pub enum Architecture {
 }
 
 /// Unit the configured memory arrived in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum MemoryUnit {
     /// Lambda's `MB`, which is 2^20 bytes.
     Mb,
@@ -161,7 +162,7 @@ pub enum MemoryUnit {
 }
 
 /// Kind of platform record an invocation was read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Source {
     /// A text `REPORT RequestId: ...` line.
     ReportLine,
@@ -176,7 +177,7 @@ pub enum Source {
 /// The era gives the content of `Billed Duration` as far as the date alone decides it.
 /// Container images and custom runtimes were billed for init before 2025-08-01 too, which
 /// the date cannot show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum BillingEra {
     /// Before 2020-12-01: duration rounded up to the next 100 ms.
     Rounded100Ms,
@@ -207,7 +208,7 @@ impl BillingEra {
 }
 
 /// X-Ray trace context of an invocation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceContext {
     /// Trace id as printed, in the X-Ray form `1-663367c2-ad6a0f14a3cdc9d8a02e9f81`.
     pub xray_trace_id: String,

@@ -46,6 +46,8 @@
 
 pub mod format;
 mod invocation;
+pub mod model;
+pub mod otlp;
 pub mod platform;
 
 pub use invocation::{

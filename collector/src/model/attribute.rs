@@ -1,0 +1,154 @@
+//! Attribute values as OpenTelemetry defines them (`AnyValue`), and lists of key-value pairs.
+
+use serde::{Deserialize, Serialize};
+
+/// One attribute value.
+///
+/// A double is always finite: readers turn NaN and the infinities into their text form
+/// (`NaN`, `Infinity`, `-Infinity`), because Parquet statistics and JSON have no use for
+/// them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttributeValue {
+    /// A UTF-8 string.
+    String(String),
+    /// A boolean.
+    Bool(bool),
+    /// A signed 64-bit integer, kept exact.
+    Int(i64),
+    /// A finite double.
+    Double(f64),
+    /// Raw bytes.
+    Bytes(Vec<u8>),
+    /// A list of values.
+    Array(Vec<AttributeValue>),
+    /// A nested list of key-value pairs.
+    Map(Vec<KeyValue>),
+    /// A value with no field set, which OTLP allows.
+    Empty,
+}
+
+impl AttributeValue {
+    /// Creates a double value, or its text form when the double is not finite.
+    #[must_use]
+    pub fn double(value: f64) -> Self {
+        if value.is_finite() {
+            Self::Double(value)
+        } else if value.is_nan() {
+            Self::String("NaN".to_owned())
+        } else if value > 0.0 {
+            Self::String("Infinity".to_owned())
+        } else {
+            Self::String("-Infinity".to_owned())
+        }
+    }
+
+    /// Returns the string, when the value is one.
+    #[must_use]
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Self::String(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// Returns the integer, when the value is one.
+    #[must_use]
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Self::Int(value) => Some(*value),
+            _ => None,
+        }
+    }
+
+    /// Returns the boolean, when the value is one.
+    #[must_use]
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Self::Bool(value) => Some(*value),
+            _ => None,
+        }
+    }
+
+    /// Converts the value to plain JSON: strings, numbers, booleans, arrays and objects, with
+    /// bytes as an array of numbers.
+    #[must_use]
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match self {
+            Self::String(text) => Value::String(text.clone()),
+            Self::Bool(value) => Value::Bool(*value),
+            Self::Int(value) => Value::from(*value),
+            Self::Double(value) => Value::from(*value),
+            Self::Bytes(bytes) => Value::from(bytes.clone()),
+            Self::Array(values) => Value::Array(values.iter().map(Self::to_json).collect()),
+            Self::Map(pairs) => attributes_to_json(pairs),
+            Self::Empty => Value::Null,
+        }
+    }
+}
+
+/// One attribute: a key and its value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyValue {
+    /// Attribute key, for example `faas.coldstart`.
+    pub key: String,
+    /// Attribute value.
+    pub value: AttributeValue,
+}
+
+/// Attributes in the order they arrived. Keys are unique in valid OTLP, but a reader keeps
+/// duplicates rather than guessing which one counts.
+pub type Attributes = Vec<KeyValue>;
+
+/// Finds the first attribute with `key`.
+#[must_use]
+pub fn find<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a AttributeValue> {
+    attributes
+        .iter()
+        .find(|pair| pair.key == key)
+        .map(|pair| &pair.value)
+}
+
+/// Converts attributes to one JSON object, the form the Parquet tables store. A repeated key
+/// keeps its first value.
+#[must_use]
+pub fn attributes_to_json(attributes: &[KeyValue]) -> serde_json::Value {
+    let mut object = serde_json::Map::new();
+    for pair in attributes {
+        object
+            .entry(pair.key.clone())
+            .or_insert_with(|| pair.value.to_json());
+    }
+    serde_json::Value::Object(object)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_doubles_become_text() {
+        assert_eq!(AttributeValue::double(1.5), AttributeValue::Double(1.5));
+        assert_eq!(
+            AttributeValue::double(f64::NAN),
+            AttributeValue::String("NaN".to_owned())
+        );
+        assert_eq!(
+            AttributeValue::double(f64::NEG_INFINITY),
+            AttributeValue::String("-Infinity".to_owned())
+        );
+    }
+
+    #[test]
+    fn json_form_keeps_large_integers_exact() {
+        let attributes = vec![KeyValue {
+            key: "count".to_owned(),
+            value: AttributeValue::Int(9_007_199_254_740_993),
+        }];
+        assert_eq!(
+            attributes_to_json(&attributes).to_string(),
+            r#"{"count":9007199254740993}"#
+        );
+    }
+}

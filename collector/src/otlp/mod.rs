@@ -1,0 +1,165 @@
+//! OTLP decoding: protobuf and JSON export requests for traces, metrics and logs, turned
+//! into spanbill records.
+//!
+//! Both encodings go through the same protobuf message types (`opentelemetry-proto`), so a
+//! JSON request and its protobuf twin give the same records. The JSON decoder is spanbill's
+//! own, because OTLP/JSON needs rules that a generic mapping misses: hex ids in either case,
+//! enums as integers, 64-bit integers as strings or bare numbers without rounding, and
+//! `"NaN"` or `"Infinity"` as double values.
+//!
+//! Invalid items (a span with a wrong-length id, a span that ends before it starts) are
+//! rejected one by one and counted by reason; the rest of the request is kept, as OTLP's
+//! partial success expects.
+
+mod convert;
+mod json;
+
+use std::collections::BTreeMap;
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message as _;
+
+use crate::model::{IdError, Records};
+
+pub use convert::{convert_metrics, convert_traces, log_bodies};
+pub use json::{logs_from_json, metrics_from_json, traces_from_json};
+
+/// Limits applied while converting OTLP into records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest attribute key, string value, bytes value or span name kept, in bytes; longer
+    /// ones are cut on a character boundary. Default 4096.
+    pub max_attribute_len: usize,
+    /// Number of attributes kept per span, event, link or point, and of items per array
+    /// value. Default 128.
+    pub max_attributes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_attribute_len: 4096,
+            max_attributes: 128,
+        }
+    }
+}
+
+/// Why one span or data point was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RejectReason {
+    /// A trace or span id has the wrong length or is all zeros.
+    #[error("{0}")]
+    InvalidId(IdError),
+    /// The end time is before the start time.
+    #[error("end time before start time")]
+    NegativeDuration,
+    /// The start or point time is zero.
+    #[error("missing time")]
+    MissingTime,
+    /// An enum has a number OTLP does not define.
+    #[error("unknown {0} number")]
+    UnknownEnum(&'static str),
+    /// A metric has no data.
+    #[error("metric without data")]
+    MissingData,
+    /// A histogram's bucket counts do not match its bounds.
+    #[error("histogram bucket counts do not match its bounds")]
+    InvalidHistogram,
+}
+
+/// Records converted from one request, and what was rejected.
+#[derive(Debug, Default)]
+pub struct Converted {
+    /// Records that passed validation.
+    pub records: Records,
+    /// Reasons for every rejected item, in order.
+    pub rejected: Vec<RejectReason>,
+}
+
+impl Converted {
+    fn reject(&mut self, reason: RejectReason) {
+        self.rejected.push(reason);
+    }
+
+    /// Returns the rejection counts by reason.
+    #[must_use]
+    pub fn rejected_by_reason(&self) -> BTreeMap<String, usize> {
+        convert::count_reasons(&self.rejected)
+    }
+
+    /// Returns a partial-success message: the rejection counts by reason, or an empty string
+    /// when nothing was rejected.
+    #[must_use]
+    pub fn error_message(&self) -> String {
+        self.rejected_by_reason()
+            .iter()
+            .map(|(reason, count)| format!("{count} rejected: {reason}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// Encoding of an OTLP body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Binary protobuf (`application/x-protobuf`).
+    Protobuf,
+    /// OTLP/JSON (`application/json`).
+    Json,
+}
+
+/// Failure to decode an OTLP body as a whole.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The body is not a valid protobuf message of the expected type.
+    #[error("invalid OTLP protobuf body: {0}")]
+    Protobuf(#[from] prost::DecodeError),
+    /// The body is not valid JSON.
+    #[error("invalid OTLP JSON body: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The JSON is valid but a field has the wrong type or form.
+    #[error("invalid OTLP JSON body: field `{field}`: {problem}")]
+    JsonField {
+        /// Field name.
+        field: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// Decodes a trace export request.
+pub fn decode_traces(
+    body: &[u8],
+    encoding: Encoding,
+) -> Result<ExportTraceServiceRequest, DecodeError> {
+    match encoding {
+        Encoding::Protobuf => Ok(ExportTraceServiceRequest::decode(body)?),
+        Encoding::Json => traces_from_json(body),
+    }
+}
+
+/// Decodes a metrics export request.
+pub fn decode_metrics(
+    body: &[u8],
+    encoding: Encoding,
+) -> Result<ExportMetricsServiceRequest, DecodeError> {
+    match encoding {
+        Encoding::Protobuf => Ok(ExportMetricsServiceRequest::decode(body)?),
+        Encoding::Json => metrics_from_json(body),
+    }
+}
+
+/// Decodes a logs export request.
+pub fn decode_logs(
+    body: &[u8],
+    encoding: Encoding,
+) -> Result<ExportLogsServiceRequest, DecodeError> {
+    match encoding {
+        Encoding::Protobuf => Ok(ExportLogsServiceRequest::decode(body)?),
+        Encoding::Json => logs_from_json(body),
+    }
+}
