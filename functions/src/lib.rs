@@ -57,6 +57,7 @@ pub mod config;
 pub mod handlers;
 pub mod model;
 pub mod payment;
+pub mod platform;
 pub mod service;
 pub mod store;
 pub mod validate;
