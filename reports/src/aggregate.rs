@@ -65,7 +65,10 @@ pub fn per_function(invocations: &[InvocationCost]) -> BTreeMap<String, GroupCos
     let mut groups: BTreeMap<String, GroupCost> = BTreeMap::new();
     for cost in invocations {
         let name = cost.function.as_deref().unwrap_or(UNKNOWN_FUNCTION);
-        groups.entry(name.to_owned()).or_default().add_invocation(cost);
+        groups
+            .entry(name.to_owned())
+            .or_default()
+            .add_invocation(cost);
     }
     groups
 }
@@ -80,12 +83,18 @@ pub fn per_trace(
     let mut groups: BTreeMap<String, GroupCost> = BTreeMap::new();
     for cost in invocations {
         if let Some(trace_id) = &cost.trace_id {
-            groups.entry(trace_id.clone()).or_default().add_invocation(cost);
+            groups
+                .entry(trace_id.clone())
+                .or_default()
+                .add_invocation(cost);
         }
     }
     for cost in downstream {
         if let Some(trace_id) = &cost.call.trace_id {
-            groups.entry(trace_id.clone()).or_default().add_downstream(cost);
+            groups
+                .entry(trace_id.clone())
+                .or_default()
+                .add_downstream(cost);
         }
     }
     groups

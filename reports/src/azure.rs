@@ -64,8 +64,8 @@ pub fn consumption_charge(
     usage: &ConsumptionUsage,
     free_grant: bool,
 ) -> AzureCharge {
-    let memory_mb = usage.memory_mb.div_ceil(CONSUMPTION_MEMORY_STEP_MB).max(1)
-        * CONSUMPTION_MEMORY_STEP_MB;
+    let memory_mb =
+        usage.memory_mb.div_ceil(CONSUMPTION_MEMORY_STEP_MB).max(1) * CONSUMPTION_MEMORY_STEP_MB;
     let duration_ms = usage.duration_ms.max(CONSUMPTION_MINIMUM_MS);
     let gb_seconds = Decimal::from(usage.executions) * Decimal::from(duration_ms)
         / Decimal::from(1000)
@@ -75,13 +75,19 @@ pub fn consumption_charge(
     let time_price = book.price("azure.consumption.execution_time");
     let executions_price = book.price("azure.consumption.executions");
     let free = |free: Decimal, quantity: Decimal| {
-        if free_grant { free.min(quantity) } else { Decimal::ZERO }
+        if free_grant {
+            free.min(quantity)
+        } else {
+            Decimal::ZERO
+        }
     };
     let executions = Decimal::from(usage.executions);
     let execution_time =
         time_price.monthly_charge(gb_seconds, free(time_price.free_per_month, gb_seconds));
-    let executions_charge = executions_price
-        .monthly_charge(executions, free(executions_price.free_per_month, executions));
+    let executions_charge = executions_price.monthly_charge(
+        executions,
+        free(executions_price.free_per_month, executions),
+    );
     AzureCharge {
         gb_seconds,
         execution_time,
@@ -130,7 +136,11 @@ pub fn flex_charge(book: &PriceBook, usage: &FlexUsage, free_grant: bool) -> Azu
         Decimal::from(usage.always_ready_executions),
         false,
     );
-    let baseline = charge("azure.flex.always_ready.baseline", baseline_gb_seconds, false);
+    let baseline = charge(
+        "azure.flex.always_ready.baseline",
+        baseline_gb_seconds,
+        false,
+    );
     AzureCharge {
         gb_seconds: on_demand_gb_seconds + busy_gb_seconds,
         execution_time,

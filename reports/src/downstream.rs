@@ -198,7 +198,10 @@ pub fn price_call(call: &DownstreamCall, book: &PriceBook) -> DownstreamCost {
     let chunks = |size: u64| call.payload_bytes.div_ceil(size).max(1);
     let (key, units_per_call): (Option<&'static str>, Decimal) = match call.service {
         Service::Sqs => (Some("aws.sqs.requests"), chunks(MESSAGE_CHUNK_BYTES).into()),
-        Service::Sns => (Some("aws.sns.publishes"), chunks(MESSAGE_CHUNK_BYTES).into()),
+        Service::Sns => (
+            Some("aws.sns.publishes"),
+            chunks(MESSAGE_CHUNK_BYTES).into(),
+        ),
         Service::EventBridge => (
             Some("aws.eventbridge.events"),
             chunks(MESSAGE_CHUNK_BYTES).into(),
@@ -234,18 +237,16 @@ fn dynamodb_units(operation: Option<&str>, payload_bytes: u64) -> (Option<&'stat
     let write_units = payload_bytes.div_ceil(WRITE_UNIT_BYTES).max(1);
     let read_units = payload_bytes.div_ceil(READ_UNIT_BYTES).max(1);
     match operation {
-        Some("PutItem" | "UpdateItem" | "DeleteItem" | "BatchWriteItem") => (
-            Some("aws.dynamodb.write_request_units"),
-            write_units.into(),
-        ),
+        Some("PutItem" | "UpdateItem" | "DeleteItem" | "BatchWriteItem") => {
+            (Some("aws.dynamodb.write_request_units"), write_units.into())
+        }
         Some("TransactWriteItems") => (
             Some("aws.dynamodb.write_request_units"),
             (2 * write_units).into(),
         ),
-        Some("GetItem" | "Query" | "Scan" | "BatchGetItem") => (
-            Some("aws.dynamodb.read_request_units"),
-            read_units.into(),
-        ),
+        Some("GetItem" | "Query" | "Scan" | "BatchGetItem") => {
+            (Some("aws.dynamodb.read_request_units"), read_units.into())
+        }
         Some("TransactGetItems") => (
             Some("aws.dynamodb.read_request_units"),
             (2 * read_units).into(),
@@ -289,11 +290,9 @@ mod tests {
 
     #[test]
     fn api_gateway_route_classifies() {
-        let http = DownstreamCall::from_attributes([
-            ("faas.trigger", "http"),
-            ("http.route", "/orders"),
-        ])
-        .unwrap();
+        let http =
+            DownstreamCall::from_attributes([("faas.trigger", "http"), ("http.route", "/orders")])
+                .unwrap();
         assert_eq!(http.service, Service::ApiGatewayHttp);
         let rest = DownstreamCall::from_attributes([
             ("faas.trigger", "http"),

@@ -340,7 +340,11 @@ pub fn price_invocation(usage: &LambdaUsage, book: &PriceBook) -> InvocationCost
         book,
         LambdaOptions { free_tier: false },
     );
-    costs.invocations.into_iter().next().expect("one usage gives one cost")
+    costs
+        .invocations
+        .into_iter()
+        .next()
+        .expect("one usage gives one cost")
 }
 
 /// Computes the charge lines of one month's quantities: tiers on each total, and the free

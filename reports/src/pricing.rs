@@ -44,9 +44,7 @@ pub enum PricingError {
         message: String,
     },
     /// A user file names a price the model does not have.
-    #[error(
-        "unknown price `{key}` in `{file}`: use one of the known keys ({known})"
-    )]
+    #[error("unknown price `{key}` in `{file}`: use one of the known keys ({known})")]
     UnknownKey {
         /// File name or path.
         file: String,
@@ -218,7 +216,10 @@ impl PriceBook {
             let defaults = Defaults {
                 provider: current.provider.clone(),
                 currency: current.currency.clone(),
-                region: file.region.clone().unwrap_or_else(|| current.region.clone()),
+                region: file
+                    .region
+                    .clone()
+                    .unwrap_or_else(|| current.region.clone()),
                 read_on: file.read_on.clone().unwrap_or_default(),
                 source: file.source.clone().unwrap_or_else(|| file_name.clone()),
             };
@@ -264,7 +265,11 @@ fn parse_toml<T: serde::de::DeserializeOwned>(file: &str, text: &str) -> Result<
         let offset = error.span().map_or(0, |span| span.start).min(text.len());
         let before = &text[..offset];
         let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map_or(0, |tail| tail.chars().count()) + 1;
+        let column = before
+            .rsplit('\n')
+            .next()
+            .map_or(0, |tail| tail.chars().count())
+            + 1;
         PricingError::Parse {
             file: file.to_owned(),
             line,
@@ -404,11 +409,13 @@ impl RawPrice {
         origin: Origin,
         file: &str,
     ) -> Result<Price, PricingError> {
-        let tiers = self.tiers(key, file)?.ok_or_else(|| PricingError::InvalidPrice {
-            file: file.to_owned(),
-            key: key.to_owned(),
-            problem: "no `price` or `tiers`: set one of them".to_owned(),
-        })?;
+        let tiers = self
+            .tiers(key, file)?
+            .ok_or_else(|| PricingError::InvalidPrice {
+                file: file.to_owned(),
+                key: key.to_owned(),
+                problem: "no `price` or `tiers`: set one of them".to_owned(),
+            })?;
         check_price_amounts(&tiers, self.free_per_month.map(|free| free.0), key, file)?;
         Ok(Price {
             key: key.to_owned(),
@@ -435,7 +442,9 @@ impl RawPrice {
         path: &Path,
         file: &str,
     ) -> Result<Price, PricingError> {
-        let tiers = self.tiers(key, file)?.unwrap_or_else(|| current.tiers.clone());
+        let tiers = self
+            .tiers(key, file)?
+            .unwrap_or_else(|| current.tiers.clone());
         let free = self
             .free_per_month
             .map_or(current.free_per_month, |free| free.0);
@@ -466,7 +475,10 @@ fn validate_tiers(tiers: &[Tier]) -> Result<(), String> {
         return Err("`tiers` is empty: give at least one `{ price = \"...\" }`".to_owned());
     };
     if last.up_to.is_some() {
-        return Err("the last tier has `up_to`: leave it out so the tier covers all remaining volume".to_owned());
+        return Err(
+            "the last tier has `up_to`: leave it out so the tier covers all remaining volume"
+                .to_owned(),
+        );
     }
     let mut previous = Decimal::ZERO;
     for tier in bounded {
@@ -494,7 +506,10 @@ fn check_price_amounts(
         return Err(PricingError::InvalidPrice {
             file: file.to_owned(),
             key: key.to_owned(),
-            problem: format!("negative price `{}`: prices must be zero or more", tier.price),
+            problem: format!(
+                "negative price `{}`: prices must be zero or more",
+                tier.price
+            ),
         });
     }
     if free.is_some_and(|free| free.is_sign_negative()) {
@@ -599,6 +614,9 @@ mod tests {
                 "[prices.\"aws.sns.publishes\"]\nprice = \"1\"\ntiers = [{ price = \"1\" }]\n",
             )
             .unwrap_err();
-        assert!(error.to_string().contains("both `price` and `tiers`"), "{error}");
+        assert!(
+            error.to_string().contains("both `price` and `tiers`"),
+            "{error}"
+        );
     }
 }
