@@ -58,6 +58,7 @@ pub mod handlers;
 pub mod model;
 pub mod payment;
 pub mod platform;
+pub mod release;
 pub mod service;
 pub mod store;
 pub mod validate;

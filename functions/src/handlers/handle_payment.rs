@@ -7,8 +7,9 @@ use opentelemetry::KeyValue;
 
 use super::{MessageError, parse_body, process_batch};
 use crate::bus;
-use crate::model::{OrderCreated, PaymentEvent, cents_to_usd};
+use crate::model::{ORDER_CREATED, OrderCreated, PaymentEvent, TaggedOrderCreated, cents_to_usd};
 use crate::payment::{ChargeRequest, PaymentError};
+use crate::release;
 use crate::service::OrderService;
 use crate::store::{PaymentRecord, PaymentStatus};
 
@@ -42,12 +43,17 @@ use crate::store::{PaymentRecord, PaymentStatus};
         description = "Amount of each charge"
     )
 )]
-pub async fn handle_payment(event: SqsEvent, _context: Context) -> Result<SqsBatchResponse, Error> {
+pub async fn handle_payment(event: SqsEvent, context: Context) -> Result<SqsBatchResponse, Error> {
     let service = OrderService::current("handlePayment")?;
-    process_batch(&event, |message| process(&service, message)).await
+    let retry_declined = release::retries_declined_payments(release::of(&context));
+    process_batch(&event, |message| process(&service, message, retry_declined)).await
 }
 
-async fn process(service: &OrderService, message: &SqsMessage) -> Result<(), MessageError> {
+async fn process(
+    service: &OrderService,
+    message: &SqsMessage,
+    retry_declined: bool,
+) -> Result<(), MessageError> {
     let order: OrderCreated = parse_body(message)?;
     let store = service.store();
 
@@ -56,7 +62,7 @@ async fn process(service: &OrderService, message: &SqsMessage) -> Result<(), Mes
             order_id = order.order_id.as_str(),
             "payment already recorded; sending its outcome again"
         );
-        return announce(service, &order, &record).await;
+        return announce(service, &order, &record, retry_declined).await;
     }
 
     let request = ChargeRequest {
@@ -103,15 +109,29 @@ async fn process(service: &OrderService, message: &SqsMessage) -> Result<(), Mes
         status,
     };
     let stored = store.record_payment(&record).await?;
-    announce(service, &order, &stored).await
+    announce(service, &order, &stored, retry_declined).await
 }
 
 /// Sends the `payment.succeeded` or `payment.failed` message for a recorded outcome.
+///
+/// With `retry_declined` (the defective release 2), a declined order goes back to the
+/// orders queue instead, and loops there for as long as the outcome stays declined.
 async fn announce(
     service: &OrderService,
     order: &OrderCreated,
     record: &PaymentRecord,
+    retry_declined: bool,
 ) -> Result<(), MessageError> {
+    if retry_declined && matches!(record.status, PaymentStatus::Failed { .. }) {
+        let tagged = TaggedOrderCreated {
+            event_type: ORDER_CREATED,
+            order,
+        };
+        let body = serde_json::to_string(&tagged).expect("order messages always serialize");
+        bus::publish(service.bus(), &service.queues().orders, ORDER_CREATED, body).await?;
+        return Ok(());
+    }
+
     let event = match &record.status {
         PaymentStatus::Succeeded { charge_id } => PaymentEvent::Succeeded {
             order_id: order.order_id.clone(),

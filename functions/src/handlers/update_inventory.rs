@@ -5,6 +5,7 @@ use lambda_runtime::{Context, Error};
 
 use super::{MessageError, parse_body, process_batch};
 use crate::model::PaymentEvent;
+use crate::release::{self, SkuMatching};
 use crate::service::OrderService;
 use crate::store::InventoryOutcome;
 
@@ -32,13 +33,18 @@ use crate::store::InventoryOutcome;
 )]
 pub async fn update_inventory(
     event: SqsEvent,
-    _context: Context,
+    context: Context,
 ) -> Result<SqsBatchResponse, Error> {
     let service = OrderService::current("updateInventory")?;
-    process_batch(&event, |message| process(&service, message)).await
+    let matching = SkuMatching::of_release(release::of(&context));
+    process_batch(&event, |message| process(&service, message, matching)).await
 }
 
-async fn process(service: &OrderService, message: &SqsMessage) -> Result<(), MessageError> {
+async fn process(
+    service: &OrderService,
+    message: &SqsMessage,
+    matching: SkuMatching,
+) -> Result<(), MessageError> {
     let PaymentEvent::Succeeded {
         order_id, items, ..
     } = parse_body(message)?
@@ -46,7 +52,11 @@ async fn process(service: &OrderService, message: &SqsMessage) -> Result<(), Mes
         return Ok(());
     };
 
-    match service.store().apply_inventory(&order_id, &items).await? {
+    match service
+        .store()
+        .apply_inventory(&order_id, &items, matching)
+        .await?
+    {
         InventoryOutcome::Applied => {
             spanbill::kpi::add("inventory.updates", 1);
             tracing::info!(order_id, "order taken out of stock");

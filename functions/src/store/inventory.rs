@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{OrderStatus, Store, StoreError, now_ms, sqlite};
 use crate::model::OrderItem;
+use crate::release::SkuMatching;
 
 /// A product that had fewer units in stock than an order needed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,7 +68,8 @@ impl Store {
         .await
     }
 
-    /// Takes an order's lines out of stock, once per order.
+    /// Takes an order's lines out of stock, once per order, finding products with
+    /// `matching`.
     ///
     /// All lines change together or none do: when a product is short, the order is marked
     /// out of stock and stock stays as it was. The order id's primary key in
@@ -76,6 +78,7 @@ impl Store {
         &self,
         order_id: &str,
         items: &[OrderItem],
+        matching: SkuMatching,
     ) -> Result<InventoryOutcome, StoreError> {
         let order_id = order_id.to_owned();
         let mut requested: BTreeMap<String, i64> = BTreeMap::new();
@@ -101,7 +104,7 @@ impl Store {
             let mut shortages = Vec::new();
             for (sku, wanted) in &requested {
                 let available: i64 = transaction
-                    .query_row("SELECT quantity FROM stock WHERE sku = ?1", [sku], |row| row.get(0))
+                    .query_row(matching.stock_query(), [sku], |row| row.get(0))
                     .optional()
                     .map_err(sqlite("read stock"))?
                     .unwrap_or(0);
@@ -157,10 +160,13 @@ mod tests {
         store.set_stock("A", 10).await.unwrap();
 
         let first = store
-            .apply_inventory("o-1", &[item("A", 2), item("A", 1)])
+            .apply_inventory("o-1", &[item("A", 2), item("A", 1)], SkuMatching::Exact)
             .await
             .unwrap();
-        let second = store.apply_inventory("o-1", &[item("A", 3)]).await.unwrap();
+        let second = store
+            .apply_inventory("o-1", &[item("A", 3)], SkuMatching::Exact)
+            .await
+            .unwrap();
 
         assert_eq!(first, InventoryOutcome::Applied);
         assert_eq!(second, InventoryOutcome::AlreadyProcessed);
@@ -175,7 +181,11 @@ mod tests {
         store.set_stock("B", 1).await.unwrap();
 
         let outcome = store
-            .apply_inventory("o-1", &[item("A", 2), item("B", 2), item("C", 1)])
+            .apply_inventory(
+                "o-1",
+                &[item("A", 2), item("B", 2), item("C", 1)],
+                SkuMatching::CaseInsensitive,
+            )
             .await
             .unwrap();
 
