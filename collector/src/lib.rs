@@ -49,6 +49,7 @@ mod invocation;
 pub mod model;
 pub mod otlp;
 pub mod platform;
+pub mod store;
 
 pub use invocation::{
     Architecture, BillingEra, ColdStartSource, InitializationType, Invocation, MemoryUnit, Source,

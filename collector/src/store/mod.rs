@@ -1,0 +1,552 @@
+//! The durable store: three Hive-partitioned Parquet datasets fed through a write-ahead log.
+//!
+//! Layout: `<data dir>/<table>/date=YYYY-MM-DD/part-<first>-<last>.parquet` for the tables
+//! `spans`, `metrics` and `invocations`, and `<data dir>/wal/wal.log`.
+//!
+//! - A write is acknowledged once its batch is in the write-ahead log and fsynced. Writes
+//!   waiting together share one fsync (group commit).
+//! - Every write gets a sequence number. Parts name the range of writes they hold, and
+//!   every row carries its write's number in the `seq` column.
+//! - Parts are written under a temporary name, fsynced, renamed and their directory fsynced.
+//!   The log is emptied only after all parts of a flush are durable.
+//! - Opening the store replays the log: records whose part exists are skipped, the rest are
+//!   flushed, so a crash at any point neither loses nor duplicates an acknowledged record.
+//! - The write queue is bounded. [`Store::try_write`] fails with [`StoreError::Busy`] when it
+//!   is full, which receivers report as 429/503 or gRPC `UNAVAILABLE`.
+//! - [`Store::subscribe`] is the live feed: a broadcast of every acknowledged batch with a
+//!   bounded buffer. A slow subscriber misses batches and is told how many; it never slows
+//!   writes.
+
+mod buffer;
+mod columns;
+mod parts;
+mod query;
+mod wal;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, oneshot};
+
+use crate::model::Records;
+
+pub use query::{DateRange, scan};
+
+use buffer::Buffer;
+use wal::Wal;
+use writer::{Command, Writer};
+
+/// A table of the dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    /// `spans`.
+    Spans,
+    /// `metrics`.
+    Metrics,
+    /// `invocations`.
+    Invocations,
+}
+
+impl Table {
+    /// All tables.
+    pub const ALL: [Self; 3] = [Self::Spans, Self::Metrics, Self::Invocations];
+
+    /// Returns the table's directory name.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Spans => "spans",
+            Self::Metrics => "metrics",
+            Self::Invocations => "invocations",
+        }
+    }
+}
+
+/// Settings of a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Writes that may wait for the writer thread; more fail with [`StoreError::Busy`].
+    /// Default 64.
+    pub queue_capacity: usize,
+    /// Buffered rows that trigger a flush to Parquet. Default 100 000.
+    pub max_buffered_rows: usize,
+    /// Longest time a record waits in the log before a flush. Default 10 s.
+    pub flush_interval: Duration,
+    /// Batches the live feed keeps for a slow subscriber. Default 1024.
+    pub feed_capacity: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 64,
+            max_buffered_rows: 100_000,
+            flush_interval: Duration::from_secs(10),
+            feed_capacity: 1024,
+        }
+    }
+}
+
+/// Failure of a store operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A file or directory operation failed.
+    #[error("store i/o failed at `{path}`: {source}")]
+    Io {
+        /// File or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Writing or reading Parquet failed.
+    #[error("parquet failed at `{path}`: {source}")]
+    Parquet {
+        /// File or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: polars::error::PolarsError,
+    },
+    /// A batch could not be encoded for the log.
+    #[error("encoding a batch for the write-ahead log failed: {0}")]
+    Encode(serde_json::Error),
+    /// A batch is too large for one log frame.
+    #[error("batch of {bytes} bytes is too large for the write-ahead log; split it")]
+    BatchTooLarge {
+        /// Encoded size.
+        bytes: usize,
+    },
+    /// The write queue is full; retry after the given time.
+    #[error("store is busy: write queue full, retry after {} s", retry_after.as_secs())]
+    Busy {
+        /// Suggested wait before a retry.
+        retry_after: Duration,
+    },
+    /// The store cannot take writes now (the log failed, or it is shutting down).
+    #[error("store unavailable: {reason}")]
+    Unavailable {
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// Counts of what a store wrote since it opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreTotals {
+    /// Acknowledged writes.
+    pub writes: u64,
+    /// Writes rejected because the log failed.
+    pub failed_writes: u64,
+    /// Acknowledged spans.
+    pub spans: u64,
+    /// Acknowledged metric points.
+    pub metrics: u64,
+    /// Acknowledged invocations.
+    pub invocations: u64,
+    /// Parquet parts written.
+    pub parts: u64,
+    /// Records replayed from the log at open.
+    pub replayed: u64,
+}
+
+/// One acknowledged write, as the live feed delivers it.
+#[derive(Debug, Clone)]
+pub struct FeedBatch {
+    /// Sequence number of the write.
+    pub seq: u64,
+    /// Its records.
+    pub records: Arc<Records>,
+}
+
+/// What a live feed subscriber receives.
+#[derive(Debug, Clone)]
+pub enum FeedEvent {
+    /// The next acknowledged write.
+    Batch(FeedBatch),
+    /// The subscriber fell behind and this many writes were dropped for it.
+    Missed(u64),
+}
+
+/// A live feed subscription.
+#[derive(Debug)]
+pub struct FeedReceiver {
+    receiver: broadcast::Receiver<FeedBatch>,
+}
+
+impl FeedReceiver {
+    /// Waits for the next event; `None` once the store has shut down.
+    pub async fn recv(&mut self) -> Option<FeedEvent> {
+        match self.receiver.recv().await {
+            Ok(batch) => Some(FeedEvent::Batch(batch)),
+            Err(broadcast::error::RecvError::Lagged(missed)) => Some(FeedEvent::Missed(missed)),
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    }
+}
+
+/// A write accepted into the queue; resolves once it is durable in the log.
+#[derive(Debug)]
+pub struct PendingWrite {
+    ack: oneshot::Receiver<Result<u64, StoreError>>,
+}
+
+impl PendingWrite {
+    /// Waits until the write is fsynced and returns its sequence number.
+    pub async fn durable(self) -> Result<u64, StoreError> {
+        self.ack.await.unwrap_or_else(|_| Err(shut_down()))
+    }
+
+    /// Blocks the thread until the write is fsynced; for callers outside a runtime.
+    pub fn durable_blocking(self) -> Result<u64, StoreError> {
+        self.ack
+            .blocking_recv()
+            .unwrap_or_else(|_| Err(shut_down()))
+    }
+}
+
+fn shut_down() -> StoreError {
+    StoreError::Unavailable {
+        reason: "the store is shut down".to_owned(),
+    }
+}
+
+/// An open store. Cloning is cheap; every clone writes to the same writer thread.
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    data_dir: PathBuf,
+    queue: SyncSender<Command>,
+    feed: broadcast::Sender<FeedBatch>,
+    options: StoreOptions,
+    thread: std::sync::Mutex<Option<JoinHandle<()>>>,
+    replayed: u64,
+}
+
+impl Store {
+    /// Opens the store in `data_dir`, creating it when missing, and replays the write-ahead
+    /// log left by an earlier run.
+    pub fn open(data_dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
+        let wal_dir = data_dir.join("wal");
+        std::fs::create_dir_all(&wal_dir).map_err(|source| StoreError::Io {
+            path: wal_dir.clone(),
+            source,
+        })?;
+        let index = parts::scan_parts(data_dir)?;
+        let (wal, _) = Wal::open(&wal_dir.join("wal.log"))?;
+        let next_seq = index
+            .values()
+            .flatten()
+            .map(|&(_, last)| last + 1)
+            .max()
+            .unwrap_or(1);
+        let (feed, _) = broadcast::channel(options.feed_capacity.max(1));
+        let mut writer = Writer {
+            data_dir: data_dir.to_owned(),
+            wal,
+            buffer: Buffer::default(),
+            next_seq,
+            options,
+            feed: feed.clone(),
+            totals: StoreTotals::default(),
+        };
+        writer.rebuild_buffer()?;
+        let replayed = writer.buffer.rows() as u64;
+        if replayed > 0 {
+            tracing::info!(
+                records = replayed,
+                data_dir = %data_dir.display(),
+                "replaying write-ahead log"
+            );
+        }
+        writer.flush()?;
+        writer.totals.replayed = replayed;
+
+        let (queue, receiver) = sync_channel(options.queue_capacity.max(1));
+        let thread = std::thread::Builder::new()
+            .name("spanbill-store".to_owned())
+            .spawn(move || writer.run(&receiver))
+            .map_err(|source| StoreError::Io {
+                path: data_dir.to_owned(),
+                source,
+            })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                data_dir: data_dir.to_owned(),
+                queue,
+                feed,
+                options,
+                thread: std::sync::Mutex::new(Some(thread)),
+                replayed,
+            }),
+        })
+    }
+
+    /// Returns the data directory.
+    #[must_use]
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    /// Returns the number of records replayed from the log at open.
+    #[must_use]
+    pub fn replayed(&self) -> u64 {
+        self.inner.replayed
+    }
+
+    /// Queues a write without waiting; fails with [`StoreError::Busy`] when the queue is
+    /// full. Await [`PendingWrite::durable`] before acknowledging the write to a client.
+    pub fn try_write(&self, records: Records) -> Result<PendingWrite, StoreError> {
+        let (ack, receiver) = oneshot::channel();
+        let command = Command::Write {
+            records: Arc::new(records),
+            ack,
+        };
+        match self.inner.queue.try_send(command) {
+            Ok(()) => Ok(PendingWrite { ack: receiver }),
+            Err(TrySendError::Full(_)) => Err(StoreError::Busy {
+                retry_after: writer::retry_after(&self.inner.options),
+            }),
+            Err(TrySendError::Disconnected(_)) => Err(shut_down()),
+        }
+    }
+
+    /// Queues a write, blocking the thread while the queue is full, and waits until it is
+    /// durable. For batch callers such as `spanbill ingest`, not for async tasks.
+    pub fn write_blocking(&self, records: Records) -> Result<u64, StoreError> {
+        let (ack, receiver) = oneshot::channel();
+        let command = Command::Write {
+            records: Arc::new(records),
+            ack,
+        };
+        self.inner.queue.send(command).map_err(|_| shut_down())?;
+        PendingWrite { ack: receiver }.durable_blocking()
+    }
+
+    /// Writes everything acknowledged so far to Parquet parts and empties the log, blocking
+    /// the thread until done.
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        let (ack, receiver) = oneshot::channel();
+        self.inner
+            .queue
+            .send(Command::Flush { ack })
+            .map_err(|_| shut_down())?;
+        receiver
+            .blocking_recv()
+            .unwrap_or_else(|_| Err(shut_down()))
+    }
+
+    /// Flushes, stops the writer thread and returns the totals. Later writes through any
+    /// clone fail with [`StoreError::Unavailable`].
+    pub fn shutdown_blocking(&self) -> Result<StoreTotals, StoreError> {
+        let (ack, receiver) = oneshot::channel();
+        self.inner
+            .queue
+            .send(Command::Shutdown { ack })
+            .map_err(|_| shut_down())?;
+        let totals = receiver
+            .blocking_recv()
+            .unwrap_or_else(|_| Err(shut_down()))?;
+        let thread = self
+            .inner
+            .thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+        Ok(totals)
+    }
+
+    /// Subscribes to the live feed of acknowledged writes.
+    #[must_use]
+    pub fn subscribe(&self) -> FeedReceiver {
+        FeedReceiver {
+            receiver: self.inner.feed.subscribe(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{MetricKind, MetricPoint, PointValue, Span, SpanKind, StatusCode};
+
+    const DAY_NS: u64 = 1_717_000_000_000_000_000;
+
+    fn span(index: u8) -> Span {
+        Span {
+            trace_id: crate::model::TraceId::from_bytes(&[7; 16]).unwrap(),
+            span_id: crate::model::SpanId::from_bytes(&[index; 8]).unwrap(),
+            parent_span_id: None,
+            trace_state: None,
+            flags: 1,
+            name: format!("span {index}"),
+            kind: SpanKind::Server,
+            start_ns: DAY_NS,
+            end_ns: DAY_NS + 5,
+            status: StatusCode::Unset,
+            status_message: None,
+            service_name: None,
+            service_version: None,
+            faas_name: None,
+            faas_invocation_id: None,
+            faas_coldstart: None,
+            faas_trigger: None,
+            links: Vec::new(),
+            events: Vec::new(),
+            attributes: Vec::new(),
+            resource_attributes: Vec::new(),
+            scope_name: None,
+            scope_version: None,
+        }
+    }
+
+    fn point(value: i64) -> MetricPoint {
+        MetricPoint {
+            name: "orders.created".to_owned(),
+            description: None,
+            unit: None,
+            kind: MetricKind::Sum,
+            temporality: None,
+            monotonic: None,
+            start_ns: None,
+            time_ns: DAY_NS,
+            value: PointValue::Int(value),
+            flags: 0,
+            attributes: Vec::new(),
+            resource_attributes: Vec::new(),
+            service_name: None,
+            scope_name: None,
+        }
+    }
+
+    fn batch(index: u8) -> Records {
+        Records {
+            spans: vec![span(index)],
+            metrics: vec![point(i64::from(index))],
+            invocations: Vec::new(),
+        }
+    }
+
+    fn seqs(data_dir: &Path, table: Table) -> Vec<u64> {
+        let frame = scan(data_dir, table, DateRange::default())
+            .unwrap()
+            .unwrap()
+            .collect()
+            .unwrap();
+        let mut seqs: Vec<u64> = frame
+            .column("seq")
+            .unwrap()
+            .u64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        seqs.sort_unstable();
+        seqs
+    }
+
+    #[test]
+    fn replay_after_partial_flush_skips_written_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("wal")).unwrap();
+        {
+            let (mut wal, _) = Wal::open(&dir.path().join("wal/wal.log")).unwrap();
+            wal.append(1, &batch(1)).unwrap();
+            wal.append(2, &batch(2)).unwrap();
+            wal.sync().unwrap();
+        }
+        // A flush that crashed after the spans part of write 1 and before anything else.
+        let mut buffer = Buffer::default();
+        buffer.push(1, Arc::new(batch(1)));
+        let mut spans_part = buffer
+            .parts()
+            .unwrap()
+            .into_iter()
+            .find(|part| part.table == Table::Spans)
+            .unwrap();
+        parts::write_part(
+            dir.path(),
+            Table::Spans,
+            spans_part.date,
+            spans_part.range,
+            &mut spans_part.frame,
+        )
+        .unwrap();
+
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        assert_eq!(store.replayed(), 3);
+        assert_eq!(seqs(dir.path(), Table::Spans), vec![1, 2]);
+        assert_eq!(seqs(dir.path(), Table::Metrics), vec![1, 2]);
+
+        let seq = store.write_blocking(batch(3)).unwrap();
+        assert_eq!(seq, 3);
+        store.shutdown_blocking().unwrap();
+        assert_eq!(seqs(dir.path(), Table::Spans), vec![1, 2, 3]);
+        let wal_len = std::fs::metadata(dir.path().join("wal/wal.log"))
+            .unwrap()
+            .len();
+        assert_eq!(wal_len, 0);
+    }
+
+    #[test]
+    fn full_queue_reports_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            queue_capacity: 1,
+            ..StoreOptions::default()
+        };
+        let store = Store::open(dir.path(), options).unwrap();
+        let mut busy = 0;
+        let mut pending = Vec::new();
+        for index in 1..=50 {
+            match store.try_write(batch(index)) {
+                Ok(write) => pending.push(write),
+                Err(StoreError::Busy { retry_after }) => {
+                    assert!(retry_after >= Duration::from_secs(1));
+                    busy += 1;
+                }
+                Err(error) => panic!("{error}"),
+            }
+        }
+        assert!(busy > 0, "a queue of one never filled");
+        for write in pending {
+            write.durable_blocking().unwrap();
+        }
+        store.shutdown_blocking().unwrap();
+    }
+
+    #[test]
+    fn slow_feed_subscriber_is_told_what_it_missed() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            feed_capacity: 2,
+            ..StoreOptions::default()
+        };
+        let store = Store::open(dir.path(), options).unwrap();
+        let mut feed = store.subscribe();
+        for index in 1..=5 {
+            store.write_blocking(batch(index)).unwrap();
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let Some(FeedEvent::Missed(missed)) = runtime.block_on(feed.recv()) else {
+            panic!("a subscriber behind by 5 writes with room for 2 was not told it missed some");
+        };
+        assert!(missed >= 1, "missed {missed}");
+        let Some(FeedEvent::Batch(next)) = runtime.block_on(feed.recv()) else {
+            panic!("no batch after the missed ones");
+        };
+        assert_eq!(next.seq, 1 + missed);
+        store.shutdown_blocking().unwrap();
+    }
+}

@@ -1,0 +1,152 @@
+//! Parquet parts: `<data dir>/<table>/date=YYYY-MM-DD/part-<first seq>-<last seq>.parquet`.
+//!
+//! A part holds every record of its table and date from the writes numbered `first` to
+//! `last`. It is written under a temporary name, fsynced, renamed into place, and its
+//! directory fsynced, so a part that exists is complete.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use polars::prelude::{DataFrame, ParquetWriter};
+use time::Date;
+use time::macros::format_description;
+
+use super::StoreError;
+pub(crate) use super::Table;
+
+const TEMPORARY_PREFIX: &str = ".tmp-";
+
+/// Sequence-number ranges of the parts of each table and date.
+pub(crate) type PartIndex = BTreeMap<(Table, Date), Vec<(u64, u64)>>;
+
+/// Formats a partition directory name, `date=YYYY-MM-DD`.
+pub(crate) fn partition_name(date: Date) -> String {
+    let format = format_description!("[year]-[month]-[day]");
+    format!(
+        "date={}",
+        date.format(&format).expect("a calendar date formats")
+    )
+}
+
+fn parse_partition(name: &str) -> Option<Date> {
+    let format = format_description!("[year]-[month]-[day]");
+    Date::parse(name.strip_prefix("date=")?, &format).ok()
+}
+
+fn parse_part_name(name: &str) -> Option<(u64, u64)> {
+    let range = name.strip_prefix("part-")?.strip_suffix(".parquet")?;
+    let (first, last) = range.split_once('-')?;
+    Some((first.parse().ok()?, last.parse().ok()?))
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Lists the parts under `data_dir` and deletes temporary files a crash left behind.
+pub(crate) fn scan_parts(data_dir: &Path) -> Result<PartIndex, StoreError> {
+    let mut index = PartIndex::new();
+    for table in Table::ALL {
+        let table_dir = data_dir.join(table.name());
+        let Ok(partitions) = fs::read_dir(&table_dir) else {
+            continue;
+        };
+        for partition in partitions {
+            let partition = partition.map_err(io_error(&table_dir))?;
+            let Some(date) = partition.file_name().to_str().and_then(parse_partition) else {
+                continue;
+            };
+            let partition_dir = partition.path();
+            for entry in fs::read_dir(&partition_dir).map_err(io_error(&partition_dir))? {
+                let entry = entry.map_err(io_error(&partition_dir))?;
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else {
+                    continue;
+                };
+                if name.starts_with(TEMPORARY_PREFIX) {
+                    let path = entry.path();
+                    fs::remove_file(&path).map_err(io_error(&path))?;
+                } else if let Some(range) = parse_part_name(name) {
+                    index.entry((table, date)).or_default().push(range);
+                }
+            }
+        }
+    }
+    Ok(index)
+}
+
+/// Returns true when a part of `table` and `date` already holds the records of write `seq`.
+pub(crate) fn is_covered(index: &PartIndex, table: Table, date: Date, seq: u64) -> bool {
+    index.get(&(table, date)).is_some_and(|ranges| {
+        ranges
+            .iter()
+            .any(|&(first, last)| (first..=last).contains(&seq))
+    })
+}
+
+/// Writes one part atomically and returns its path.
+pub(crate) fn write_part(
+    data_dir: &Path,
+    table: Table,
+    date: Date,
+    (first, last): (u64, u64),
+    frame: &mut DataFrame,
+) -> Result<PathBuf, StoreError> {
+    let table_dir = data_dir.join(table.name());
+    let partition_dir = table_dir.join(partition_name(date));
+    let created = !partition_dir.exists();
+    fs::create_dir_all(&partition_dir).map_err(io_error(&partition_dir))?;
+
+    let name = format!("part-{first:020}-{last:020}.parquet");
+    let temporary = partition_dir.join(format!("{TEMPORARY_PREFIX}{name}"));
+    let target = partition_dir.join(&name);
+    let file = File::create(&temporary).map_err(io_error(&temporary))?;
+    ParquetWriter::new(&file)
+        .finish(frame)
+        .map_err(|source| StoreError::Parquet {
+            path: temporary.clone(),
+            source,
+        })?;
+    file.sync_all().map_err(io_error(&temporary))?;
+    drop(file);
+    fs::rename(&temporary, &target).map_err(io_error(&target))?;
+
+    sync_dir(&partition_dir)?;
+    if created {
+        // A new partition directory is durable only once its parent records it.
+        sync_dir(&table_dir)?;
+        sync_dir(data_dir)?;
+    }
+    Ok(target)
+}
+
+fn sync_dir(path: &Path) -> Result<(), StoreError> {
+    File::open(path)
+        .and_then(|dir| dir.sync_all())
+        .map_err(io_error(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    #[test]
+    fn part_and_partition_names_round_trip() {
+        assert_eq!(partition_name(date!(2024 - 07 - 05)), "date=2024-07-05");
+        assert_eq!(
+            parse_partition("date=2024-07-05"),
+            Some(date!(2024 - 07 - 05))
+        );
+        assert_eq!(parse_partition("date=2024-7-5x"), None);
+        assert_eq!(
+            parse_part_name("part-00000000000000000005-00000000000000000009.parquet"),
+            Some((5, 9))
+        );
+        assert_eq!(parse_part_name(".tmp-part-1-2.parquet"), None);
+    }
+}
