@@ -10,6 +10,8 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use spanbill_instrumentation::propagation;
 
+mod pricing_cmd;
+
 /// Cost and latency drift for serverless functions.
 #[derive(Debug, Parser)]
 #[command(name = "spanbill", version, about)]
@@ -28,6 +30,8 @@ enum Command {
         /// The id or header to convert.
         value: String,
     },
+    /// Show the prices in force and where each one came from.
+    Pricing(pricing_cmd::PricingArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +56,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::TraceId { value } => trace_id(&value),
+        Command::Pricing(args) => pricing_cmd::run(&args),
     }
 }
 
