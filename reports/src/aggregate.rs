@@ -109,7 +109,7 @@ pub struct UnitCost {
     pub units: u64,
     /// Total cost of the window.
     pub total: Decimal,
-    /// `total / units`; `None` when no unit was counted.
+    /// `total / units`, or `None` when no unit was counted.
     pub per_unit: Option<Decimal>,
     /// Basis of `total`.
     pub basis: Basis,
@@ -142,7 +142,7 @@ pub fn total(invocations: &[InvocationCost], downstream: &[DownstreamCost]) -> G
 
 /// Scales a cost observed over `window_seconds` linearly to an average month of
 /// 2,629,746 s. Use [`crate::lambda::project_month`] for Lambda charges, which re-prices
-/// the scaled volume with tiers; this linear form suits per-call prices.
+/// the scaled volume with tiers. This linear form suits per-call prices.
 #[must_use]
 pub fn project_linear(amount: Decimal, window_seconds: u64) -> Decimal {
     amount * Decimal::from(SECONDS_PER_MONTH) / Decimal::from(window_seconds.max(1))

@@ -17,7 +17,7 @@ pub struct ConsumptionUsage {
     pub executions: u64,
     /// Execution time of one execution, in ms.
     pub duration_ms: u64,
-    /// Memory used, in MB; billed rounded up to the next 128 MB.
+    /// Memory used in MB, billed rounded up to the next 128 MB.
     pub memory_mb: u32,
 }
 
@@ -56,7 +56,7 @@ pub struct AzureCharge {
 }
 
 /// Prices a Consumption plan month. Memory is rounded up to the next 128 MB and each
-/// execution to at least 100 ms; the free grant (400,000 GB-s and 1M executions a month,
+/// execution to at least 100 ms. The free grant (400,000 GB-s and 1M executions a month,
 /// per subscription) applies when `free_grant` is set.
 #[must_use]
 pub fn consumption_charge(

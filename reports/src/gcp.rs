@@ -14,7 +14,7 @@ const BILLING_STEP_MS: u64 = 100;
 pub struct RunFunctionsUsage {
     /// Number of requests.
     pub requests: u64,
-    /// Billable instance time of one request, in ms; rounded up to the next 100 ms.
+    /// Billable instance time of one request in ms, rounded up to the next 100 ms.
     pub duration_ms: u64,
     /// vCPUs allocated, in thousandths (1000 = 1 vCPU, 83 = 0.083 vCPU).
     pub vcpu_millis: u32,
@@ -39,7 +39,7 @@ pub struct RunFunctionsCharge {
     pub total: Decimal,
 }
 
-/// Prices a month of Cloud Run functions requests; the free tier (vCPU-seconds,
+/// Prices a month of Cloud Run functions requests. The free tier (vCPU-seconds,
 /// GiB-seconds and requests) applies when `free_tier` is set.
 #[must_use]
 pub fn run_functions_charge(

@@ -31,13 +31,13 @@ pub struct LambdaOptions {
 /// Billed quantities of one invocation, or of `count` identical invocations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LambdaUsage {
-    /// Lambda request id; for a group of identical invocations, a label.
+    /// Lambda request id, or a label for a group of identical invocations.
     pub request_id: String,
     /// Function name, when known.
     pub function: Option<String>,
     /// W3C trace id (32 lowercase hex digits), when known.
     pub trace_id: Option<String>,
-    /// Month the invocation started in; `None` puts it in one undated month.
+    /// Month the invocation started in. `None` puts it in one undated month.
     pub month: Option<BillingMonth>,
     /// Instruction set architecture.
     pub architecture: Architecture,
@@ -53,7 +53,7 @@ pub struct LambdaUsage {
     pub provisioned: bool,
     /// The invocation restored a SnapStart snapshot, which adds a restore charge.
     pub snapstart_restore: bool,
-    /// Configured ephemeral storage (`/tmp`) in MB; 512 is free.
+    /// Configured ephemeral storage (`/tmp`) in MB, of which 512 are free.
     pub ephemeral_storage_mb: u32,
     /// Number of identical invocations this record stands for.
     pub count: u64,
@@ -215,7 +215,7 @@ pub struct ChargeLine {
 /// The Lambda charges of one month.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MonthlyLambdaBill {
-    /// The month; `None` for undated invocations.
+    /// The month, or `None` for undated invocations.
     pub month: Option<BillingMonth>,
     /// Invocations in the month.
     pub invocations: u64,
@@ -270,7 +270,7 @@ pub struct InvocationCost {
 /// Monthly bills and per-invocation costs of a set of invocations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LambdaCosts {
-    /// One bill per month, earliest first; undated invocations come first.
+    /// One bill per month, earliest first, after the bill of undated invocations.
     pub bills: Vec<MonthlyLambdaBill>,
     /// One entry per usage record, in input order.
     pub invocations: Vec<InvocationCost>,

@@ -108,7 +108,7 @@ pub struct Price {
     pub currency: String,
     /// Region the price applies to.
     pub region: String,
-    /// Volume bands, lowest first; a flat price is one band without an upper bound.
+    /// Volume bands, lowest first. A flat price is one band without an upper bound.
     pub tiers: Vec<Tier>,
     /// Units a month that the provider's free tier covers; used only when the caller
     /// switches the free tier on.
