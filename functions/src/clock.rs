@@ -76,6 +76,16 @@ impl ManualClock {
         }
     }
 
+    /// Creates a clock whose wall time starts at `at`.
+    #[must_use]
+    pub fn starting_at(at: SystemTime) -> Self {
+        Self {
+            started: Instant::now(),
+            started_system: at,
+            state: Mutex::new(ManualState::default()),
+        }
+    }
+
     /// Moves the clock forward by `duration`.
     pub fn advance(&self, duration: Duration) {
         self.lock().elapsed += duration;

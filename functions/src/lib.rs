@@ -59,6 +59,7 @@ pub mod model;
 pub mod payment;
 pub mod platform;
 pub mod release;
+pub mod scenario;
 pub mod service;
 pub mod store;
 pub mod validate;

@@ -40,7 +40,7 @@ fn platform(dir: &std::path::Path, spans: &InMemorySpanExporter) -> Platform {
             .build()
     });
     let log = PlatformLog::create(dir).unwrap();
-    let mut platform = Platform::new(PlatformSettings::default(), telemetry, log);
+    let platform = Platform::new(PlatformSettings::default(), telemetry, log);
     platform.register(spec("orders"));
     platform
 }

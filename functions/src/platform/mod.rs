@@ -19,7 +19,7 @@ mod log;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::rngs::StdRng;
@@ -143,7 +143,7 @@ pub struct Platform {
     settings: PlatformSettings,
     telemetry: TelemetryFactory,
     log: PlatformLog,
-    pools: HashMap<String, Mutex<Pool>>,
+    pools: RwLock<HashMap<String, Arc<Mutex<Pool>>>>,
     random: Mutex<StdRng>,
 }
 
@@ -151,7 +151,7 @@ impl fmt::Debug for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Platform")
             .field("settings", &self.settings)
-            .field("functions", &self.pools.keys().collect::<Vec<_>>())
+            .field("functions", &self.functions())
             .finish_non_exhaustive()
     }
 }
@@ -165,19 +165,46 @@ impl Platform {
             settings,
             telemetry,
             log,
-            pools: HashMap::new(),
+            pools: RwLock::new(HashMap::new()),
             random,
         }
     }
 
-    /// Adds a function, replacing one of the same name.
-    pub fn register(&mut self, spec: FunctionSpec) {
+    /// Adds a function, or deploys a new configuration of one: invocations that arrive
+    /// afterwards run in new environments, and the old environments end with the
+    /// invocations that still run in them.
+    pub fn register(&self, spec: FunctionSpec) {
         let pool = Pool {
             spec: spec.clone(),
             idle: Vec::new(),
             running: 0,
         };
-        self.pools.insert(spec.name, Mutex::new(pool));
+        self.pools
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(spec.name, Arc::new(Mutex::new(pool)));
+    }
+
+    /// Returns the configuration `function` runs with now.
+    #[must_use]
+    pub fn spec(&self, function: &str) -> Option<FunctionSpec> {
+        let pools = self.pools.read().unwrap_or_else(PoisonError::into_inner);
+        let pool = pools.get(function)?;
+        let spec = pool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .spec
+            .clone();
+        Some(spec)
+    }
+
+    /// Returns the names of the registered functions, sorted.
+    #[must_use]
+    pub fn functions(&self) -> Vec<String> {
+        let pools = self.pools.read().unwrap_or_else(PoisonError::into_inner);
+        let mut names: Vec<String> = pools.keys().cloned().collect();
+        names.sort();
+        names
     }
 
     /// Returns the platform log.
@@ -200,8 +227,12 @@ impl Platform {
     {
         let pool = self
             .pools
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
             .get(function)
+            .cloned()
             .ok_or_else(|| InvokeError::UnknownFunction(function.to_owned()))?;
+        let pool = pool.as_ref();
         let (spec, warm) = self.acquire(pool, arrival)?;
 
         let (warm, init_ms) = if let Some(warm) = warm {

@@ -54,6 +54,30 @@ impl Store {
         .await
     }
 
+    /// Sets the units in stock of many products in one transaction.
+    pub async fn set_stock_many(&self, levels: Vec<(String, i64)>) -> Result<(), StoreError> {
+        self.run("set stock", move |connection| {
+            let transaction = connection
+                .transaction()
+                .map_err(sqlite("start the stock transaction"))?;
+            {
+                let mut statement = transaction
+                    .prepare(
+                        "INSERT INTO stock (sku, quantity) VALUES (?1, ?2)
+                         ON CONFLICT (sku) DO UPDATE SET quantity = excluded.quantity",
+                    )
+                    .map_err(sqlite("prepare set stock"))?;
+                for (sku, quantity) in &levels {
+                    statement
+                        .execute(params![sku, quantity])
+                        .map_err(sqlite("set stock"))?;
+                }
+            }
+            transaction.commit().map_err(sqlite("commit stock"))
+        })
+        .await
+    }
+
     /// Reads the units in stock of `sku`; `None` for a product the stock table does not list.
     pub async fn stock(&self, sku: &str) -> Result<Option<i64>, StoreError> {
         let sku = sku.to_owned();
@@ -171,6 +195,19 @@ mod tests {
         assert_eq!(first, InventoryOutcome::Applied);
         assert_eq!(second, InventoryOutcome::AlreadyProcessed);
         assert_eq!(store.stock("A").await.unwrap(), Some(7));
+    }
+
+    #[tokio::test]
+    async fn stock_levels_set_in_bulk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("orders.db")).unwrap();
+        store.set_stock("A", 1).await.unwrap();
+
+        let levels = vec![("A".to_owned(), 4), ("B".to_owned(), 9)];
+        store.set_stock_many(levels).await.unwrap();
+
+        assert_eq!(store.stock("A").await.unwrap(), Some(4));
+        assert_eq!(store.stock("B").await.unwrap(), Some(9));
     }
 
     #[tokio::test]
