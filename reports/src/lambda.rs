@@ -39,6 +39,8 @@ pub struct LambdaUsage {
     pub trace_id: Option<String>,
     /// Month the invocation started in. `None` puts it in one undated month.
     pub month: Option<BillingMonth>,
+    /// AWS region the invocation ran in, when known.
+    pub region: Option<String>,
     /// Instruction set architecture.
     pub architecture: Architecture,
     /// False when the input did not give the architecture and x86_64 was assumed.
@@ -85,6 +87,7 @@ impl LambdaUsage {
                 year: start.year(),
                 month: u8::from(start.month()),
             }),
+            region: invocation.region.clone(),
             architecture: invocation.architecture.unwrap_or(Architecture::X86_64),
             architecture_known: invocation.architecture.is_some(),
             memory_mb: invocation.memory_mb,
@@ -114,6 +117,7 @@ impl LambdaUsage {
             function: None,
             trace_id: None,
             month: None,
+            region: None,
             architecture: Architecture::X86_64,
             architecture_known: false,
             memory_mb,
@@ -313,7 +317,7 @@ pub fn price_invocations(
         }
         let lines = bill_lines(&quantities, book, options);
         for &index in &indices {
-            invocations[index] = Some(allocate(&usages[index], &lines));
+            invocations[index] = Some(allocate(&usages[index], &lines, book));
         }
         let total = lines.iter().map(|line| line.amount).sum();
         bills.push(MonthlyLambdaBill {
@@ -395,7 +399,7 @@ fn bill_lines(
 }
 
 /// Gives one usage record its average-rule share of every line it contributes to.
-fn allocate(usage: &LambdaUsage, lines: &[ChargeLine]) -> InvocationCost {
+fn allocate(usage: &LambdaUsage, lines: &[ChargeLine], book: &PriceBook) -> InvocationCost {
     let mut cost = InvocationCost {
         request_id: usage.request_id.clone(),
         function: usage.function.clone(),
@@ -414,6 +418,16 @@ fn allocate(usage: &LambdaUsage, lines: &[ChargeLine]) -> InvocationCost {
     if !usage.architecture_known {
         cost.assumptions
             .push("architecture not in the input: x86_64 assumed".to_owned());
+    }
+    let price_region = &book.price("aws.lambda.requests").region;
+    if let Some(region) = usage
+        .region
+        .as_ref()
+        .filter(|region| *region != price_region)
+    {
+        cost.assumptions.push(format!(
+            "ran in {region} but priced at {price_region} prices: load a user pricing file with {region} prices"
+        ));
     }
     for (key, quantity) in usage.charges() {
         let line = lines

@@ -135,3 +135,19 @@ fn corpus_month_priced_at_first_tier() {
     let sum: Decimal = costs.invocations.iter().map(|cost| cost.total).sum();
     assert_eq!(sum, costs.total());
 }
+
+#[test]
+fn other_region_is_flagged_in_assumptions() {
+    let usages = usages("lambda_events_cold_start_init_duration_xray_second_line.jsonl");
+    assert_eq!(usages[0].region.as_deref(), Some("eu-west-1"));
+    let costs = price_invocations(&usages, &PriceBook::built_in(), LambdaOptions::default());
+    assert!(
+        costs.invocations[0].assumptions.contains(
+            &"ran in eu-west-1 but priced at us-east-1 prices: load a user pricing file with \
+              eu-west-1 prices"
+                .to_owned()
+        ),
+        "{:?}",
+        costs.invocations[0].assumptions
+    );
+}
