@@ -10,6 +10,9 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use spanbill_instrumentation::propagation;
 
+mod data_dir;
+mod ingest_cmd;
+
 mod pricing_cmd;
 
 /// Cost and latency drift for serverless functions.
@@ -30,6 +33,8 @@ enum Command {
         /// The id or header to convert.
         value: String,
     },
+    /// Read platform logs and OTLP files into the dataset.
+    Ingest(ingest_cmd::IngestArgs),
     /// Show the prices in force and where each one came from.
     Pricing(pricing_cmd::PricingArgs),
 }
@@ -56,6 +61,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::TraceId { value } => trace_id(&value),
+        Command::Ingest(args) => ingest_cmd::run(&args),
         Command::Pricing(args) => pricing_cmd::run(&args),
     }
 }

@@ -45,6 +45,7 @@
 //! ```
 
 pub mod format;
+pub mod ingest;
 mod invocation;
 pub mod model;
 pub mod otlp;

@@ -1,0 +1,100 @@
+//! `spanbill ingest`: format detection, the summary and the dataset it writes.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+fn corpus(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("collector/tests/data")
+        .join(name)
+}
+
+fn parts(dir: &Path, table: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(partitions) = std::fs::read_dir(dir.join(table)) else {
+        return found;
+    };
+    for partition in partitions.flatten() {
+        for entry in std::fs::read_dir(partition.path()).unwrap().flatten() {
+            found.push(entry.path());
+        }
+    }
+    found
+}
+
+#[test]
+fn ingest_detects_formats_and_writes_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::cargo_bin("spanbill")
+        .unwrap()
+        .arg("ingest")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg(corpus("otlp_protobuf_traces_export_request.binpb.gz"))
+        .arg(corpus(
+            "otlp_json_metrics_exponential_histogram_int64_precision_no_value_flag.json",
+        ))
+        .arg(corpus(
+            "lambda_samlogs_snapstart_restore_duration_odd_memory.log",
+        ))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("OTLP protobuf traces, 2 records read, 2 stored, 0 rejected"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("OTLP JSON metrics, 5 records read, 5 stored"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("4 stored"), "{stdout}");
+    assert!(stdout.contains("total: 3 files"), "{stdout}");
+
+    let span_parts = parts(dir.path(), "spans");
+    assert_eq!(span_parts.len(), 1, "{span_parts:?}");
+    assert!(span_parts[0].to_string_lossy().contains("/date="));
+    assert_eq!(parts(dir.path(), "metrics").len(), 1);
+    assert_eq!(parts(dir.path(), "invocations").len(), 1);
+    let wal = std::fs::metadata(dir.path().join("wal/wal.log")).unwrap();
+    assert_eq!(wal.len(), 0, "the log is emptied once parts are durable");
+}
+
+#[test]
+fn ingest_stdin_and_unreadable_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = std::fs::read(corpus("otlp_json_traces_twin_of_protobuf_sample.json")).unwrap();
+    let output = Command::cargo_bin("spanbill")
+        .unwrap()
+        .arg("ingest")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("-")
+        .arg(dir.path().join("missing.log"))
+        .write_stdin(json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stdout.contains("-: OTLP JSON traces, 2 records read, 2 stored"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("missing.log"), "{stderr}");
+    assert_eq!(parts(dir.path(), "spans").len(), 1);
+}
+
+#[test]
+fn ingest_rejects_bad_date_flag() {
+    let output = Command::cargo_bin("spanbill")
+        .unwrap()
+        .args(["ingest", "--date", "05/07/2024", "x.log"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("invalid `--date 05/07/2024`"), "{stderr}");
+}
