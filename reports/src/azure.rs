@@ -3,6 +3,7 @@
 
 use rust_decimal::Decimal;
 
+use crate::cost::Basis;
 use crate::pricing::PriceBook;
 
 /// Smallest billed execution time on the Consumption plan, in ms.
@@ -53,6 +54,9 @@ pub struct AzureCharge {
     pub baseline: Decimal,
     /// Sum of the charges.
     pub total: Decimal,
+    /// Always [`Basis::Estimated`]: the usage is a summary the caller supplies, not a billed
+    /// figure.
+    pub basis: Basis,
 }
 
 /// Prices a Consumption plan month. Memory is rounded up to the next 128 MB and each
@@ -94,6 +98,7 @@ pub fn consumption_charge(
         executions: executions_charge,
         baseline: Decimal::ZERO,
         total: execution_time + executions_charge,
+        basis: Basis::Estimated,
     }
 }
 
@@ -147,5 +152,6 @@ pub fn flex_charge(book: &PriceBook, usage: &FlexUsage, free_grant: bool) -> Azu
         executions,
         baseline,
         total: execution_time + executions + baseline,
+        basis: Basis::Estimated,
     }
 }

@@ -4,6 +4,7 @@
 
 use rust_decimal::Decimal;
 
+use crate::cost::Basis;
 use crate::pricing::PriceBook;
 
 /// Cloud Run bills instance time rounded up to the next 100 ms.
@@ -37,6 +38,9 @@ pub struct RunFunctionsCharge {
     pub requests: Decimal,
     /// Sum of the charges.
     pub total: Decimal,
+    /// Always [`Basis::Estimated`]: the usage is a summary the caller supplies, not a billed
+    /// figure.
+    pub basis: Basis,
 }
 
 /// Prices a month of Cloud Run functions requests. The free tier (vCPU-seconds,
@@ -72,5 +76,6 @@ pub fn run_functions_charge(
         memory,
         requests: requests_charge,
         total: cpu + memory + requests_charge,
+        basis: Basis::Estimated,
     }
 }

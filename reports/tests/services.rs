@@ -146,6 +146,7 @@ fn azure_consumption_published_example() {
     assert_eq!(charge.execution_time, dec("65.6"));
     assert_eq!(charge.executions, dec("0.4"));
     assert_eq!(charge.total, dec("66.0"));
+    assert_eq!(charge.basis, Basis::Estimated);
 }
 
 #[test]
@@ -199,6 +200,7 @@ fn cloud_run_functions_with_and_without_free_tier() {
     assert_eq!(free.memory, dec("2.85"));
     assert_eq!(free.requests, dec("3.2"));
     assert_eq!(free.total, dec("73.73"));
+    assert_eq!(free.basis, Basis::Estimated);
     let paid = run_functions_charge(&book, &usage, false);
     assert_eq!(paid.total, dec("79.75"));
 }
