@@ -68,7 +68,7 @@ impl LambdaUsage {
     /// bills it and the billed restore time of SnapStart, so neither is added. Records from
     /// the local simulator are labelled as estimates. Platform logs do not print the
     /// architecture or ephemeral storage, so x86_64 and 512 MB are assumed unless the record
-    /// carries an architecture; set the fields to correct them.
+    /// carries an architecture. Set the fields to correct them.
     #[must_use]
     pub fn from_invocation(invocation: &Invocation) -> Self {
         let basis = if invocation.source == Source::Simulator {
@@ -176,9 +176,9 @@ pub fn gb_seconds(billed_ms: u64, memory_mb: u32) -> Decimal {
 /// Estimates `Billed Duration` from a handler duration and an init duration.
 ///
 /// - Before 2020-12-01: the duration rounded up to the next 100 ms; init not billed.
-/// - From 2020-12-01: rounded up to the next 1 ms; init not billed (ZIP packages with a
-///   managed runtime; container images and custom runtimes were billed for init, which the
-///   date cannot show).
+/// - From 2020-12-01: rounded up to the next 1 ms, init not billed. This holds for ZIP
+///   packages with a managed runtime. Container images and custom runtimes were billed for
+///   init, which the date cannot show.
 /// - From 2025-08-01, and when the era is unknown: `ceil(duration) + ceil(init)`, as Lambda
 ///   prints for on-demand cold starts (133.61 ms + 80.00 ms init bills 214 ms).
 #[must_use]
@@ -517,9 +517,8 @@ pub struct Projection {
 /// Projects a month of Lambda charges from the invocations of a window of `window_seconds`.
 ///
 /// The window's quantities (requests, GB-seconds, storage, restores) are scaled linearly to
-/// an average month of 2,629,746 s, and the scaled totals are then priced with tiers and
-/// the free tier, so a projection that crosses a tier boundary gets the lower price above
-/// it. The result is always an estimate.
+/// an average month of 2,629,746 s. The scaled totals are then priced with tiers and the
+/// free tier, so a projection that crosses a tier boundary gets the lower price above it. The result is always an estimate.
 #[must_use]
 pub fn project_month(
     usages: &[LambdaUsage],

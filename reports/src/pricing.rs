@@ -40,7 +40,7 @@ pub enum PricingError {
         line: usize,
         /// Column of the error, from 1.
         column: usize,
-        /// What the parser rejected.
+        /// Parser message.
         message: String,
     },
     /// A user file names a price the model does not have.
@@ -60,12 +60,12 @@ pub enum PricingError {
         file: String,
         /// Price key.
         key: String,
-        /// What is wrong and how to fix it.
+        /// Problem and its fix.
         problem: String,
     },
 }
 
-/// Where a price in force came from.
+/// File a price in force came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     /// A provider file shipped with spanbill (`aws.toml`, `azure.toml`, `gcp.toml`).
@@ -100,7 +100,7 @@ pub struct Price {
     pub key: String,
     /// Provider name (`aws`, `azure`, `gcp`).
     pub provider: String,
-    /// What the price is for.
+    /// Description of what is priced.
     pub description: String,
     /// Unit the price is per (`request`, `GB-second`).
     pub unit: String,
@@ -233,7 +233,7 @@ impl PriceBook {
     ///
     /// # Panics
     ///
-    /// Panics if `key` is not in the book. Every key the cost model asks for is in the
+    /// Panics if `key` is not in the book. Every key the cost model looks up is in the
     /// built-in files, and user files cannot remove keys.
     #[must_use]
     pub fn price(&self, key: &str) -> &Price {
