@@ -40,6 +40,7 @@
 pub mod aggregate;
 pub mod azure;
 pub mod cost;
+pub mod detect;
 pub mod downstream;
 pub mod gcp;
 pub mod lambda;

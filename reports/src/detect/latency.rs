@@ -1,0 +1,277 @@
+//! Latency regression between a baseline window and a current window.
+
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng as _};
+use statrs::distribution::{DiscreteCDF as _, Hypergeometric};
+
+use super::{quantile, sorted};
+
+/// Thresholds of the latency test.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencySettings {
+    /// The quantile whose exceedances are counted.
+    pub quantile: f64,
+    /// Largest p-value that counts as significant.
+    pub alpha: f64,
+    /// Smallest ratio of current to baseline p95 that counts as a regression.
+    pub min_ratio: f64,
+    /// Minimum number of samples in each window for a verdict.
+    pub min_samples: usize,
+    /// Bootstrap resamples for the interval of the p95 ratio; 0 skips the interval.
+    pub bootstrap_resamples: usize,
+    /// Coverage of that interval.
+    pub confidence: f64,
+    /// Seed of the bootstrap, so a report is reproducible.
+    pub seed: u64,
+}
+
+impl Default for LatencySettings {
+    /// The thresholds for a report over many functions and span names: p < 0.001 and a p95
+    /// ratio of at least 1.05, with at least 400 samples per window. 400 samples put about
+    /// 40 values above the pooled p95, enough for a p-value below 0.001 when the tail
+    /// shifts; detecting a 10% p95 shift with 90% power takes about 6,000 per window
+    /// (`tests/latency_simulation.rs`, log-normal latencies with σ = 0.5).
+    fn default() -> Self {
+        Self {
+            quantile: 0.95,
+            alpha: 0.001,
+            min_ratio: 1.05,
+            min_samples: 400,
+            bootstrap_resamples: 1000,
+            confidence: 0.95,
+            seed: 0x5eed,
+        }
+    }
+}
+
+impl LatencySettings {
+    /// The thresholds for a single function that gates a CI job: p < 0.01, because one
+    /// test does not need the correction that many tests in one report need.
+    #[must_use]
+    pub fn gated() -> Self {
+        Self {
+            alpha: 0.01,
+            ..Self::default()
+        }
+    }
+}
+
+/// The outcome of a comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Significant and at least the minimum ratio.
+    Regression,
+    /// Not significant, or below the minimum ratio.
+    NoRegression,
+    /// A window has fewer samples than the test needs.
+    InsufficientSamples,
+}
+
+/// A comparison with its evidence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyComparison {
+    /// The outcome.
+    pub verdict: Verdict,
+    /// Samples in the baseline window.
+    pub baseline_samples: usize,
+    /// Samples in the current window.
+    pub current_samples: usize,
+    /// Baseline p95, in the unit of the samples.
+    pub baseline_p95: f64,
+    /// Current p95.
+    pub current_p95: f64,
+    /// `current_p95 / baseline_p95`.
+    pub ratio: f64,
+    /// Bootstrap percentile interval of the ratio, when computed.
+    pub ratio_interval: Option<(f64, f64)>,
+    /// The pooled quantile whose exceedances are counted.
+    pub threshold: f64,
+    /// Baseline samples above the threshold.
+    pub baseline_exceedances: u64,
+    /// Current samples above the threshold.
+    pub current_exceedances: u64,
+    /// One-sided p-value: the chance of at least this many current exceedances if both
+    /// windows came from one distribution. `None` without a verdict.
+    pub p_value: Option<f64>,
+}
+
+/// Compares the latencies of `current` with `baseline`. NaN samples are left out.
+#[must_use]
+pub fn compare(baseline: &[f64], current: &[f64], settings: &LatencySettings) -> LatencyComparison {
+    let baseline = sorted(baseline);
+    let current = sorted(current);
+    let enough = baseline.len() >= settings.min_samples.max(1)
+        && current.len() >= settings.min_samples.max(1);
+    let p95 = |values: &[f64]| {
+        if values.is_empty() {
+            f64::NAN
+        } else {
+            quantile(values, settings.quantile)
+        }
+    };
+    let baseline_p95 = p95(&baseline);
+    let current_p95 = p95(&current);
+    let ratio = current_p95 / baseline_p95;
+
+    let mut pooled = Vec::with_capacity(baseline.len() + current.len());
+    pooled.extend_from_slice(&baseline);
+    pooled.extend_from_slice(&current);
+    pooled.sort_by(f64::total_cmp);
+    let threshold = p95(&pooled);
+    let above = |values: &[f64]| values.len() - values.partition_point(|value| *value <= threshold);
+    let baseline_exceedances = above(&baseline) as u64;
+    let current_exceedances = above(&current) as u64;
+
+    if !enough {
+        return LatencyComparison {
+            verdict: Verdict::InsufficientSamples,
+            baseline_samples: baseline.len(),
+            current_samples: current.len(),
+            baseline_p95,
+            current_p95,
+            ratio,
+            ratio_interval: None,
+            threshold,
+            baseline_exceedances,
+            current_exceedances,
+            p_value: None,
+        };
+    }
+
+    let p_value = exceedance_p_value(
+        pooled.len() as u64,
+        baseline_exceedances + current_exceedances,
+        current.len() as u64,
+        current_exceedances,
+    );
+    let verdict = if p_value < settings.alpha && ratio >= settings.min_ratio {
+        Verdict::Regression
+    } else {
+        Verdict::NoRegression
+    };
+    let ratio_interval =
+        (settings.bootstrap_resamples > 0).then(|| bootstrap_ratio(&baseline, &current, settings));
+    LatencyComparison {
+        verdict,
+        baseline_samples: baseline.len(),
+        current_samples: current.len(),
+        baseline_p95,
+        current_p95,
+        ratio,
+        ratio_interval,
+        threshold,
+        baseline_exceedances,
+        current_exceedances,
+        p_value: Some(p_value),
+    }
+}
+
+/// P(X >= `observed`) for X, the exceedances that fall in a window of `window` samples when
+/// `exceedances` of `population` samples exceed the threshold and land at random:
+/// hypergeometric, so the test is exact for any sample size.
+fn exceedance_p_value(population: u64, exceedances: u64, window: u64, observed: u64) -> f64 {
+    if observed == 0 {
+        return 1.0;
+    }
+    match Hypergeometric::new(population, exceedances, window) {
+        Ok(distribution) => distribution.sf(observed - 1).clamp(0.0, 1.0),
+        Err(_) => 1.0,
+    }
+}
+
+/// Percentile bootstrap interval of the p95 ratio: each window is resampled with
+/// replacement and the ratio recomputed.
+fn bootstrap_ratio(baseline: &[f64], current: &[f64], settings: &LatencySettings) -> (f64, f64) {
+    let mut random = StdRng::seed_from_u64(settings.seed);
+    let mut resample = |values: &[f64], buffer: &mut Vec<f64>| {
+        buffer.clear();
+        buffer.extend((0..values.len()).map(|_| values[random.random_range(0..values.len())]));
+        buffer.sort_by(f64::total_cmp);
+        quantile(buffer, settings.quantile)
+    };
+
+    let mut ratios = Vec::with_capacity(settings.bootstrap_resamples);
+    let mut buffer = Vec::with_capacity(baseline.len().max(current.len()));
+    for _ in 0..settings.bootstrap_resamples {
+        let base = resample(baseline, &mut buffer);
+        let now = resample(current, &mut buffer);
+        ratios.push(now / base);
+    }
+    ratios.sort_by(f64::total_cmp);
+    let tail = (1.0 - settings.confidence) / 2.0;
+    (quantile(&ratios, tail), quantile(&ratios, 1.0 - tail))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ramp(count: usize, scale: f64) -> Vec<f64> {
+        (0..count)
+            .map(|i| scale * (1.0 + i as f64 / count as f64))
+            .collect()
+    }
+
+    #[test]
+    fn identical_windows_are_no_regression() {
+        let values = ramp(1000, 100.0);
+        let comparison = compare(&values, &values, &LatencySettings::default());
+        assert_eq!(comparison.verdict, Verdict::NoRegression);
+        assert!((comparison.ratio - 1.0).abs() < 1e-12);
+        assert!(comparison.p_value.unwrap() > 0.4);
+    }
+
+    #[test]
+    fn shifted_tail_is_a_regression() {
+        let baseline = ramp(1000, 100.0);
+        let mut current = ramp(1000, 100.0);
+        for value in current.iter_mut().skip(900) {
+            *value *= 1.5;
+        }
+        let comparison = compare(&baseline, &current, &LatencySettings::default());
+
+        assert_eq!(comparison.verdict, Verdict::Regression);
+        assert!(comparison.p_value.unwrap() < 1e-6);
+        assert!(comparison.current_exceedances > comparison.baseline_exceedances * 5);
+        let (low, high) = comparison.ratio_interval.unwrap();
+        assert!(low > 1.05, "interval {low} to {high}");
+        assert!(high >= low, "interval {low} to {high}");
+    }
+
+    #[test]
+    fn small_windows_are_insufficient() {
+        let comparison = compare(
+            &ramp(50, 1.0),
+            &ramp(5000, 2.0),
+            &LatencySettings::default(),
+        );
+        assert_eq!(comparison.verdict, Verdict::InsufficientSamples);
+        assert_eq!(comparison.p_value, None);
+        assert_eq!(comparison.baseline_samples, 50);
+    }
+
+    #[test]
+    fn significant_but_small_ratio_is_no_regression() {
+        let baseline = ramp(20_000, 100.0);
+        let current: Vec<f64> = baseline.iter().map(|value| value * 1.02).collect();
+        let comparison = compare(
+            &baseline,
+            &current,
+            &LatencySettings {
+                bootstrap_resamples: 0,
+                ..LatencySettings::default()
+            },
+        );
+        assert!(comparison.p_value.unwrap() < 0.001);
+        assert_eq!(comparison.verdict, Verdict::NoRegression);
+    }
+
+    #[test]
+    fn p_value_matches_hand_computation() {
+        // 10 samples, 2 above the threshold, both in a window of 5:
+        // C(5,2) / C(10,2) = 10 / 45.
+        let p = exceedance_p_value(10, 2, 5, 2);
+        assert!((p - 10.0 / 45.0).abs() < 1e-12, "{p}");
+        assert!((exceedance_p_value(10, 2, 5, 0) - 1.0).abs() < 1e-12);
+    }
+}
