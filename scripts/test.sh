@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sets up what the tests need on a fresh machine and runs the whole test suite.
 #
-# Creates `.venv-test` (moto server, boto3 and the OpenTelemetry Python SDK) when it is
-# missing, then runs `cargo test --workspace`. Tests start their own servers on 127.0.0.1.
+# Creates `.venv-test` (moto server, boto3, the OpenTelemetry Python SDK with its OTLP
+# exporters, and DuckDB) when it is missing or incomplete, then runs `cargo test --workspace`.
+# Tests start their own servers on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,9 +13,14 @@ python_packages=(
   boto3
   opentelemetry-api==1.45.1
   opentelemetry-sdk==1.45.1
+  opentelemetry-exporter-otlp-proto-http==1.45.1
+  opentelemetry-exporter-otlp-proto-grpc==1.45.1
+  opentelemetry-exporter-otlp-proto-common==1.45.1
+  opentelemetry-proto==1.45.1
+  duckdb
 )
 
-if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c 'import opentelemetry.sdk' 2>/dev/null; then
+if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c 'import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.grpc, opentelemetry.exporter.otlp.proto.http, duckdb' 2>/dev/null; then
   echo "setting up $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --upgrade pip

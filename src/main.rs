@@ -10,6 +10,7 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use spanbill_instrumentation::propagation;
 
+mod collect_cmd;
 mod data_dir;
 mod ingest_cmd;
 
@@ -35,6 +36,8 @@ enum Command {
     },
     /// Read platform logs and OTLP files into the dataset.
     Ingest(ingest_cmd::IngestArgs),
+    /// Receive OTLP over gRPC and HTTP, and Telemetry API batches, into the dataset.
+    Collect(collect_cmd::CollectArgs),
     /// Show the prices in force and where each one came from.
     Pricing(pricing_cmd::PricingArgs),
 }
@@ -62,6 +65,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::TraceId { value } => trace_id(&value),
         Command::Ingest(args) => ingest_cmd::run(&args),
+        Command::Collect(args) => collect_cmd::run(&args),
         Command::Pricing(args) => pricing_cmd::run(&args),
     }
 }

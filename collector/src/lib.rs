@@ -50,6 +50,7 @@ mod invocation;
 pub mod model;
 pub mod otlp;
 pub mod platform;
+pub mod receiver;
 pub mod store;
 
 pub use invocation::{

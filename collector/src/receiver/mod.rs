@@ -1,0 +1,157 @@
+//! Network receivers: OTLP/HTTP, OTLP/gRPC and a Lambda Telemetry API endpoint, all
+//! writing through the [`Store`](crate::store::Store).
+//!
+//! A request is answered with success only after its records are durable in the store's
+//! write-ahead log. When the store's queue is full, HTTP answers 503 with `Retry-After`
+//! and gRPC `UNAVAILABLE`, which OTLP clients retry.
+
+mod body;
+mod grpc;
+mod http;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::model::Records;
+use crate::otlp;
+use crate::store::{Store, StoreError};
+
+pub use body::{BodyError, decode as decode_body};
+pub use grpc::serve_grpc;
+pub use http::{router, serve_http};
+
+/// Request limits of the receivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceiverLimits {
+    /// Largest request body accepted as sent, in bytes; larger ones get 413 or
+    /// `RESOURCE_EXHAUSTED`. Default 8 MiB.
+    pub max_body_bytes: usize,
+    /// Largest size a compressed body may inflate to, in bytes. Default 32 MiB.
+    pub max_decompressed_bytes: usize,
+    /// Attribute limits of the OTLP conversion.
+    pub otlp: otlp::Limits,
+}
+
+impl Default for ReceiverLimits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 8 << 20,
+            max_decompressed_bytes: 32 << 20,
+            otlp: otlp::Limits::default(),
+        }
+    }
+}
+
+/// Totals since the receivers started, reported at shutdown.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Requests whose records were stored.
+    pub requests: AtomicU64,
+    /// Spans stored.
+    pub spans: AtomicU64,
+    /// Metric points stored.
+    pub metric_points: AtomicU64,
+    /// Invocations stored.
+    pub invocations: AtomicU64,
+    /// Spans, points and log records rejected as invalid.
+    pub rejected_items: AtomicU64,
+    /// Requests rejected as undecodable, too large or of an unknown content type.
+    pub bad_requests: AtomicU64,
+    /// Requests turned away because the store was busy.
+    pub busy: AtomicU64,
+    warned_bad_request: AtomicBool,
+    warned_busy: AtomicBool,
+}
+
+impl Counters {
+    /// Counts a bad request, logging the first one.
+    pub(crate) fn bad_request(&self, path: &str, error: &dyn std::fmt::Display) {
+        self.bad_requests.fetch_add(1, Ordering::Relaxed);
+        if !self.warned_bad_request.swap(true, Ordering::Relaxed) {
+            tracing::warn!(path, %error, "rejected a bad request; later ones are only counted");
+        }
+    }
+
+    /// Counts a request turned away while the store is busy, logging the first one.
+    pub(crate) fn busy(&self) {
+        self.busy.fetch_add(1, Ordering::Relaxed);
+        if !self.warned_busy.swap(true, Ordering::Relaxed) {
+            tracing::warn!("store queue full; answering retry-later, later ones are only counted");
+        }
+    }
+
+    fn stored(&self, (spans, points, invocations): (usize, usize, usize)) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.spans.fetch_add(spans as u64, Ordering::Relaxed);
+        self.metric_points
+            .fetch_add(points as u64, Ordering::Relaxed);
+        self.invocations
+            .fetch_add(invocations as u64, Ordering::Relaxed);
+    }
+
+    /// Returns a one-line summary of the counters.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        format!(
+            "{} requests stored: {} spans, {} metric points, {} invocations; {} items rejected, {} bad requests, {} busy",
+            load(&self.requests),
+            load(&self.spans),
+            load(&self.metric_points),
+            load(&self.invocations),
+            load(&self.rejected_items),
+            load(&self.bad_requests),
+            load(&self.busy),
+        )
+    }
+}
+
+/// State shared by the receivers.
+#[derive(Debug)]
+pub struct Receivers {
+    /// Where records go.
+    pub store: Store,
+    /// Request limits.
+    pub limits: ReceiverLimits,
+    /// Totals.
+    pub counters: Counters,
+}
+
+impl Receivers {
+    /// Creates the shared state.
+    #[must_use]
+    pub fn new(store: Store, limits: ReceiverLimits) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            limits,
+            counters: Counters::default(),
+        })
+    }
+
+    /// Stores `records` and waits until they are durable. Empty batches succeed at once.
+    pub(crate) async fn store(&self, records: Records, rejected: usize) -> Result<(), StoreError> {
+        self.counters
+            .rejected_items
+            .fetch_add(rejected as u64, Ordering::Relaxed);
+        if records.is_empty() {
+            return Ok(());
+        }
+        let counts = (
+            records.spans.len(),
+            records.metrics.len(),
+            records.invocations.len(),
+        );
+        let pending = match self.store.try_write(records) {
+            Ok(pending) => pending,
+            Err(error) => {
+                if matches!(error, StoreError::Busy { .. }) {
+                    self.counters.busy();
+                }
+                return Err(error);
+            }
+        };
+        pending.durable().await?;
+        self.counters.stored(counts);
+        Ok(())
+    }
+}

@@ -1,0 +1,422 @@
+//! `spanbill collect` against real clients: the OpenTelemetry Python SDK over OTLP/HTTP and
+//! OTLP/gRPC, DuckDB reading the dataset, crashes by SIGKILL, and bad requests.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PYTHON_PACKAGES: &str = "opentelemetry-sdk==1.45.1 \
+    opentelemetry-exporter-otlp-proto-http==1.45.1 opentelemetry-exporter-otlp-proto-grpc==1.45.1 \
+    opentelemetry-proto==1.45.1 duckdb";
+
+/// Returns the test virtualenv's Python, or fails naming the fix.
+fn python() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".venv-test/bin/python");
+    let probe = Command::new(&python)
+        .args([
+            "-c",
+            "import duckdb, opentelemetry.exporter.otlp.proto.http, \
+             opentelemetry.exporter.otlp.proto.grpc, opentelemetry.proto",
+        ])
+        .output();
+    match probe {
+        Ok(output) if output.status.success() => python,
+        _ => panic!(
+            "the Python test environment is missing or incomplete at `{}`: run `scripts/test.sh`, \
+             or `.venv-test/bin/pip install {PYTHON_PACKAGES}`",
+            python.display()
+        ),
+    }
+}
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(name)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `spanbill collect` on free loopback ports.
+struct Collector {
+    child: Child,
+    http: u16,
+    grpc: u16,
+}
+
+impl Collector {
+    fn start(data_dir: &Path) -> Self {
+        Self::start_on(data_dir, free_port(), free_port(), &[])
+    }
+
+    fn start_on(data_dir: &Path, http: u16, grpc: u16, extra: &[&str]) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_spanbill"))
+            .arg("collect")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--http-listen", &format!("127.0.0.1:{http}")])
+            .args(["--grpc-listen", &format!("127.0.0.1:{grpc}")])
+            .args(["--flush-interval-ms", "300"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let collector = Self { child, http, grpc };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", http)).is_err()
+            || TcpStream::connect(("127.0.0.1", grpc)).is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "collector did not start listening"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        collector
+    }
+
+    fn http_endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http)
+    }
+
+    /// Stops the collector with SIGTERM and returns its log.
+    fn terminate(mut self) -> String {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        let mut log = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut log)
+            .unwrap();
+        assert!(exit.success(), "collector exited with {exit}: {log}");
+        log
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+/// Sends one HTTP/1.1 request and returns the status code and headers (lowercase names).
+fn post(
+    port: u16,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, HashMap<String, String>) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        let _ = write!(head, "{name}: {value}\r\n");
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    // A server may answer and close before reading a large body; that is not a failure.
+    let _ = stream.write_all(body);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response);
+    let mut lines = text.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
+    let headers = lines
+        .take_while(|line| !line.is_empty())
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    (status, headers)
+}
+
+fn span_names_from_duckdb(python: &Path, data_dir: &Path) -> serde_json::Value {
+    let output = Command::new(python)
+        .arg(script("read_duckdb.py"))
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn python_sdk_exports_land_in_dataset() {
+    let python = python();
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(dir.path());
+
+    let output = Command::new(&python)
+        .arg(script("export_sdk.py"))
+        .arg(collector.http_endpoint())
+        .arg(format!("127.0.0.1:{}", collector.grpc))
+        .arg("25")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "python exporter failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let log = collector.terminate();
+    assert!(log.contains("collector listening"), "{log}");
+    assert!(log.contains("collector stopped"), "{log}");
+    assert!(log.contains("50 spans"), "{log}");
+
+    let read = span_names_from_duckdb(&python, dir.path());
+    let spans = read["spans"].as_array().unwrap();
+    assert_eq!(spans.len(), 50);
+    for transport in ["http", "grpc"] {
+        for index in 0..25 {
+            let name = format!("{transport}-span-{index}");
+            let matching: Vec<_> = spans
+                .iter()
+                .filter(|span| span[0] == name.as_str())
+                .collect();
+            assert_eq!(matching.len(), 1, "{name}");
+            assert_eq!(matching[0][1], format!("python-{transport}").as_str());
+        }
+    }
+    // The SDK exports the cumulative counter at flush and again at shutdown.
+    let metrics = read["metrics"].as_array().unwrap();
+    for transport in ["http", "grpc"] {
+        let service = format!("python-{transport}");
+        let points: Vec<_> = metrics
+            .iter()
+            .filter(|metric| metric[2] == service.as_str())
+            .collect();
+        assert!(!points.is_empty(), "no metric point from {service}");
+        for point in points {
+            assert_eq!(point[0], "orders.created");
+            assert_eq!(point[1], 25);
+        }
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut child = Command::new("gzip")
+        .arg("-c")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = bytes.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    output.stdout
+}
+
+/// One row of the bad-input table: a request and the status it must get.
+struct BadInput {
+    name: &'static str,
+    headers: Vec<(&'static str, &'static str)>,
+    body: Vec<u8>,
+    expected_status: u16,
+}
+
+impl BadInput {
+    fn new(
+        name: &'static str,
+        headers: &[(&'static str, &'static str)],
+        body: Vec<u8>,
+        expected_status: u16,
+    ) -> Self {
+        Self {
+            name,
+            headers: headers.to_vec(),
+            body,
+            expected_status,
+        }
+    }
+}
+
+#[test]
+fn bad_requests_get_otlp_status_and_server_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start_on(
+        dir.path(),
+        free_port(),
+        free_port(),
+        &[
+            "--max-body-bytes",
+            "65536",
+            "--max-decompressed-bytes",
+            "1048576",
+        ],
+    );
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("collector/tests/data");
+    let protobuf = std::fs::read(corpus.join("otlp_protobuf_traces_export_request.binpb")).unwrap();
+    let json = std::fs::read(corpus.join("otlp_json_traces_twin_of_protobuf_sample.json")).unwrap();
+    let json_text = String::from_utf8(json.clone()).unwrap();
+    let bomb = gzip(&vec![b' '; 16 << 20]);
+    let short_id = json_text.replace("b6398f586e9f4fe4", "b6398f586e9f4f");
+    let negative = json_text.replace("\"endTimeUnixNano\"", "\"ignoredEnd\"");
+
+    let protobuf_type = ("Content-Type", "application/x-protobuf");
+    let json_type = ("Content-Type", "application/json");
+    let gzip_encoding = ("Content-Encoding", "gzip");
+    let cases = [
+        BadInput::new(
+            "truncated protobuf",
+            &[protobuf_type],
+            protobuf[..100].to_vec(),
+            400,
+        ),
+        BadInput::new(
+            "invalid JSON",
+            &[json_type],
+            b"{\"resourceSpans\": [".to_vec(),
+            400,
+        ),
+        BadInput::new(
+            "wrong content type",
+            &[("Content-Type", "text/plain")],
+            json,
+            415,
+        ),
+        BadInput::new("oversized body", &[json_type], vec![b' '; 100_000], 413),
+        BadInput::new("gzip bomb", &[json_type, gzip_encoding], bomb, 413),
+        BadInput::new(
+            "invalid UTF-8",
+            &[json_type],
+            b"{\"resourceSpans\": \"\xff\xfe\"}".to_vec(),
+            400,
+        ),
+        BadInput::new(
+            "id of wrong length",
+            &[json_type],
+            short_id.into_bytes(),
+            200,
+        ),
+        BadInput::new(
+            "span ending before start",
+            &[json_type],
+            negative.into_bytes(),
+            200,
+        ),
+        BadInput::new("valid protobuf", &[protobuf_type], protobuf.clone(), 200),
+        BadInput::new(
+            "valid gzip protobuf",
+            &[protobuf_type, gzip_encoding],
+            gzip(&protobuf),
+            200,
+        ),
+    ];
+    for case in &cases {
+        let (status, _) = post(collector.http, "/v1/traces", &case.headers, &case.body);
+        assert_eq!(status, case.expected_status, "{}", case.name);
+    }
+
+    // GET on an OTLP path is not allowed.
+    let mut stream = TcpStream::connect(("127.0.0.1", collector.http)).unwrap();
+    stream
+        .write_all(b"GET /v1/traces HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 405"), "{response}");
+
+    let log = collector.terminate();
+    // Two valid requests of two spans each are stored. The short id and the missing end
+    // time each reject both spans of their request: the short id is also the child's parent.
+    assert!(log.contains("4 spans"), "{log}");
+    assert!(log.contains("4 items rejected"), "{log}");
+    assert!(log.contains("6 bad requests"), "{log}");
+}
+
+fn acknowledged_ids(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn sigkill_loses_no_acknowledged_span() {
+    let python = python();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let ack_file = dir.path().join("acks");
+    let stop_file = dir.path().join("stop");
+    let (http, grpc) = (free_port(), free_port());
+    let mut collector = Collector::start_on(&data_dir, http, grpc, &[]);
+    let mut client = Command::new(&python)
+        .arg(script("send_until_stopped.py"))
+        .arg(collector.http_endpoint())
+        .arg(&ack_file)
+        .arg(&stop_file)
+        .spawn()
+        .unwrap();
+
+    for round in 0..4 {
+        std::thread::sleep(Duration::from_millis(400 + 150 * round));
+        collector.kill();
+        collector = Collector::start_on(&data_dir, http, grpc, &[]);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(&stop_file, b"").unwrap();
+    assert!(client.wait().unwrap().success());
+    collector.terminate();
+
+    let acknowledged = acknowledged_ids(&ack_file);
+    assert!(
+        acknowledged.len() > 100,
+        "only {} spans acknowledged",
+        acknowledged.len()
+    );
+    let output = Command::new(&python)
+        .args([
+            "-c",
+            "import duckdb, sys; print('\\n'.join(r[0] for r in duckdb.sql(\
+             f\"select span_id from read_parquet('{sys.argv[1]}/spans/*/*.parquet')\").fetchall()))",
+        ])
+        .arg(&data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut stored: HashMap<String, usize> = HashMap::new();
+    for id in String::from_utf8(output.stdout).unwrap().lines() {
+        *stored.entry(id.to_owned()).or_insert(0) += 1;
+    }
+    for id in &acknowledged {
+        assert_eq!(stored.get(id), Some(&1), "acknowledged span {id}");
+    }
+    let duplicates = stored.values().filter(|&&count| count > 1).count();
+    assert_eq!(duplicates, 0);
+}
