@@ -10,9 +10,12 @@
 //! - [`change_point::change_points`] finds where the level of a series, such as daily p95
 //!   latency, shifts: E-divisive means picks the split, and a Welch t-test over a window
 //!   on each side decides whether it is real.
+//! - [`spiral`] finds spend that grows without traffic or buys nothing: recursive loops,
+//!   timeouts, oversized memory, INIT time, rising cost per invocation and budget overruns.
 
 pub mod change_point;
 pub mod latency;
+pub mod spiral;
 
 /// Returns the `q` quantile of `sorted` (ascending, not empty) by linear interpolation
 /// between order statistics (Hyndman and Fan's type 7, the default of R and NumPy).

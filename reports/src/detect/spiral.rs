@@ -1,0 +1,451 @@
+//! Cost spirals and waste: spend that grows without traffic, or that buys nothing.
+//!
+//! Each check takes invocation records with their priced costs (in the same order) and
+//! returns findings that state their evidence:
+//!
+//! - [`recursive_loops`]: a trace that enters the same function through a queue again and
+//!   again, as when a consumer re-sends what it consumed;
+//! - [`timeouts`]: invocations that ran into their timeout and were billed for all of it;
+//! - [`oversized_memory`]: functions whose memory size is far above the most they used,
+//!   with the saving of a smaller size;
+//! - [`init_share`]: the share of spend that is billed INIT time of cold starts;
+//! - [`cost_per_invocation_trend`]: cost per invocation rising while traffic does not;
+//! - [`budget`]: a monthly projection above a budget.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive as _;
+use spanbill_collector::{BillingEra, Invocation, Status};
+
+use crate::lambda::InvocationCost;
+
+/// The kind of a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FindingKind {
+    /// A function re-entered within one trace.
+    RecursiveLoop,
+    /// Invocations billed up to their timeout.
+    Timeouts,
+    /// Memory size far above the memory used.
+    OversizedMemory,
+    /// A large share of spend in billed INIT time.
+    InitShare,
+    /// Cost per invocation rising faster than traffic.
+    CostPerInvocationRising,
+    /// Projected monthly spend above the budget.
+    OverBudget,
+}
+
+impl FindingKind {
+    /// Returns the kind's name in reports and JSON.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RecursiveLoop => "recursive_loop",
+            Self::Timeouts => "timeouts",
+            Self::OversizedMemory => "oversized_memory",
+            Self::InitShare => "init_share",
+            Self::CostPerInvocationRising => "cost_per_invocation_rising",
+            Self::OverBudget => "over_budget",
+        }
+    }
+}
+
+/// One finding with its evidence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// The kind.
+    pub kind: FindingKind,
+    /// The function concerned, when the finding is about one.
+    pub function: Option<String>,
+    /// One sentence for people.
+    pub summary: String,
+    /// The numbers behind it, as name and value.
+    pub evidence: Vec<(String, String)>,
+    /// Spend concerned, in USD, when it has one.
+    pub cost_usd: Option<Decimal>,
+}
+
+/// One pass of a trace through a function, as spans record it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceHop {
+    /// W3C trace id.
+    pub trace_id: String,
+    /// Function name.
+    pub function: String,
+    /// Whether the function was triggered by a queue or topic message.
+    pub from_queue: bool,
+}
+
+/// Thresholds of the checks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpiralSettings {
+    /// Queue-triggered passes of one trace through one function that make a loop.
+    pub loop_passes: usize,
+    /// Ratio of memory used to memory size below which memory is oversized.
+    pub memory_use_ratio: f64,
+    /// Headroom kept above the most memory used when recommending a size.
+    pub memory_headroom: f64,
+    /// Share of spend in billed INIT time from which it is reported.
+    pub init_share: f64,
+    /// Rise of cost per invocation between the halves of a period that counts as rising.
+    pub cost_rise: f64,
+    /// Largest change of traffic between the halves that counts as "traffic did not rise".
+    pub traffic_change: f64,
+    /// Minimum number of invocations of a function for a memory or trend finding.
+    pub min_invocations: usize,
+}
+
+impl Default for SpiralSettings {
+    fn default() -> Self {
+        Self {
+            loop_passes: 4,
+            memory_use_ratio: 0.5,
+            memory_headroom: 1.25,
+            init_share: 0.10,
+            cost_rise: 0.20,
+            traffic_change: 0.10,
+            min_invocations: 20,
+        }
+    }
+}
+
+fn function_of(invocation: &Invocation) -> String {
+    invocation
+        .function
+        .clone()
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn usd(amount: Decimal) -> String {
+    format!("${}", amount.round_dp(6).normalize())
+}
+
+/// Finds traces that pass through one function, triggered by a queue, at least
+/// `loop_passes` times. One finding per function, naming its longest loop.
+#[must_use]
+pub fn recursive_loops(hops: &[TraceHop], settings: &SpiralSettings) -> Vec<Finding> {
+    let mut passes: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for hop in hops.iter().filter(|hop| hop.from_queue) {
+        *passes
+            .entry((hop.function.as_str(), hop.trace_id.as_str()))
+            .or_default() += 1;
+    }
+    let mut per_function: BTreeMap<&str, (usize, &str, usize)> = BTreeMap::new();
+    for ((function, trace), count) in passes {
+        if count < settings.loop_passes {
+            continue;
+        }
+        let entry = per_function.entry(function).or_insert((0, trace, 0));
+        entry.0 += 1;
+        if count > entry.2 {
+            entry.1 = trace;
+            entry.2 = count;
+        }
+    }
+    per_function
+        .into_iter()
+        .map(|(function, (traces, trace, longest))| Finding {
+            kind: FindingKind::RecursiveLoop,
+            function: Some(function.to_owned()),
+            summary: format!(
+                "{function} re-enters itself through a queue: trace {trace} passes through it {longest} times"
+            ),
+            evidence: vec![
+                ("looping_traces".to_owned(), traces.to_string()),
+                ("longest_trace".to_owned(), trace.to_owned()),
+                ("passes_in_longest".to_owned(), longest.to_string()),
+                ("threshold_passes".to_owned(), settings.loop_passes.to_string()),
+            ],
+            cost_usd: None,
+        })
+        .collect()
+}
+
+/// Reports, per function, the invocations that ran into their timeout.
+#[must_use]
+pub fn timeouts(invocations: &[Invocation], costs: &[InvocationCost]) -> Vec<Finding> {
+    let mut per_function: BTreeMap<String, (usize, u64, Decimal, Decimal)> = BTreeMap::new();
+    for (invocation, cost) in invocations.iter().zip(costs) {
+        let entry = per_function.entry(function_of(invocation)).or_default();
+        entry.3 += cost.total;
+        if invocation.status == Status::Timeout {
+            entry.0 += 1;
+            entry.1 += invocation.billed_ms;
+            entry.2 += cost.total;
+        }
+    }
+    per_function
+        .into_iter()
+        .filter(|(_, (count, ..))| *count > 0)
+        .map(|(function, (count, billed_ms, spent, total))| {
+            let share = if total.is_zero() { Decimal::ZERO } else { spent / total };
+            Finding {
+                kind: FindingKind::Timeouts,
+                summary: format!(
+                    "{function}: {count} invocations timed out and were billed {billed_ms} ms in all ({}, {:.1}% of its spend)",
+                    usd(spent),
+                    share.to_f64().unwrap_or_default() * 100.0
+                ),
+                function: Some(function),
+                evidence: vec![
+                    ("timeouts".to_owned(), count.to_string()),
+                    ("billed_ms".to_owned(), billed_ms.to_string()),
+                    ("share_of_function_spend".to_owned(), format!("{:.4}", share.to_f64().unwrap_or_default())),
+                ],
+                cost_usd: Some(spent),
+            }
+        })
+        .collect()
+}
+
+/// Finds functions whose most memory used stays below `memory_use_ratio` of their memory
+/// size, and prices the same invocations at a recommended size.
+///
+/// The saving assumes the same billed duration at the smaller size. Lambda gives CPU in
+/// proportion to memory, so a CPU-bound function may run longer there, and the finding states that assumption.
+#[must_use]
+pub fn oversized_memory(
+    invocations: &[Invocation],
+    costs: &[InvocationCost],
+    settings: &SpiralSettings,
+) -> Vec<Finding> {
+    let mut per_function: BTreeMap<String, (u32, u32, usize, Decimal)> = BTreeMap::new();
+    for (invocation, cost) in invocations.iter().zip(costs) {
+        let entry = per_function.entry(function_of(invocation)).or_default();
+        entry.0 = entry.0.max(invocation.memory_mb);
+        entry.1 = entry.1.max(invocation.max_memory_used_mb);
+        entry.2 += 1;
+        entry.3 += cost.compute;
+    }
+    per_function
+        .into_iter()
+        .filter(|(_, (size, used, count, _))| {
+            *count >= settings.min_invocations && f64::from(*used) < settings.memory_use_ratio * f64::from(*size)
+        })
+        .filter_map(|(function, (size, used, count, compute))| {
+            let recommended = recommended_memory(used, settings.memory_headroom);
+            if recommended >= size {
+                return None;
+            }
+            let saving = compute * (Decimal::ONE - Decimal::from(recommended) / Decimal::from(size));
+            Some(Finding {
+                kind: FindingKind::OversizedMemory,
+                summary: format!(
+                    "{function}: {size} MB configured, at most {used} MB used; {recommended} MB would save {} of {} compute (same duration assumed; less memory also means less CPU)",
+                    usd(saving),
+                    usd(compute)
+                ),
+                function: Some(function),
+                evidence: vec![
+                    ("memory_mb".to_owned(), size.to_string()),
+                    ("max_memory_used_mb".to_owned(), used.to_string()),
+                    ("recommended_mb".to_owned(), recommended.to_string()),
+                    ("invocations".to_owned(), count.to_string()),
+                ],
+                cost_usd: Some(saving),
+            })
+        })
+        .collect()
+}
+
+/// Recommends the memory for a function that used at most `used_mb`: the use plus headroom,
+/// rounded up to 64 MB, at least Lambda's minimum of 128 MB.
+#[must_use]
+pub fn recommended_memory(used_mb: u32, headroom: f64) -> u32 {
+    let wanted = (f64::from(used_mb) * headroom).ceil() as u32;
+    wanted.div_ceil(64).saturating_mul(64).max(128)
+}
+
+/// Reports, per function, the share of spend that is billed INIT time, when at least
+/// `init_share`. Only invocations whose billing era bills INIT count.
+#[must_use]
+pub fn init_share(
+    invocations: &[Invocation],
+    costs: &[InvocationCost],
+    settings: &SpiralSettings,
+) -> Vec<Finding> {
+    let mut per_function: BTreeMap<String, (Decimal, Decimal, usize)> = BTreeMap::new();
+    for (invocation, cost) in invocations.iter().zip(costs) {
+        let entry = per_function.entry(function_of(invocation)).or_default();
+        entry.1 += cost.compute;
+        let init_billed =
+            invocation.billing_era == Some(BillingEra::InitBilled) && invocation.cold_start;
+        if let (true, Some(init_ms)) = (init_billed, invocation.init_ms) {
+            let init_ms = Decimal::try_from(init_ms).unwrap_or_default();
+            let billed = Decimal::from(invocation.billed_ms.max(1));
+            entry.0 += cost.compute * (init_ms / billed).min(Decimal::ONE);
+            entry.2 += 1;
+        }
+    }
+    per_function
+        .into_iter()
+        .filter(|(_, (init, total, _))| {
+            !total.is_zero() && (init / total).to_f64().unwrap_or_default() >= settings.init_share
+        })
+        .map(|(function, (init, total, cold))| {
+            let share = (init / total).to_f64().unwrap_or_default();
+            Finding {
+                kind: FindingKind::InitShare,
+                summary: format!(
+                    "{function}: {:.1}% of compute spend ({}) is billed INIT time of {cold} cold starts",
+                    share * 100.0,
+                    usd(init)
+                ),
+                function: Some(function),
+                evidence: vec![
+                    ("init_share".to_owned(), format!("{share:.4}")),
+                    ("cold_starts".to_owned(), cold.to_string()),
+                    ("threshold".to_owned(), format!("{:.2}", settings.init_share)),
+                ],
+                cost_usd: Some(init),
+            }
+        })
+        .collect()
+}
+
+/// Compares, per function, the first and second half of the period the invocations cover.
+/// A function is reported when its cost per invocation rose by at least `cost_rise`, and
+/// its number of invocations changed by at most `traffic_change` or rose less than the cost.
+#[must_use]
+pub fn cost_per_invocation_trend(
+    invocations: &[Invocation],
+    costs: &[InvocationCost],
+    settings: &SpiralSettings,
+) -> Vec<Finding> {
+    let starts: Vec<i128> = invocations
+        .iter()
+        .filter_map(|invocation| {
+            invocation
+                .start
+                .map(time::OffsetDateTime::unix_timestamp_nanos)
+        })
+        .collect();
+    let (Some(first), Some(last)) = (starts.iter().min(), starts.iter().max()) else {
+        return Vec::new();
+    };
+    let middle = first + (last - first) / 2;
+
+    // Per function: (count, cost) in the first half and in the second.
+    let mut halves: BTreeMap<String, [(usize, Decimal); 2]> = BTreeMap::new();
+    for (invocation, cost) in invocations.iter().zip(costs) {
+        let Some(start) = invocation.start else {
+            continue;
+        };
+        let half = usize::from(start.unix_timestamp_nanos() > middle);
+        let entry = &mut halves.entry(function_of(invocation)).or_default()[half];
+        entry.0 += cost.count.max(1) as usize;
+        entry.1 += cost.total * Decimal::from(cost.count.max(1));
+    }
+
+    halves
+        .into_iter()
+        .filter_map(|(function, [(before_count, before_cost), (after_count, after_cost)])| {
+            if before_count < settings.min_invocations || after_count < settings.min_invocations {
+                return None;
+            }
+            let per_before = before_cost / Decimal::from(before_count);
+            let per_after = after_cost / Decimal::from(after_count);
+            let cost_rise = ((per_after - per_before) / per_before).to_f64()?;
+            let traffic = after_count as f64 / before_count as f64 - 1.0;
+            let flat_traffic = traffic.abs() <= settings.traffic_change;
+            if cost_rise < settings.cost_rise || !(flat_traffic || traffic < cost_rise) {
+                return None;
+            }
+            Some(Finding {
+                kind: FindingKind::CostPerInvocationRising,
+                summary: format!(
+                    "{function}: cost per invocation rose {:.0}% ({} to {}) while invocations changed {:+.0}%",
+                    cost_rise * 100.0,
+                    usd(per_before),
+                    usd(per_after),
+                    traffic * 100.0
+                ),
+                function: Some(function),
+                evidence: vec![
+                    ("cost_per_invocation_before".to_owned(), usd(per_before)),
+                    ("cost_per_invocation_after".to_owned(), usd(per_after)),
+                    ("invocations_before".to_owned(), before_count.to_string()),
+                    ("invocations_after".to_owned(), after_count.to_string()),
+                    ("threshold_rise".to_owned(), format!("{:.2}", settings.cost_rise)),
+                ],
+                cost_usd: Some(after_cost),
+            })
+        })
+        .collect()
+}
+
+/// Reports a projected monthly spend above `budget`.
+#[must_use]
+pub fn budget(projected: Decimal, budget: Decimal) -> Option<Finding> {
+    (projected > budget).then(|| Finding {
+        kind: FindingKind::OverBudget,
+        function: None,
+        summary: format!(
+            "projected monthly spend {} is above the budget of {}",
+            usd(projected),
+            usd(budget)
+        ),
+        evidence: vec![
+            ("projected_monthly_usd".to_owned(), usd(projected)),
+            ("budget_usd".to_owned(), usd(budget)),
+        ],
+        cost_usd: Some(projected - budget),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recommended_memory_rounds_up_with_headroom() {
+        assert_eq!(recommended_memory(84, 1.25), 128);
+        assert_eq!(recommended_memory(300, 1.25), 384);
+        assert_eq!(recommended_memory(1000, 1.25), 1280);
+    }
+
+    fn hop(trace: &str, function: &str, from_queue: bool) -> TraceHop {
+        TraceHop {
+            trace_id: trace.to_owned(),
+            function: function.to_owned(),
+            from_queue,
+        }
+    }
+
+    #[test]
+    fn loop_names_the_longest_trace() {
+        let mut hops = vec![hop("a", "handlePayment", true); 16];
+        hops.extend(vec![hop("b", "handlePayment", true); 5]);
+        hops.extend(vec![hop("c", "handlePayment", true); 2]);
+        hops.extend(vec![hop("d", "createOrder", false); 9]);
+        let findings = recursive_loops(&hops, &SpiralSettings::default());
+
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].function.as_deref(), Some("handlePayment"));
+        assert!(
+            findings[0]
+                .summary
+                .contains("trace a passes through it 16 times"),
+            "{}",
+            findings[0].summary
+        );
+        assert!(
+            findings[0]
+                .evidence
+                .contains(&("looping_traces".to_owned(), "2".to_owned()))
+        );
+    }
+
+    #[test]
+    fn budget_only_when_above() {
+        assert!(budget(Decimal::from(99), Decimal::from(100)).is_none());
+        let finding = budget(Decimal::from(130), Decimal::from(100)).unwrap();
+        assert_eq!(finding.cost_usd, Some(Decimal::from(30)));
+        assert_eq!(
+            finding.summary,
+            "projected monthly spend $130 is above the budget of $100"
+        );
+    }
+}

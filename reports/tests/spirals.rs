@@ -1,0 +1,142 @@
+//! Cost-spiral and waste checks on invocations read from real platform logs.
+
+use std::path::PathBuf;
+
+use rust_decimal::Decimal;
+use spanbill_collector::Invocation;
+use spanbill_collector::platform::{ReadOptions, read_file};
+use spanbill_reports::PriceBook;
+use spanbill_reports::detect::spiral::{
+    FindingKind, SpiralSettings, cost_per_invocation_trend, init_share, oversized_memory, timeouts,
+};
+use spanbill_reports::lambda::{InvocationCost, LambdaOptions, LambdaUsage, price_invocations};
+
+fn read(name: &str) -> Vec<Invocation> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
+    let options = ReadOptions {
+        function: Some("orders-api".to_owned()),
+        date: Some(time::Date::from_calendar_date(2026, time::Month::March, 2).unwrap()),
+        ..ReadOptions::default()
+    };
+    read_file(&path, &options)
+        .unwrap_or_else(|error| panic!("{name}: {error}"))
+        .invocations
+}
+
+fn price(invocations: &[Invocation]) -> Vec<InvocationCost> {
+    let usages: Vec<LambdaUsage> = invocations
+        .iter()
+        .map(LambdaUsage::from_invocation)
+        .collect();
+    price_invocations(&usages, &PriceBook::built_in(), LambdaOptions::default()).invocations
+}
+
+#[test]
+fn timeouts_billed_in_full_are_reported() {
+    let invocations = read("lambda_tail_timeout_status_field_init_billed_interleaved.log");
+    let costs = price(&invocations);
+    let findings = timeouts(&invocations, &costs);
+
+    assert_eq!(findings.len(), 1);
+    let finding = &findings[0];
+    assert_eq!(finding.kind, FindingKind::Timeouts);
+    assert!(
+        finding
+            .evidence
+            .contains(&("timeouts".to_owned(), "2".to_owned()))
+    );
+    // 600,000 ms + 600,517 ms, init included as billed and never added again.
+    assert!(
+        finding
+            .evidence
+            .contains(&("billed_ms".to_owned(), "1200517".to_owned()))
+    );
+    let spent: Decimal = costs.iter().map(|cost| cost.total).sum();
+    assert_eq!(finding.cost_usd, Some(spent));
+}
+
+#[test]
+fn init_share_counts_billed_init_only() {
+    let invocations = read("lambda_events_jsonlogformat_cold_start_init_billed.jsonl");
+    let costs = price(&invocations);
+    let settings = SpiralSettings::default();
+    let findings = init_share(&invocations, &costs, &settings);
+
+    // Same memory size, so the share is 463.512 ms of 1,698 + 1,073 billed ms.
+    assert_eq!(findings.len(), 1);
+    let share: f64 = findings[0]
+        .evidence
+        .iter()
+        .find(|(name, _)| name == "init_share")
+        .map(|(_, value)| value.parse().unwrap())
+        .unwrap();
+    assert!((share - 463.512 / 2771.0).abs() < 1e-4, "{share}");
+
+    // Before August 2025 INIT was not billed for this runtime, so nothing is reported.
+    let old = read("lambda_events_cold_start_init_duration_xray_second_line.jsonl");
+    assert!(init_share(&old, &price(&old), &settings).is_empty());
+}
+
+#[test]
+fn oversized_memory_is_priced() {
+    // The image resizer uses 33 of 1024 MB; 25 such invocations.
+    let resizer = read("cloudwatch_subscription_lambda_event_decoded.json");
+    assert_eq!(resizer.len(), 1);
+    let invocations: Vec<Invocation> = (0..25)
+        .map(|i| Invocation {
+            request_id: format!("r-{i}"),
+            ..resizer[0].clone()
+        })
+        .collect();
+    let costs = price(&invocations);
+    let findings = oversized_memory(&invocations, &costs, &SpiralSettings::default());
+
+    assert_eq!(findings.len(), 1);
+    assert!(
+        findings[0]
+            .evidence
+            .contains(&("recommended_mb".to_owned(), "128".to_owned()))
+    );
+    let compute: Decimal = costs.iter().map(|cost| cost.compute).sum();
+    assert_eq!(findings[0].cost_usd, Some(compute * Decimal::new(875, 3)));
+}
+
+#[test]
+fn rising_cost_per_invocation_with_flat_traffic() {
+    let template = read("cloudwatch_subscription_lambda_event_decoded.json").remove(0);
+    // 2026-11-01T00:00:00Z.
+    let start = time::OffsetDateTime::from_unix_timestamp(1_793_491_200).unwrap();
+    let invocations: Vec<Invocation> = (0..60)
+        .map(|i| {
+            let mut invocation = template.clone();
+            invocation.request_id = format!("r-{i}");
+            invocation.start = Some(start + time::Duration::hours(i));
+            // The second half bills three times as long.
+            invocation.billed_ms = if i < 30 { 100 } else { 300 };
+            invocation
+        })
+        .collect();
+    let costs = price(&invocations);
+    let findings = cost_per_invocation_trend(&invocations, &costs, &SpiralSettings::default());
+
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0].kind, FindingKind::CostPerInvocationRising);
+    assert!(
+        findings[0]
+            .evidence
+            .contains(&("invocations_before".to_owned(), "30".to_owned()))
+    );
+
+    let steady: Vec<Invocation> = invocations
+        .iter()
+        .map(|i| Invocation {
+            billed_ms: 100,
+            ..i.clone()
+        })
+        .collect();
+    assert!(
+        cost_per_invocation_trend(&steady, &price(&steady), &SpiralSettings::default()).is_empty()
+    );
+}
