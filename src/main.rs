@@ -1,7 +1,8 @@
 //! The `spanbill` command.
 //!
 //! This binary parses flags and dispatches to the library crates; it owns the exit codes:
-//! 0 for success, 2 for bad usage or input.
+//! 0 for success, 1 when a `report --fail-on` gate finds something, 2 for bad usage or
+//! input.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -15,6 +16,7 @@ mod data_dir;
 mod ingest_cmd;
 
 mod pricing_cmd;
+mod report_cmd;
 
 /// Cost and latency drift for serverless functions.
 #[derive(Debug, Parser)]
@@ -40,12 +42,15 @@ enum Command {
     Collect(collect_cmd::CollectArgs),
     /// Show the prices in force and where each one came from.
     Pricing(pricing_cmd::PricingArgs),
+    /// Report cost, latency regressions and cost spirals; exit 1 when a `--fail-on` gate
+    /// finds something.
+    Report(report_cmd::ReportArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             // A closed pipe, as when the output goes into `head`, is not an error.
             if error.chain().any(|cause| {
@@ -61,13 +66,15 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::TraceId { value } => trace_id(&value),
         Command::Ingest(args) => ingest_cmd::run(&args),
         Command::Collect(args) => collect_cmd::run(&args),
         Command::Pricing(args) => pricing_cmd::run(&args),
+        Command::Report(args) => return report_cmd::run(&args),
     }
+    .map(|()| ExitCode::SUCCESS)
 }
 
 /// The parts of a trace reference that the input carried.

@@ -40,11 +40,13 @@
 pub mod aggregate;
 pub mod azure;
 pub mod cost;
+pub mod dataset;
 pub mod detect;
 pub mod downstream;
 pub mod gcp;
 pub mod lambda;
 pub mod pricing;
+pub mod report;
 
 pub use cost::{Basis, BillingMonth};
 pub use pricing::{Price, PriceBook, PricingError};
