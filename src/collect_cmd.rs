@@ -31,14 +31,14 @@ pub(crate) struct CollectArgs {
     /// Largest size a compressed request may inflate to, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 32 << 20)]
     max_decompressed_bytes: usize,
-    /// Longest attribute key or string value kept, in bytes; longer ones are cut.
+    /// Maximum length of an attribute key or string value, in bytes; longer ones are cut.
     #[arg(long, value_name = "BYTES", default_value_t = 4096)]
     max_attribute_length: usize,
-    /// Longest time a record waits in the write-ahead log before it is written to Parquet,
+    /// Maximum time a record waits in the write-ahead log before it is written to Parquet,
     /// in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     flush_interval_ms: u64,
-    /// Writes that may wait for the store before receivers answer retry-later.
+    /// Writes that may wait for the store before receivers respond with retry-later.
     #[arg(long, value_name = "WRITES", default_value_t = 64)]
     queue_capacity: usize,
 }

@@ -143,8 +143,8 @@ fn ingest_one(
             std::fs::read(file).with_context(|| format!("cannot read `{}`", file.display()))?;
         (file.display().to_string(), Some(file), bytes)
     };
-    let read = read_input(&name, path, &bytes, options)?;
-    let stored = store_records(store, read.records.clone())
+    let mut read = read_input(&name, path, &bytes, options)?;
+    let stored = store_records(store, std::mem::take(&mut read.records))
         .with_context(|| format!("storing the records of `{name}` failed"))?;
 
     totals.files += 1;

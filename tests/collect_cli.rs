@@ -116,13 +116,15 @@ impl Collector {
     }
 }
 
-/// Sends one HTTP/1.1 request and returns the status code and headers (lowercase names).
-fn post(
-    port: u16,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> (u16, HashMap<String, String>) {
+/// An HTTP response: status, headers with lowercase names, and the body as text.
+struct Response {
+    status: u16,
+    headers: HashMap<String, String>,
+    body: String,
+}
+
+/// Sends one HTTP/1.1 request and returns the response.
+fn post(port: u16, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -136,11 +138,15 @@ fn post(
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).unwrap();
-    // A server may answer and close before reading a large body; that is not a failure.
+    // A server may respond and close before reading a large body, which is not a failure.
     let _ = stream.write_all(body);
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response);
     let text = String::from_utf8_lossy(&response);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
     let mut lines = text.split("\r\n");
     let status = lines
         .next()
@@ -152,7 +158,11 @@ fn post(
         .filter_map(|line| line.split_once(':'))
         .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
         .collect();
-    (status, headers)
+    Response {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn span_names_from_duckdb(python: &Path, data_dir: &Path) -> serde_json::Value {
@@ -262,7 +272,7 @@ impl BadInput {
 }
 
 #[test]
-fn bad_requests_get_otlp_status_and_server_keeps_serving() {
+fn bad_requests_get_otlp_statuses() {
     let dir = tempfile::tempdir().unwrap();
     let collector = Collector::start_on(
         dir.path(),
@@ -334,8 +344,17 @@ fn bad_requests_get_otlp_status_and_server_keeps_serving() {
         ),
     ];
     for case in &cases {
-        let (status, _) = post(collector.http, "/v1/traces", &case.headers, &case.body);
-        assert_eq!(status, case.expected_status, "{}", case.name);
+        let response = post(collector.http, "/v1/traces", &case.headers, &case.body);
+        assert_eq!(response.status, case.expected_status, "{}", case.name);
+        if case.name == "id of wrong length" {
+            let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
+            assert_eq!(body["partialSuccess"]["rejectedSpans"], "2");
+            let message = body["partialSuccess"]["errorMessage"].as_str().unwrap();
+            assert!(message.contains("expected 8 bytes"), "{message}");
+        }
+        if case.name == "valid protobuf" {
+            assert_eq!(response.headers["content-type"], "application/x-protobuf");
+        }
     }
 
     // GET on an OTLP path is not allowed.
@@ -419,4 +438,31 @@ fn sigkill_loses_no_acknowledged_span() {
     }
     let duplicates = stored.values().filter(|&&count| count > 1).count();
     assert_eq!(duplicates, 0);
+}
+
+#[test]
+fn telemetry_api_batch_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(dir.path());
+    let batch = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("collector/tests/data/telemetry_api_batch_on_demand_cold_start_full.json"),
+    )
+    .unwrap();
+    let response = post(
+        collector.http,
+        "/telemetry",
+        &[("Content-Type", "application/json")],
+        &batch,
+    );
+    assert_eq!(response.status, 200, "{}", response.body);
+    let log = collector.terminate();
+    assert!(log.contains("1 invocations"), "{log}");
+
+    let partitions: Vec<_> = std::fs::read_dir(dir.path().join("invocations"))
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(partitions, vec!["date=2024-02-09".to_owned()]);
 }

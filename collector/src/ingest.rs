@@ -56,7 +56,7 @@ pub struct IngestRead {
     pub rejected: BTreeMap<String, usize>,
     /// Items left out on purpose (application log lines, control messages), by reason.
     pub skipped: BTreeMap<String, usize>,
-    /// Where the dates of a platform log came from, when the input was one.
+    /// Source of the dates of a platform log, when the input was one.
     pub date_note: Option<String>,
 }
 

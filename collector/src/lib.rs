@@ -1,4 +1,14 @@
-//! The collector's data model and its reader of Lambda platform data.
+//! The collector: spanbill's record types, its readers of OTLP and Lambda platform data, the
+//! durable Parquet store and the network receivers.
+//!
+//! - [`model`]: [`model::Span`], [`model::MetricPoint`] and [`Invocation`], the vocabulary
+//!   that reports and the TUI read.
+//! - [`otlp`]: OTLP export requests in protobuf or JSON, decoded and validated into records.
+//! - [`platform`]: Lambda platform logs into invocations (see below).
+//! - [`ingest`]: format detection for files of any supported kind.
+//! - [`store`]: three Hive-partitioned Parquet tables behind a write-ahead log, with a live
+//!   feed and polars queries.
+//! - [`receiver`]: OTLP/HTTP, OTLP/gRPC and Telemetry API servers writing to the store.
 //!
 //! [`Invocation`] is one billed Lambda invocation: request id, function, durations, memory,
 //! init and SnapStart restore times, status, cold start, trace id and the billing era of its

@@ -2,8 +2,8 @@
 
 Usage: send_until_stopped.py HTTP_ENDPOINT ACK_FILE STOP_FILE
 
-Each request carries 20 spans with fresh ids. After a 200 answer the ids are appended to
-ACK_FILE and flushed; a failed or refused request is dropped (not retried), so ACK_FILE lists
+Each request carries 20 spans with fresh ids. After a 200 response the ids are appended to
+ACK_FILE and flushed. A failed or refused request is dropped, not retried, so ACK_FILE lists
 exactly the spans the collector acknowledged. Stops when STOP_FILE exists.
 """
 

@@ -101,7 +101,7 @@ impl Temporality {
 
 /// The value of a point.
 ///
-/// A point without a usable value says why: it is never stored as 0.
+/// A point without a usable value records why, and is never stored as 0.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PointValue {

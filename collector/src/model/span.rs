@@ -7,8 +7,8 @@ use super::ids::{SpanId, TraceId};
 
 /// One span.
 ///
-/// The FaaS and service fields are copied out of the span and resource attributes when a
-/// reader builds the record (see [`Span::fill_conventions`]); the attributes keep them too.
+/// A reader copies the FaaS and service fields out of the span and resource attributes
+/// ([`Span::fill_conventions`]). The attributes keep them too.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Span {
     /// Trace the span belongs to.
@@ -42,7 +42,7 @@ pub struct Span {
     pub faas_name: Option<String>,
     /// `faas.invocation_id`: the Lambda request id.
     pub faas_invocation_id: Option<String>,
-    /// `faas.coldstart`; `None` when the span does not say.
+    /// `faas.coldstart`; `None` when neither span nor resource sets it.
     pub faas_coldstart: Option<bool>,
     /// `faas.trigger` (`http`, `pubsub`, `datasource`, `timer`, `other`).
     pub faas_trigger: Option<String>,
@@ -67,7 +67,7 @@ impl Span {
         self.end_ns.saturating_sub(self.start_ns)
     }
 
-    /// Returns true when OTLP flags say the parent span is remote (bits 8 and 9 both set).
+    /// Returns true when the OTLP flags mark the parent span as remote (bits 8 and 9 both set).
     #[must_use]
     pub fn parent_is_remote(&self) -> bool {
         self.flags & 0x300 == 0x300

@@ -1,10 +1,10 @@
 //! OTLP/JSON decoding into the protobuf message types.
 //!
-//! Follows the OTLP/JSON rules: field names in lowerCamelCase (the proto names are accepted
-//! too), trace and span ids as hex strings in either case, enums as integers (their names
-//! are accepted too), 64-bit integers as decimal strings or bare numbers, read without going
-//! through f64, and doubles as numbers or as `"NaN"`, `"Infinity"` and `"-Infinity"`.
-//! Unknown fields are ignored.
+//! Follows the OTLP/JSON rules. Field names are lowerCamelCase, and the proto names are
+//! accepted too. Trace and span ids are hex strings in either case. Enums are integers, and
+//! their names are accepted too. 64-bit integers are decimal strings or bare numbers, read
+//! without going through f64. Doubles are numbers or `"NaN"`, `"Infinity"` and
+//! `"-Infinity"`. Unknown fields are ignored.
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;

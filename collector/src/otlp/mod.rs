@@ -8,8 +8,8 @@
 //! `"NaN"` or `"Infinity"` as double values.
 //!
 //! Invalid items (a span with a wrong-length id, a span that ends before it starts) are
-//! rejected one by one and counted by reason; the rest of the request is kept, as OTLP's
-//! partial success expects.
+//! rejected one by one and counted by reason. The rest of the request is kept, because
+//! OTLP's partial success expects that.
 
 mod convert;
 mod json;
@@ -29,8 +29,8 @@ pub use json::{logs_from_json, metrics_from_json, traces_from_json};
 /// Limits applied while converting OTLP into records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Longest attribute key, string value, bytes value or span name kept, in bytes; longer
-    /// ones are cut on a character boundary. Default 4096.
+    /// Maximum length of an attribute key, string value, bytes value or span name, in bytes.
+    /// Longer ones are cut on a character boundary. Default 4096.
     pub max_attribute_len: usize,
     /// Number of attributes kept per span, event, link or point, and of items per array
     /// value. Default 128.
@@ -46,7 +46,7 @@ impl Default for Limits {
     }
 }
 
-/// Why one span or data point was rejected.
+/// Reason one span or data point was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RejectReason {
@@ -126,7 +126,7 @@ pub enum DecodeError {
     JsonField {
         /// Field name.
         field: &'static str,
-        /// What is wrong.
+        /// The problem found.
         problem: String,
     },
 }

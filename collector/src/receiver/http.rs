@@ -1,10 +1,13 @@
 //! OTLP/HTTP on `/v1/traces`, `/v1/metrics` and `/v1/logs`, and the Telemetry API endpoint
 //! on `/telemetry`.
 //!
-//! Status codes follow the OTLP/HTTP specification: 200 with a partial-success body when
-//! some items were rejected, 400 for a body that does not decode, 405 for a method other
-//! than POST, 413 for a body over the limit, 415 for an unknown content type, and 503 with
-//! `Retry-After` when the store cannot keep up.
+//! Status codes follow the OTLP/HTTP specification. A request with rejected items gets 200
+//! with a partial-success body. A body that does not decode gets 400, a method other than
+//! POST 405, a body over the limit 413 and an unknown content type 415. When the store
+//! cannot keep up, the response is 503 with `Retry-After`.
+//!
+//! NOTE: error responses carry a plain-text message. OTLP asks for a `google.rpc.Status`
+//! message in the request's encoding, which clients only log.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -53,7 +56,7 @@ pub fn router(receivers: Arc<Receivers>) -> Router {
         .route("/v1/metrics", post(metrics))
         .route("/v1/logs", post(logs))
         .route("/telemetry", post(telemetry))
-        // Bodies are read with our own limit, which answers 413 in the OTLP way.
+        // Bodies are read with the receiver's own limit, so the 413 response follows OTLP.
         .layer(DefaultBodyLimit::disable())
         .with_state(receivers)
 }
@@ -155,7 +158,7 @@ async fn export(receivers: &Receivers, request: Request, signal: Signal) -> Resp
     success_response(signal, encoding, rejected as i64, message)
 }
 
-/// Decodes and converts a body; the error is a message for a 400 answer.
+/// Decodes and converts a body; the error is the message of a 400 response.
 fn decode(
     signal: Signal,
     encoding: Encoding,

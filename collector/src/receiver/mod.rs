@@ -1,7 +1,7 @@
 //! Network receivers: OTLP/HTTP, OTLP/gRPC and a Lambda Telemetry API endpoint, all
 //! writing through the [`Store`](crate::store::Store).
 //!
-//! A request is answered with success only after its records are durable in the store's
+//! A request gets a success response only after its records are durable in the store's
 //! write-ahead log. When the store's queue is full, HTTP answers 503 with `Retry-After`
 //! and gRPC `UNAVAILABLE`, which OTLP clients retry.
 
@@ -76,7 +76,9 @@ impl Counters {
     pub(crate) fn busy(&self) {
         self.busy.fetch_add(1, Ordering::Relaxed);
         if !self.warned_busy.swap(true, Ordering::Relaxed) {
-            tracing::warn!("store queue full; answering retry-later, later ones are only counted");
+            tracing::warn!(
+                "store queue full; responding with retry-later, later ones are only counted"
+            );
         }
     }
 
@@ -109,7 +111,7 @@ impl Counters {
 /// State shared by the receivers.
 #[derive(Debug)]
 pub struct Receivers {
-    /// Where records go.
+    /// Store that receives the records.
     pub store: Store,
     /// Request limits.
     pub limits: ReceiverLimits,

@@ -169,7 +169,7 @@ fn seq_column(seqs: impl Iterator<Item = u64>) -> Column {
     Column::new("seq".into(), seqs.collect::<Vec<_>>())
 }
 
-/// The histogram part of a point as JSON; `None` for gauges and sums.
+/// Returns the bucket part of a point as JSON; `None` for gauges and sums.
 fn histogram_json(value: &PointValue) -> Option<String> {
     let value = match value {
         PointValue::Histogram(histogram) => json!({

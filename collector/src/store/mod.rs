@@ -14,8 +14,8 @@
 //! - The write queue is bounded. [`Store::try_write`] fails with [`StoreError::Busy`] when it
 //!   is full, which receivers report as 429/503 or gRPC `UNAVAILABLE`.
 //! - [`Store::subscribe`] is the live feed: a broadcast of every acknowledged batch with a
-//!   bounded buffer. A slow subscriber misses batches and is told how many; it never slows
-//!   writes.
+//!   bounded buffer. A slow subscriber misses batches and receives their count instead, so
+//!   it never slows writes.
 
 mod buffer;
 mod columns;
@@ -74,7 +74,7 @@ pub struct StoreOptions {
     pub queue_capacity: usize,
     /// Buffered rows that trigger a flush to Parquet. Default 100 000.
     pub max_buffered_rows: usize,
-    /// Longest time a record waits in the log before a flush. Default 10 s.
+    /// Maximum time a record waits in the log before a flush. Default 10 s.
     pub flush_interval: Duration,
     /// Batches the live feed keeps for a slow subscriber. Default 1024.
     pub feed_capacity: usize,
@@ -162,7 +162,7 @@ pub struct FeedBatch {
     pub records: Arc<Records>,
 }
 
-/// What a live feed subscriber receives.
+/// Event delivered to a live feed subscriber.
 #[derive(Debug, Clone)]
 pub enum FeedEvent {
     /// The next acknowledged write.

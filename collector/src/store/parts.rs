@@ -1,6 +1,6 @@
 //! Parquet parts: `<data dir>/<table>/date=YYYY-MM-DD/part-<first seq>-<last seq>.parquet`.
 //!
-//! A part holds every record of its table and date from the writes numbered `first` to
+//! A part contains every record of its table and date from the writes numbered `first` to
 //! `last`. It is written under a temporary name, fsynced, renamed into place, and its
 //! directory fsynced, so a part that exists is complete.
 
@@ -79,7 +79,7 @@ pub(crate) fn scan_parts(data_dir: &Path) -> Result<PartIndex, StoreError> {
     Ok(index)
 }
 
-/// Returns true when a part of `table` and `date` already holds the records of write `seq`.
+/// Returns true when a part of `table` and `date` already contains the records of write `seq`.
 pub(crate) fn is_covered(index: &PartIndex, table: Table, date: Date, seq: u64) -> bool {
     index.get(&(table, date)).is_some_and(|ranges| {
         ranges

@@ -3,7 +3,7 @@
 //! One thread owns the log and the buffer. It takes every write waiting in the queue,
 //! appends them all, fsyncs once and only then acknowledges each, so concurrent writers
 //! share one fsync. It flushes the buffer to Parquet parts when it grows past its row limit,
-//! when the flush interval passes, on request and at shutdown; the log is emptied only after
+//! when the flush interval passes, on request and at shutdown. The log is emptied only after
 //! every part of a flush is durable.
 
 use std::path::PathBuf;
@@ -139,7 +139,7 @@ impl Writer {
             self.totals.invocations += records.invocations.len() as u64;
             self.buffer.push(seq, Arc::clone(&records));
             let _ = ack.send(Ok(seq));
-            // Nobody listening is fine; a slow listener misses batches and is told so.
+            // A send with no subscriber fails, which is fine. A slow subscriber gets a missed count.
             let _ = self.feed.send(FeedBatch { seq, records });
         }
     }
@@ -214,7 +214,7 @@ pub(crate) fn retry_after(options: &StoreOptions) -> Duration {
         .max(Duration::from_secs(1))
 }
 
-/// Keeps the records of write `seq` that no part holds yet.
+/// Keeps the records of write `seq` that no part contains yet.
 fn uncovered(index: &PartIndex, seq: u64, mut records: Records) -> Records {
     let today = time::OffsetDateTime::now_utc().date();
     // NOTE: an invocation without a start time is dated by the day of the flush, so a
