@@ -1,8 +1,10 @@
 //! OTLP/gRPC: the trace, metrics and logs services.
 //!
-//! Status codes follow the OTLP/gRPC specification: OK with partial success when some items
-//! were rejected, `INVALID_ARGUMENT` for a message that does not decode (tonic's codec), and
-//! `UNAVAILABLE` when the store cannot keep up, which clients retry.
+//! A request with rejected items gets OK with a partial success, and a request the store
+//! cannot take now gets `UNAVAILABLE`, which OTLP clients retry.
+//!
+//! NOTE: a message that does not decode gets `INTERNAL` from tonic-prost's codec, where
+//! OTLP expects `INVALID_ARGUMENT`; clients treat both as not retryable.
 
 use std::future::Future;
 use std::sync::Arc;

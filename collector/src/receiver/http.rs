@@ -293,3 +293,29 @@ async fn telemetry(State(receivers): State<Arc<Receivers>>, request: Request) ->
         Err(error) => store_error_response(&error),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn busy_store_gets_503_with_retry_after() {
+        let response = store_error_response(&StoreError::Busy {
+            retry_after: Duration::from_secs(2),
+        });
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+    }
+
+    #[test]
+    fn content_type_ignores_parameters_and_case() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("Application/JSON; charset=utf-8"),
+        );
+        assert_eq!(content_type(&headers).as_deref(), Some("application/json"));
+    }
+}

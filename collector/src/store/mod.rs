@@ -498,6 +498,37 @@ mod tests {
     }
 
     #[test]
+    fn date_range_prunes_partitions() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let mut next_day = batch(2);
+        next_day.spans[0].start_ns += 86_400_000_000_000;
+        next_day.spans[0].end_ns += 86_400_000_000_000;
+        store.write_blocking(batch(1)).unwrap();
+        store.write_blocking(next_day).unwrap();
+        store.shutdown_blocking().unwrap();
+
+        let day = time::macros::date!(2024 - 05 - 30);
+        let range = DateRange {
+            from: Some(day),
+            to: Some(day),
+        };
+        let frame = scan(dir.path(), Table::Spans, range)
+            .unwrap()
+            .unwrap()
+            .collect()
+            .unwrap();
+        assert_eq!(frame.height(), 1);
+        let date = frame.column("date").unwrap().str().unwrap().get(0);
+        assert_eq!(date, Some("2024-05-30"));
+        assert!(
+            scan(dir.path(), Table::Invocations, range)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
     fn full_queue_reports_busy() {
         let dir = tempfile::tempdir().unwrap();
         let options = StoreOptions {
