@@ -13,6 +13,7 @@ use spanbill_instrumentation::propagation;
 
 mod collect_cmd;
 mod data_dir;
+mod demo_cmd;
 mod ingest_cmd;
 
 mod pricing_cmd;
@@ -42,6 +43,9 @@ enum Command {
     Collect(collect_cmd::CollectArgs),
     /// Show the prices in force and where each one came from.
     Pricing(pricing_cmd::PricingArgs),
+    /// Run the order service on a local Lambda platform with a regressing deploy and a cost
+    /// spiral, collect its telemetry and print the report.
+    Demo(demo_cmd::DemoArgs),
     /// Report cost, latency regressions and cost spirals; exit 1 when a `--fail-on` gate
     /// finds something.
     Report(report_cmd::ReportArgs),
@@ -73,6 +77,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Collect(args) => collect_cmd::run(&args),
         Command::Pricing(args) => pricing_cmd::run(&args),
         Command::Report(args) => return report_cmd::run(&args),
+        Command::Demo(args) => demo_cmd::run(&args),
     }
     .map(|()| ExitCode::SUCCESS)
 }

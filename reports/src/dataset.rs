@@ -1,9 +1,11 @@
-//! Reading invocation records back from the collector's Parquet dataset.
+//! Reading invocation records and trace hops back from the collector's Parquet dataset.
 
 use std::path::Path;
 
 use polars::prelude::*;
 use spanbill_collector::store::{DateRange, Table, scan};
+
+use crate::detect::spiral::TraceHop;
 use spanbill_collector::{
     Architecture, BillingEra, ColdStartSource, Invocation, MemoryUnit, Source, Status, TraceContext,
 };
@@ -44,7 +46,10 @@ pub fn load_invocations(
     rows(&frame).map_err(read_error)
 }
 
-#[expect(clippy::too_many_lines, reason = "one column per field, in table order")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one column per field, in table order"
+)]
 fn rows(frame: &DataFrame) -> PolarsResult<Vec<Invocation>> {
     let text = |name: &str| -> PolarsResult<Vec<Option<String>>> {
         Ok(frame
@@ -150,4 +155,55 @@ fn rows(frame: &DataFrame) -> PolarsResult<Vec<Invocation>> {
         });
     }
     Ok(invocations)
+}
+
+/// Reads, from the spans within `dates`, one [`TraceHop`] per invocation span: the spans
+/// that carry `faas.invocation_id`.
+pub fn load_trace_hops(data_dir: &Path, dates: DateRange) -> Result<Vec<TraceHop>, DatasetError> {
+    let Some(frame) = scan(data_dir, Table::Spans, dates)? else {
+        return Ok(Vec::new());
+    };
+    let read_error = |source| DatasetError::Read {
+        path: data_dir.display().to_string(),
+        source,
+    };
+    let frame = frame
+        .filter(col("faas_invocation_id").is_not_null())
+        .select([
+            col("trace_id"),
+            col("faas_name"),
+            col("service_name"),
+            col("faas_trigger"),
+        ])
+        .collect()
+        .map_err(read_error)?;
+    let text = |name: &str| -> PolarsResult<Vec<Option<String>>> {
+        Ok(frame
+            .column(name)?
+            .str()?
+            .iter()
+            .map(|value| value.map(str::to_owned))
+            .collect())
+    };
+    let (trace_id, faas_name, service_name, trigger) = (|| {
+        Ok::<_, PolarsError>((
+            text("trace_id")?,
+            text("faas_name")?,
+            text("service_name")?,
+            text("faas_trigger")?,
+        ))
+    })()
+    .map_err(read_error)?;
+    Ok((0..frame.height())
+        .filter_map(|row| {
+            let function = faas_name[row]
+                .clone()
+                .or_else(|| service_name[row].clone())?;
+            Some(TraceHop {
+                trace_id: trace_id[row].clone()?,
+                function,
+                from_queue: trigger[row].as_deref() == Some("pubsub"),
+            })
+        })
+        .collect())
 }

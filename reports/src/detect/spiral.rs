@@ -119,7 +119,7 @@ fn function_of(invocation: &Invocation) -> String {
 }
 
 fn usd(amount: Decimal) -> String {
-    format!("${}", amount.round_dp(6).normalize())
+    format!("${}", amount.round_dp(10).normalize())
 }
 
 /// Finds traces that pass through one function, triggered by a queue, at least

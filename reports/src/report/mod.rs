@@ -82,7 +82,7 @@ pub struct LatencyShift {
     pub function: String,
     /// Start of the first hour after the shift, RFC 3339.
     pub at: String,
-    /// The version that ran in that hour, when known.
+    /// The version that ran at the end of that hour, when known.
     pub version: Option<String>,
     /// The test's evidence.
     pub change: ChangePoint,
@@ -99,7 +99,7 @@ pub struct Report {
     pub functions: BTreeMap<String, Figures>,
     /// Projected monthly Lambda spend in USD, from the period's length.
     pub projected_monthly_usd: Option<Decimal>,
-    /// Latency comparisons, one per function that has enough data.
+    /// Latency comparisons, one per function that ran a new version in the window.
     pub regressions: Vec<Regression>,
     /// Shifts in hourly p95 latency, by function and time.
     pub shifts: Vec<LatencyShift>,
@@ -242,7 +242,7 @@ pub fn build(
 const MIN_PER_HOUR: usize = 5;
 
 /// Finds change points in the hourly p95 of a function's durations, and names the version
-/// that ran in the first hour after each.
+/// that ran at the end of the first hour after each.
 fn latency_shifts(
     function: &str,
     invocations: &[Invocation],
@@ -285,17 +285,11 @@ fn latency_shifts(
                         .ok()
                 })
                 .unwrap_or_default();
-            // The version most invocations of that hour ran.
-            let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-            for &index in members {
-                *counts
-                    .entry(invocations[index].version.as_deref().unwrap_or("$LATEST"))
-                    .or_default() += 1;
-            }
-            let version = counts
-                .into_iter()
-                .max_by_key(|(_, count)| *count)
-                .map(|(version, _)| version.to_owned());
+            // The version of the hour's last invocation: a deploy within the hour shows there.
+            let version = members
+                .iter()
+                .max_by_key(|&&index| invocations[index].start)
+                .and_then(|&index| invocations[index].version.clone());
             LatencyShift {
                 function: function.to_owned(),
                 at,
@@ -356,8 +350,8 @@ fn figures(
     }
 }
 
-/// Compares the latest version of a function with the version before it, or, for a
-/// function with one version, the second half of its invocations with the first.
+/// Compares the latest version of a function with the version before it; `None` for a
+/// function that ran one version in the window.
 fn regression(
     function: &str,
     invocations: &[Invocation],
@@ -385,31 +379,15 @@ fn regression(
     };
     let version_of = |index: usize| invocations[index].version.as_deref().unwrap_or("$LATEST");
 
-    let (baseline, current, baseline_name, current_name) = if versions.len() >= 2 {
-        let (previous, latest) = (versions[versions.len() - 2], versions[versions.len() - 1]);
-        (
-            durations(&|index| version_of(index) == previous),
-            durations(&|index| version_of(index) == latest),
-            format!("version {previous}"),
-            format!("version {latest}"),
-        )
-    } else {
-        let middle = sorted.len() / 2;
-        let first: Vec<f64> = sorted[..middle]
-            .iter()
-            .map(|&index| invocations[index].duration_ms)
-            .collect();
-        let second: Vec<f64> = sorted[middle..]
-            .iter()
-            .map(|&index| invocations[index].duration_ms)
-            .collect();
-        (
-            first,
-            second,
-            "first half".to_owned(),
-            "second half".to_owned(),
-        )
+    // A window with one version has no deploy to compare. Its two halves would differ by
+    // time of day and machine load as much as by code, so they are not compared.
+    let [.., previous, latest] = versions.as_slice() else {
+        return None;
     };
+    let baseline = durations(&|index| version_of(index) == *previous);
+    let current = durations(&|index| version_of(index) == *latest);
+    let (baseline_name, current_name) =
+        (format!("version {previous}"), format!("version {latest}"));
     if baseline.is_empty() || current.is_empty() {
         return None;
     }

@@ -35,7 +35,7 @@ pub fn render(report: &Report, format: Format) -> String {
 }
 
 fn money(amount: Decimal) -> String {
-    format!("${}", amount.round_dp(6).normalize())
+    format!("${}", amount.round_dp(10).normalize())
 }
 
 fn verdict_text(regression: &Regression) -> &'static str {
@@ -68,6 +68,16 @@ fn evidence(regression: &Regression) -> String {
         comparison.current_samples,
         comparison.baseline_samples,
     )
+}
+
+/// Returns the functions without a latency comparison, which ran one version.
+fn unchanged(report: &Report) -> impl Iterator<Item = &String> {
+    report.functions.keys().filter(|function| {
+        !report
+            .regressions
+            .iter()
+            .any(|regression| &regression.function == *function)
+    })
 }
 
 fn shift_text(shift: &LatencyShift) -> String {
@@ -190,6 +200,9 @@ fn table(report: &Report, color: bool) -> String {
             evidence(regression)
         );
     }
+    for function in unchanged(report) {
+        let _ = writeln!(out, "  {function}: no new version in the window");
+    }
     for shift in &report.shifts {
         let _ = writeln!(out, "  {}", shift_text(shift));
     }
@@ -239,6 +252,9 @@ fn markdown(report: &Report) -> String {
             regression.function,
             evidence(regression)
         );
+    }
+    for function in unchanged(report) {
+        let _ = writeln!(out, "- `{function}`: no new version in the window");
     }
     for shift in &report.shifts {
         let _ = writeln!(out, "- {}", shift_text(shift));

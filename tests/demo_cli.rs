@@ -1,0 +1,57 @@
+//! A short `spanbill demo`: the report finds the updateInventory regression with the version
+//! that brought it, the handlePayment loop with the trace that shows it, and no regression
+//! for createOrder, whose code did not change.
+
+use assert_cmd::Command;
+
+#[test]
+fn demo_finds_regression_and_spiral() {
+    let output = Command::cargo_bin("spanbill")
+        .unwrap()
+        .args([
+            "demo",
+            "--duration",
+            "2d",
+            "--orders-per-hour",
+            "40",
+            "--seed",
+            "7",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(output.status.success(), "{stderr}");
+
+    let latency_line = |function: &str| {
+        stdout
+            .lines()
+            .find(|line| line.starts_with(&format!("  {function}: ")) && line.contains(" vs "))
+            .unwrap_or_else(|| panic!("no latency line for {function}:\n{stdout}"))
+            .to_owned()
+    };
+    let inventory = latency_line("updateInventory");
+    assert!(
+        inventory.starts_with("  updateInventory: REGRESSION (version 2 vs version 1:"),
+        "{inventory}"
+    );
+    // createOrder's code did not change, so its latency is not compared at all.
+    assert!(
+        stdout.contains("\n  createOrder: no new version in the window\n"),
+        "{stdout}"
+    );
+
+    let spiral = stdout
+        .lines()
+        .find(|line| line.contains("recursive_loop"))
+        .unwrap_or_else(|| panic!("no recursive loop:\n{stdout}"));
+    assert!(
+        spiral.contains("handlePayment re-enters itself through a queue: trace "),
+        "{spiral}"
+    );
+    assert!(spiral.ends_with("passes through it 16 times"), "{spiral}");
+    assert!(
+        stderr.contains("demo: collector on http://127.0.0.1:"),
+        "{stderr}"
+    );
+}
