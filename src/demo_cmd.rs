@@ -51,7 +51,13 @@ pub(crate) struct DemoArgs {
 
 /// Runs `spanbill demo`.
 pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
-    let duration = parse_duration(&args.duration)?;
+    let duration = crate::duration::parse_days_or_hours(&args.duration)?;
+    if duration > Duration::from_hours(31 * 24) {
+        bail!(
+            "`--duration {}` is longer than the demo runs: pass at most `31d`",
+            args.duration
+        );
+    }
     if !(args.orders_per_hour > 0.0 && args.orders_per_hour <= 10_000.0) {
         bail!(
             "invalid `--orders-per-hour {}`: pass a number above 0 and at most 10000",
@@ -278,20 +284,4 @@ fn otlp_telemetry(endpoint: String) -> TelemetryFactory {
             .flush_after_invocation(false)
             .build()
     })
-}
-
-fn parse_duration(text: &str) -> anyhow::Result<Duration> {
-    let invalid =
-        || format!("invalid duration `{text}`: expected days or hours, such as `3d` or `36h`");
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
-    let count: u64 = number
-        .parse()
-        .ok()
-        .filter(|count| *count > 0)
-        .with_context(invalid)?;
-    match unit {
-        "d" => Ok(Duration::from_hours(count * 24)),
-        "h" => Ok(Duration::from_hours(count)),
-        _ => bail!(invalid()),
-    }
 }

@@ -14,6 +14,7 @@ use spanbill_instrumentation::propagation;
 mod collect_cmd;
 mod data_dir;
 mod demo_cmd;
+mod duration;
 mod ingest_cmd;
 
 mod pricing_cmd;

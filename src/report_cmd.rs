@@ -152,9 +152,9 @@ fn window(args: &ReportArgs) -> anyhow::Result<DateRange> {
         .with_context(|| format!("invalid date `{text}`: expected `YYYY-MM-DD`"))
     };
     if let Some(since) = &args.since {
-        let hours = parse_duration_hours(since)?;
+        let back = crate::duration::parse_days_or_hours(since)?;
         let today = OffsetDateTime::now_utc().date();
-        let from = (OffsetDateTime::now_utc() - time::Duration::hours(hours)).date();
+        let from = (OffsetDateTime::now_utc() - back).date();
         return Ok(DateRange {
             from: Some(from),
             to: Some(today),
@@ -168,22 +168,6 @@ fn window(args: &ReportArgs) -> anyhow::Result<DateRange> {
         bail!("`--from {from}` is after `--to {to}`");
     }
     Ok(DateRange { from, to })
-}
-
-fn parse_duration_hours(text: &str) -> anyhow::Result<i64> {
-    let invalid =
-        || format!("invalid duration `{text}`: expected days or hours, such as `7d` or `36h`");
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
-    let count: i64 = number
-        .parse()
-        .ok()
-        .filter(|count| *count > 0)
-        .with_context(invalid)?;
-    match unit {
-        "d" => Ok(count * 24),
-        "h" => Ok(count),
-        _ => bail!(invalid()),
-    }
 }
 
 fn describe(dates: DateRange) -> String {
