@@ -210,7 +210,7 @@ fn simulation(
     Ok(Simulation::new(platform, orders, start))
 }
 
-/// The scenario: traffic from `start` for `duration`, the slow updateInventory release at
+/// Builds the scenario: traffic from `start` for `duration`, the slow updateInventory release at
 /// two thirds of it and the looping handlePayment release at five sixths.
 fn scenario(args: &DemoArgs, start: SystemTime, duration: Duration) -> ScenarioSettings {
     ScenarioSettings {

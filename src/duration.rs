@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
-/// Longest duration accepted, in hours: 100 years.
+/// Maximum duration accepted, in hours: 100 years.
 const MAX_HOURS: u64 = 100 * 366 * 24;
 
 /// Parses `7d` or `36h`, up to 100 years.

@@ -1,6 +1,6 @@
 //! The `spanbill` command.
 //!
-//! This binary parses flags and dispatches to the library crates; it owns the exit codes:
+//! This binary parses flags and dispatches to the library crates. It owns the exit codes:
 //! 0 for success, 1 when a `report --fail-on` gate finds something, 2 for bad usage or
 //! input.
 

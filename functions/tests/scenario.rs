@@ -41,7 +41,7 @@ async fn scenario_runs_deploys_and_stops_loops() {
     // Shutting a pipeline down empties the shared in-memory exporter, so the test keeps every
     // environment's pipeline alive, including those of reclaimed environments.
     let pipelines = Arc::new(Mutex::new(Vec::new()));
-    let kept = Arc::clone(&pipelines);
+    let alive = Arc::clone(&pipelines);
     let telemetry: spanbill_functions::platform::TelemetryFactory = Arc::new(move |function| {
         let telemetry = spanbill::Telemetry::builder()
             .resource(spanbill::function_resource(
@@ -50,7 +50,7 @@ async fn scenario_runs_deploys_and_stops_loops() {
             ))
             .simple_exporter(exporter.clone())
             .build();
-        kept.lock().unwrap().push(telemetry.clone());
+        alive.lock().unwrap().push(telemetry.clone());
         telemetry
     });
     let log = PlatformLog::create(&dir.path().join("logs")).unwrap();
@@ -124,7 +124,7 @@ async fn scenario_runs_deploys_and_stops_loops() {
     assert!(summary.loops_stopped > 0, "{summary:?}");
     assert_eq!(longest, MAX_RECURSIVE_INVOCATIONS);
 
-    // The platform log holds one REPORT per invocation of each function.
+    // The platform log contains one REPORT per invocation of each function.
     let options = ReadOptions {
         function: Some("updateInventory".to_owned()),
         ..ReadOptions::default()

@@ -25,7 +25,7 @@ pub const MAX_VALUES_PER_METRIC: usize = 100;
 
 type SharedWriter = Arc<Mutex<Box<dyn Write + Send>>>;
 
-/// Where and how EMF documents are written.
+/// The destination, namespace and dimensions of EMF documents.
 #[derive(Clone)]
 pub struct EmfSink {
     namespace: String,

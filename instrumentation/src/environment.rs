@@ -11,7 +11,8 @@ use opentelemetry::StringValue;
 use crate::clock::{self, SharedClock};
 use crate::telemetry::Telemetry;
 
-/// How Lambda initialised the execution environment, from `AWS_LAMBDA_INITIALIZATION_TYPE`.
+/// The way Lambda initialised the execution environment, from
+/// `AWS_LAMBDA_INITIALIZATION_TYPE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InitType {
     /// Initialised for the request that is waiting for it (`on-demand`).
@@ -238,7 +239,7 @@ impl Environment {
         &self.function
     }
 
-    /// How the environment was initialised.
+    /// Returns how the environment was initialised.
     #[must_use]
     pub fn init_type(&self) -> InitType {
         self.init_type

@@ -45,7 +45,7 @@ impl Trigger {
     }
 }
 
-/// What the event of an invocation contributes to its span.
+/// The part of an invocation span that comes from its event.
 #[derive(Debug, Clone)]
 pub struct EventInfo {
     /// Span kind: SERVER for requests, CONSUMER for messages, otherwise SERVER as the
@@ -90,7 +90,7 @@ pub struct ResponseInfo {
     pub error: Option<String>,
 }
 
-/// A response type that describes what it tells about the invocation.
+/// A response type that describes the outcome of the invocation.
 pub trait TriggerResponse {
     /// Describes the response.
     fn describe(&self) -> ResponseInfo;
@@ -200,7 +200,7 @@ impl TriggerEvent for SqsEvent {
         }
 
         // A batch whose messages all come from one trace continues that trace, so a message
-        // crossing the queue keeps one trace id; a mixed batch starts a trace of its own and
+        // crossing the queue keeps one trace id. A mixed batch starts a trace of its own and
         // keeps the producers as links.
         let parent = match contexts.first() {
             Some(first) if contexts.iter().all(|cx| cx.trace_id() == first.trace_id()) => {

@@ -28,7 +28,7 @@ pub const COST_ATTRIBUTE: &str = "spanbill.cost.usd";
 /// Attribute that names the source of [`COST_ATTRIBUTE`]: `estimate` on invocation spans.
 pub const COST_SOURCE_ATTRIBUTE: &str = "spanbill.cost.source";
 
-/// What the attribute on a handler declares.
+/// The declarations of a handler attribute.
 #[derive(Debug)]
 pub struct HandlerMeta {
     /// Span name given in the attribute; the function name otherwise.
@@ -39,7 +39,7 @@ pub struct HandlerMeta {
     pub kpis: &'static [KpiSpec],
 }
 
-/// How an invocation ended, as the span records it.
+/// The end of an invocation, as the span records it.
 #[derive(Debug, Default)]
 pub struct Outcome {
     response: ResponseInfo,
@@ -203,7 +203,7 @@ impl Invocation {
     /// `describe` turns the handler's output into an [`Outcome`]. A panic is recorded and
     /// then resumed. The result is returned unchanged.
     ///
-    /// The whole invocation state lives in one allocation, so the future the caller holds
+    /// The whole invocation state lives in one allocation, so the future the caller keeps
     /// and moves is a pointer whatever the size of the event and the handler's state.
     pub fn run<F, R, D>(self, future: F, describe: D) -> Pin<Box<impl Future<Output = R>>>
     where
@@ -218,8 +218,8 @@ impl Invocation {
         F: Future<Output = R>,
         D: FnOnce(&R) -> Outcome,
     {
-        // KPI values are kept per invocation only for EMF output; without it, KPIs go straight
-        // to the meter of the environment and the invocation allocates nothing for them.
+        // KPI values are kept per invocation only for EMF output. Without it, KPIs go straight
+        // to the meter of the environment so the invocation allocates nothing for them.
         let kpis = self.telemetry.emf().map(|_| {
             Arc::new(InvocationKpis {
                 telemetry: self.telemetry.clone(),
@@ -296,7 +296,7 @@ impl Invocation {
         let now = self.environment.clock().now();
         if flushed_early {
             // The invocation span is already exported. The outcome goes into a child span, so
-            // nothing is lost when the handler finishes before the deadline after all.
+            // a handler that finishes before the deadline after all still reports its result.
             let builder = SpanBuilder::from_name(format!("{} completion", self.span_name))
                 .with_kind(SpanKind::Internal)
                 .with_start_time(now);

@@ -45,7 +45,7 @@ const DEFAULT_SENSITIVE_KEYS: &[&str] = &[
 /// Keys remembered by one redactor; beyond this many new keys are checked every time.
 const MAX_CACHED_KEYS: usize = 4096;
 
-/// Which values to redact.
+/// The rules that select the values to redact.
 #[derive(Debug, Clone)]
 pub struct Redactor {
     enabled: bool,

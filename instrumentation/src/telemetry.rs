@@ -45,14 +45,14 @@ pub enum SetupError {
         /// The values that are supported.
         expected: &'static str,
     },
-    /// A variable holds a value that does not parse.
+    /// A variable has a value that does not parse.
     #[error("invalid value `{value}` for `{variable}`: {reason}")]
     InvalidValue {
         /// The variable.
         variable: &'static str,
         /// Its value.
         value: String,
-        /// Why it does not parse.
+        /// The reason it does not parse.
         reason: &'static str,
     },
     /// The OTLP exporter could not be built.
@@ -261,7 +261,7 @@ impl Telemetry {
     /// Exports every finished span and metric now.
     ///
     /// Inside a Tokio runtime the blocking export runs on the blocking pool, so the
-    /// runtime's own threads stay free; that keeps a current-thread runtime from deadlocking
+    /// runtime's own threads stay free. A current-thread runtime therefore does not deadlock
     /// on an exporter that needs it.
     pub async fn flush(&self) {
         let telemetry = self.clone();
@@ -342,7 +342,7 @@ impl TelemetryBuilder {
         self
     }
 
-    /// Adds a span processor. Redaction runs before it sees a span.
+    /// Adds a span processor. Redaction runs before a span reaches it.
     #[must_use]
     pub fn span_processor<P: SpanProcessor + 'static>(mut self, processor: P) -> Self {
         self.processors.push(Box::new(processor));

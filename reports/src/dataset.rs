@@ -46,19 +46,8 @@ pub fn load_invocations(
     rows(&frame).map_err(read_error)
 }
 
-#[expect(
-    clippy::too_many_lines,
-    reason = "one column per field, in table order"
-)]
 fn rows(frame: &DataFrame) -> PolarsResult<Vec<Invocation>> {
-    let text = |name: &str| -> PolarsResult<Vec<Option<String>>> {
-        Ok(frame
-            .column(name)?
-            .str()?
-            .iter()
-            .map(|value| value.map(str::to_owned))
-            .collect())
-    };
+    let text = |name: &str| text_column(frame, name);
     let float = |name: &str| -> PolarsResult<Vec<Option<f64>>> {
         Ok(frame
             .column(name)?
@@ -177,14 +166,7 @@ pub fn load_trace_hops(data_dir: &Path, dates: DateRange) -> Result<Vec<TraceHop
         ])
         .collect()
         .map_err(read_error)?;
-    let text = |name: &str| -> PolarsResult<Vec<Option<String>>> {
-        Ok(frame
-            .column(name)?
-            .str()?
-            .iter()
-            .map(|value| value.map(str::to_owned))
-            .collect())
-    };
+    let text = |name: &str| text_column(&frame, name);
     let (trace_id, faas_name, service_name, trigger) = (|| {
         Ok::<_, PolarsError>((
             text("trace_id")?,
@@ -205,5 +187,15 @@ pub fn load_trace_hops(data_dir: &Path, dates: DateRange) -> Result<Vec<TraceHop
                 from_queue: trigger[row].as_deref() == Some("pubsub"),
             })
         })
+        .collect())
+}
+
+/// Reads a string column as owned values.
+fn text_column(frame: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
+    Ok(frame
+        .column(name)?
+        .str()?
+        .iter()
+        .map(|value| value.map(str::to_owned))
         .collect())
 }

@@ -26,7 +26,7 @@ impl PlatformLog {
         })
     }
 
-    /// Returns the file that holds `function`'s events.
+    /// Returns the file that contains `function`'s events.
     #[must_use]
     pub fn path(&self, function: &str) -> PathBuf {
         self.directory.join(format!("{function}.jsonl"))

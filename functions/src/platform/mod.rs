@@ -1,7 +1,7 @@
 //! A local Lambda platform: runs the real handlers in-process under Lambda's execution model.
 //!
 //! Each function has a pool of execution environments. An invocation takes a warm
-//! environment when one is free; otherwise it starts a new one, which runs an init phase and
+//! environment when one is free. Otherwise it starts a new one, which runs an init phase and
 //! makes the invocation a cold start. Environments idle for longer than
 //! [`PlatformSettings::idle_timeout`] are reclaimed, a per-function concurrency limit
 //! throttles invocations beyond it, and a handler that runs past the function's timeout is
@@ -121,7 +121,7 @@ pub enum Failure {
 pub struct Invoked<T> {
     /// The handler's output, or why there is none.
     pub output: Result<T, Failure>,
-    /// What the platform reported: the values of the REPORT line.
+    /// The platform's record: the values of the REPORT line.
     pub record: Invocation,
 }
 

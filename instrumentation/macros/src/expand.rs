@@ -8,7 +8,7 @@ use syn::{FnArg, Ident, ItemFn, LitStr, PatType};
 use crate::args::{HandlerArgs, KpiKind};
 use crate::validate::Shape;
 
-/// The path of the runtime crate as the user's crate names it.
+/// Returns the path of the runtime crate as the user's crate names it.
 fn runtime_crate() -> TokenStream {
     match crate_name("spanbill-instrumentation") {
         Ok(FoundCrate::Name(name)) => {

@@ -3,7 +3,7 @@
 use syn::spanned::Spanned as _;
 use syn::{FnArg, ItemFn, ReturnType};
 
-/// Which of the two accepted signatures the handler has.
+/// The accepted signature that the handler has.
 pub(crate) enum Shape {
     /// `async fn(event: LambdaEvent<E>)`.
     LambdaEvent,

@@ -19,7 +19,7 @@ use spanbill_instrumentation::{Architecture, Environment, FunctionConfig, InitTy
 
 pub const ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:orders-api";
 
-/// A clock that moves only when told to.
+/// A clock that moves only when the test advances it.
 #[derive(Debug)]
 pub struct ManualClock(Mutex<SystemTime>);
 
