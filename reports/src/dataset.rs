@@ -1,11 +1,13 @@
-//! Reading invocation records and trace hops back from the collector's Parquet dataset.
+//! Reading invocation records, spans and KPI counts back from the collector's Parquet dataset.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use polars::prelude::*;
 use spanbill_collector::store::{DateRange, Table, scan};
 
-use crate::detect::spiral::TraceHop;
+use crate::downstream::DownstreamCall;
+use crate::traces::{TraceSpan, UnitCount};
 use spanbill_collector::{
     Architecture, BillingEra, ColdStartSource, Invocation, MemoryUnit, Source, Status, TraceContext,
 };
@@ -146,9 +148,8 @@ fn rows(frame: &DataFrame) -> PolarsResult<Vec<Invocation>> {
     Ok(invocations)
 }
 
-/// Reads, from the spans within `dates`, one [`TraceHop`] per invocation span: the spans
-/// that carry `faas.invocation_id`.
-pub fn load_trace_hops(data_dir: &Path, dates: DateRange) -> Result<Vec<TraceHop>, DatasetError> {
+/// Reads the spans within `dates`, with the fields the report uses.
+pub fn load_spans(data_dir: &Path, dates: DateRange) -> Result<Vec<TraceSpan>, DatasetError> {
     let Some(frame) = scan(data_dir, Table::Spans, dates)? else {
         return Ok(Vec::new());
     };
@@ -157,37 +158,240 @@ pub fn load_trace_hops(data_dir: &Path, dates: DateRange) -> Result<Vec<TraceHop
         source,
     };
     let frame = frame
-        .filter(col("faas_invocation_id").is_not_null())
         .select([
             col("trace_id"),
+            col("name"),
+            col("kind"),
             col("faas_name"),
             col("service_name"),
+            col("service_version"),
+            col("faas_invocation_id"),
             col("faas_trigger"),
+            col("start_ns"),
+            col("duration_ns"),
+            col("status"),
+            col("attributes"),
+            col("resource_attributes"),
         ])
         .collect()
         .map_err(read_error)?;
-    let text = |name: &str| text_column(&frame, name);
-    let (trace_id, faas_name, service_name, trigger) = (|| {
-        Ok::<_, PolarsError>((
-            text("trace_id")?,
-            text("faas_name")?,
-            text("service_name")?,
-            text("faas_trigger")?,
-        ))
-    })()
-    .map_err(read_error)?;
-    Ok((0..frame.height())
-        .filter_map(|row| {
-            let function = faas_name[row]
-                .clone()
-                .or_else(|| service_name[row].clone())?;
-            Some(TraceHop {
-                trace_id: trace_id[row].clone()?,
-                function,
-                from_queue: trigger[row].as_deref() == Some("pubsub"),
-            })
-        })
-        .collect())
+    span_rows(&frame).map_err(read_error)
+}
+
+fn span_rows(frame: &DataFrame) -> PolarsResult<Vec<TraceSpan>> {
+    let text = |name: &str| text_column(frame, name);
+    let integer = |name: &str| -> PolarsResult<Vec<Option<i64>>> {
+        Ok(frame
+            .column(name)?
+            .cast(&DataType::Int64)?
+            .i64()?
+            .iter()
+            .collect())
+    };
+    let trace_id = text("trace_id")?;
+    let name = text("name")?;
+    let kind = text("kind")?;
+    let faas_name = text("faas_name")?;
+    let service_name = text("service_name")?;
+    let service_version = text("service_version")?;
+    let invocation_id = text("faas_invocation_id")?;
+    let trigger = text("faas_trigger")?;
+    let start_ns = integer("start_ns")?;
+    let duration_ns = integer("duration_ns")?;
+    let status = text("status")?;
+    let attributes = text("attributes")?;
+    let resource_attributes = text("resource_attributes")?;
+
+    let mut spans = Vec::with_capacity(frame.height());
+    for row in 0..frame.height() {
+        let Some(trace) = trace_id[row].clone() else {
+            continue;
+        };
+        let attributes = json_object(attributes[row].as_deref());
+        let resource = json_object(resource_attributes[row].as_deref());
+        let version = resource
+            .get("faas.version")
+            .and_then(|value| value.as_str())
+            .map(str::to_owned)
+            .or_else(|| service_version[row].clone());
+        let pairs: Vec<(&str, std::borrow::Cow<'_, str>)> = attributes
+            .iter()
+            .filter_map(|(key, value)| Some((key.as_str(), attribute_text(value)?)))
+            .collect();
+        // A consumer span processes a message that a Lambda event source mapping already
+        // received. The mapping's polling requests are not per message, so only the
+        // producer's send is priced.
+        // NOTE: the event source mapping's own SQS requests (receives and deletes per batch,
+        // and empty polls) are not priced.
+        let downstream = if kind[row].as_deref() == Some("consumer") {
+            None
+        } else {
+            DownstreamCall::from_attributes(pairs.iter().map(|(key, value)| (*key, value.as_ref())))
+        };
+        spans.push(TraceSpan {
+            trace_id: trace,
+            name: name[row].clone().unwrap_or_default(),
+            function: faas_name[row].clone().or_else(|| service_name[row].clone()),
+            version,
+            invocation_id: invocation_id[row].clone(),
+            trigger: trigger[row].clone(),
+            start_ns: start_ns[row].unwrap_or_default(),
+            duration_ms: duration_ns[row].unwrap_or_default() as f64 / 1e6,
+            error: status[row].as_deref() == Some("error"),
+            downstream,
+        });
+    }
+    Ok(spans)
+}
+
+/// Parses an attribute column's JSON object; a missing or malformed value gives no
+/// attributes.
+fn json_object(text: Option<&str>) -> serde_json::Map<String, serde_json::Value> {
+    text.and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default()
+}
+
+/// Returns a scalar attribute value as text; arrays and maps give `None`.
+fn attribute_text(value: &serde_json::Value) -> Option<std::borrow::Cow<'_, str>> {
+    match value {
+        serde_json::Value::String(text) => Some(text.as_str().into()),
+        serde_json::Value::Number(number) => Some(number.to_string().into()),
+        serde_json::Value::Bool(flag) => Some(flag.to_string().into()),
+        _ => None,
+    }
+}
+
+/// Reads the counts of business KPIs within `dates`, as increments: a cumulative series
+/// gives the difference between successive points, a delta series each point's value.
+/// `names` selects monotonic counters by name, from any instrumentation scope; `None`
+/// takes every monotonic counter of spanbill's KPI scope.
+///
+/// NOTE: a cumulative series that began before `dates` counts from its start time, so the
+/// first day of a window can include units counted the day before.
+pub fn load_unit_counts(
+    data_dir: &Path,
+    dates: DateRange,
+    names: Option<&[String]>,
+) -> Result<Vec<UnitCount>, DatasetError> {
+    let Some(frame) = scan(data_dir, Table::Metrics, dates)? else {
+        return Ok(Vec::new());
+    };
+    let read_error = |source| DatasetError::Read {
+        path: data_dir.display().to_string(),
+        source,
+    };
+    let counters = col("kind")
+        .eq(lit("sum"))
+        .and(col("monotonic").eq(lit(true)));
+    let selected = match names {
+        Some(names) => names.iter().fold(lit(false), |any, name| {
+            any.or(col("name").eq(lit(name.as_str())))
+        }),
+        None => col("scope_name").eq(lit(KPI_SCOPE)),
+    };
+    let frame = frame
+        .filter(counters.and(selected))
+        .select([
+            col("name"),
+            col("temporality"),
+            col("start_ns"),
+            col("time_ns"),
+            col("value_int"),
+            col("value_double"),
+            col("attributes"),
+            col("resource_attributes"),
+        ])
+        .collect()
+        .map_err(read_error)?;
+    unit_rows(&frame).map_err(read_error)
+}
+
+/// Name, attributes, resource attributes and start time: what the points of one metric
+/// series share.
+type SeriesKey = (String, String, String, i64);
+
+/// Instrumentation scope of the KPI instruments.
+const KPI_SCOPE: &str = "spanbill";
+
+fn unit_rows(frame: &DataFrame) -> PolarsResult<Vec<UnitCount>> {
+    let text = |name: &str| text_column(frame, name);
+    let name = text("name")?;
+    let temporality = text("temporality")?;
+    let attributes = text("attributes")?;
+    let resource = text("resource_attributes")?;
+    let start_ns: Vec<Option<i64>> = frame
+        .column("start_ns")?
+        .cast(&DataType::Int64)?
+        .i64()?
+        .iter()
+        .collect();
+    let time_ns: Vec<Option<i64>> = frame
+        .column("time_ns")?
+        .cast(&DataType::Int64)?
+        .i64()?
+        .iter()
+        .collect();
+    let value_int: Vec<Option<i64>> = frame
+        .column("value_int")?
+        .cast(&DataType::Int64)?
+        .i64()?
+        .iter()
+        .collect();
+    let value_double: Vec<Option<f64>> = frame
+        .column("value_double")?
+        .cast(&DataType::Float64)?
+        .f64()?
+        .iter()
+        .collect();
+
+    let mut series: BTreeMap<SeriesKey, Vec<(i64, f64)>> = BTreeMap::new();
+    let mut counts = Vec::new();
+    for row in 0..frame.height() {
+        let Some(metric) = name[row].clone() else {
+            continue;
+        };
+        let value = value_int[row]
+            .map(|value| value as f64)
+            .or(value_double[row])
+            .unwrap_or_default();
+        let time = time_ns[row].unwrap_or_default();
+        if temporality[row].as_deref() == Some("delta") {
+            counts.push(UnitCount {
+                name: metric,
+                time_ns: time,
+                units: value,
+            });
+            continue;
+        }
+        let key = (
+            metric,
+            attributes[row].clone().unwrap_or_default(),
+            resource[row].clone().unwrap_or_default(),
+            start_ns[row].unwrap_or_default(),
+        );
+        series.entry(key).or_default().push((time, value));
+    }
+    for ((metric, ..), mut points) in series {
+        points.sort_by_key(|(time, _)| *time);
+        let mut previous = 0.0;
+        for (time, value) in points {
+            // A cumulative value below the previous one means the series restarted.
+            let units = if value >= previous {
+                value - previous
+            } else {
+                value
+            };
+            previous = value;
+            if units > 0.0 {
+                counts.push(UnitCount {
+                    name: metric.clone(),
+                    time_ns: time,
+                    units,
+                });
+            }
+        }
+    }
+    Ok(counts)
 }
 
 /// Reads a string column as owned values.

@@ -47,6 +47,8 @@ pub mod gcp;
 pub mod lambda;
 pub mod pricing;
 pub mod report;
+pub mod snapshot;
+pub mod traces;
 
 pub use cost::{Basis, BillingMonth};
 pub use pricing::{Price, PriceBook, PricingError};

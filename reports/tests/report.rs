@@ -5,8 +5,8 @@ use spanbill_collector::Invocation;
 use spanbill_collector::platform::{ReadOptions, read_file};
 use spanbill_reports::PriceBook;
 use spanbill_reports::detect::latency::Verdict;
-use spanbill_reports::detect::spiral::TraceHop;
-use spanbill_reports::report::{Format, ReportSettings, build, render};
+use spanbill_reports::report::{Format, Inputs, ReportSettings, build, render};
+use spanbill_reports::traces::TraceSpan;
 
 fn template() -> Invocation {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -48,8 +48,10 @@ fn two_versions() -> Vec<Invocation> {
 fn regression_names_the_versions() {
     let invocations = two_versions();
     let report = build(
-        &invocations,
-        &[],
+        &Inputs {
+            invocations: &invocations,
+            ..Inputs::default()
+        },
         &PriceBook::built_in(),
         &ReportSettings::default(),
     );
@@ -74,16 +76,26 @@ fn regression_names_the_versions() {
 #[test]
 fn loop_hops_make_a_spiral() {
     let invocations = two_versions();
-    let hops: Vec<TraceHop> = (0..16)
-        .map(|_| TraceHop {
+    let spans: Vec<TraceSpan> = (0..16)
+        .map(|pass| TraceSpan {
             trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".to_owned(),
-            function: "handlePayment".to_owned(),
-            from_queue: true,
+            name: "handlePayment".to_owned(),
+            function: Some("handlePayment".to_owned()),
+            version: Some("2".to_owned()),
+            invocation_id: Some(format!("loop-{pass}")),
+            trigger: Some("pubsub".to_owned()),
+            start_ns: i64::from(pass) * 1_000_000_000,
+            duration_ms: 5.0,
+            error: false,
+            downstream: None,
         })
         .collect();
     let report = build(
-        &invocations,
-        &hops,
+        &Inputs {
+            invocations: &invocations,
+            spans: &spans,
+            ..Inputs::default()
+        },
         &PriceBook::built_in(),
         &ReportSettings::default(),
     );

@@ -11,7 +11,8 @@
 use statrs::distribution::{ContinuousCDF as _, StudentsT};
 
 /// Thresholds of the change-point search.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ChangePointSettings {
     /// Points on each side of a split that the t-test compares.
     pub window: usize,

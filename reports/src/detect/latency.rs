@@ -7,7 +7,8 @@ use statrs::distribution::{DiscreteCDF as _, Hypergeometric};
 use super::{quantile, sorted};
 
 /// Thresholds of the latency test.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LatencySettings {
     /// The quantile whose exceedances are counted.
     pub quantile: f64,

@@ -10,15 +10,20 @@
 //!   with the saving of a smaller size;
 //! - [`init_share`]: the share of spend that is billed INIT time of cold starts;
 //! - [`cost_per_invocation_trend`]: cost per invocation rising while traffic does not;
+//! - [`cost_per_unit_trend`]: cost per business unit (an order created) rising faster than
+//!   the units counted;
+//! - [`retry_storms`]: functions that run again in the same trace after failing, and what
+//!   those reruns cost;
 //! - [`budget`]: a monthly projection above a budget.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive as _;
 use spanbill_collector::{BillingEra, Invocation, Status};
 
 use crate::lambda::InvocationCost;
+use crate::traces::{TraceSpan, UnitCount};
 
 /// The kind of a finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -33,6 +38,10 @@ pub enum FindingKind {
     InitShare,
     /// Cost per invocation rising faster than traffic.
     CostPerInvocationRising,
+    /// Cost per business unit rising faster than the units counted.
+    CostPerUnitRising,
+    /// Many invocations that rerun a failed invocation of the same trace.
+    RetryStorm,
     /// Projected monthly spend above the budget.
     OverBudget,
 }
@@ -47,6 +56,8 @@ impl FindingKind {
             Self::OversizedMemory => "oversized_memory",
             Self::InitShare => "init_share",
             Self::CostPerInvocationRising => "cost_per_invocation_rising",
+            Self::CostPerUnitRising => "cost_per_unit_rising",
+            Self::RetryStorm => "retry_storm",
             Self::OverBudget => "over_budget",
         }
     }
@@ -79,7 +90,8 @@ pub struct TraceHop {
 }
 
 /// Thresholds of the checks.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SpiralSettings {
     /// Queue-triggered passes of one trace through one function that make a loop.
     pub loop_passes: usize,
@@ -93,8 +105,12 @@ pub struct SpiralSettings {
     pub cost_rise: f64,
     /// Largest change of traffic between the halves that counts as "traffic did not rise".
     pub traffic_change: f64,
-    /// Minimum number of invocations of a function for a memory or trend finding.
+    /// Minimum number of invocations of a function for a memory or trend finding, and of
+    /// business units in each half for a cost-per-unit finding.
     pub min_invocations: usize,
+    /// Share of a function's invocations that rerun a failed one, from which it is a retry
+    /// storm.
+    pub retry_share: f64,
 }
 
 impl Default for SpiralSettings {
@@ -107,6 +123,7 @@ impl Default for SpiralSettings {
             cost_rise: 0.20,
             traffic_change: 0.10,
             min_invocations: 20,
+            retry_share: 0.05,
         }
     }
 }
@@ -371,6 +388,164 @@ pub fn cost_per_invocation_trend(
                     ("threshold_rise".to_owned(), format!("{:.2}", settings.cost_rise)),
                 ],
                 cost_usd: Some(after_cost),
+            })
+        })
+        .collect()
+}
+
+/// Compares Lambda cost per business unit between the first and second half of the period
+/// the invocations cover, counting the units of the KPI named `kpi`. A finding is made when
+/// the cost per unit rose by at least `cost_rise` while the units changed by at most
+/// `traffic_change` or rose less than the cost.
+#[must_use]
+pub fn cost_per_unit_trend(
+    kpi: &str,
+    invocations: &[Invocation],
+    costs: &[InvocationCost],
+    units: &[UnitCount],
+    settings: &SpiralSettings,
+) -> Option<Finding> {
+    let starts = invocations.iter().filter_map(|invocation| {
+        invocation
+            .start
+            .map(time::OffsetDateTime::unix_timestamp_nanos)
+    });
+    let first = starts.clone().min()?;
+    let last = starts.max()?;
+    let middle = first + (last - first) / 2;
+
+    let mut spend = [Decimal::ZERO; 2];
+    for (invocation, cost) in invocations.iter().zip(costs) {
+        if let Some(start) = invocation.start {
+            spend[usize::from(start.unix_timestamp_nanos() > middle)] +=
+                cost.total * Decimal::from(cost.count.max(1));
+        }
+    }
+    let mut counted = [0.0_f64; 2];
+    for count in units.iter().filter(|count| count.name == kpi) {
+        let at = i128::from(count.time_ns);
+        if at < first || at > last {
+            continue;
+        }
+        counted[usize::from(at > middle)] += count.units;
+    }
+    let minimum = settings.min_invocations as f64;
+    if counted[0] < minimum || counted[1] < minimum {
+        return None;
+    }
+    let per_before = spend[0] / Decimal::try_from(counted[0]).ok()?;
+    let per_after = spend[1] / Decimal::try_from(counted[1]).ok()?;
+    if per_before.is_zero() {
+        return None;
+    }
+    let cost_rise = ((per_after - per_before) / per_before).to_f64()?;
+    let unit_change = counted[1] / counted[0] - 1.0;
+    let flat_units = unit_change.abs() <= settings.traffic_change;
+    if cost_rise < settings.cost_rise || !(flat_units || unit_change < cost_rise) {
+        return None;
+    }
+    Some(Finding {
+        kind: FindingKind::CostPerUnitRising,
+        function: None,
+        summary: format!(
+            "cost per {kpi} rose {:.0}% ({} to {}) while {kpi} changed {:+.0}%",
+            cost_rise * 100.0,
+            usd(per_before),
+            usd(per_after),
+            unit_change * 100.0
+        ),
+        evidence: vec![
+            ("kpi".to_owned(), kpi.to_owned()),
+            ("cost_per_unit_before".to_owned(), usd(per_before)),
+            ("cost_per_unit_after".to_owned(), usd(per_after)),
+            ("units_before".to_owned(), format!("{}", counted[0])),
+            ("units_after".to_owned(), format!("{}", counted[1])),
+            (
+                "threshold_rise".to_owned(),
+                format!("{:.2}", settings.cost_rise),
+            ),
+        ],
+        cost_usd: Some(spend[1]),
+    })
+}
+
+/// Finds functions that run again within a trace after an invocation of theirs failed, as
+/// when a queue redelivers a message whose handler raised an error. Every invocation span
+/// of a function that follows a failed one in the same trace is a rerun. A function is
+/// reported when reruns are at least `retry_share` of its invocation spans and it has at
+/// least `min_invocations` of them. `cost_of` gives the cost of an invocation by request
+/// id.
+#[must_use]
+pub fn retry_storms(
+    spans: &[TraceSpan],
+    cost_of: &HashMap<&str, Decimal>,
+    settings: &SpiralSettings,
+) -> Vec<Finding> {
+    let mut runs: BTreeMap<(&str, &str), Vec<&TraceSpan>> = BTreeMap::new();
+    let mut totals: BTreeMap<&str, usize> = BTreeMap::new();
+    for span in spans.iter().filter(|span| span.is_invocation()) {
+        let Some(function) = span.function.as_deref() else {
+            continue;
+        };
+        runs.entry((function, span.trace_id.as_str()))
+            .or_default()
+            .push(span);
+        *totals.entry(function).or_default() += 1;
+    }
+
+    // Per function: reruns, traces with reruns, most runs in one trace and its trace, and
+    // the reruns' cost.
+    let mut storms: BTreeMap<&str, (usize, usize, usize, &str, Decimal)> = BTreeMap::new();
+    for ((function, trace), mut spans) in runs {
+        spans.sort_by_key(|span| span.start_ns);
+        let Some(first_failure) = spans.iter().position(|span| span.error) else {
+            continue;
+        };
+        let reruns = &spans[first_failure + 1..];
+        if reruns.is_empty() {
+            continue;
+        }
+        let entry = storms
+            .entry(function)
+            .or_insert((0, 0, 0, trace, Decimal::ZERO));
+        entry.0 += reruns.len();
+        entry.1 += 1;
+        if spans.len() > entry.2 {
+            entry.2 = spans.len();
+            entry.3 = trace;
+        }
+        entry.4 += reruns
+            .iter()
+            .filter_map(|span| cost_of.get(span.invocation_id.as_deref()?))
+            .copied()
+            .sum::<Decimal>();
+    }
+
+    storms
+        .into_iter()
+        .filter_map(|(function, (reruns, traces, longest, trace, cost))| {
+            let total = totals.get(function).copied().unwrap_or_default();
+            let share = reruns as f64 / total.max(1) as f64;
+            if total < settings.min_invocations || share < settings.retry_share {
+                return None;
+            }
+            Some(Finding {
+                kind: FindingKind::RetryStorm,
+                function: Some(function.to_owned()),
+                summary: format!(
+                    "{function}: {reruns} of {total} invocations ({:.1}%) rerun a failed invocation of the same trace, costing {}; trace {trace} ran it {longest} times",
+                    share * 100.0,
+                    usd(cost)
+                ),
+                evidence: vec![
+                    ("reruns".to_owned(), reruns.to_string()),
+                    ("invocations".to_owned(), total.to_string()),
+                    ("traces_with_reruns".to_owned(), traces.to_string()),
+                    ("longest_trace".to_owned(), trace.to_owned()),
+                    ("runs_in_longest".to_owned(), longest.to_string()),
+                    ("threshold_share".to_owned(), format!("{:.2}", settings.retry_share)),
+                ],
+                cost_usd: Some(cost),
             })
         })
         .collect()

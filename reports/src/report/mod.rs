@@ -6,28 +6,38 @@
 //! table, Markdown or JSON. The JSON carries `schema_version`; its fields are the ones of
 //! [`Report`] and its parts, with amounts as decimal strings.
 
+mod compare;
+mod config;
+mod html;
 mod render;
+mod timeline;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rust_decimal::Decimal;
 use spanbill_collector::{Invocation, Status};
 
+pub use config::{ConfigError, ReportConfig};
 pub use render::{Format, render};
+pub use timeline::{Bucket, Timeline};
 
+use crate::aggregate::UnitCost;
 use crate::cost::Basis;
-use crate::detect::change_point::{ChangePoint, ChangePointSettings, change_points};
-use crate::detect::latency::{self, LatencyComparison, LatencySettings, Verdict};
+use crate::detect::change_point::{ChangePoint, ChangePointSettings};
+use crate::detect::latency::{LatencyComparison, LatencySettings, Verdict};
 use crate::detect::quantile;
-use crate::detect::spiral::{self, Finding, SpiralSettings, TraceHop};
-use crate::lambda::{LambdaOptions, LambdaUsage, price_invocations, project_month};
+use crate::detect::spiral::{self, Finding, SpiralSettings};
+use crate::downstream::price_call;
+use crate::lambda::{InvocationCost, LambdaOptions, LambdaUsage, price_invocations, project_month};
 use crate::pricing::PriceBook;
+use crate::snapshot::Snapshot;
+use crate::traces::{self, TraceCosts, TraceSpan, UnitCount};
 
 /// Version of the JSON layout; it changes when a field changes meaning or goes away.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The thresholds of a report's tests and checks.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ReportSettings {
     /// Latency test thresholds.
     pub latency: LatencySettings,
@@ -39,6 +49,40 @@ pub struct ReportSettings {
     pub budget: Option<Decimal>,
     /// Apply the AWS free tier.
     pub free_tier: bool,
+    /// KPIs to report cost per unit for; `None` takes every counter the instrumentation
+    /// recorded.
+    pub business_units: Option<Vec<String>>,
+    /// Most expensive traces listed.
+    pub top_traces: usize,
+}
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        Self {
+            latency: LatencySettings::default(),
+            spiral: SpiralSettings::default(),
+            change_points: ChangePointSettings::default(),
+            budget: None,
+            free_tier: false,
+            business_units: None,
+            top_traces: 5,
+        }
+    }
+}
+
+/// The data a report is built from. Only `invocations` is required, and the rest may be
+/// empty.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Inputs<'a> {
+    /// Invocation records, from platform data.
+    pub invocations: &'a [Invocation],
+    /// Spans, which give invocations their trace, downstream calls and span latencies.
+    pub spans: &'a [TraceSpan],
+    /// Business KPI counts.
+    pub units: &'a [UnitCount],
+    /// A baseline snapshot to compare latencies against, in place of the previous
+    /// version in the window.
+    pub baseline: Option<&'a Snapshot>,
 }
 
 /// Figures of one function, or of all together.
@@ -62,14 +106,17 @@ pub struct Figures {
     pub timeouts: usize,
 }
 
-/// A latency comparison of one function.
+/// A latency comparison of one function, or of one span name inside it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Regression {
     /// The function.
     pub function: String,
-    /// The baseline window: `version 1`, or `first half`.
+    /// The span name, for a comparison of spans inside the function; `None` for the
+    /// function's invocations.
+    pub span: Option<String>,
+    /// The baseline: `version 1`, or `baseline of <time>` for a snapshot.
     pub baseline: String,
-    /// The current window: `version 2`, or `second half`.
+    /// The current window: `version 2`.
     pub current: String,
     /// The test's result and evidence.
     pub comparison: LatencyComparison,
@@ -99,12 +146,34 @@ pub struct Report {
     pub functions: BTreeMap<String, Figures>,
     /// Projected monthly Lambda spend in USD, from the period's length.
     pub projected_monthly_usd: Option<Decimal>,
-    /// Latency comparisons, one per function that ran a new version in the window.
+    /// Downstream calls priced from spans, per service.
+    pub downstream: Vec<ServiceCost>,
+    /// Cost per trace, when invocations or calls carry trace ids.
+    pub traces: Option<TraceCosts>,
+    /// Cost per business unit, such as per order created.
+    pub units: Vec<UnitCost>,
+    /// The baseline snapshot compared against, described for people.
+    pub baseline: Option<String>,
+    /// Latency comparisons: per function and per span name that ran a new version in the
+    /// window, or against the baseline snapshot.
     pub regressions: Vec<Regression>,
     /// Shifts in hourly p95 latency, by function and time.
     pub shifts: Vec<LatencyShift>,
     /// Cost spirals, waste and budget findings.
     pub findings: Vec<Finding>,
+    /// Latency and cost per function over time.
+    pub timeline: Timeline,
+}
+
+/// Calls to one downstream service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceCost {
+    /// Service name, such as `sqs`.
+    pub service: String,
+    /// Calls.
+    pub calls: u64,
+    /// Cost in USD, an estimate at first-tier prices.
+    pub cost_usd: Decimal,
 }
 
 impl Report {
@@ -116,14 +185,17 @@ impl Report {
             .any(|regression| regression.comparison.verdict == Verdict::Regression)
     }
 
-    /// Returns whether a cost spiral was found: a recursive loop or cost per invocation
-    /// rising without traffic.
+    /// Returns whether a cost spiral was found: a recursive loop, a retry storm, or cost
+    /// per invocation or per business unit rising faster than traffic.
     #[must_use]
     pub fn has_spiral(&self) -> bool {
         self.findings.iter().any(|finding| {
             matches!(
                 finding.kind,
-                spiral::FindingKind::RecursiveLoop | spiral::FindingKind::CostPerInvocationRising
+                spiral::FindingKind::RecursiveLoop
+                    | spiral::FindingKind::RetryStorm
+                    | spiral::FindingKind::CostPerInvocationRising
+                    | spiral::FindingKind::CostPerUnitRising
             )
         })
     }
@@ -137,23 +209,27 @@ impl Report {
     }
 }
 
-/// Builds the report of `invocations`, with `hops` (trace passes through functions, from
-/// spans) for loop detection.
+/// Builds the report of `inputs`.
 #[must_use]
-pub fn build(
-    invocations: &[Invocation],
-    hops: &[TraceHop],
-    book: &PriceBook,
-    settings: &ReportSettings,
-) -> Report {
+pub fn build(inputs: &Inputs<'_>, book: &PriceBook, settings: &ReportSettings) -> Report {
+    let invocations = inputs.invocations;
+    let trace_ids = traces::trace_ids(invocations, inputs.spans);
     let usages: Vec<LambdaUsage> = invocations
         .iter()
-        .map(LambdaUsage::from_invocation)
+        .zip(trace_ids)
+        .map(|(invocation, trace_id)| LambdaUsage {
+            trace_id,
+            ..LambdaUsage::from_invocation(invocation)
+        })
         .collect();
     let options = LambdaOptions {
         free_tier: settings.free_tier,
     };
     let costs = price_invocations(&usages, book, options).invocations;
+    let downstream: Vec<_> = traces::downstream_calls(inputs.spans)
+        .iter()
+        .map(|call| price_call(call, book))
+        .collect();
 
     let mut by_function: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (index, invocation) in invocations.iter().enumerate() {
@@ -192,36 +268,23 @@ pub fn build(
         project_month(&usages, seconds, book, options).bill.total
     });
 
-    let regressions = by_function
+    let lambda_total: Decimal = costs
         .iter()
-        .filter_map(|(function, indexes)| {
-            regression(function, invocations, indexes, &settings.latency)
-        })
-        .collect();
-
-    let shifts = by_function
+        .map(|cost| cost.total * Decimal::from(cost.count))
+        .sum();
+    let downstream_total: Decimal = downstream.iter().map(|cost| cost.amount).sum();
+    let basis = costs
         .iter()
-        .flat_map(|(function, indexes)| {
-            latency_shifts(function, invocations, indexes, &settings.change_points)
-        })
-        .collect();
+        .map(|cost| cost.basis)
+        .chain(downstream.iter().map(|cost| cost.basis))
+        .fold(Basis::Billed, Basis::combine);
+    let units = unit_costs(
+        inputs.units,
+        (lambda_total + downstream_total, basis),
+        settings,
+    );
 
-    let mut findings = spiral::recursive_loops(hops, &settings.spiral);
-    findings.extend(spiral::cost_per_invocation_trend(
-        invocations,
-        &costs,
-        &settings.spiral,
-    ));
-    findings.extend(spiral::timeouts(invocations, &costs));
-    findings.extend(spiral::oversized_memory(
-        invocations,
-        &costs,
-        &settings.spiral,
-    ));
-    findings.extend(spiral::init_share(invocations, &costs, &settings.spiral));
-    if let (Some(budget), Some(projected)) = (settings.budget, projected_monthly_usd) {
-        findings.extend(spiral::budget(projected, budget));
-    }
+    let findings = findings(inputs, &costs, &units, projected_monthly_usd, settings);
 
     let rfc3339 = |at: time::OffsetDateTime| {
         at.format(&time::format_description::well_known::Rfc3339)
@@ -232,69 +295,162 @@ pub fn build(
         totals,
         functions,
         projected_monthly_usd,
-        regressions,
-        shifts,
+        downstream: service_costs(&downstream),
+        traces: traces::trace_costs(&costs, &downstream, settings.top_traces),
+        units,
+        baseline: inputs.baseline.map(describe_snapshot),
+        regressions: regressions(inputs, &settings.latency),
+        shifts: by_function
+            .iter()
+            .flat_map(|(function, indexes)| {
+                compare::latency_shifts(function, invocations, indexes, &settings.change_points)
+            })
+            .collect(),
         findings,
+        timeline: timeline::timeline(invocations, &costs),
     }
 }
 
-/// Invocations an hour needs for its p95 to count in the series.
-const MIN_PER_HOUR: usize = 5;
-
-/// Finds change points in the hourly p95 of a function's durations, and names the version
-/// that ran at the end of the first hour after each.
-fn latency_shifts(
-    function: &str,
-    invocations: &[Invocation],
-    indexes: &[usize],
-    settings: &ChangePointSettings,
-) -> Vec<LatencyShift> {
-    let mut hours: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
-    for &index in indexes {
-        if let Some(start) = invocations[index].start {
-            hours
-                .entry(start.unix_timestamp().div_euclid(3600))
-                .or_default()
-                .push(index);
-        }
-    }
-    let hours: Vec<(i64, Vec<usize>)> = hours
-        .into_iter()
-        .filter(|(_, members)| members.len() >= MIN_PER_HOUR)
-        .collect();
-    let series: Vec<f64> = hours
+/// Runs the spiral and waste checks.
+fn findings(
+    inputs: &Inputs<'_>,
+    costs: &[InvocationCost],
+    units: &[UnitCost],
+    projected_monthly_usd: Option<Decimal>,
+    settings: &ReportSettings,
+) -> Vec<Finding> {
+    let invocations = inputs.invocations;
+    let mut findings = spiral::recursive_loops(&traces::hops(inputs.spans), &settings.spiral);
+    let cost_of: HashMap<&str, Decimal> = costs
         .iter()
-        .map(|(_, members)| {
-            let mut durations: Vec<f64> = members
-                .iter()
-                .map(|&index| invocations[index].duration_ms)
-                .collect();
-            durations.sort_by(f64::total_cmp);
-            quantile(&durations, 0.95)
-        })
+        .map(|cost| (cost.request_id.as_str(), cost.total))
         .collect();
+    findings.extend(spiral::retry_storms(
+        inputs.spans,
+        &cost_of,
+        &settings.spiral,
+    ));
+    findings.extend(spiral::cost_per_invocation_trend(
+        invocations,
+        costs,
+        &settings.spiral,
+    ));
+    for unit in units {
+        findings.extend(spiral::cost_per_unit_trend(
+            &unit.kpi,
+            invocations,
+            costs,
+            inputs.units,
+            &settings.spiral,
+        ));
+    }
+    findings.extend(spiral::timeouts(invocations, costs));
+    findings.extend(spiral::oversized_memory(
+        invocations,
+        costs,
+        &settings.spiral,
+    ));
+    findings.extend(spiral::init_share(invocations, costs, &settings.spiral));
+    if let (Some(budget), Some(projected)) = (settings.budget, projected_monthly_usd) {
+        findings.extend(spiral::budget(projected, budget));
+    }
 
-    change_points(&series, settings)
+    findings
+}
+
+/// Compares each function, then each span name, with the previous version in the window,
+/// or with the baseline snapshot when there is one.
+fn regressions(inputs: &Inputs<'_>, settings: &LatencySettings) -> Vec<Regression> {
+    let mut regressions = Vec::new();
+    for (function, samples) in compare::function_samples(inputs.invocations) {
+        let regression = match inputs.baseline {
+            Some(snapshot) => snapshot.functions.get(&function).and_then(|series| {
+                compare::against_snapshot(
+                    &function,
+                    None,
+                    &samples,
+                    series,
+                    &snapshot.created,
+                    settings,
+                )
+            }),
+            None => compare::between_versions(&function, None, &samples, settings),
+        };
+        regressions.extend(regression);
+    }
+    for ((function, span), samples) in compare::span_samples(inputs.spans) {
+        let regression = match inputs.baseline {
+            Some(snapshot) => snapshot
+                .spans
+                .get(&function)
+                .and_then(|names| names.get(&span))
+                .and_then(|series| {
+                    compare::against_snapshot(
+                        &function,
+                        Some(&span),
+                        &samples,
+                        series,
+                        &snapshot.created,
+                        settings,
+                    )
+                }),
+            None => compare::between_versions(&function, Some(&span), &samples, settings),
+        };
+        regressions.extend(regression);
+    }
+    regressions
+}
+
+fn describe_snapshot(snapshot: &Snapshot) -> String {
+    match &snapshot.period {
+        Some((first, last)) => format!(
+            "baseline snapshot of {}, covering {first} to {last}",
+            snapshot.created
+        ),
+        None => format!("baseline snapshot of {}", snapshot.created),
+    }
+}
+
+fn service_costs(downstream: &[crate::downstream::DownstreamCost]) -> Vec<ServiceCost> {
+    let mut services: BTreeMap<&str, (u64, Decimal)> = BTreeMap::new();
+    for cost in downstream {
+        let entry = services.entry(cost.call.service.as_str()).or_default();
+        entry.0 += cost.call.count;
+        entry.1 += cost.amount;
+    }
+    services
         .into_iter()
-        .map(|change| {
-            let (hour, members) = &hours[change.index];
-            let at = time::OffsetDateTime::from_unix_timestamp(hour * 3600)
-                .ok()
-                .and_then(|at| {
-                    at.format(&time::format_description::well_known::Rfc3339)
-                        .ok()
-                })
-                .unwrap_or_default();
-            // The version of the hour's last invocation: a deploy within the hour shows there.
-            let version = members
-                .iter()
-                .max_by_key(|&&index| invocations[index].start)
-                .and_then(|&index| invocations[index].version.clone());
-            LatencyShift {
-                function: function.to_owned(),
-                at,
-                version,
-                change,
+        .map(|(service, (calls, cost_usd))| ServiceCost {
+            service: service.to_owned(),
+            calls,
+            cost_usd,
+        })
+        .collect()
+}
+
+/// Divides the window's whole cost, Lambda and downstream, by the units of each business
+/// KPI.
+fn unit_costs(
+    counts: &[UnitCount],
+    (total, basis): (Decimal, Basis),
+    settings: &ReportSettings,
+) -> Vec<UnitCost> {
+    traces::unit_totals(counts)
+        .into_iter()
+        .filter(|(kpi, _)| {
+            settings
+                .business_units
+                .as_ref()
+                .is_none_or(|wanted| wanted.contains(kpi))
+        })
+        .map(|(kpi, units)| {
+            let units = units.round().max(0.0) as u64;
+            UnitCost {
+                per_unit: (units > 0).then(|| total / Decimal::from(units)),
+                kpi,
+                units,
+                total,
+                basis,
             }
         })
         .collect()
@@ -348,53 +504,4 @@ fn figures(
             .filter(|&&index| invocations[index].status == Status::Timeout)
             .count(),
     }
-}
-
-/// Compares the latest version of a function with the version before it; `None` for a
-/// function that ran one version in the window.
-fn regression(
-    function: &str,
-    invocations: &[Invocation],
-    indexes: &[usize],
-    settings: &LatencySettings,
-) -> Option<Regression> {
-    let mut sorted: Vec<usize> = indexes.to_vec();
-    sorted.sort_by_key(|&index| invocations[index].start);
-
-    // Versions in the order they first ran.
-    let mut versions: Vec<&str> = Vec::new();
-    for &index in &sorted {
-        let version = invocations[index].version.as_deref().unwrap_or("$LATEST");
-        if !versions.contains(&version) {
-            versions.push(version);
-        }
-    }
-    let durations = |filter: &dyn Fn(usize) -> bool| -> Vec<f64> {
-        sorted
-            .iter()
-            .copied()
-            .filter(|&index| filter(index))
-            .map(|index| invocations[index].duration_ms)
-            .collect()
-    };
-    let version_of = |index: usize| invocations[index].version.as_deref().unwrap_or("$LATEST");
-
-    // A window with one version has no deploy to compare. Its two halves would differ by
-    // time of day and machine load as much as by code, so they are not compared.
-    let [.., previous, latest] = versions.as_slice() else {
-        return None;
-    };
-    let baseline = durations(&|index| version_of(index) == *previous);
-    let current = durations(&|index| version_of(index) == *latest);
-    let (baseline_name, current_name) =
-        (format!("version {previous}"), format!("version {latest}"));
-    if baseline.is_empty() || current.is_empty() {
-        return None;
-    }
-    Some(Regression {
-        function: function.to_owned(),
-        baseline: baseline_name,
-        current: current_name,
-        comparison: latency::compare(&baseline, &current, settings),
-    })
 }

@@ -1,4 +1,4 @@
-//! Writing a report as a terminal table, Markdown or JSON.
+//! Writing a report as a terminal table, Markdown, JSON or HTML.
 
 use std::fmt::Write as _;
 
@@ -20,6 +20,8 @@ pub enum Format {
     Markdown,
     /// JSON with `schema_version`.
     Json,
+    /// A self-contained HTML page with SVG charts.
+    Html,
 }
 
 /// Renders `report` in `format`.
@@ -31,14 +33,33 @@ pub fn render(report: &Report, format: Format) -> String {
         Format::Json => {
             serde_json::to_string_pretty(&json_value(report)).unwrap_or_default() + "\n"
         }
+        Format::Html => super::html::page(report),
     }
 }
 
-fn money(amount: Decimal) -> String {
+/// Formats a p-value; one that underflowed to 0 is shown as below the smallest normal
+/// double.
+pub(super) fn p_value_text(p: f64) -> String {
+    if p == 0.0 {
+        format!("< {:.1e}", f64::MIN_POSITIVE)
+    } else {
+        format!("{p:.2e}")
+    }
+}
+
+/// Names what a comparison covers: the function, or a span name inside it.
+pub(super) fn subject(regression: &Regression) -> String {
+    match &regression.span {
+        Some(span) => format!("{} / {span}", regression.function),
+        None => regression.function.clone(),
+    }
+}
+
+pub(super) fn money(amount: Decimal) -> String {
     format!("${}", amount.round_dp(10).normalize())
 }
 
-fn verdict_text(regression: &Regression) -> &'static str {
+pub(super) fn verdict_text(regression: &Regression) -> &'static str {
     match regression.comparison.verdict {
         Verdict::Regression => "REGRESSION",
         Verdict::NoRegression => "ok",
@@ -46,7 +67,7 @@ fn verdict_text(regression: &Regression) -> &'static str {
     }
 }
 
-fn evidence(regression: &Regression) -> String {
+pub(super) fn evidence(regression: &Regression) -> String {
     let comparison = &regression.comparison;
     let interval = comparison
         .ratio_interval
@@ -54,7 +75,7 @@ fn evidence(regression: &Regression) -> String {
         .unwrap_or_default();
     let p_value = comparison
         .p_value
-        .map_or_else(|| "-".to_owned(), |p| format!("{p:.2e}"));
+        .map_or_else(|| "-".to_owned(), p_value_text);
     format!(
         "{} vs {}: p95 {:.1} -> {:.1} ms, ratio {:.2}{interval}, exceedances {} vs {} of pooled p95 {:.1} ms, p = {p_value}, n = {} / {}",
         regression.current,
@@ -70,30 +91,120 @@ fn evidence(regression: &Regression) -> String {
     )
 }
 
-/// Returns the functions without a latency comparison, which ran one version.
-fn unchanged(report: &Report) -> impl Iterator<Item = &String> {
+/// Returns the functions without a latency comparison of their invocations, which ran one
+/// version.
+pub(super) fn unchanged(report: &Report) -> impl Iterator<Item = &String> {
     report.functions.keys().filter(|function| {
         !report
             .regressions
             .iter()
-            .any(|regression| &regression.function == *function)
+            .any(|regression| &regression.function == *function && regression.span.is_none())
     })
 }
 
-fn shift_text(shift: &LatencyShift) -> String {
+pub(super) fn shift_text(shift: &LatencyShift) -> String {
     let version = shift
         .version
         .as_deref()
         .map(|version| format!(" with version {version}"))
         .unwrap_or_default();
     format!(
-        "{}: hourly p95 shifted {:+.0}% ({:.1} -> {:.1} ms) from {}{version} (E-divisive, Welch t-test p = {:.2e})",
+        "{}: hourly p95 shifted {:+.0}% ({:.1} -> {:.1} ms) from {}{version} (E-divisive, Welch t-test p = {})",
         shift.function,
         shift.change.relative_change * 100.0,
         shift.change.before,
         shift.change.after,
         shift.at,
-        shift.change.p_value
+        p_value_text(shift.change.p_value)
+    )
+}
+
+/// Returns the comparisons that people read: every function, and the span names that
+/// regressed. The JSON lists all of them.
+pub(super) fn shown(report: &Report) -> impl Iterator<Item = &Regression> {
+    report.regressions.iter().filter(|regression| {
+        regression.span.is_none() || regression.comparison.verdict == Verdict::Regression
+    })
+}
+
+/// Counts the span-name comparisons that [`shown`] leaves out, by verdict.
+pub(super) fn quiet_spans(report: &Report) -> Option<String> {
+    let quiet: Vec<&Regression> = report
+        .regressions
+        .iter()
+        .filter(|regression| {
+            regression.span.is_some() && regression.comparison.verdict != Verdict::Regression
+        })
+        .collect();
+    if quiet.is_empty() {
+        return None;
+    }
+    let insufficient = quiet
+        .iter()
+        .filter(|regression| regression.comparison.verdict == Verdict::InsufficientSamples)
+        .count();
+    Some(format!(
+        "{} span names compared across versions: {} without a regression, {insufficient} with insufficient samples",
+        quiet.len(),
+        quiet.len() - insufficient
+    ))
+}
+
+/// Says why a function has no comparison of its invocations.
+pub(super) fn no_comparison(report: &Report, function: &str) -> String {
+    if report.baseline.is_some() {
+        format!("{function}: not in the baseline snapshot")
+    } else {
+        format!("{function}: no new version in the window")
+    }
+}
+
+/// Lines on downstream spend, cost per trace and cost per business unit.
+pub(super) fn cost_lines(report: &Report) -> Vec<String> {
+    let mut lines = Vec::new();
+    for service in &report.downstream {
+        lines.push(format!(
+            "downstream {}: {} calls, {} (estimate)",
+            service.service,
+            service.calls,
+            money(service.cost_usd)
+        ));
+    }
+    if let Some(traces) = &report.traces {
+        lines.push(format!(
+            "cost per trace: mean {}, median {}, p95 {} over {} traces",
+            money(traces.mean_usd),
+            money(traces.median_usd),
+            money(traces.p95_usd),
+            traces.traces
+        ));
+    }
+    for unit in &report.units {
+        let per_unit = unit.per_unit.map_or_else(|| "-".to_owned(), money);
+        lines.push(format!(
+            "cost per {}: {per_unit} ({} of {} units, {})",
+            unit.kpi,
+            money(unit.total),
+            unit.units,
+            unit.basis.as_str()
+        ));
+    }
+    lines
+}
+
+pub(super) fn trace_text(trace: &crate::traces::TraceCost) -> String {
+    let functions = trace
+        .functions
+        .iter()
+        .map(|(function, count)| format!("{function} x{count}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "{} {}: {} invocations ({functions}), {} downstream calls",
+        trace.trace_id,
+        money(trace.cost_usd),
+        trace.invocations,
+        trace.downstream_calls
     )
 }
 
@@ -112,7 +223,7 @@ fn figure_cells(name: &str, figures: &Figures) -> Vec<String> {
     ]
 }
 
-const HEADERS: [&str; 10] = [
+pub(super) const HEADERS: [&str; 10] = [
     "function",
     "invocations",
     "GB-s",
@@ -125,7 +236,7 @@ const HEADERS: [&str; 10] = [
     "timeouts",
 ];
 
-fn rows(report: &Report) -> Vec<Vec<String>> {
+pub(super) fn rows(report: &Report) -> Vec<Vec<String>> {
     let mut rows: Vec<Vec<String>> = report
         .functions
         .iter()
@@ -187,8 +298,21 @@ fn table(report: &Report, color: bool) -> String {
         );
     }
 
+    for line in cost_lines(report) {
+        let _ = writeln!(out, "{line}");
+    }
+    if let Some(traces) = &report.traces {
+        let _ = writeln!(out, "\nmost expensive traces:");
+        for trace in &traces.top {
+            let _ = writeln!(out, "  {}", trace_text(trace));
+        }
+    }
+
     let _ = writeln!(out, "\nlatency:");
-    for regression in &report.regressions {
+    if let Some(baseline) = &report.baseline {
+        let _ = writeln!(out, "  compared with the {baseline}");
+    }
+    for regression in shown(report) {
         let verdict = match regression.comparison.verdict {
             Verdict::Regression => paint(verdict_text(regression), "1;31"),
             _ => verdict_text(regression).to_owned(),
@@ -196,12 +320,15 @@ fn table(report: &Report, color: bool) -> String {
         let _ = writeln!(
             out,
             "  {}: {verdict} ({})",
-            regression.function,
+            subject(regression),
             evidence(regression)
         );
     }
     for function in unchanged(report) {
-        let _ = writeln!(out, "  {function}: no new version in the window");
+        let _ = writeln!(out, "  {}", no_comparison(report, function));
+    }
+    if let Some(line) = quiet_spans(report) {
+        let _ = writeln!(out, "  {line}");
     }
     for shift in &report.shifts {
         let _ = writeln!(out, "  {}", shift_text(shift));
@@ -239,8 +366,24 @@ fn markdown(report: &Report) -> String {
             money(projected)
         );
     }
+    let costs = cost_lines(report);
+    if !costs.is_empty() {
+        let _ = writeln!(out);
+    }
+    for line in costs {
+        let _ = writeln!(out, "- {line}");
+    }
+    if let Some(traces) = &report.traces {
+        let _ = writeln!(out, "\n### Most expensive traces\n");
+        for trace in &traces.top {
+            let _ = writeln!(out, "- {}", trace_text(trace));
+        }
+    }
     let _ = writeln!(out, "\n### Latency\n");
-    for regression in &report.regressions {
+    if let Some(baseline) = &report.baseline {
+        let _ = writeln!(out, "Compared with the {baseline}.\n");
+    }
+    for regression in shown(report) {
         let marker = if regression.comparison.verdict == Verdict::Regression {
             "**REGRESSION**"
         } else {
@@ -249,12 +392,15 @@ fn markdown(report: &Report) -> String {
         let _ = writeln!(
             out,
             "- `{}`: {marker}: {}",
-            regression.function,
+            subject(regression),
             evidence(regression)
         );
     }
     for function in unchanged(report) {
-        let _ = writeln!(out, "- `{function}`: no new version in the window");
+        let _ = writeln!(out, "- {}", no_comparison(report, function));
+    }
+    if let Some(line) = quiet_spans(report) {
+        let _ = writeln!(out, "- {line}");
     }
     for shift in &report.shifts {
         let _ = writeln!(out, "- {}", shift_text(shift));
@@ -296,6 +442,7 @@ fn json_value(report: &Report) -> Value {
             let comparison = &regression.comparison;
             json!({
                 "function": regression.function,
+                "span": regression.span,
                 "baseline": regression.baseline,
                 "current": regression.current,
                 "verdict": match comparison.verdict {
@@ -347,14 +494,96 @@ fn json_value(report: &Report) -> Value {
             })
         })
         .collect();
+    let (downstream, traces, units) = costs_json(report);
     json!({
         "schema_version": SCHEMA_VERSION,
         "period": report.period.as_ref().map(|(first, last)| json!({"from": first, "to": last})),
         "totals": figures_json(&report.totals),
         "functions": functions,
         "projected_monthly_usd": report.projected_monthly_usd.map(|amount| amount.normalize().to_string()),
+        "downstream": downstream,
+        "traces": traces,
+        "business_units": units,
+        "baseline": report.baseline,
         "regressions": regressions,
         "latency_shifts": shifts,
         "findings": findings,
+        "timeline": timeline_json(&report.timeline),
     })
+}
+
+fn timeline_json(timeline: &super::Timeline) -> Value {
+    let functions: serde_json::Map<String, Value> = timeline
+        .functions
+        .iter()
+        .map(|(function, buckets)| {
+            let buckets = buckets
+                .iter()
+                .map(|bucket| {
+                    json!({
+                        "start": bucket.start,
+                        "invocations": bucket.invocations,
+                        "cost_usd": bucket.cost_usd.normalize().to_string(),
+                        "duration_ms": {
+                            "p50": bucket.duration_ms[0],
+                            "p95": bucket.duration_ms[1],
+                            "p99": bucket.duration_ms[2],
+                        },
+                    })
+                })
+                .collect::<Vec<_>>();
+            (function.clone(), Value::Array(buckets))
+        })
+        .collect();
+    json!({
+        "bucket_seconds": timeline.bucket_seconds,
+        "functions": functions,
+    })
+}
+
+/// Returns the downstream, per-trace and per-unit parts of the JSON.
+fn costs_json(report: &Report) -> (Vec<Value>, Option<Value>, Vec<Value>) {
+    let traces = report.traces.as_ref().map(|traces| {
+        json!({
+            "traces": traces.traces,
+            "mean_usd": traces.mean_usd.normalize().to_string(),
+            "median_usd": traces.median_usd.normalize().to_string(),
+            "p95_usd": traces.p95_usd.normalize().to_string(),
+            "top": traces.top.iter().map(|trace| json!({
+                "trace_id": trace.trace_id,
+                "invocations": trace.invocations,
+                "functions": trace.functions,
+                "downstream_calls": trace.downstream_calls,
+                "lambda_usd": trace.lambda_usd.normalize().to_string(),
+                "downstream_usd": trace.downstream_usd.normalize().to_string(),
+                "cost_usd": trace.cost_usd.normalize().to_string(),
+                "cost_basis": trace.basis.as_str(),
+            })).collect::<Vec<_>>(),
+        })
+    });
+    let downstream: Vec<Value> = report
+        .downstream
+        .iter()
+        .map(|service| {
+            json!({
+                "service": service.service,
+                "calls": service.calls,
+                "cost_usd": service.cost_usd.normalize().to_string(),
+            })
+        })
+        .collect();
+    let units: Vec<Value> = report
+        .units
+        .iter()
+        .map(|unit| {
+            json!({
+                "kpi": unit.kpi,
+                "units": unit.units,
+                "total_usd": unit.total.normalize().to_string(),
+                "per_unit_usd": unit.per_unit.map(|amount| amount.normalize().to_string()),
+                "cost_basis": unit.basis.as_str(),
+            })
+        })
+        .collect();
+    (downstream, traces, units)
 }

@@ -1,0 +1,206 @@
+//! Latency comparisons of a report: per function and per span name, between the two latest
+//! versions in the window or against a baseline snapshot, and change points in the hourly
+//! p95 series.
+
+use std::collections::BTreeMap;
+
+use spanbill_collector::Invocation;
+
+use super::{LatencyShift, Regression};
+use crate::detect::change_point::{ChangePointSettings, change_points};
+use crate::detect::latency::{self, LatencySettings};
+use crate::detect::quantile;
+use crate::snapshot::SeriesSnapshot;
+use crate::traces::TraceSpan;
+
+/// One duration with the version that produced it, in start order.
+pub(super) struct Sample<'a> {
+    pub(super) version: Option<&'a str>,
+    pub(super) duration_ms: f64,
+}
+
+/// Returns the invocation durations of each function, in start order.
+pub(super) fn function_samples(invocations: &[Invocation]) -> BTreeMap<String, Vec<Sample<'_>>> {
+    let mut ordered: Vec<&Invocation> = invocations.iter().collect();
+    ordered.sort_by_key(|invocation| invocation.start);
+    let mut series: BTreeMap<String, Vec<Sample<'_>>> = BTreeMap::new();
+    for invocation in ordered {
+        series
+            .entry(
+                invocation
+                    .function
+                    .clone()
+                    .unwrap_or_else(|| "unknown".to_owned()),
+            )
+            .or_default()
+            .push(Sample {
+                version: invocation.version.as_deref(),
+                duration_ms: invocation.duration_ms,
+            });
+    }
+    series
+}
+
+/// Returns the durations of each span name inside each function, in start order. Spans of
+/// whole invocations are left out, because the function series covers them.
+pub(super) fn span_samples(spans: &[TraceSpan]) -> BTreeMap<(String, String), Vec<Sample<'_>>> {
+    let mut ordered: Vec<&TraceSpan> = spans
+        .iter()
+        .filter(|span| !span.is_invocation() && span.function.is_some())
+        .collect();
+    ordered.sort_by_key(|span| span.start_ns);
+    let mut series: BTreeMap<(String, String), Vec<Sample<'_>>> = BTreeMap::new();
+    for span in ordered {
+        let Some(function) = &span.function else {
+            continue;
+        };
+        series
+            .entry((function.clone(), span.name.clone()))
+            .or_default()
+            .push(Sample {
+                version: span.version.as_deref(),
+                duration_ms: span.duration_ms,
+            });
+    }
+    series
+}
+
+fn version_of<'a>(sample: &Sample<'a>) -> &'a str {
+    sample.version.unwrap_or("$LATEST")
+}
+
+/// Compares the latest version in `samples` with the version before it; `None` when the
+/// window has one version.
+///
+/// A window with one version has no deploy to compare. Its two halves would differ by time
+/// of day and machine load as much as by code, so they are not compared.
+pub(super) fn between_versions(
+    function: &str,
+    span: Option<&str>,
+    samples: &[Sample<'_>],
+    settings: &LatencySettings,
+) -> Option<Regression> {
+    let mut versions: Vec<&str> = Vec::new();
+    for sample in samples {
+        let version = version_of(sample);
+        if !versions.contains(&version) {
+            versions.push(version);
+        }
+    }
+    let [.., previous, latest] = versions.as_slice() else {
+        return None;
+    };
+    let durations = |version: &str| -> Vec<f64> {
+        samples
+            .iter()
+            .filter(|sample| version_of(sample) == version)
+            .map(|sample| sample.duration_ms)
+            .collect()
+    };
+    let baseline = durations(previous);
+    let current = durations(latest);
+    if baseline.is_empty() || current.is_empty() {
+        return None;
+    }
+    Some(Regression {
+        function: function.to_owned(),
+        span: span.map(str::to_owned),
+        baseline: format!("version {previous}"),
+        current: format!("version {latest}"),
+        comparison: latency::compare(&baseline, &current, settings),
+    })
+}
+
+/// Compares the latest version in `samples` with a baseline snapshot of the same series.
+pub(super) fn against_snapshot(
+    function: &str,
+    span: Option<&str>,
+    samples: &[Sample<'_>],
+    baseline: &SeriesSnapshot,
+    created: &str,
+    settings: &LatencySettings,
+) -> Option<Regression> {
+    let latest = samples.last()?.version;
+    let current: Vec<f64> = samples
+        .iter()
+        .filter(|sample| sample.version == latest)
+        .map(|sample| sample.duration_ms)
+        .collect();
+    let baseline_versions = if baseline.versions.is_empty() {
+        String::new()
+    } else {
+        format!(", version {}", baseline.versions.join(", "))
+    };
+    Some(Regression {
+        function: function.to_owned(),
+        span: span.map(str::to_owned),
+        baseline: format!("baseline of {created}{baseline_versions}"),
+        current: latest.map_or_else(
+            || "window".to_owned(),
+            |version| format!("version {version}"),
+        ),
+        comparison: latency::compare(&baseline.durations_ms, &current, settings),
+    })
+}
+
+/// Invocations an hour needs for its p95 to count in the series.
+const MIN_PER_HOUR: usize = 5;
+
+/// Finds change points in the hourly p95 of a function's durations, and names the version
+/// that ran at the end of the first hour after each.
+pub(super) fn latency_shifts(
+    function: &str,
+    invocations: &[Invocation],
+    indexes: &[usize],
+    settings: &ChangePointSettings,
+) -> Vec<LatencyShift> {
+    let mut hours: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    for &index in indexes {
+        if let Some(start) = invocations[index].start {
+            hours
+                .entry(start.unix_timestamp().div_euclid(3600))
+                .or_default()
+                .push(index);
+        }
+    }
+    let hours: Vec<(i64, Vec<usize>)> = hours
+        .into_iter()
+        .filter(|(_, members)| members.len() >= MIN_PER_HOUR)
+        .collect();
+    let series: Vec<f64> = hours
+        .iter()
+        .map(|(_, members)| {
+            let mut durations: Vec<f64> = members
+                .iter()
+                .map(|&index| invocations[index].duration_ms)
+                .collect();
+            durations.sort_by(f64::total_cmp);
+            quantile(&durations, 0.95)
+        })
+        .collect();
+
+    change_points(&series, settings)
+        .into_iter()
+        .map(|change| {
+            let (hour, members) = &hours[change.index];
+            let at = time::OffsetDateTime::from_unix_timestamp(hour * 3600)
+                .ok()
+                .and_then(|at| {
+                    at.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .unwrap_or_default();
+            // The version of the hour's last invocation: a deploy within the hour shows there.
+            let version = members
+                .iter()
+                .max_by_key(|&&index| invocations[index].start)
+                .and_then(|&index| invocations[index].version.clone());
+            LatencyShift {
+                function: function.to_owned(),
+                at,
+                version,
+                change,
+            }
+        })
+        .collect()
+}
