@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context as _, bail};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use spanbill_collector::model::Records;
 use spanbill_collector::platform::{ReadOptions, read_file};
 use spanbill_collector::receiver::{ReceiverLimits, Receivers, serve_http};
@@ -21,9 +21,9 @@ use spanbill_functions::platform::{
     FunctionSpec, Platform, PlatformLog, PlatformSettings, TelemetryFactory,
 };
 use spanbill_functions::scenario::{Deploy, ScenarioSettings, Simulation};
-use spanbill_reports::dataset::{load_invocations, load_trace_hops};
+use spanbill_reports::dataset::{load_invocations, load_spans, load_unit_counts};
 use spanbill_reports::pricing::PriceBook;
-use spanbill_reports::report::{self, Format, ReportSettings};
+use spanbill_reports::report::{self, Format, Inputs, ReportSettings};
 
 /// The functions of the order service with their configuration.
 const FUNCTIONS: [(&str, u32); 3] = [
@@ -47,6 +47,37 @@ pub(crate) struct DemoArgs {
     /// Keep the dataset in DIR for later `spanbill report --data-dir DIR` runs.
     #[arg(long, value_name = "DIR")]
     keep: Option<PathBuf>,
+    /// Scenario: the defective releases the run deploys.
+    #[arg(long, value_enum, default_value_t = Scenario::All)]
+    scenario: Scenario,
+    /// Also write the report as an HTML page with charts to PATH.
+    #[arg(long, value_name = "PATH")]
+    html: Option<PathBuf>,
+}
+
+/// The releases a demo run deploys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// The slower updateInventory release at 2/3 of the run and the looping handlePayment
+    /// release at 5/6.
+    All,
+    /// Only the slower updateInventory release.
+    Regression,
+    /// Only the looping handlePayment release.
+    Spiral,
+    /// No new release: the report should find no regression and no spiral.
+    Steady,
+}
+
+impl Scenario {
+    fn describe(self) -> &'static str {
+        match self {
+            Self::All => "updateInventory version 2 deploys at 2/3, handlePayment version 2 at 5/6",
+            Self::Regression => "updateInventory version 2 deploys at 2/3",
+            Self::Spiral => "handlePayment version 2 deploys at 5/6",
+            Self::Steady => "no new release",
+        }
+    }
 }
 
 /// Runs `spanbill demo`.
@@ -85,9 +116,10 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let simulation = simulation(args, &data_dir, &collector.endpoint, start)?;
     let scenario = scenario(args, start, duration);
     eprintln!(
-        "demo: running {} of orders ({} per hour); updateInventory version 2 deploys at 2/3, \
-         handlePayment version 2 at 5/6",
-        args.duration, args.orders_per_hour
+        "demo: running {} of orders ({} per hour); {}",
+        args.duration,
+        args.orders_per_hour,
+        args.scenario.describe()
     );
     let summary = runtime.block_on(simulation.run(&scenario))?;
     let invocations: usize = summary.invocations.values().sum();
@@ -107,13 +139,31 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
 
     let dates = DateRange::default();
     let invocations = load_invocations(&data_dir, dates)?;
-    let hops = load_trace_hops(&data_dir, dates)?;
-    let settings = ReportSettings::default();
-    let report = report::build(&invocations, &hops, &PriceBook::built_in(), &settings);
+    let spans = load_spans(&data_dir, dates)?;
+    let business_units = vec!["orders.created".to_owned()];
+    let units = load_unit_counts(&data_dir, dates, Some(&business_units))?;
+    // The order service counts orders, payments and stock-outs; the unit that cost is
+    // divided by is the order.
+    let settings = ReportSettings {
+        business_units: Some(business_units),
+        ..ReportSettings::default()
+    };
+    let inputs = Inputs {
+        invocations: &invocations,
+        spans: &spans,
+        units: &units,
+        baseline: None,
+    };
+    let report = report::build(&inputs, &PriceBook::built_in(), &settings);
     print!(
         "{}",
         report::render(&report, Format::Table { color: false })
     );
+    if let Some(path) = &args.html {
+        std::fs::write(path, report::render(&report, Format::Html))
+            .with_context(|| format!("failed to write the HTML report to `{}`", path.display()))?;
+        eprintln!("demo: HTML report written to {}", path.display());
+    }
     eprintln!("demo: finished in {:.0} s", started.elapsed().as_secs_f64());
     if let Some(dir) = &args.keep {
         eprintln!(
@@ -150,7 +200,7 @@ impl Collector {
         let store = Store::open(data_dir, StoreOptions::default())?;
         let receivers = Receivers::new(store.clone(), ReceiverLimits::default());
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-        let endpoint = format!("http://{}/v1/traces", listener.local_addr()?);
+        let endpoint = format!("http://{}", listener.local_addr()?);
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let server = runtime.spawn(serve_http(listener, receivers.clone(), async move {
             let _ = stopped.wait_for(|stop| *stop).await;
@@ -210,8 +260,8 @@ fn simulation(
     Ok(Simulation::new(platform, orders, start))
 }
 
-/// Builds the scenario: traffic from `start` for `duration`, the slow updateInventory release at
-/// two thirds of it and the looping handlePayment release at five sixths.
+/// Builds the scenario: traffic from `start` for `duration`, with the releases `--scenario`
+/// selects.
 fn scenario(args: &DemoArgs, start: SystemTime, duration: Duration) -> ScenarioSettings {
     ScenarioSettings {
         seed: args.seed,
@@ -222,18 +272,26 @@ fn scenario(args: &DemoArgs, start: SystemTime, duration: Duration) -> ScenarioS
         catalog_size: 40_000,
         burst_every: Some(Duration::from_hours(6)),
         burst_size: 6,
-        deploys: vec![
-            Deploy {
-                after: duration * 2 / 3,
-                function: "updateInventory".to_owned(),
-                version: "2".to_owned(),
-            },
-            Deploy {
-                after: duration * 5 / 6,
-                function: "handlePayment".to_owned(),
-                version: "2".to_owned(),
-            },
-        ],
+        deploys: deploys(args.scenario, duration),
+    }
+}
+
+fn deploys(scenario: Scenario, duration: Duration) -> Vec<Deploy> {
+    let slow_inventory = Deploy {
+        after: duration * 2 / 3,
+        function: "updateInventory".to_owned(),
+        version: "2".to_owned(),
+    };
+    let looping_payment = Deploy {
+        after: duration * 5 / 6,
+        function: "handlePayment".to_owned(),
+        version: "2".to_owned(),
+    };
+    match scenario {
+        Scenario::All => vec![slow_inventory, looping_payment],
+        Scenario::Regression => vec![slow_inventory],
+        Scenario::Spiral => vec![looping_payment],
+        Scenario::Steady => Vec::new(),
     }
 }
 
@@ -255,7 +313,9 @@ fn ingest_platform_logs(store: &Store, log_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds each environment's pipeline: spans in batches over OTLP/HTTP to `endpoint`.
+/// Builds each environment's pipeline: spans in batches and KPI metrics over OTLP/HTTP to
+/// the collector at `endpoint` (`http://host:port`). Metrics are cumulative and exported
+/// when the environment shuts down, as the periodic reader's 60 s interval is real time.
 fn otlp_telemetry(endpoint: String) -> TelemetryFactory {
     use opentelemetry_otlp::WithExportConfig as _;
     use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor};
@@ -263,7 +323,12 @@ fn otlp_telemetry(endpoint: String) -> TelemetryFactory {
     Arc::new(move |function| {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
-            .with_endpoint(endpoint.clone())
+            .with_endpoint(format!("{endpoint}/v1/traces"))
+            .build()
+            .expect("an OTLP/HTTP exporter to a loopback address always builds");
+        let metric_exporter = opentelemetry_otlp::MetricExporter::builder()
+            .with_http()
+            .with_endpoint(format!("{endpoint}/v1/metrics"))
             .build()
             .expect("an OTLP/HTTP exporter to a loopback address always builds");
         // A large queue, because a warm environment finishes many invocations between two
@@ -281,6 +346,7 @@ fn otlp_telemetry(endpoint: String) -> TelemetryFactory {
                 spanbill_instrumentation::InitType::OnDemand,
             ))
             .span_processor(processor)
+            .metric_exporter(metric_exporter)
             .flush_after_invocation(false)
             .build()
     })

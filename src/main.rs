@@ -50,6 +50,8 @@ enum Command {
     /// Report cost, latency regressions and cost spirals; exit 1 when a `--fail-on` gate
     /// finds something.
     Report(report_cmd::ReportArgs),
+    /// Save a window's latency distributions as a baseline for `report --baseline`.
+    Snapshot(report_cmd::SnapshotArgs),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +80,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Collect(args) => collect_cmd::run(&args),
         Command::Pricing(args) => pricing_cmd::run(&args),
         Command::Report(args) => return report_cmd::run(&args),
+        Command::Snapshot(args) => report_cmd::run_snapshot(&args),
         Command::Demo(args) => demo_cmd::run(&args),
     }
     .map(|()| ExitCode::SUCCESS)

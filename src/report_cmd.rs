@@ -1,5 +1,6 @@
 //! The `spanbill report` command: cost, latency and findings over a window of the dataset,
-//! with an exit code that gates a CI job.
+//! with an exit code that gates a CI job; and `spanbill snapshot`, which saves a window's
+//! latency distributions as the baseline later reports compare against.
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
@@ -10,9 +11,10 @@ use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use rust_decimal::Decimal;
 use spanbill_collector::store::DateRange;
-use spanbill_reports::dataset::load_invocations;
+use spanbill_reports::dataset::{load_invocations, load_spans, load_unit_counts};
 use spanbill_reports::pricing::PriceBook;
-use spanbill_reports::report::{self, Format, ReportSettings};
+use spanbill_reports::report::{self, Format, Inputs, ReportConfig};
+use spanbill_reports::snapshot::Snapshot;
 use time::{Date, OffsetDateTime};
 
 use crate::data_dir;
@@ -20,13 +22,13 @@ use crate::data_dir;
 /// Exit code when a gate in `--fail-on` found something.
 const EXIT_FINDINGS: u8 = 1;
 
-/// Flags of `spanbill report`.
+/// The window of the dataset a command reads.
 #[derive(Debug, Args)]
-pub(crate) struct ReportArgs {
+pub(crate) struct WindowArgs {
     /// Dataset directory (default: `$XDG_DATA_HOME/spanbill`).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// Report the last DURATION, in days (`7d`) or hours (`36h`), up to today.
+    /// Read the last DURATION, in days (`7d`) or hours (`36h`), up to today.
     #[arg(long, value_name = "DURATION", conflicts_with_all = ["from", "to"])]
     since: Option<String>,
     /// First date of the window, `YYYY-MM-DD`.
@@ -35,12 +37,26 @@ pub(crate) struct ReportArgs {
     /// Last date of the window, `YYYY-MM-DD`.
     #[arg(long, value_name = "DATE")]
     to: Option<String>,
+}
+
+/// Flags of `spanbill report`.
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    #[command(flatten)]
+    window: WindowArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     format: ReportFormat,
     /// Write the report to PATH instead of stdout.
     #[arg(long, value_name = "PATH")]
     output: Option<PathBuf>,
+    /// TOML file with thresholds, budget, gates and business KPIs; flags override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Baseline snapshot (from `spanbill snapshot`) to compare latencies against, in place
+    /// of the previous version in the window.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
     /// Monthly budget in USD for the `budget` gate.
     #[arg(long, value_name = "USD")]
     budget: Option<String>,
@@ -56,6 +72,16 @@ pub(crate) struct ReportArgs {
     free_tier: bool,
 }
 
+/// Flags of `spanbill snapshot`.
+#[derive(Debug, Args)]
+pub(crate) struct SnapshotArgs {
+    #[command(flatten)]
+    window: WindowArgs,
+    /// File to write the snapshot to.
+    #[arg(long, value_name = "PATH")]
+    output: PathBuf,
+}
+
 /// Output format of `spanbill report`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ReportFormat {
@@ -65,6 +91,8 @@ enum ReportFormat {
     Markdown,
     /// JSON with a versioned schema.
     Json,
+    /// A self-contained HTML page with SVG charts.
+    Html,
 }
 
 /// A CI gate.
@@ -80,25 +108,36 @@ enum Gate {
 
 /// Runs `spanbill report`; returns 0, or 1 when a gate found something.
 pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    let data_dir = data_dir::resolve(args.data_dir.clone())?;
-    let dates = window(args)?;
-    let budget = args
-        .budget
+    let config = args
+        .config
         .as_deref()
-        .map(|text| {
+        .map(ReportConfig::read)
+        .transpose()?
+        .unwrap_or_default();
+    let mut settings = config.settings();
+    if let Some(text) = &args.budget {
+        settings.budget = Some(
             Decimal::from_str(text.trim_start_matches('$')).with_context(|| {
                 format!("invalid budget `{text}`: pass an amount in USD, such as `250` or `99.50`")
-            })
-        })
-        .transpose()?;
-    if args.fail_on.contains(&Gate::Budget) && budget.is_none() {
-        bail!("`--fail-on budget` needs `--budget USD`");
+            })?,
+        );
+    }
+    settings.free_tier |= args.free_tier;
+    let gates = if args.fail_on.is_empty() {
+        config_gates(&config)?
+    } else {
+        args.fail_on.clone()
+    };
+    if gates.contains(&Gate::Budget) && settings.budget.is_none() {
+        bail!("`--fail-on budget` needs `--budget USD` or `budget_usd` in the configuration file");
     }
     let book = match &args.pricing {
         Some(path) => PriceBook::with_user_file(path)?,
         None => PriceBook::built_in(),
     };
+    let baseline = args.baseline.as_deref().map(Snapshot::read).transpose()?;
 
+    let (data_dir, dates) = resolve(&args.window)?;
     let invocations = load_invocations(&data_dir, dates)?;
     if invocations.is_empty() {
         bail!(
@@ -107,12 +146,15 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
             describe(dates)
         );
     }
-    let settings = ReportSettings {
-        budget,
-        free_tier: args.free_tier,
-        ..ReportSettings::default()
+    let spans = load_spans(&data_dir, dates)?;
+    let units = load_unit_counts(&data_dir, dates, settings.business_units.as_deref())?;
+    let inputs = Inputs {
+        invocations: &invocations,
+        spans: &spans,
+        units: &units,
+        baseline: baseline.as_ref(),
     };
-    let report = report::build(&invocations, &[], &book, &settings);
+    let report = report::build(&inputs, &book, &settings);
 
     let format = match args.format {
         ReportFormat::Table => {
@@ -123,6 +165,7 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         }
         ReportFormat::Markdown => Format::Markdown,
         ReportFormat::Json => Format::Json,
+        ReportFormat::Html => Format::Html,
     };
     let text = report::render(&report, format);
     match &args.output {
@@ -131,7 +174,7 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         None => std::io::stdout().lock().write_all(text.as_bytes())?,
     }
 
-    let failed = args.fail_on.iter().any(|gate| match gate {
+    let failed = gates.iter().any(|gate| match gate {
         Gate::Regression => report.has_regression(),
         Gate::Spiral => report.has_spiral(),
         Gate::Budget => report.over_budget(),
@@ -143,7 +186,59 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn window(args: &ReportArgs) -> anyhow::Result<DateRange> {
+/// Runs `spanbill snapshot`.
+pub(crate) fn run_snapshot(args: &SnapshotArgs) -> anyhow::Result<()> {
+    let (data_dir, dates) = resolve(&args.window)?;
+    let invocations = load_invocations(&data_dir, dates)?;
+    if invocations.is_empty() {
+        bail!(
+            "no invocations in `{}` for {}: a baseline needs data; widen the window",
+            data_dir.display(),
+            describe(dates)
+        );
+    }
+    let spans = load_spans(&data_dir, dates)?;
+    let created = OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .context("failed to format the current time")?;
+    let snapshot = Snapshot::build(&invocations, &spans, created);
+    snapshot.write(&args.output)?;
+    let span_series: usize = snapshot
+        .spans
+        .values()
+        .map(std::collections::BTreeMap::len)
+        .sum();
+    eprintln!(
+        "snapshot: {} functions and {span_series} span names from {} invocations written to {}",
+        snapshot.functions.len(),
+        invocations.len(),
+        args.output.display()
+    );
+    Ok(())
+}
+
+/// Reads the gates named in the configuration file.
+fn config_gates(config: &ReportConfig) -> anyhow::Result<Vec<Gate>> {
+    let Some(names) = &config.report.fail_on else {
+        return Ok(Vec::new());
+    };
+    names
+        .iter()
+        .map(|name| {
+            Gate::from_str(name, true).map_err(|_| {
+                anyhow::anyhow!(
+                    "invalid gate `{name}` in `fail_on`: use `regression`, `spiral` or `budget`"
+                )
+            })
+        })
+        .collect()
+}
+
+fn resolve(args: &WindowArgs) -> anyhow::Result<(PathBuf, DateRange)> {
+    Ok((data_dir::resolve(args.data_dir.clone())?, window(args)?))
+}
+
+fn window(args: &WindowArgs) -> anyhow::Result<DateRange> {
     let parse = |text: &str| {
         Date::parse(
             text,

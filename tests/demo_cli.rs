@@ -1,11 +1,14 @@
-//! A short `spanbill demo`: the report finds the updateInventory regression with the version
-//! that brought it, the handlePayment loop with the trace that shows it, and no regression
-//! for createOrder, whose code did not change.
+//! Short `spanbill demo` runs. The report finds the updateInventory regression with the
+//! version that brought it, the handlePayment loop with the trace that shows it, and no
+//! regression for createOrder, whose code did not change. A run without new releases finds
+//! neither.
 
 use assert_cmd::Command;
 
 #[test]
 fn demo_finds_regression_and_spiral() {
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("demo.html");
     let output = Command::cargo_bin("spanbill")
         .unwrap()
         .args([
@@ -16,7 +19,9 @@ fn demo_finds_regression_and_spiral() {
             "40",
             "--seed",
             "7",
+            "--html",
         ])
+        .arg(&html)
         .output()
         .unwrap();
     let stdout = String::from_utf8(output.stdout).unwrap();
@@ -54,4 +59,53 @@ fn demo_finds_regression_and_spiral() {
         stderr.contains("demo: collector on http://127.0.0.1:"),
         "{stderr}"
     );
+
+    // The KPI counter reached the collector over OTLP, so cost per order is known.
+    assert!(stdout.contains("\ncost per orders.created: $"), "{stdout}");
+    // The most expensive trace is a loop: one order, sixteen payment attempts.
+    let traces = stdout
+        .split("most expensive traces:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no trace list:\n{stdout}"));
+    let first = traces.lines().next().unwrap();
+    assert!(
+        first.contains("(createOrder x1, handlePayment x16)"),
+        "{first}"
+    );
+
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<h3>updateInventory</h3>"), "{page}");
+    assert!(
+        page.contains("<span class=\"bad\">REGRESSION</span>"),
+        "{page}"
+    );
+}
+
+#[test]
+fn steady_demo_finds_nothing() {
+    let output = Command::cargo_bin("spanbill")
+        .unwrap()
+        .args([
+            "demo",
+            "--duration",
+            "1d",
+            "--scenario",
+            "steady",
+            "--seed",
+            "11",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("; no new release\n"), "{stderr}");
+    for function in ["createOrder", "handlePayment", "updateInventory"] {
+        assert!(
+            stdout.contains(&format!("\n  {function}: no new version in the window\n")),
+            "{stdout}"
+        );
+    }
+    assert!(!stdout.contains("REGRESSION"), "{stdout}");
+    assert!(!stdout.contains("recursive_loop"), "{stdout}");
 }

@@ -144,3 +144,190 @@ fn bad_flags_exit_2() {
         assert!(text.starts_with("error: "), "{args:?}: {text}");
     }
 }
+
+/// Writes CloudWatch Logs events (`filter-log-events` JSON lines) of `count` updateInventory
+/// invocations of `version`, one a minute from `start` (Unix ms), lasting 20 to 120 ms.
+/// `slower` stretches the slowest tenth.
+fn platform_log(path: &Path, version: &str, start: i64, count: i64, slower: f64) {
+    let mut lines = String::new();
+    let stream = format!("2026/11/01/[{version}]0f6c2a9e51d34b7c8a1e2f3d4c5b6a79");
+    for index in 0..count {
+        let at = start + index * 60_000;
+        let mut duration = 20.0 + ((index * 7919) % 1000) as f64 / 10.0;
+        if duration >= 110.0 {
+            duration *= slower;
+        }
+        let request = format!("5d1e2c3b-0000-4000-8000-{index:012}");
+        let events = [
+            format!("START RequestId: {request} Version: {version}\n"),
+            format!("END RequestId: {request}\n"),
+            format!(
+                "REPORT RequestId: {request}\tDuration: {duration:.2} ms\tBilled Duration: {} ms\tMemory Size: 1024 MB\tMax Memory Used: 90 MB\t\n",
+                duration.ceil()
+            ),
+        ];
+        for (offset, message) in events.iter().enumerate() {
+            let event = serde_json::json!({
+                "timestamp": at + offset as i64,
+                "ingestionTime": at + 500,
+                "logStreamName": stream,
+                "message": message,
+            });
+            lines.push_str(&event.to_string());
+            lines.push('\n');
+        }
+    }
+    std::fs::write(path, lines).unwrap();
+}
+
+/// Ingests 1,000 invocations of `version` on 2026-11-01, or 2026-11-02 when `day` is 2, into
+/// a new dataset.
+fn version_dataset(version: &str, day: i64, slower: f64) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("platform.jsonl");
+    // 2026-11-01T00:00:00Z.
+    let start = 1_793_491_200_000 + (day - 1) * 86_400_000;
+    platform_log(&log, version, start, 1000, slower);
+    let output = spanbill()
+        .args(["ingest", "--function", "updateInventory", "--data-dir"])
+        .arg(dir.path())
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    dir
+}
+
+#[test]
+fn snapshot_then_baseline_gate() {
+    let baseline_data = version_dataset("1", 1, 1.0);
+    let snapshot = baseline_data.path().join("baseline.json");
+    let output = spanbill()
+        .args(["snapshot", "--data-dir"])
+        .arg(baseline_data.path())
+        .arg("--output")
+        .arg(&snapshot)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("1 functions and 0 span names from 1000 invocations"),
+        "{stderr}"
+    );
+
+    let baseline = snapshot.to_str().unwrap();
+    let same = version_dataset("1", 2, 1.0);
+    let (code, json) = report_json(
+        same.path(),
+        &["--baseline", baseline, "--fail-on", "regression"],
+    );
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(json["regressions"][0]["verdict"], "no_regression");
+
+    let slower = version_dataset("2", 2, 1.6);
+    let (code, json) = report_json(
+        slower.path(),
+        &["--baseline", baseline, "--fail-on", "regression"],
+    );
+    assert_eq!(code, Some(1), "{json}");
+    let regression = &json["regressions"][0];
+    assert_eq!(regression["function"], "updateInventory");
+    assert_eq!(regression["verdict"], "regression");
+    assert_eq!(regression["current"], "version 2");
+    assert!(
+        regression["baseline"]
+            .as_str()
+            .unwrap()
+            .ends_with(", version 1"),
+        "{regression}"
+    );
+    assert!(
+        json["baseline"]
+            .as_str()
+            .unwrap()
+            .starts_with("baseline snapshot of "),
+        "{json}"
+    );
+}
+
+#[test]
+fn config_file_sets_gates() {
+    let dir = version_dataset("1", 1, 1.0);
+    let config = dir.path().join("spanbill.toml");
+    std::fs::write(
+        &config,
+        "[report]\nbudget_usd = 0.0001\nfail_on = [\"budget\"]\n",
+    )
+    .unwrap();
+    let (code, json) = report_json(dir.path(), &["--config", config.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{json}");
+
+    // A flag overrides the file.
+    let (code, _) = report_json(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "--budget", "1000000"],
+    );
+    assert_eq!(code, Some(0));
+
+    std::fs::write(&config, "[latency]\nalpah = 0.01\n").unwrap();
+    let output = spanbill()
+        .args(["report", "--data-dir"])
+        .arg(dir.path())
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let text = String::from_utf8(output.stderr).unwrap();
+    assert!(text.contains("invalid configuration file"), "{text}");
+    assert!(text.contains("alpah"), "{text}");
+}
+
+#[test]
+fn bad_baseline_exits_2() {
+    let dir = dataset();
+    let path = dir.path().join("not-a-snapshot.json");
+    std::fs::write(&path, "{}").unwrap();
+    let output = spanbill()
+        .args(["report", "--data-dir"])
+        .arg(dir.path())
+        .arg("--baseline")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let text = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        text.contains("is not a spanbill baseline snapshot"),
+        "{text}"
+    );
+}
+
+#[test]
+fn html_report_is_written() {
+    let dir = version_dataset("1", 1, 1.0);
+    let path = dir.path().join("report.html");
+    let output = spanbill()
+        .args(["report", "--format", "html", "--data-dir"])
+        .arg(dir.path())
+        .arg("--output")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let html = std::fs::read_to_string(&path).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    assert!(html.contains("<h3>updateInventory</h3>"), "{html}");
+    // Latency, cost over time and breakdown.
+    assert_eq!(html.matches("<svg ").count(), 3, "{html}");
+    assert!(html.ends_with("</html>\n"));
+}
