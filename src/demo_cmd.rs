@@ -121,7 +121,23 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
         args.orders_per_hour,
         args.scenario.describe()
     );
-    let summary = runtime.block_on(simulation.run(&scenario))?;
+    let clock = Instant::now();
+    let summary = runtime.block_on(simulation.run_with_progress(&scenario, |progress| {
+        let hours = progress.elapsed.as_secs_f64() / 3600.0;
+        let invocations: usize = progress.summary.invocations.values().sum();
+        match progress.deployed {
+            Some(deploy) => eprintln!(
+                "demo: {hours:.1} h in: deployed {} version {}",
+                deploy.function, deploy.version
+            ),
+            None => eprintln!(
+                "demo: {hours:.1} h of {:.0} h, {} orders, {invocations} invocations ({:.0} s)",
+                duration.as_secs_f64() / 3600.0,
+                progress.summary.requests,
+                clock.elapsed().as_secs_f64()
+            ),
+        }
+    }))?;
     let invocations: usize = summary.invocations.values().sum();
     eprintln!(
         "demo: {} orders, {invocations} invocations, {} throttled, {} messages stopped by loop \

@@ -83,6 +83,18 @@ pub struct ScenarioSummary {
     pub deployed: Vec<(SystemTime, String, String)>,
 }
 
+/// Where a running scenario is, passed to the callback of
+/// [`Simulation::run_with_progress`].
+#[derive(Debug, Clone, Copy)]
+pub struct Progress<'a> {
+    /// Virtual time since the scenario's start.
+    pub elapsed: Duration,
+    /// Counts so far.
+    pub summary: &'a ScenarioSummary,
+    /// The release just deployed, when the call is for a deploy.
+    pub deployed: Option<&'a Deploy>,
+}
+
 /// Errors that end a scenario.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
@@ -154,6 +166,17 @@ impl Simulation {
 
     /// Runs `settings` to the end.
     pub async fn run(&self, settings: &ScenarioSettings) -> Result<ScenarioSummary, ScenarioError> {
+        self.run_with_progress(settings, |_| {}).await
+    }
+
+    /// Runs `settings` to the end, calling `progress` each time another tenth of the
+    /// scenario's virtual time has passed and after each deploy.
+    pub async fn run_with_progress(
+        &self,
+        settings: &ScenarioSettings,
+        mut progress: impl FnMut(Progress<'_>),
+    ) -> Result<ScenarioSummary, ScenarioError> {
+        let mut tenths_reported = 0_u32;
         let mut summary = ScenarioSummary::default();
         let mut random = StdRng::seed_from_u64(settings.seed);
         let catalog = Catalog::new(settings.catalog_size);
@@ -180,6 +203,21 @@ impl Simulation {
             while let Some(deploy) = deploys.next_if(|deploy| settings.start + deploy.after <= now)
             {
                 self.deploy(&deploy, now, &mut summary)?;
+                progress(Progress {
+                    elapsed: now.duration_since(settings.start).unwrap_or_default(),
+                    summary: &summary,
+                    deployed: Some(&deploy),
+                });
+            }
+            let elapsed = now.duration_since(settings.start).unwrap_or_default();
+            let tenths = (elapsed.as_secs_f64() / settings.duration.as_secs_f64() * 10.0) as u32;
+            if tenths > tenths_reported {
+                tenths_reported = tenths;
+                progress(Progress {
+                    elapsed,
+                    summary: &summary,
+                    deployed: None,
+                });
             }
 
             let count = match next_burst {
