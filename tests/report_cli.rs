@@ -331,3 +331,38 @@ fn html_report_is_written() {
     assert_eq!(html.matches("<svg ").count(), 3, "{html}");
     assert!(html.ends_with("</html>\n"));
 }
+
+#[test]
+fn corrupt_part_is_named() {
+    let dir = version_dataset("1", 1, 1.0);
+    let partition = dir.path().join("invocations/date=2026-11-01");
+    let part = std::fs::read_dir(&partition)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "parquet")
+        })
+        .unwrap();
+    let bytes = std::fs::read(&part).unwrap();
+    std::fs::write(&part, &bytes[..bytes.len() / 2]).unwrap();
+
+    let output = spanbill()
+        .args(["report", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let text = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        text.contains("failed to read the invocations under"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "`{}` is not a complete Parquet file",
+            part.display()
+        )),
+        "{text}"
+    );
+}

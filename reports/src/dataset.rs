@@ -20,11 +20,19 @@ pub enum DatasetError {
     Store(#[from] spanbill_collector::store::StoreError),
     /// A part could not be read or has an unexpected column.
     #[error(
-        "failed to read the invocations under `{path}`; a part may be corrupt or from another version of spanbill"
+        "failed to read the {table} under `{path}`: {}",
+        suspect.as_ref().map_or_else(
+            || "a part may be corrupt or from another version of spanbill".to_owned(),
+            |part| format!("`{part}` is not a complete Parquet file; move it out of the dataset and run the command again")
+        )
     )]
     Read {
+        /// The table: spans, invocations or metrics.
+        table: &'static str,
         /// The data directory.
         path: String,
+        /// The first part that does not begin and end with the Parquet magic bytes.
+        suspect: Option<String>,
         /// The polars error.
         #[source]
         source: PolarsError,
@@ -40,10 +48,7 @@ pub fn load_invocations(
     let Some(frame) = scan(data_dir, Table::Invocations, dates)? else {
         return Ok(Vec::new());
     };
-    let read_error = |source| DatasetError::Read {
-        path: data_dir.display().to_string(),
-        source,
-    };
+    let read_error = |source| read_error(data_dir, Table::Invocations, source);
     let frame = frame.collect().map_err(read_error)?;
     rows(&frame).map_err(read_error)
 }
@@ -153,10 +158,7 @@ pub fn load_spans(data_dir: &Path, dates: DateRange) -> Result<Vec<TraceSpan>, D
     let Some(frame) = scan(data_dir, Table::Spans, dates)? else {
         return Ok(Vec::new());
     };
-    let read_error = |source| DatasetError::Read {
-        path: data_dir.display().to_string(),
-        source,
-    };
+    let read_error = |source| read_error(data_dir, Table::Spans, source);
     let frame = frame
         .select([
             col("trace_id"),
@@ -276,10 +278,7 @@ pub fn load_unit_counts(
     let Some(frame) = scan(data_dir, Table::Metrics, dates)? else {
         return Ok(Vec::new());
     };
-    let read_error = |source| DatasetError::Read {
-        path: data_dir.display().to_string(),
-        source,
-    };
+    let read_error = |source| read_error(data_dir, Table::Metrics, source);
     let counters = col("kind")
         .eq(lit("sum"))
         .and(col("monotonic").eq(lit(true)));
@@ -392,6 +391,47 @@ fn unit_rows(frame: &DataFrame) -> PolarsResult<Vec<UnitCount>> {
         }
     }
     Ok(counts)
+}
+
+/// Builds a read error, naming the first part of `table` that is not a whole Parquet file.
+fn read_error(data_dir: &Path, table: Table, source: PolarsError) -> DatasetError {
+    DatasetError::Read {
+        table: table.name(),
+        path: data_dir.display().to_string(),
+        suspect: truncated_part(&data_dir.join(table.name()))
+            .map(|part| part.display().to_string()),
+        source,
+    }
+}
+
+/// Returns the first `.parquet` file under `dir` (one level of partitions deep) that does not
+/// begin and end with the magic bytes `PAR1`, as a file cut short by a crash or a copy does.
+fn truncated_part(dir: &Path) -> Option<std::path::PathBuf> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+
+    let mut parts: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter_map(|partition| std::fs::read_dir(partition.path()).ok())
+        .flat_map(|files| files.flatten().map(|file| file.path()))
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "parquet")
+        })
+        .collect();
+    parts.sort();
+    parts.into_iter().find(|path| {
+        let whole = (|| {
+            let mut file = std::fs::File::open(path)?;
+            let mut head = [0_u8; 4];
+            let mut tail = [0_u8; 4];
+            file.read_exact(&mut head)?;
+            file.seek(SeekFrom::End(-4))?;
+            file.read_exact(&mut tail)?;
+            Ok::<_, std::io::Error>(&head == b"PAR1" && &tail == b"PAR1")
+        })();
+        !whole.unwrap_or(false)
+    })
 }
 
 /// Reads a string column as owned values.
