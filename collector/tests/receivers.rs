@@ -1,5 +1,6 @@
 //! The receivers in-process against a real store on loopback ports: gRPC partial success and
-//! status codes, and the `google.rpc.Status` bodies of HTTP errors.
+//! status codes, the `google.rpc.Status` bodies of HTTP errors, and the log records that
+//! carry no platform data.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -450,7 +451,7 @@ async fn http_full_queue_gets_429_then_503() {
     let (address, stop) = start_http(receivers.clone()).await;
     let json = data("otlp_json_traces_twin_of_protobuf_sample.json");
 
-    // Bursts of concurrent requests against a queue of one write; stop at the first 429.
+    // Bursts of concurrent requests against a queue of one write, until the first 429.
     let mut too_many = None;
     let mut stored_requests = 0;
     for _ in 0..20 {
@@ -679,7 +680,7 @@ async fn grpc_gzip_bomb_stops_at_limit() {
         outcome.message
     );
     assert!(outcome.message.contains("1048576"), "{}", outcome.message);
-    // Inflating the whole bomb would raise the peak by 512 MiB; the limit allows 1 MiB, and
+    // Inflating the whole bomb would raise the peak by 512 MiB. The limit allows 1 MiB, and
     // the margin covers the other tests of this binary running at the same time.
     let growth = peak_after.saturating_sub(peak_before);
     assert!(growth < 128 << 20, "peak RSS grew by {growth} bytes");
@@ -718,4 +719,129 @@ async fn grpc_body_over_limit_is_resource_exhausted() {
     tokio::task::spawn_blocking(move || store.shutdown_blocking().unwrap())
         .await
         .unwrap();
+}
+
+/// Log bodies of one OTLP logs request: a START and REPORT pair in separate records, a
+/// `platform.report` record in the JSON log format, and two records that are no platform
+/// data (an application line and an integer body).
+fn mixed_log_bodies() -> Vec<serde_json::Value> {
+    let platform_report = serde_json::json!({
+        "time": "2024-02-09T08:42:44.080Z",
+        "type": "platform.report",
+        "record": {
+            "requestId": "r3",
+            "metrics": {
+                "durationMs": 1.3,
+                "billedDurationMs": 2,
+                "memorySizeMB": 128,
+                "maxMemoryUsedMB": 68
+            }
+        }
+    });
+    vec![
+        serde_json::json!({ "stringValue": "START RequestId: r1 Version: $LATEST" }),
+        serde_json::json!({ "stringValue": "INFO order 42 created" }),
+        serde_json::json!({
+            "stringValue": "REPORT RequestId: r1\tDuration: 12.34 ms\tBilled Duration: 13 ms\t\
+                            Memory Size: 128 MB\tMax Memory Used: 40 MB\t"
+        }),
+        serde_json::json!({ "stringValue": platform_report.to_string() }),
+        serde_json::json!({ "intValue": "7" }),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_logs_reject_non_platform_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let receivers = Receivers::new(store.clone(), ReceiverLimits::default());
+    let (address, stop) = start_http(receivers.clone()).await;
+    let log_records: Vec<_> = mixed_log_bodies()
+        .into_iter()
+        .map(|body| serde_json::json!({ "body": body }))
+        .collect();
+    let request = serde_json::json!({
+        "resourceLogs": [{ "scopeLogs": [{ "logRecords": log_records }] }]
+    });
+
+    let response = send_http(
+        address,
+        "POST",
+        "/v1/logs",
+        &[JSON],
+        request.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(response.status, 200);
+    let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    let partial = &body["partialSuccess"];
+    assert_eq!(partial["rejectedLogRecords"], "2");
+    let message = partial["errorMessage"].as_str().unwrap();
+    assert!(
+        message.contains("1 rejected: log record is not Lambda platform data"),
+        "{message}"
+    );
+    assert!(
+        message.contains("1 rejected: log record body is not a string"),
+        "{message}"
+    );
+    assert_eq!(receivers.counters.rejected_items.load(Ordering::Relaxed), 2);
+
+    let _ = stop.send(());
+    let totals = tokio::task::spawn_blocking(move || store.shutdown_blocking().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(totals.invocations, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_logs_reject_non_platform_records() {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+
+    let (address, _receivers, store, stop, _dir) = start_grpc_with(ReceiverLimits::default()).await;
+    let mut client = LogsServiceClient::connect(format!("http://{address}"))
+        .await
+        .unwrap();
+    let log_records = mixed_log_bodies()
+        .into_iter()
+        .map(|body| {
+            let value = match body.get("stringValue") {
+                Some(text) => any_value::Value::StringValue(text.as_str().unwrap().to_owned()),
+                None => any_value::Value::IntValue(7),
+            };
+            LogRecord {
+                body: Some(AnyValue { value: Some(value) }),
+                ..LogRecord::default()
+            }
+        })
+        .collect();
+    let request = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records,
+                ..ScopeLogs::default()
+            }],
+            ..ResourceLogs::default()
+        }],
+    };
+
+    let response = client.export(request).await.unwrap().into_inner();
+    let partial = response.partial_success.expect("partial success");
+    assert_eq!(partial.rejected_log_records, 2);
+    assert!(
+        partial
+            .error_message
+            .contains("log record is not Lambda platform data"),
+        "{}",
+        partial.error_message
+    );
+
+    let _ = stop.send(());
+    let totals = tokio::task::spawn_blocking(move || store.shutdown_blocking().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(totals.invocations, 2);
 }

@@ -41,9 +41,8 @@ use tonic::server::NamedService;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Request, Response, Status};
 
-use crate::model::Records;
 use crate::otlp::{self, Converted};
-use crate::platform::{self, ReadOptions};
+use crate::platform::ReadOptions;
 use crate::store::StoreError;
 
 use super::Receivers;
@@ -283,16 +282,8 @@ impl LogsService for Handlers {
         &self,
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        let (text, _) = otlp::log_bodies(request.get_ref());
-        let read = platform::read_bytes("otlp logs", text.as_bytes(), &ReadOptions::default())
+        let converted = otlp::convert_logs(request.get_ref(), &ReadOptions::default())
             .map_err(|error| Status::invalid_argument(error.to_string()))?;
-        let converted = Converted {
-            records: Records {
-                invocations: read.invocations,
-                ..Records::default()
-            },
-            rejected: Vec::new(),
-        };
         let (rejected, message) = self.store(converted).await?;
         Ok(Response::new(ExportLogsServiceResponse {
             partial_success: (rejected > 0).then_some(ExportLogsPartialSuccess {

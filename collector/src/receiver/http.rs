@@ -242,16 +242,7 @@ fn decode(
             .map_err(|error| error.to_string()),
         Signal::Logs => {
             let request = otlp::decode_logs(body, encoding).map_err(|error| error.to_string())?;
-            let (text, _) = otlp::log_bodies(&request);
-            let read = platform::read_bytes("otlp logs", text.as_bytes(), &ReadOptions::default())
-                .map_err(|error| error.to_string())?;
-            Ok(Converted {
-                records: Records {
-                    invocations: read.invocations,
-                    ..Records::default()
-                },
-                rejected: Vec::new(),
-            })
+            otlp::convert_logs(&request, &ReadOptions::default()).map_err(|error| error.to_string())
         }
     }
 }
