@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -18,6 +19,10 @@ const PROGRESS_BAR_BYTES: u64 = 16 << 20;
 
 /// Records per store write, so one write-ahead log frame stays small.
 const RECORDS_PER_WRITE: usize = 5_000;
+
+/// Exit status when every input was read and its valid records stored, but some records
+/// were rejected as invalid.
+pub(crate) const EXIT_REJECTED: u8 = 3;
 
 /// Flags of `spanbill ingest`.
 #[derive(Debug, clap::Args)]
@@ -45,8 +50,9 @@ struct Totals {
     rejected: usize,
 }
 
-/// Runs `spanbill ingest`.
-pub(crate) fn run(args: &IngestArgs) -> anyhow::Result<()> {
+/// Runs `spanbill ingest`, returning [`EXIT_REJECTED`] when any record was rejected. An
+/// input that cannot be read is an error, which the binary reports with exit status 2.
+pub(crate) fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
     let data_dir = crate::data_dir::resolve(args.data_dir.clone())?;
     let mut options = IngestOptions::default();
     options.platform.function.clone_from(&args.function);
@@ -95,7 +101,10 @@ pub(crate) fn run(args: &IngestArgs) -> anyhow::Result<()> {
             failed.join(", ")
         );
     }
-    Ok(())
+    if totals.rejected > 0 {
+        return Ok(ExitCode::from(EXIT_REJECTED));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn parse_date(text: &str) -> anyhow::Result<Date> {

@@ -2,7 +2,7 @@
 //!
 //! This binary parses flags and dispatches to the library crates. It owns the exit codes:
 //! 0 for success, 1 when a `report --fail-on` gate finds something, 2 for bad usage or
-//! input.
+//! input, 3 when `ingest` stored the valid records but rejected some as invalid.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -39,6 +39,8 @@ enum Command {
         value: String,
     },
     /// Read platform logs and OTLP files into the dataset.
+    ///
+    /// Exits with status 3 when the valid records were stored but some were rejected.
     Ingest(ingest_cmd::IngestArgs),
     /// Receive OTLP over gRPC and HTTP, and Telemetry API batches, into the dataset.
     Collect(collect_cmd::CollectArgs),
@@ -76,7 +78,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::TraceId { value } => trace_id(&value),
-        Command::Ingest(args) => ingest_cmd::run(&args),
+        Command::Ingest(args) => return ingest_cmd::run(&args),
         Command::Collect(args) => collect_cmd::run(&args),
         Command::Pricing(args) => pricing_cmd::run(&args),
         Command::Report(args) => return report_cmd::run(&args),

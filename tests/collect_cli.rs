@@ -1,5 +1,6 @@
 //! `spanbill collect` against real clients: the OpenTelemetry Python SDK over OTLP/HTTP and
-//! OTLP/gRPC, DuckDB reading the dataset, crashes by SIGKILL, and bad requests.
+//! OTLP/gRPC, the OpenTelemetry JS SDK over OTLP/HTTP JSON, DuckDB reading the dataset,
+//! crashes by SIGKILL, and bad requests.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -8,6 +9,8 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use spanbill_collector::store::{DateRange, Table, scan};
 
 const PYTHON_PACKAGES: &str = "opentelemetry-sdk==1.45.1 \
     opentelemetry-exporter-otlp-proto-http==1.45.1 opentelemetry-exporter-otlp-proto-grpc==1.45.1 \
@@ -38,6 +41,26 @@ fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/python")
         .join(name)
+}
+
+/// Returns the directory of the Node.js test client, after checking that `node` runs and
+/// that its npm packages are installed, or fails naming the fix.
+fn node_client() -> PathBuf {
+    let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
+    let version = Command::new("node").arg("--version").output();
+    assert!(
+        version.is_ok_and(|output| output.status.success()),
+        "`node` (Node.js 20.6 or later) is missing from PATH"
+    );
+    assert!(
+        directory
+            .join("node_modules/@opentelemetry/sdk-trace-base")
+            .is_dir(),
+        "the OpenTelemetry JS packages are missing from `{}`: run `scripts/test.sh`, or \
+         `npm ci` in that directory",
+        directory.display()
+    );
+    directory
 }
 
 fn free_port() -> u16 {
@@ -230,6 +253,194 @@ fn python_sdk_exports_land_in_dataset() {
             assert_eq!(point[1], 25);
         }
     }
+}
+
+/// Reads the span and metric rows of the dataset with DuckDB.
+fn rows_from_duckdb(python: &Path, data_dir: &Path) -> serde_json::Value {
+    let output = Command::new(python)
+        .arg(script("read_rows.py"))
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Reads the span rows of the dataset with spanbill's own scan, keyed by span id.
+fn spans_from_scan(data_dir: &Path) -> HashMap<String, serde_json::Value> {
+    let frame = scan(data_dir, Table::Spans, DateRange::default())
+        .unwrap()
+        .expect("no span parts in the dataset")
+        .collect()
+        .unwrap();
+    let text = |name: &str| -> Vec<Option<String>> {
+        let column = frame.column(name).unwrap().str().unwrap();
+        (0..column.len())
+            .map(|row| column.get(row).map(str::to_owned))
+            .collect()
+    };
+    let columns: Vec<_> = [
+        "trace_id",
+        "span_id",
+        "parent_span_id",
+        "name",
+        "service_name",
+        "attributes",
+    ]
+    .into_iter()
+    .map(|name| (name, text(name)))
+    .collect();
+    let mut spans = HashMap::new();
+    for row in 0..frame.height() {
+        let mut span = serde_json::Map::new();
+        for (name, values) in &columns {
+            span.insert((*name).to_owned(), values[row].clone().into());
+        }
+        let span_id = span["span_id"].as_str().unwrap().to_owned();
+        assert!(
+            spans.insert(span_id.clone(), span.into()).is_none(),
+            "span {span_id} stored twice"
+        );
+    }
+    spans
+}
+
+#[test]
+fn node_sdk_json_exports_land_in_dataset() {
+    let python = python();
+    let node_directory = node_client();
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(dir.path());
+
+    let output = Command::new("node")
+        .arg("export_sdk.mjs")
+        .arg(collector.http_endpoint())
+        .arg("10")
+        .current_dir(&node_directory)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "node exporter failed: {stderr}");
+    // The SDK's diagnostic logger writes every failed export to standard error.
+    assert!(stderr.is_empty(), "node exporter logged: {stderr}");
+    let sent: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+
+    // The hand-written request went out chunked, without a length, and was stored.
+    let chunked = &sent["chunked"];
+    assert_eq!(chunked["transferEncoding"], "chunked");
+    assert_eq!(chunked["contentLength"], serde_json::Value::Null);
+    assert_eq!(chunked["status"], 200, "{chunked}");
+    assert_eq!(chunked["body"], "{}");
+
+    let log = collector.terminate();
+    assert!(log.contains("21 spans"), "{log}");
+    assert!(log.contains("4 metric points"), "{log}");
+    assert!(log.contains("0 items rejected, 0 bad requests"), "{log}");
+
+    let sent_spans = sent["spans"].as_array().unwrap();
+    assert_eq!(sent_spans.len(), 20);
+    let scanned = spans_from_scan(dir.path());
+    assert_eq!(scanned.len(), 21);
+    let read = rows_from_duckdb(&python, dir.path());
+    let duckdb_spans: HashMap<String, &serde_json::Value> = read["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|span| (span["span_id"].as_str().unwrap().to_owned(), span))
+        .collect();
+    assert_eq!(duckdb_spans.len(), 21);
+
+    for sent_span in sent_spans {
+        check_node_span(sent_span, &scanned, &duckdb_spans);
+    }
+
+    let chunked_span = &scanned["eee19b7ec3c1b174"];
+    assert_eq!(chunked_span["trace_id"], "5b8efff798038103d269b633813fc60c");
+    assert_eq!(chunked_span["name"], "node-chunked-span");
+    assert_eq!(chunked_span["service_name"], "node-chunked");
+    assert_eq!(
+        chunked_span["attributes"],
+        r#"{"http.request.body.chunked":true}"#
+    );
+
+    check_node_metrics(read["metrics"].as_array().unwrap());
+}
+
+/// Checks the metric points that the JS SDK sent, as DuckDB reads them.
+fn check_node_metrics(metrics: &[serde_json::Value]) {
+    // The metrics exporter sends the cumulative points at flush and again at shutdown, gzip
+    // compressed. The counter counts 10 orders, and the histogram has the values 10 to 19.
+    assert_eq!(metrics.len(), 4);
+    for point in metrics {
+        assert_eq!(point["service_name"], "node-http-json");
+        assert_eq!(point["attributes"], r#"{"order.channel":"web"}"#);
+        match point["name"].as_str().unwrap() {
+            "orders.created" => {
+                assert_eq!(point["kind"], "sum");
+                assert_eq!(point["unit"], "{order}");
+                assert_eq!(point["value_int"], 10);
+            }
+            "order.value" => {
+                assert_eq!(point["kind"], "histogram");
+                assert_eq!(point["unit"], "USD");
+                assert_eq!(point["count"], 10);
+                assert_eq!(point["sum"], 145.0);
+            }
+            other => panic!("unexpected metric {other}"),
+        }
+    }
+}
+
+/// Checks one span that the JS SDK sent against spanbill's scan and DuckDB's reading.
+fn check_node_span(
+    sent_span: &serde_json::Value,
+    scanned: &HashMap<String, serde_json::Value>,
+    duckdb_spans: &HashMap<String, &serde_json::Value>,
+) {
+    let span_id = sent_span["spanId"].as_str().unwrap();
+    let name = sent_span["name"].as_str().unwrap();
+    let stored = &scanned[span_id];
+    let parent = match sent_span["parentSpanId"].as_str().unwrap() {
+        "" => serde_json::Value::Null,
+        parent => parent.into(),
+    };
+    assert_eq!(stored["trace_id"], sent_span["traceId"], "{name}");
+    assert_eq!(stored["parent_span_id"], parent, "{name}");
+    assert_eq!(stored["name"], name);
+    assert_eq!(stored["service_name"], "node-http-json", "{name}");
+
+    let attributes: serde_json::Value =
+        serde_json::from_str(stored["attributes"].as_str().unwrap()).unwrap();
+    if let Some(index) = name.strip_prefix("node-span-") {
+        let index: i64 = index.parse().unwrap();
+        let expected = serde_json::json!({
+            "faas.invocation_id": format!("node-{index}"),
+            "order.items": index,
+            "order.express": index % 2 == 0,
+            "order.total": index as f64 + 0.25,
+        });
+        assert_eq!(attributes, expected, "{name}");
+    } else {
+        assert!(name.starts_with("node-child-"), "{name}");
+        assert_eq!(attributes, serde_json::json!({}), "{name}");
+    }
+
+    // DuckDB reads the same values from the same files.
+    let duckdb_span = duckdb_spans[span_id];
+    for column in [
+        "trace_id",
+        "parent_span_id",
+        "name",
+        "service_name",
+        "attributes",
+    ] {
+        assert_eq!(duckdb_span[column], stored[column], "{name}: {column}");
+    }
+    assert_eq!(duckdb_span["service_version"], "4.5.6", "{name}");
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

@@ -98,3 +98,42 @@ fn ingest_rejects_bad_date_flag() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("invalid `--date 05/07/2024`"), "{stderr}");
 }
+
+#[test]
+fn ingest_rejected_records_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let json =
+        std::fs::read_to_string(corpus("otlp_json_traces_twin_of_protobuf_sample.json")).unwrap();
+    // A 7-byte span id is invalid, and that span is also the other span's parent, so both
+    // spans of this file are rejected.
+    let short_id = json.replace("b6398f586e9f4fe4", "b6398f586e9f4f");
+    assert_ne!(short_id, json);
+
+    let output = Command::cargo_bin("spanbill")
+        .unwrap()
+        .arg("ingest")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg(corpus("otlp_protobuf_traces_export_request.binpb.gz"))
+        .arg("-")
+        .write_stdin(short_id)
+        .output()
+        .unwrap();
+
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("-: OTLP JSON traces, 2 records read, 0 stored, 2 rejected"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("expected 8 bytes, found 7"), "{stdout}");
+    assert!(
+        stdout.contains("total: 2 files, 4 records read, 2 stored, 2 rejected"),
+        "{stdout}"
+    );
+    assert!(stderr.is_empty(), "{stderr}");
+
+    // The valid file's spans are stored all the same.
+    assert_eq!(parts(dir.path(), "spans").len(), 1);
+}

@@ -13,6 +13,7 @@
 
 mod convert;
 mod json;
+mod logs;
 
 use std::collections::BTreeMap;
 
@@ -25,6 +26,7 @@ use crate::model::{IdError, Records};
 
 pub use convert::{convert_metrics, convert_traces, log_bodies};
 pub use json::{logs_from_json, metrics_from_json, traces_from_json};
+pub use logs::convert_logs;
 
 /// Limits applied while converting OTLP into records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +48,7 @@ impl Default for Limits {
     }
 }
 
-/// Reason one span or data point was rejected.
+/// Reason one span, data point or log record was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RejectReason {
@@ -68,6 +70,15 @@ pub enum RejectReason {
     /// A histogram's bucket counts do not match its bounds.
     #[error("histogram bucket counts do not match its bounds")]
     InvalidHistogram,
+    /// A log record carries no Lambda platform data, and spanbill stores no other logs.
+    #[error("log record is not Lambda platform data, the only logs spanbill stores")]
+    NotPlatformLog,
+    /// A log record's body is missing or is not a string.
+    #[error("log record body is not a string")]
+    LogBodyNotString,
+    /// The platform reader found a platform record invalid.
+    #[error("{0}")]
+    InvalidPlatformData(String),
 }
 
 /// Records converted from one request, and what was rejected.

@@ -3,11 +3,13 @@
 //!
 //! Status codes follow the OTLP/HTTP specification. A request with rejected items gets 200
 //! with a partial-success body. A body that does not decode gets 400, a method other than
-//! POST 405, a body over the limit 413 and an unknown content type 415. When the store
-//! cannot keep up, the response is 503 with `Retry-After`.
+//! POST 405, a body over the limit 413 and an unknown content type 415. A full store queue
+//! gets 429 and an unavailable store 503, both with `Retry-After`, and OTLP clients retry
+//! both.
 //!
-//! NOTE: error responses carry a plain-text message. OTLP asks for a `google.rpc.Status`
-//! message in the request's encoding, which clients only log.
+//! Error bodies are a `google.rpc.Status` (code and message) in the request's encoding:
+//! protobuf for `application/x-protobuf` and JSON for `application/json`. When the request's
+//! content type is neither, as for a 415, the body is the message as plain text.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -29,6 +31,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message as _;
 use tokio::net::TcpListener;
+use tonic::Code;
 
 use crate::model::Records;
 use crate::otlp::{self, Converted, Encoding};
@@ -37,6 +40,7 @@ use crate::store::StoreError;
 
 use super::Receivers;
 use super::body::{self, BodyError};
+use super::status::RpcStatus;
 
 /// Serves the HTTP receivers on `listener` until `shutdown` resolves.
 pub async fn serve_http(
@@ -56,6 +60,7 @@ pub fn router(receivers: Arc<Receivers>) -> Router {
         .route("/v1/metrics", post(metrics))
         .route("/v1/logs", post(logs))
         .route("/telemetry", post(telemetry))
+        .method_not_allowed_fallback(method_not_allowed)
         // Bodies are read with the receiver's own limit, so the 413 response follows OTLP.
         .layer(DefaultBodyLimit::disable())
         .with_state(receivers)
@@ -75,17 +80,18 @@ async fn read_request(
 ) -> Result<(Encoding, Vec<u8>), Response> {
     let path = request.uri().path().to_owned();
     let headers = request.headers().clone();
-    let encoding = match content_type(&headers).as_deref() {
-        Some("application/x-protobuf" | "application/protobuf") => Encoding::Protobuf,
-        Some("application/json") => Encoding::Json,
-        other => {
-            let message = format!(
-                "unsupported content type `{}`: send application/x-protobuf or application/json",
-                other.unwrap_or("")
-            );
-            receivers.counters.bad_request(&path, &message);
-            return Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, message).into_response());
-        }
+    let Some(encoding) = request_encoding(&headers) else {
+        let message = format!(
+            "unsupported content type `{}`: send application/x-protobuf or application/json",
+            content_type(&headers).unwrap_or_default()
+        );
+        receivers.counters.bad_request(&path, &message);
+        let status = RpcStatus::new(Code::InvalidArgument, message);
+        return Err(error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &status,
+            None,
+        ));
     };
 
     let limits = receivers.limits;
@@ -93,11 +99,16 @@ async fn read_request(
         Ok(raw) => raw,
         Err(error) => {
             let message = format!(
-                "request body over {} bytes or unreadable",
+                "request body over {} bytes or unreadable: {error}",
                 limits.max_body_bytes
             );
             receivers.counters.bad_request(&path, &error);
-            return Err((StatusCode::PAYLOAD_TOO_LARGE, message).into_response());
+            let status = RpcStatus::new(Code::ResourceExhausted, message);
+            return Err(error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &status,
+                Some(encoding),
+            ));
         }
     };
     let content_encoding = headers
@@ -107,12 +118,17 @@ async fn read_request(
         Ok(decoded) => Ok((encoding, decoded)),
         Err(error) => {
             receivers.counters.bad_request(&path, &error);
-            let status = match error {
-                BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-                BodyError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                BodyError::Corrupt { .. } => StatusCode::BAD_REQUEST,
+            let (http_status, code) = match error {
+                BodyError::TooLarge { .. } => {
+                    (StatusCode::PAYLOAD_TOO_LARGE, Code::ResourceExhausted)
+                }
+                BodyError::UnsupportedEncoding(_) => {
+                    (StatusCode::UNSUPPORTED_MEDIA_TYPE, Code::Unimplemented)
+                }
+                BodyError::Corrupt { .. } => (StatusCode::BAD_REQUEST, Code::InvalidArgument),
             };
-            Err((status, error.to_string()).into_response())
+            let status = RpcStatus::new(code, error.to_string());
+            Err(error_response(http_status, &status, Some(encoding)))
         }
     }
 }
@@ -122,6 +138,56 @@ fn content_type(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
     let media_type = value.split(';').next()?.trim().to_ascii_lowercase();
     Some(media_type)
+}
+
+/// Returns the OTLP encoding that `Content-Type` names, or `None` for any other type.
+fn request_encoding(headers: &HeaderMap) -> Option<Encoding> {
+    match content_type(headers).as_deref() {
+        Some("application/x-protobuf" | "application/protobuf") => Some(Encoding::Protobuf),
+        Some("application/json") => Some(Encoding::Json),
+        _ => None,
+    }
+}
+
+/// Builds an error response with `status` in `encoding`, or as plain text when the
+/// request's encoding is unknown.
+fn error_response(
+    http_status: StatusCode,
+    status: &RpcStatus,
+    encoding: Option<Encoding>,
+) -> Response {
+    match encoding {
+        Some(Encoding::Protobuf) => (
+            http_status,
+            [(header::CONTENT_TYPE, "application/x-protobuf")],
+            status.encode_to_vec(),
+        )
+            .into_response(),
+        Some(Encoding::Json) => (
+            http_status,
+            [(header::CONTENT_TYPE, "application/json")],
+            status.to_json(),
+        )
+            .into_response(),
+        None => (http_status, status.message.clone()).into_response(),
+    }
+}
+
+/// Responds with 405 to a request with a method other than POST on a known path.
+async fn method_not_allowed(headers: HeaderMap) -> Response {
+    let status = RpcStatus::new(
+        Code::Unimplemented,
+        "method not allowed: send OTLP and Telemetry API requests with POST",
+    );
+    let mut response = error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &status,
+        request_encoding(&headers),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
 }
 
 async fn traces(State(receivers): State<Arc<Receivers>>, request: Request) -> Response {
@@ -146,14 +212,15 @@ async fn export(receivers: &Receivers, request: Request, signal: Signal) -> Resp
         Ok(converted) => converted,
         Err(error) => {
             receivers.counters.bad_request(&path, &error);
-            return (StatusCode::BAD_REQUEST, error).into_response();
+            let status = RpcStatus::new(Code::InvalidArgument, error);
+            return error_response(StatusCode::BAD_REQUEST, &status, Some(encoding));
         }
     };
 
     let rejected = converted.rejected.len();
     let message = converted.error_message();
     if let Err(error) = receivers.store(converted.records, rejected).await {
-        return store_error_response(&error);
+        return store_error_response(&error, Some(encoding));
     }
     success_response(signal, encoding, rejected as i64, message)
 }
@@ -175,30 +242,42 @@ fn decode(
             .map_err(|error| error.to_string()),
         Signal::Logs => {
             let request = otlp::decode_logs(body, encoding).map_err(|error| error.to_string())?;
-            let (text, _) = otlp::log_bodies(&request);
-            let read = platform::read_bytes("otlp logs", text.as_bytes(), &ReadOptions::default())
-                .map_err(|error| error.to_string())?;
-            Ok(Converted {
-                records: Records {
-                    invocations: read.invocations,
-                    ..Records::default()
-                },
-                rejected: Vec::new(),
-            })
+            otlp::convert_logs(&request, &ReadOptions::default()).map_err(|error| error.to_string())
         }
     }
 }
 
-pub(super) fn store_error_response(error: &StoreError) -> Response {
-    let retry_after = match error {
-        StoreError::Busy { retry_after } => retry_after.as_secs().max(1),
-        _ => 5,
+/// Seconds a client should wait after a 503 from an unavailable store.
+const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+
+/// Maps a store error to a response. A full write queue means the client sends faster than
+/// the store drains, so it gets 429. A store that failed or is shutting down gets 503. Both
+/// carry `Retry-After`. A batch too large for one log frame gets 413, because a retry of the
+/// same request would fail again.
+fn store_error_response(error: &StoreError, encoding: Option<Encoding>) -> Response {
+    let (http_status, code, retry_after) = match error {
+        StoreError::Busy { retry_after } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            Code::ResourceExhausted,
+            Some(retry_after.as_secs().max(1)),
+        ),
+        StoreError::BatchTooLarge { .. } => {
+            (StatusCode::PAYLOAD_TOO_LARGE, Code::ResourceExhausted, None)
+        }
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Code::Unavailable,
+            Some(UNAVAILABLE_RETRY_AFTER_SECS),
+        ),
     };
-    let mut response = (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response();
-    response.headers_mut().insert(
-        header::RETRY_AFTER,
-        HeaderValue::from_str(&retry_after.to_string()).expect("digits are a valid header"),
-    );
+    let status = RpcStatus::new(code, error.to_string());
+    let mut response = error_response(http_status, &status, encoding);
+    if let Some(seconds) = retry_after {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_str(&seconds.to_string()).expect("digits are a valid header"),
+        );
+    }
     response
 }
 
@@ -274,7 +353,11 @@ async fn telemetry(State(receivers): State<Arc<Receivers>>, request: Request) ->
         Ok(raw) => raw,
         Err(error) => {
             receivers.counters.bad_request(&path, &error);
-            return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+            let message = format!(
+                "request body over {} bytes or unreadable: {error}",
+                limits.max_body_bytes
+            );
+            return (StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
         }
     };
     let read = match platform::read_bytes("telemetry api", &raw, &ReadOptions::default()) {
@@ -290,7 +373,8 @@ async fn telemetry(State(receivers): State<Arc<Receivers>>, request: Request) ->
     };
     match receivers.store(records, read.summary.problem_count).await {
         Ok(()) => StatusCode::OK.into_response(),
-        Err(error) => store_error_response(&error),
+        // The Telemetry API has no error body format, so errors are plain text.
+        Err(error) => store_error_response(&error, None),
     }
 }
 
@@ -300,13 +384,49 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn busy_store_gets_503_with_retry_after() {
-        let response = store_error_response(&StoreError::Busy {
+    async fn body_status(response: Response) -> RpcStatus {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        RpcStatus::decode(bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn busy_store_gets_429_with_retry_after() {
+        let error = StoreError::Busy {
             retry_after: Duration::from_secs(2),
-        });
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        };
+        let response = store_error_response(&error, Some(Encoding::Protobuf));
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/x-protobuf"
+        );
+        let status = body_status(response).await;
+        assert_eq!(status.code, Code::ResourceExhausted as i32);
+        assert_eq!(status.message, error.to_string());
+    }
+
+    #[tokio::test]
+    async fn unavailable_store_gets_503_with_retry_after() {
+        let error = StoreError::Unavailable {
+            reason: "shutting down".to_owned(),
+        };
+        let response = store_error_response(&error, Some(Encoding::Protobuf));
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+        let status = body_status(response).await;
+        assert_eq!(status.code, Code::Unavailable as i32);
+        assert_eq!(status.message, "store unavailable: shutting down");
+    }
+
+    #[tokio::test]
+    async fn oversized_batch_gets_413_without_retry_after() {
+        let error = StoreError::BatchTooLarge { bytes: 1 << 30 };
+        let response = store_error_response(&error, None);
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
     }
 
     #[test]

@@ -2,12 +2,16 @@
 //! writing through the [`Store`](crate::store::Store).
 //!
 //! A request gets a success response only after its records are durable in the store's
-//! write-ahead log. When the store's queue is full, HTTP answers 503 with `Retry-After`
-//! and gRPC `UNAVAILABLE`, which OTLP clients retry.
+//! write-ahead log. Two store errors are retryable in OTLP, and they differ in cause:
+//!
+//! - the store's write queue is full, because clients send faster than it drains: HTTP 429
+//!   with `Retry-After`, gRPC `RESOURCE_EXHAUSTED` with a `google.rpc.RetryInfo` detail;
+//! - the store failed or is shutting down: HTTP 503 with `Retry-After`, gRPC `UNAVAILABLE`.
 
 mod body;
 mod grpc;
 mod http;
+mod status;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,6 +23,7 @@ use crate::store::{Store, StoreError};
 pub use body::{BodyError, decode as decode_body};
 pub use grpc::serve_grpc;
 pub use http::{router, serve_http};
+pub use status::{AnyMessage, ProtoDuration, RetryInfo, RpcStatus};
 
 /// Request limits of the receivers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +31,8 @@ pub struct ReceiverLimits {
     /// Largest request body accepted as sent, in bytes; larger ones get 413 or
     /// `RESOURCE_EXHAUSTED`. Default 8 MiB.
     pub max_body_bytes: usize,
-    /// Largest size a compressed body may inflate to, in bytes. Default 32 MiB.
+    /// Largest size a compressed body may inflate to, in bytes. Larger ones get 413 or
+    /// `RESOURCE_EXHAUSTED`. gRPC also applies it to each message as sent. Default 32 MiB.
     pub max_decompressed_bytes: usize,
     /// Attribute limits of the OTLP conversion.
     pub otlp: otlp::Limits,
