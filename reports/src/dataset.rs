@@ -1,6 +1,6 @@
 //! Reading invocation records, spans and KPI counts back from the collector's Parquet dataset.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use polars::prelude::*;
@@ -103,9 +103,9 @@ fn rows(frame: &DataFrame) -> PolarsResult<Vec<Invocation>> {
             time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos)).ok()
         });
         invocations.push(Invocation {
-            request_id: request_id[row].clone().unwrap_or_default(),
-            function: function[row].clone(),
-            version: version[row].clone(),
+            request_id: request_id[row].unwrap_or_default().to_owned(),
+            function: function[row].map(str::to_owned),
+            version: version[row].map(str::to_owned),
             start,
             duration_ms: duration_ms[row].unwrap_or_default(),
             billed_ms: billed_ms[row].unwrap_or_default().max(0) as u64,
@@ -115,34 +115,32 @@ fn rows(frame: &DataFrame) -> PolarsResult<Vec<Invocation>> {
             init_ms: init_ms[row],
             restore_ms: restore_ms[row],
             billed_restore_ms: billed_restore_ms[row].map(|ms| ms.max(0) as u64),
-            status: match status[row].as_deref() {
+            status: match status[row] {
                 Some("error") => Status::Error,
                 Some("timeout") => Status::Timeout,
                 _ => Status::Success,
             },
-            error_type: error_type[row].clone(),
+            error_type: error_type[row].map(str::to_owned),
             out_of_memory: out_of_memory[row].unwrap_or_default(),
             cold_start: cold_start[row].unwrap_or_default(),
             cold_start_source: ColdStartSource::Platform,
             initialization_type: None,
-            architecture: architecture[row].as_deref().map(|name| {
+            architecture: architecture[row].map(|name| {
                 if name == "arm64" {
                     Architecture::Arm64
                 } else {
                     Architecture::X86_64
                 }
             }),
-            region: region[row].clone(),
-            account: account[row].clone(),
-            trace: xray_trace_id[row]
-                .as_deref()
-                .map(TraceContext::from_xray_trace_id),
-            source: match source[row].as_deref() {
+            region: region[row].map(str::to_owned),
+            account: account[row].map(str::to_owned),
+            trace: xray_trace_id[row].map(TraceContext::from_xray_trace_id),
+            source: match source[row] {
                 Some("simulator") => Source::Simulator,
                 Some("platform_report") => Source::PlatformReport,
                 _ => Source::ReportLine,
             },
-            billing_era: billing_era[row].as_deref().and_then(|name| match name {
+            billing_era: billing_era[row].and_then(|name| match name {
                 "rounded_100ms" => Some(BillingEra::Rounded100Ms),
                 "rounded_1ms" => Some(BillingEra::Rounded1Ms),
                 "init_billed" => Some(BillingEra::InitBilled),
@@ -204,46 +202,73 @@ fn span_rows(frame: &DataFrame) -> PolarsResult<Vec<TraceSpan>> {
     let attributes = text("attributes")?;
     let resource_attributes = text("resource_attributes")?;
 
+    // Resource attributes repeat for every span of a process, so each distinct text is
+    // parsed once.
+    let mut versions: HashMap<&str, Option<String>> = HashMap::new();
     let mut spans = Vec::with_capacity(frame.height());
     for row in 0..frame.height() {
-        let Some(trace) = trace_id[row].clone() else {
+        let Some(trace) = trace_id[row] else {
             continue;
         };
-        let attributes = json_object(attributes[row].as_deref());
-        let resource = json_object(resource_attributes[row].as_deref());
-        let version = resource
-            .get("faas.version")
-            .and_then(|value| value.as_str())
-            .map(str::to_owned)
-            .or_else(|| service_version[row].clone());
-        let pairs: Vec<(&str, std::borrow::Cow<'_, str>)> = attributes
-            .iter()
-            .filter_map(|(key, value)| Some((key.as_str(), attribute_text(value)?)))
-            .collect();
+        let version = resource_attributes[row]
+            .and_then(|text| {
+                versions
+                    .entry(text)
+                    .or_insert_with(|| {
+                        json_object(Some(text))
+                            .get("faas.version")
+                            .and_then(|value| value.as_str())
+                            .map(str::to_owned)
+                    })
+                    .clone()
+            })
+            .or_else(|| service_version[row].map(str::to_owned));
         // A consumer span processes a message that a Lambda event source mapping already
         // received. The mapping's polling requests are not per message, so only the
         // producer's send is priced.
         // NOTE: the event source mapping's own SQS requests (receives and deletes per batch,
         // and empty polls) are not priced.
-        let downstream = if kind[row].as_deref() == Some("consumer") {
-            None
-        } else {
-            DownstreamCall::from_attributes(pairs.iter().map(|(key, value)| (*key, value.as_ref())))
+        let downstream = match (kind[row], attributes[row]) {
+            (Some("consumer"), _) | (_, None) => None,
+            (_, Some(text)) => downstream_call(text),
         };
         spans.push(TraceSpan {
-            trace_id: trace,
-            name: name[row].clone().unwrap_or_default(),
-            function: faas_name[row].clone().or_else(|| service_name[row].clone()),
+            trace_id: trace.to_owned(),
+            name: name[row].unwrap_or_default().to_owned(),
+            function: faas_name[row].or(service_name[row]).map(str::to_owned),
             version,
-            invocation_id: invocation_id[row].clone(),
-            trigger: trigger[row].clone(),
+            invocation_id: invocation_id[row].map(str::to_owned),
+            trigger: trigger[row].map(str::to_owned),
             start_ns: start_ns[row].unwrap_or_default(),
             duration_ms: duration_ns[row].unwrap_or_default() as f64 / 1e6,
-            error: status[row].as_deref() == Some("error"),
+            error: status[row] == Some("error"),
             downstream,
         });
     }
     Ok(spans)
+}
+
+/// Attribute names that [`DownstreamCall::from_attributes`] classifies a span by. A span
+/// whose attributes contain none of them is not a priced call, so its JSON is not parsed.
+const CALL_KEYS: [&str; 5] = [
+    "\"messaging.system\"",
+    "\"db.system",
+    "\"rpc.service\"",
+    "\"aws.service\"",
+    "\"http.route\"",
+];
+
+/// Classifies a span's attributes, given as the JSON object text of the attributes column.
+fn downstream_call(text: &str) -> Option<DownstreamCall> {
+    if !CALL_KEYS.iter().any(|key| text.contains(key)) {
+        return None;
+    }
+    let attributes = json_object(Some(text));
+    let pairs: Vec<(&str, std::borrow::Cow<'_, str>)> = attributes
+        .iter()
+        .filter_map(|(key, value)| Some((key.as_str(), attribute_text(value)?)))
+        .collect();
+    DownstreamCall::from_attributes(pairs.iter().map(|(key, value)| (*key, value.as_ref())))
 }
 
 /// Parses an attribute column's JSON object; a missing or malformed value gives no
@@ -346,7 +371,7 @@ fn unit_rows(frame: &DataFrame) -> PolarsResult<Vec<UnitCount>> {
     let mut series: BTreeMap<SeriesKey, Vec<(i64, f64)>> = BTreeMap::new();
     let mut counts = Vec::new();
     for row in 0..frame.height() {
-        let Some(metric) = name[row].clone() else {
+        let Some(metric) = name[row].map(str::to_owned) else {
             continue;
         };
         let value = value_int[row]
@@ -354,7 +379,7 @@ fn unit_rows(frame: &DataFrame) -> PolarsResult<Vec<UnitCount>> {
             .or(value_double[row])
             .unwrap_or_default();
         let time = time_ns[row].unwrap_or_default();
-        if temporality[row].as_deref() == Some("delta") {
+        if temporality[row] == Some("delta") {
             counts.push(UnitCount {
                 name: metric,
                 time_ns: time,
@@ -364,8 +389,8 @@ fn unit_rows(frame: &DataFrame) -> PolarsResult<Vec<UnitCount>> {
         }
         let key = (
             metric,
-            attributes[row].clone().unwrap_or_default(),
-            resource[row].clone().unwrap_or_default(),
+            attributes[row].unwrap_or_default().to_owned(),
+            resource[row].unwrap_or_default().to_owned(),
             start_ns[row].unwrap_or_default(),
         );
         series.entry(key).or_default().push((time, value));
@@ -434,12 +459,7 @@ fn truncated_part(dir: &Path) -> Option<std::path::PathBuf> {
     })
 }
 
-/// Reads a string column as owned values.
-fn text_column(frame: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
-    Ok(frame
-        .column(name)?
-        .str()?
-        .iter()
-        .map(|value| value.map(str::to_owned))
-        .collect())
+/// Reads a string column, borrowing the values from `frame`.
+fn text_column<'a>(frame: &'a DataFrame, name: &str) -> PolarsResult<Vec<Option<&'a str>>> {
+    Ok(frame.column(name)?.str()?.iter().collect())
 }

@@ -138,27 +138,27 @@ impl LambdaUsage {
     }
 
     /// Returns the price key and quantity of every charge one invocation incurs.
-    fn charges(&self) -> Vec<(String, Decimal)> {
-        let arch = architecture_name(self.architecture);
-        let duration_key = if self.provisioned {
-            format!("aws.lambda.provisioned_duration.{arch}")
-        } else {
-            format!("aws.lambda.duration.{arch}")
+    fn charges(&self) -> Vec<(&'static str, Decimal)> {
+        let duration_key = match (self.provisioned, self.architecture) {
+            (false, Architecture::X86_64) => "aws.lambda.duration.x86_64",
+            (false, Architecture::Arm64) => "aws.lambda.duration.arm64",
+            (true, Architecture::X86_64) => "aws.lambda.provisioned_duration.x86_64",
+            (true, Architecture::Arm64) => "aws.lambda.provisioned_duration.arm64",
         };
         let mut charges = vec![
-            ("aws.lambda.requests".to_owned(), Decimal::ONE),
+            ("aws.lambda.requests", Decimal::ONE),
             (duration_key, self.gb_seconds()),
         ];
         if self.ephemeral_storage_mb > FREE_EPHEMERAL_STORAGE_MB {
             let extra_mb = self.ephemeral_storage_mb - FREE_EPHEMERAL_STORAGE_MB;
             charges.push((
-                "aws.lambda.ephemeral_storage".to_owned(),
+                "aws.lambda.ephemeral_storage",
                 gb_seconds(self.billed_ms, extra_mb),
             ));
         }
         if self.snapstart_restore {
             charges.push((
-                "aws.lambda.snapstart_restore".to_owned(),
+                "aws.lambda.snapstart_restore",
                 Decimal::from(self.memory_mb) / Decimal::from(1024),
             ));
         }
@@ -304,7 +304,7 @@ pub fn price_invocations(
     let mut bills = Vec::new();
     let mut invocations: Vec<Option<InvocationCost>> = vec![None; usages.len()];
     for (month, indices) in months {
-        let mut quantities: BTreeMap<String, Decimal> = BTreeMap::new();
+        let mut quantities: BTreeMap<&'static str, Decimal> = BTreeMap::new();
         let mut count = 0_u64;
         let mut basis = Basis::Billed;
         for &index in &indices {
@@ -359,7 +359,7 @@ pub fn price_invocation(usage: &LambdaUsage, book: &PriceBook) -> InvocationCost
 // NOTE: AWS does not document how the shared free GB-seconds split between architectures;
 // x86_64 first gives the customer the larger saving.
 fn bill_lines(
-    quantities: &BTreeMap<String, Decimal>,
+    quantities: &BTreeMap<&'static str, Decimal>,
     book: &PriceBook,
     options: LambdaOptions,
 ) -> Vec<ChargeLine> {
@@ -368,9 +368,9 @@ fn bill_lines(
     } else {
         Decimal::ZERO
     };
-    let mut keys: Vec<&String> = quantities.keys().collect();
+    let mut keys: Vec<&'static str> = quantities.keys().copied().collect();
     // x86_64 duration takes the shared free tier before arm64.
-    keys.sort_by_key(|key| (key.as_str() != "aws.lambda.duration.x86_64", key.as_str()));
+    keys.sort_by_key(|key| (*key != "aws.lambda.duration.x86_64", *key));
 
     let mut lines = Vec::new();
     for key in keys {
@@ -388,7 +388,7 @@ fn bill_lines(
             Decimal::ZERO
         };
         lines.push(ChargeLine {
-            key: key.clone(),
+            key: key.to_owned(),
             quantity,
             free,
             amount: price.monthly_charge(quantity, free),
@@ -441,7 +441,7 @@ fn allocate(usage: &LambdaUsage, lines: &[ChargeLine], book: &PriceBook) -> Invo
         } else {
             line.amount * quantity / line.quantity
         };
-        match key.as_str() {
+        match key {
             "aws.lambda.requests" => cost.request = share,
             "aws.lambda.ephemeral_storage" => cost.ephemeral_storage = share,
             "aws.lambda.snapstart_restore" => cost.snapstart_restore = share,
@@ -527,7 +527,7 @@ pub fn project_month(
     options: LambdaOptions,
 ) -> Projection {
     let factor = Decimal::from(SECONDS_PER_MONTH) / Decimal::from(window_seconds.max(1));
-    let mut quantities: BTreeMap<String, Decimal> = BTreeMap::new();
+    let mut quantities: BTreeMap<&'static str, Decimal> = BTreeMap::new();
     let mut count = 0_u64;
     for usage in usages {
         count += usage.count;

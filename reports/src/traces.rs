@@ -156,24 +156,68 @@ pub fn trace_costs(
     downstream: &[DownstreamCost],
     top: usize,
 ) -> Option<TraceCosts> {
-    let empty = |trace_id: &str| TraceCost {
-        trace_id: trace_id.to_owned(),
-        invocations: 0,
-        functions: BTreeMap::new(),
-        downstream_calls: 0,
-        lambda_usd: Decimal::ZERO,
-        downstream_usd: Decimal::ZERO,
-        cost_usd: Decimal::ZERO,
-        basis: Basis::Billed,
-    };
-    let mut traces: HashMap<&str, TraceCost> = HashMap::new();
+    // Sums per trace first, without the per-function counts, which only the top traces
+    // need: a window can hold millions of traces.
+    let mut sums: HashMap<&str, Sums> = HashMap::new();
     for cost in costs {
-        let Some(trace_id) = cost.trace_id.as_deref() else {
+        if let Some(trace_id) = cost.trace_id.as_deref() {
+            let sum = sums.entry(trace_id).or_default();
+            sum.invocations += cost.count;
+            sum.lambda += cost.total * Decimal::from(cost.count);
+            sum.basis = sum.basis.combine(cost.basis);
+        }
+    }
+    for cost in downstream {
+        if let Some(trace_id) = cost.call.trace_id.as_deref() {
+            let sum = sums.entry(trace_id).or_default();
+            sum.downstream_calls += cost.call.count;
+            sum.downstream += cost.amount;
+            sum.basis = sum.basis.combine(cost.basis);
+        }
+    }
+    if sums.is_empty() {
+        return None;
+    }
+
+    let mut all: Vec<(&str, Decimal)> = sums
+        .iter()
+        .map(|(trace_id, sum)| (*trace_id, sum.lambda + sum.downstream))
+        .collect();
+    // Most expensive first; the trace id breaks ties so the order is reproducible.
+    all.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let count = all.len();
+    let total: Decimal = all.iter().map(|(_, cost)| *cost).sum();
+    let rank = |q: f64| {
+        // Nearest rank in ascending order, read from the descending list.
+        let ascending = ((q * count as f64).ceil() as usize).clamp(1, count);
+        all[count - ascending].1
+    };
+    let (median_usd, p95_usd) = (rank(0.5), rank(0.95));
+
+    let mut top: Vec<TraceCost> = all
+        .iter()
+        .take(top)
+        .map(|(trace_id, cost_usd)| {
+            let sum = &sums[trace_id];
+            TraceCost {
+                trace_id: (*trace_id).to_owned(),
+                invocations: sum.invocations,
+                functions: BTreeMap::new(),
+                downstream_calls: sum.downstream_calls,
+                lambda_usd: sum.lambda,
+                downstream_usd: sum.downstream,
+                cost_usd: *cost_usd,
+                basis: sum.basis,
+            }
+        })
+        .collect();
+    for cost in costs {
+        let Some(trace) = top
+            .iter_mut()
+            .find(|trace| cost.trace_id.as_deref() == Some(trace.trace_id.as_str()))
+        else {
             continue;
         };
-        let trace = traces.entry(trace_id).or_insert_with(|| empty(trace_id));
-        let amount = cost.total * Decimal::from(cost.count);
-        trace.invocations += cost.count;
         *trace
             .functions
             .entry(
@@ -182,47 +226,35 @@ pub fn trace_costs(
                     .unwrap_or_else(|| "unknown".to_owned()),
             )
             .or_default() += cost.count;
-        trace.lambda_usd += amount;
-        trace.cost_usd += amount;
-        trace.basis = trace.basis.combine(cost.basis);
     }
-    for cost in downstream {
-        let Some(trace_id) = cost.call.trace_id.as_deref() else {
-            continue;
-        };
-        let trace = traces.entry(trace_id).or_insert_with(|| empty(trace_id));
-        trace.downstream_calls += cost.call.count;
-        trace.downstream_usd += cost.amount;
-        trace.cost_usd += cost.amount;
-        trace.basis = trace.basis.combine(cost.basis);
-    }
-    if traces.is_empty() {
-        return None;
-    }
-
-    let mut all: Vec<TraceCost> = traces.into_values().collect();
-    // Most expensive first; the trace id breaks ties so the order is reproducible.
-    all.sort_by(|a, b| {
-        b.cost_usd
-            .cmp(&a.cost_usd)
-            .then_with(|| a.trace_id.cmp(&b.trace_id))
-    });
-    let count = all.len();
-    let total: Decimal = all.iter().map(|trace| trace.cost_usd).sum();
-    let rank = |q: f64| {
-        // Nearest rank in ascending order, read from the descending list.
-        let ascending = ((q * count as f64).ceil() as usize).clamp(1, count);
-        all[count - ascending].cost_usd
-    };
-    let (median_usd, p95_usd) = (rank(0.5), rank(0.95));
-    all.truncate(top);
     Some(TraceCosts {
         traces: count,
         mean_usd: total / Decimal::from(count),
         median_usd,
         p95_usd,
-        top: all,
+        top,
     })
+}
+
+/// Running sums of one trace.
+struct Sums {
+    invocations: u64,
+    downstream_calls: u64,
+    lambda: Decimal,
+    downstream: Decimal,
+    basis: Basis,
+}
+
+impl Default for Sums {
+    fn default() -> Self {
+        Self {
+            invocations: 0,
+            downstream_calls: 0,
+            lambda: Decimal::ZERO,
+            downstream: Decimal::ZERO,
+            basis: Basis::Billed,
+        }
+    }
 }
 
 /// Sums the units of each KPI.

@@ -128,11 +128,8 @@ impl Default for SpiralSettings {
     }
 }
 
-fn function_of(invocation: &Invocation) -> String {
-    invocation
-        .function
-        .clone()
-        .unwrap_or_else(|| "unknown".to_owned())
+fn function_of(invocation: &Invocation) -> &str {
+    invocation.function.as_deref().unwrap_or("unknown")
 }
 
 fn usd(amount: Decimal) -> String {
@@ -183,7 +180,7 @@ pub fn recursive_loops(hops: &[TraceHop], settings: &SpiralSettings) -> Vec<Find
 /// Reports, per function, the invocations that ran into their timeout.
 #[must_use]
 pub fn timeouts(invocations: &[Invocation], costs: &[InvocationCost]) -> Vec<Finding> {
-    let mut per_function: BTreeMap<String, (usize, u64, Decimal, Decimal)> = BTreeMap::new();
+    let mut per_function: BTreeMap<&str, (usize, u64, Decimal, Decimal)> = BTreeMap::new();
     for (invocation, cost) in invocations.iter().zip(costs) {
         let entry = per_function.entry(function_of(invocation)).or_default();
         entry.3 += cost.total;
@@ -205,7 +202,7 @@ pub fn timeouts(invocations: &[Invocation], costs: &[InvocationCost]) -> Vec<Fin
                     usd(spent),
                     share.to_f64().unwrap_or_default() * 100.0
                 ),
-                function: Some(function),
+                function: Some(function.to_owned()),
                 evidence: vec![
                     ("timeouts".to_owned(), count.to_string()),
                     ("billed_ms".to_owned(), billed_ms.to_string()),
@@ -228,7 +225,7 @@ pub fn oversized_memory(
     costs: &[InvocationCost],
     settings: &SpiralSettings,
 ) -> Vec<Finding> {
-    let mut per_function: BTreeMap<String, (u32, u32, usize, Decimal)> = BTreeMap::new();
+    let mut per_function: BTreeMap<&str, (u32, u32, usize, Decimal)> = BTreeMap::new();
     for (invocation, cost) in invocations.iter().zip(costs) {
         let entry = per_function.entry(function_of(invocation)).or_default();
         entry.0 = entry.0.max(invocation.memory_mb);
@@ -254,7 +251,7 @@ pub fn oversized_memory(
                     usd(saving),
                     usd(compute)
                 ),
-                function: Some(function),
+                function: Some(function.to_owned()),
                 evidence: vec![
                     ("memory_mb".to_owned(), size.to_string()),
                     ("max_memory_used_mb".to_owned(), used.to_string()),
@@ -283,7 +280,7 @@ pub fn init_share(
     costs: &[InvocationCost],
     settings: &SpiralSettings,
 ) -> Vec<Finding> {
-    let mut per_function: BTreeMap<String, (Decimal, Decimal, usize)> = BTreeMap::new();
+    let mut per_function: BTreeMap<&str, (Decimal, Decimal, usize)> = BTreeMap::new();
     for (invocation, cost) in invocations.iter().zip(costs) {
         let entry = per_function.entry(function_of(invocation)).or_default();
         entry.1 += cost.compute;
@@ -310,7 +307,7 @@ pub fn init_share(
                     share * 100.0,
                     usd(init)
                 ),
-                function: Some(function),
+                function: Some(function.to_owned()),
                 evidence: vec![
                     ("init_share".to_owned(), format!("{share:.4}")),
                     ("cold_starts".to_owned(), cold.to_string()),
@@ -345,7 +342,7 @@ pub fn cost_per_invocation_trend(
     let middle = first + (last - first) / 2;
 
     // Per function: (count, cost) in the first half and in the second.
-    let mut halves: BTreeMap<String, [(usize, Decimal); 2]> = BTreeMap::new();
+    let mut halves: BTreeMap<&str, [(usize, Decimal); 2]> = BTreeMap::new();
     for (invocation, cost) in invocations.iter().zip(costs) {
         let Some(start) = invocation.start else {
             continue;
@@ -379,7 +376,7 @@ pub fn cost_per_invocation_trend(
                     usd(per_after),
                     traffic * 100.0
                 ),
-                function: Some(function),
+                function: Some(function.to_owned()),
                 evidence: vec![
                     ("cost_per_invocation_before".to_owned(), usd(per_before)),
                     ("cost_per_invocation_after".to_owned(), usd(per_after)),

@@ -20,18 +20,13 @@ pub(super) struct Sample<'a> {
 }
 
 /// Returns the invocation durations of each function, in start order.
-pub(super) fn function_samples(invocations: &[Invocation]) -> BTreeMap<String, Vec<Sample<'_>>> {
+pub(super) fn function_samples(invocations: &[Invocation]) -> BTreeMap<&str, Vec<Sample<'_>>> {
     let mut ordered: Vec<&Invocation> = invocations.iter().collect();
     ordered.sort_by_key(|invocation| invocation.start);
-    let mut series: BTreeMap<String, Vec<Sample<'_>>> = BTreeMap::new();
+    let mut series: BTreeMap<&str, Vec<Sample<'_>>> = BTreeMap::new();
     for invocation in ordered {
         series
-            .entry(
-                invocation
-                    .function
-                    .clone()
-                    .unwrap_or_else(|| "unknown".to_owned()),
-            )
+            .entry(invocation.function.as_deref().unwrap_or("unknown"))
             .or_default()
             .push(Sample {
                 version: invocation.version.as_deref(),
@@ -43,19 +38,19 @@ pub(super) fn function_samples(invocations: &[Invocation]) -> BTreeMap<String, V
 
 /// Returns the durations of each span name inside each function, in start order. Spans of
 /// whole invocations are left out, because the function series covers them.
-pub(super) fn span_samples(spans: &[TraceSpan]) -> BTreeMap<(String, String), Vec<Sample<'_>>> {
+pub(super) fn span_samples(spans: &[TraceSpan]) -> BTreeMap<(&str, &str), Vec<Sample<'_>>> {
     let mut ordered: Vec<&TraceSpan> = spans
         .iter()
         .filter(|span| !span.is_invocation() && span.function.is_some())
         .collect();
     ordered.sort_by_key(|span| span.start_ns);
-    let mut series: BTreeMap<(String, String), Vec<Sample<'_>>> = BTreeMap::new();
+    let mut series: BTreeMap<(&str, &str), Vec<Sample<'_>>> = BTreeMap::new();
     for span in ordered {
-        let Some(function) = &span.function else {
+        let Some(function) = span.function.as_deref() else {
             continue;
         };
         series
-            .entry((function.clone(), span.name.clone()))
+            .entry((function, span.name.as_str()))
             .or_default()
             .push(Sample {
                 version: span.version.as_deref(),

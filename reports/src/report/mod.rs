@@ -231,15 +231,10 @@ pub fn build(inputs: &Inputs<'_>, book: &PriceBook, settings: &ReportSettings) -
         .map(|call| price_call(call, book))
         .collect();
 
-    let mut by_function: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut by_function: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (index, invocation) in invocations.iter().enumerate() {
         by_function
-            .entry(
-                invocation
-                    .function
-                    .clone()
-                    .unwrap_or_else(|| "unknown".to_owned()),
-            )
+            .entry(invocation.function.as_deref().unwrap_or("unknown"))
             .or_default()
             .push(index);
     }
@@ -249,7 +244,7 @@ pub fn build(inputs: &Inputs<'_>, book: &PriceBook, settings: &ReportSettings) -
         .iter()
         .map(|(function, indexes)| {
             (
-                function.clone(),
+                (*function).to_owned(),
                 figures(invocations, &costs, &usages, indexes),
             )
         })
@@ -364,9 +359,9 @@ fn regressions(inputs: &Inputs<'_>, settings: &LatencySettings) -> Vec<Regressio
     let mut regressions = Vec::new();
     for (function, samples) in compare::function_samples(inputs.invocations) {
         let regression = match inputs.baseline {
-            Some(snapshot) => snapshot.functions.get(&function).and_then(|series| {
+            Some(snapshot) => snapshot.functions.get(function).and_then(|series| {
                 compare::against_snapshot(
-                    &function,
+                    function,
                     None,
                     &samples,
                     series,
@@ -374,7 +369,7 @@ fn regressions(inputs: &Inputs<'_>, settings: &LatencySettings) -> Vec<Regressio
                     settings,
                 )
             }),
-            None => compare::between_versions(&function, None, &samples, settings),
+            None => compare::between_versions(function, None, &samples, settings),
         };
         regressions.extend(regression);
     }
@@ -382,19 +377,19 @@ fn regressions(inputs: &Inputs<'_>, settings: &LatencySettings) -> Vec<Regressio
         let regression = match inputs.baseline {
             Some(snapshot) => snapshot
                 .spans
-                .get(&function)
-                .and_then(|names| names.get(&span))
+                .get(function)
+                .and_then(|names| names.get(span))
                 .and_then(|series| {
                     compare::against_snapshot(
-                        &function,
-                        Some(&span),
+                        function,
+                        Some(span),
                         &samples,
                         series,
                         &snapshot.created,
                         settings,
                     )
                 }),
-            None => compare::between_versions(&function, Some(&span), &samples, settings),
+            None => compare::between_versions(function, Some(span), &samples, settings),
         };
         regressions.extend(regression);
     }
