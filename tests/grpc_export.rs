@@ -1,0 +1,162 @@
+//! `Telemetry::from_env` with `OTEL_EXPORTER_OTLP_PROTOCOL=grpc` exports spans and KPI
+//! metrics over OTLP/gRPC to `spanbill collect`, and the report reads them back.
+//!
+//! The test runs itself again as a child process with the `OTEL_*` variables set, because
+//! the set-up reads process-wide environment variables.
+
+use std::io::Read as _;
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry::trace::{Span as _, SpanKind, Tracer as _};
+use spanbill_collector::store::DateRange;
+use spanbill_reports::dataset::{load_spans, load_unit_counts};
+
+const CHILD: &str = "SPANBILL_GRPC_EXPORT_CHILD";
+const SPANS: usize = 12;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn collect(data_dir: &Path, grpc: u16) -> Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_spanbill"))
+        .arg("collect")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--http-listen", &format!("127.0.0.1:{}", free_port())])
+        .args(["--grpc-listen", &format!("127.0.0.1:{grpc}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", grpc)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "collector did not start listening"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+fn stop(mut collector: Child) -> String {
+    let status = Command::new("kill")
+        .args(["-TERM", &collector.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = collector.wait().unwrap();
+    let mut log = String::new();
+    collector
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(exit.success(), "collector exited with {exit}: {log}");
+    log
+}
+
+#[test]
+fn grpc_export_reaches_collector() {
+    if std::env::var_os(CHILD).is_some() {
+        run_child();
+        return;
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let grpc = free_port();
+    let collector = collect(dir.path(), grpc);
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "grpc_export_reaches_collector",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{grpc}"),
+        )
+        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "5000")
+        .env("AWS_LAMBDA_FUNCTION_NAME", "checkout")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "7")
+        .env("AWS_REGION", "eu-west-1")
+        .output()
+        .unwrap();
+    let log = stop(collector);
+    assert!(
+        child.status.success(),
+        "the exporting process failed: {}\n{}\ncollector log: {log}",
+        String::from_utf8_lossy(&child.stdout),
+        String::from_utf8_lossy(&child.stderr)
+    );
+
+    let spans = load_spans(dir.path(), DateRange::default()).unwrap();
+    assert_eq!(spans.len(), SPANS, "{spans:?}");
+    for index in 0..SPANS {
+        let name = format!("grpc-span-{index}");
+        let span = spans
+            .iter()
+            .find(|span| span.name == name)
+            .unwrap_or_else(|| panic!("{name} missing from {spans:?}"));
+        assert_eq!(span.function.as_deref(), Some("checkout"));
+        assert_eq!(span.version.as_deref(), Some("7"));
+        assert_eq!(
+            span.invocation_id.as_deref(),
+            Some(format!("request-{index}").as_str())
+        );
+    }
+
+    // The set-up asks for delta temporality, so each point is an increment.
+    let names = vec!["orders.created".to_owned()];
+    let counts = load_unit_counts(dir.path(), DateRange::default(), Some(&names)).unwrap();
+    let total: f64 = counts.iter().map(|count| count.units).sum();
+    assert!((total - SPANS as f64).abs() < 1e-9, "{counts:?}");
+}
+
+/// Exports `SPANS` invocation spans and as many counted orders through the pipeline that
+/// the environment describes, then flushes and shuts it down.
+fn run_child() {
+    // A current-thread runtime, the harder case: the flush must not block the thread that
+    // drives the gRPC channel.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let telemetry = spanbill_instrumentation::Telemetry::from_env().unwrap();
+        let tracer = telemetry.tracer();
+        let orders = telemetry
+            .meter_provider()
+            .meter("spanbill")
+            .u64_counter("orders.created")
+            .build();
+        for index in 0..SPANS {
+            let mut span = tracer
+                .span_builder(format!("grpc-span-{index}"))
+                .with_kind(SpanKind::Server)
+                .with_attributes([
+                    KeyValue::new("faas.invocation_id", format!("request-{index}")),
+                    KeyValue::new("faas.trigger", "http"),
+                ])
+                .start(tracer);
+            orders.add(1, &[]);
+            span.end();
+        }
+        telemetry.flush().await;
+        telemetry.shutdown().unwrap();
+    });
+}
