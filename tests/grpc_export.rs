@@ -120,7 +120,7 @@ fn grpc_export_reaches_collector() {
         );
     }
 
-    // The set-up asks for delta temporality, so each point is an increment.
+    // The set-up requests delta temporality, so each point is an increment.
     let names = vec!["orders.created".to_owned()];
     let counts = load_unit_counts(dir.path(), DateRange::default(), Some(&names)).unwrap();
     let total: f64 = counts.iter().map(|count| count.units).sum();
