@@ -12,6 +12,12 @@ use std::time::SystemTime;
 pub trait Clock: Send + Sync + fmt::Debug {
     /// Returns the current time of this clock.
     fn now(&self) -> SystemTime;
+
+    /// Returns whether this clock is the operating system's wall clock, whose time needs no
+    /// translation.
+    fn is_system(&self) -> bool {
+        false
+    }
 }
 
 /// The operating system's wall clock.
@@ -21,6 +27,10 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> SystemTime {
         SystemTime::now()
+    }
+
+    fn is_system(&self) -> bool {
+        true
     }
 }
 

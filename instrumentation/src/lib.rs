@@ -78,7 +78,8 @@ pub use event::Trigger;
 pub use invocation::{COST_ATTRIBUTE, COST_SOURCE_ATTRIBUTE, current_span_context};
 pub use spanbill_macros::handler;
 pub use telemetry::{
-    DEFAULT_DEADLINE_MARGIN, SCOPE_NAME, SetupError, Telemetry, TelemetryBuilder, function_resource,
+    DEFAULT_DEADLINE_MARGIN, SCOPE_NAME, SetupError, TRACING_SCOPE_NAME, Telemetry,
+    TelemetryBuilder, function_resource,
 };
 
 /// Items the `#[handler]` expansion refers to. Not a stable API.

@@ -27,6 +27,10 @@ use crate::redact::{RedactingWriter, Redactor};
 /// Instrumentation scope name of the spans and metrics this crate creates.
 pub const SCOPE_NAME: &str = "spanbill";
 
+/// Instrumentation scope of spans recorded through `tracing` and
+/// [`Telemetry::tracing_tracer`].
+pub const TRACING_SCOPE_NAME: &str = "spanbill.tracing";
+
 /// Default time before the invocation deadline at which telemetry is flushed even though the
 /// handler has not returned, so that an invocation that times out still reports.
 pub const DEFAULT_DEADLINE_MARGIN: Duration = Duration::from_millis(300);
@@ -79,6 +83,7 @@ pub struct Telemetry {
 struct Inner {
     tracer_provider: SdkTracerProvider,
     tracer: SdkTracer,
+    tracing_tracer: SdkTracer,
     meter_provider: SdkMeterProvider,
     kpis: KpiRegistry,
     emf: Option<EmfSink>,
@@ -173,7 +178,8 @@ impl Telemetry {
         let log_layer = tracing_subscriber::fmt::layer()
             .with_ansi(false)
             .with_writer(move || RedactingWriter::new(std::io::stdout(), redactor.clone()));
-        let otel_layer = tracing_opentelemetry::layer().with_tracer(self.inner.tracer.clone());
+        let otel_layer =
+            tracing_opentelemetry::layer().with_tracer(self.inner.tracing_tracer.clone());
         tracing_subscriber::registry()
             .with(
                 tracing_subscriber::EnvFilter::from_env("SPANBILL_LOG")
@@ -218,6 +224,15 @@ impl Telemetry {
     #[must_use]
     pub fn tracer(&self) -> &SdkTracer {
         &self.inner.tracer
+    }
+
+    /// Returns the tracer for a `tracing-opentelemetry` layer. Spans recorded through it
+    /// carry the instrumentation scope [`TRACING_SCOPE_NAME`] and are moved onto the clock of
+    /// the environment they end in, so they line up with the invocation span under a
+    /// simulated clock. [`Telemetry::install_global`] uses it.
+    #[must_use]
+    pub fn tracing_tracer(&self) -> &SdkTracer {
+        &self.inner.tracing_tracer
     }
 
     /// Returns the tracer provider.
@@ -419,12 +434,18 @@ impl TelemetryBuilder {
                 .with_version(env!("CARGO_PKG_VERSION"))
                 .build(),
         );
+        let tracing_tracer = tracer_provider.tracer_with_scope(
+            opentelemetry::InstrumentationScope::builder(TRACING_SCOPE_NAME)
+                .with_version(env!("CARGO_PKG_VERSION"))
+                .build(),
+        );
         let meter_provider = self.meter_builder.with_resource(resource).build();
         let kpis = KpiRegistry::new(&meter_provider);
         Telemetry {
             inner: Arc::new(Inner {
                 tracer_provider,
                 tracer,
+                tracing_tracer,
                 meter_provider,
                 kpis,
                 emf: self.emf,
@@ -575,6 +596,28 @@ fn otlp_metric_exporter() -> Result<opentelemetry_otlp::MetricExporter, SetupErr
     })
 }
 
+/// Moves a span that `tracing-opentelemetry` timed with the system clock onto the clock of
+/// the current environment. The offset between the two clocks is read when the span ends,
+/// and a simulated clock advances with real time, so the offset held through the span.
+fn move_to_environment_clock(span: &mut SpanData) {
+    let environment = Environment::current();
+    let clock = environment.clock();
+    if clock.is_system() {
+        return;
+    }
+    let simulated = clock.now();
+    let real = std::time::SystemTime::now();
+    let shift = |time: std::time::SystemTime| match simulated.duration_since(real) {
+        Ok(ahead) => time + ahead,
+        Err(behind) => time - behind.duration(),
+    };
+    span.start_time = shift(span.start_time);
+    span.end_time = shift(span.end_time);
+    for event in &mut span.events.events {
+        event.timestamp = shift(event.timestamp);
+    }
+}
+
 /// Redacts span and event attributes before the wrapped processor exports them.
 #[derive(Debug)]
 struct RedactingProcessor {
@@ -588,6 +631,9 @@ impl SpanProcessor for RedactingProcessor {
     }
 
     fn on_end(&self, mut span: SpanData) {
+        if span.instrumentation_scope.name() == TRACING_SCOPE_NAME {
+            move_to_environment_clock(&mut span);
+        }
         if self.redactor.is_enabled() {
             for attribute in &mut span.attributes {
                 self.redactor.redact_attribute(attribute);

@@ -647,6 +647,57 @@ async fn tracing_spans_become_children() {
     assert_eq!(child.events.len(), 1);
 }
 
+/// Under a simulated clock, a `tracing` span ends up inside its invocation span on the
+/// simulated timeline, though `tracing-opentelemetry` times it with the system clock.
+#[tokio::test]
+async fn tracing_spans_take_environment_clock() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    // 2026-12-01T00:00:00Z, days away from the system clock.
+    let clock = ManualClock::at_millis(1_796_083_200_000);
+    let harness = Harness::new(InitType::OnDemand, Some(clock.clone()));
+    harness.environment.mark_ready();
+    let telemetry = harness.environment.telemetry().unwrap().clone();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(telemetry.tracing_tracer().clone()));
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    #[spanbill::handler(name = "traced")]
+    async fn traced(_event: serde_json::Value, _context: Context) -> Result<(), NotFound> {
+        let span = tracing::info_span!("load_order");
+        let _entered = span.enter();
+        tracing::info!("loaded");
+        Ok(())
+    }
+    harness
+        .run(traced(serde_json::json!({}), context("req-c")))
+        .await
+        .unwrap();
+
+    let invocation = harness.span("traced");
+    let child = harness.span("load_order");
+    assert_eq!(
+        child.instrumentation_scope.name(),
+        spanbill_instrumentation::TRACING_SCOPE_NAME
+    );
+    // The manual clock does not move, so the whole invocation is at one simulated instant,
+    // and the child lands within the real time the handler took of that instant.
+    let slack = Duration::from_secs(5);
+    let start = invocation.start_time;
+    assert!(
+        child.start_time + slack >= start,
+        "{:?} vs {start:?}",
+        child.start_time
+    );
+    assert!(
+        child.start_time <= start + slack,
+        "{:?} vs {start:?}",
+        child.start_time
+    );
+    assert!(child.end_time >= child.start_time);
+    assert!(child.events.events[0].timestamp + slack >= start);
+    assert!(child.events.events[0].timestamp <= start + slack);
+}
+
 #[tokio::test]
 async fn deadline_flush_reports_a_running_handler() {
     let harness = Harness::with_telemetry(InitType::ProvisionedConcurrency, None, |builder| {
