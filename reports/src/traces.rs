@@ -5,7 +5,7 @@
 //! record has no X-Ray header. The spans of a trace that call a priced service (an SQS send,
 //! an API Gateway request) become [`DownstreamCall`]s of that trace.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 use spanbill_collector::Invocation;
@@ -79,7 +79,7 @@ pub fn hops(spans: &[TraceSpan]) -> Vec<TraceHop> {
 /// from the invocation's own X-Ray trace header.
 #[must_use]
 pub fn trace_ids(invocations: &[Invocation], spans: &[TraceSpan]) -> Vec<Option<String>> {
-    let by_request: HashMap<&str, &str> = spans
+    let by_request: foldhash::HashMap<&str, &str> = spans
         .iter()
         .filter_map(|span| Some((span.invocation_id.as_deref()?, span.trace_id.as_str())))
         .collect();
@@ -158,7 +158,7 @@ pub fn trace_costs(
 ) -> Option<TraceCosts> {
     // Sums per trace first, without the per-function counts, which only the top traces
     // need: a window can hold millions of traces.
-    let mut sums: HashMap<&str, Sums> = HashMap::new();
+    let mut sums: foldhash::HashMap<&str, Sums> = foldhash::HashMap::default();
     for cost in costs {
         if let Some(trace_id) = cost.trace_id.as_deref() {
             let sum = sums.entry(trace_id).or_default();

@@ -16,7 +16,7 @@
 //!   those reruns cost;
 //! - [`budget`]: a monthly projection above a budget.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive as _;
@@ -140,7 +140,7 @@ fn usd(amount: Decimal) -> String {
 /// `loop_passes` times. One finding per function, naming its longest loop.
 #[must_use]
 pub fn recursive_loops(hops: &[TraceHop], settings: &SpiralSettings) -> Vec<Finding> {
-    let mut passes: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    let mut passes: foldhash::HashMap<(&str, &str), usize> = foldhash::HashMap::default();
     for hop in hops.iter().filter(|hop| hop.from_queue) {
         *passes
             .entry((hop.function.as_str(), hop.trace_id.as_str()))
@@ -475,19 +475,28 @@ pub fn cost_per_unit_trend(
 #[must_use]
 pub fn retry_storms(
     spans: &[TraceSpan],
-    cost_of: &HashMap<&str, Decimal>,
+    cost_of: &foldhash::HashMap<&str, Decimal>,
     settings: &SpiralSettings,
 ) -> Vec<Finding> {
+    // Only traces with a failed invocation can hold a rerun, and failures are rare, so
+    // those traces are found first.
+    let failed: foldhash::HashSet<&str> = spans
+        .iter()
+        .filter(|span| span.error && span.is_invocation())
+        .map(|span| span.trace_id.as_str())
+        .collect();
     let mut runs: BTreeMap<(&str, &str), Vec<&TraceSpan>> = BTreeMap::new();
     let mut totals: BTreeMap<&str, usize> = BTreeMap::new();
     for span in spans.iter().filter(|span| span.is_invocation()) {
         let Some(function) = span.function.as_deref() else {
             continue;
         };
-        runs.entry((function, span.trace_id.as_str()))
-            .or_default()
-            .push(span);
         *totals.entry(function).or_default() += 1;
+        if failed.contains(span.trace_id.as_str()) {
+            runs.entry((function, span.trace_id.as_str()))
+                .or_default()
+                .push(span);
+        }
     }
 
     // Per function: reruns, traces with reruns, most runs in one trace and its trace, and

@@ -12,7 +12,7 @@ mod html;
 mod render;
 mod timeline;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 use spanbill_collector::{Invocation, Status};
@@ -316,7 +316,7 @@ fn findings(
 ) -> Vec<Finding> {
     let invocations = inputs.invocations;
     let mut findings = spiral::recursive_loops(&traces::hops(inputs.spans), &settings.spiral);
-    let cost_of: HashMap<&str, Decimal> = costs
+    let cost_of: foldhash::HashMap<&str, Decimal> = costs
         .iter()
         .map(|cost| (cost.request_id.as_str(), cost.total))
         .collect();
