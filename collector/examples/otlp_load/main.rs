@@ -432,3 +432,72 @@ fn print_report(args: &Args, prepared: &Prepared, total: &mut Tally) {
         total.unreadable_responses,
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use spanbill_collector::otlp::{self, Limits};
+
+    use super::*;
+
+    #[test]
+    fn json_body_decodes_to_protobuf_twin() {
+        let request = workload::export_request(512);
+        let decoded = otlp::traces_from_json(&json::encode(&request)).unwrap();
+        assert_eq!(decoded, request);
+    }
+
+    #[test]
+    fn workload_spans_all_accepted() {
+        let request = workload::export_request(512);
+        let converted = otlp::convert_traces(request, &Limits::default());
+        assert_eq!(converted.records.spans.len(), 512);
+        assert!(
+            converted.rejected.is_empty(),
+            "{}",
+            converted.error_message()
+        );
+    }
+
+    #[test]
+    fn span_count_rounds_up_to_whole_traces() {
+        let count = |spans| {
+            workload::export_request(spans).resource_spans[0]
+                .scope_spans
+                .iter()
+                .map(|scope| scope.spans.len())
+                .sum::<usize>()
+        };
+        assert_eq!(count(512), 512);
+        assert_eq!(count(9), 16);
+        assert_eq!(count(0), 8);
+    }
+
+    #[test]
+    fn rejected_spans_read_from_both_encodings() {
+        let partial = ExportTraceServiceResponse {
+            partial_success: Some(
+                opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess {
+                    rejected_spans: 3,
+                    error_message: "invalid span id".to_owned(),
+                },
+            ),
+        };
+        let protobuf = partial.encode_to_vec();
+        assert_eq!(rejected_spans(Encoding::Protobuf, &protobuf), Some(3));
+        assert_eq!(rejected_spans(Encoding::Protobuf, b""), Some(0));
+        let json_string = br#"{"partialSuccess":{"rejectedSpans":"3"}}"#;
+        assert_eq!(rejected_spans(Encoding::Json, json_string), Some(3));
+        let json_number = br#"{"partialSuccess":{"rejectedSpans":4}}"#;
+        assert_eq!(rejected_spans(Encoding::Json, json_number), Some(4));
+        assert_eq!(rejected_spans(Encoding::Json, b"{}"), Some(0));
+        assert_eq!(rejected_spans(Encoding::Json, b"not json"), None);
+    }
+
+    #[test]
+    fn percentile_uses_nearest_rank() {
+        let sorted: Vec<u32> = (1..=100).map(|value| value * 1000).collect();
+        assert!((percentile_ms(&sorted, 0.50) - 50.0).abs() < 1e-9);
+        assert!((percentile_ms(&sorted, 0.99) - 99.0).abs() < 1e-9);
+        assert!((percentile_ms(&[], 0.99)).abs() < 1e-9);
+    }
+}
