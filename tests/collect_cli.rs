@@ -5,12 +5,15 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use spanbill_collector::store::{DateRange, Table, scan};
+use support::{Collector, free_port};
+
+mod support;
 
 const PYTHON_PACKAGES: &str = "opentelemetry-sdk==1.45.1 \
     opentelemetry-exporter-otlp-proto-http==1.45.1 opentelemetry-exporter-otlp-proto-grpc==1.45.1 \
@@ -61,82 +64,6 @@ fn node_client() -> PathBuf {
         directory.display()
     );
     directory
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A running `spanbill collect` on free loopback ports.
-struct Collector {
-    child: Child,
-    http: u16,
-    grpc: u16,
-}
-
-impl Collector {
-    fn start(data_dir: &Path) -> Self {
-        Self::start_on(data_dir, free_port(), free_port(), &[])
-    }
-
-    fn start_on(data_dir: &Path, http: u16, grpc: u16, extra: &[&str]) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_spanbill"))
-            .arg("collect")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--http-listen", &format!("127.0.0.1:{http}")])
-            .args(["--grpc-listen", &format!("127.0.0.1:{grpc}")])
-            .args(["--flush-interval-ms", "300"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let collector = Self { child, http, grpc };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", http)).is_err()
-            || TcpStream::connect(("127.0.0.1", grpc)).is_err()
-        {
-            assert!(
-                Instant::now() < deadline,
-                "collector did not start listening"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        collector
-    }
-
-    fn http_endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.http)
-    }
-
-    /// Stops the collector with SIGTERM and returns its log.
-    fn terminate(mut self) -> String {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let exit = self.child.wait().unwrap();
-        let mut log = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut log)
-            .unwrap();
-        assert!(exit.success(), "collector exited with {exit}: {log}");
-        log
-    }
-
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
 }
 
 /// An HTTP response: status, headers with lowercase names, and the body as text.

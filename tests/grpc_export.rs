@@ -4,68 +4,19 @@
 //! The test runs itself again as a child process with the `OTEL_*` variables set, because
 //! the set-up reads process-wide environment variables.
 
-use std::io::Read as _;
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::{Span as _, SpanKind, Tracer as _};
 use spanbill_collector::store::DateRange;
 use spanbill_reports::dataset::{load_spans, load_unit_counts};
+use support::Collector;
+
+mod support;
 
 const CHILD: &str = "SPANBILL_GRPC_EXPORT_CHILD";
 const SPANS: usize = 12;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn collect(data_dir: &Path, grpc: u16) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_spanbill"))
-        .arg("collect")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["--http-listen", &format!("127.0.0.1:{}", free_port())])
-        .args(["--grpc-listen", &format!("127.0.0.1:{grpc}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", grpc)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "collector did not start listening"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
-}
-
-fn stop(mut collector: Child) -> String {
-    let status = Command::new("kill")
-        .args(["-TERM", &collector.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = collector.wait().unwrap();
-    let mut log = String::new();
-    collector
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
-    assert!(exit.success(), "collector exited with {exit}: {log}");
-    log
-}
 
 #[test]
 fn grpc_export_reaches_collector() {
@@ -75,8 +26,8 @@ fn grpc_export_reaches_collector() {
     }
 
     let dir = tempfile::tempdir().unwrap();
-    let grpc = free_port();
-    let collector = collect(dir.path(), grpc);
+    let collector = Collector::start(dir.path());
+    let grpc = collector.grpc;
     let child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -96,7 +47,7 @@ fn grpc_export_reaches_collector() {
         .env("AWS_REGION", "eu-west-1")
         .output()
         .unwrap();
-    let log = stop(collector);
+    let log = collector.terminate();
     assert!(
         child.status.success(),
         "the exporting process failed: {}\n{}\ncollector log: {log}",

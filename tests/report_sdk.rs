@@ -3,13 +3,13 @@
 //! through the Telemetry API endpoint. The figures are checked against values computed from
 //! the durations the script used.
 
-use std::io::Read as _;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use rust_decimal::Decimal;
+use support::Collector;
+
+mod support;
 
 /// Invocations the script plays.
 const COUNT: u64 = 40;
@@ -28,56 +28,6 @@ fn python() -> PathBuf {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts `spanbill collect` on free loopback ports and waits until it listens.
-fn collect(data_dir: &Path) -> (Child, u16) {
-    let http = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_spanbill"))
-        .arg("collect")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["--http-listen", &format!("127.0.0.1:{http}")])
-        .args(["--grpc-listen", &format!("127.0.0.1:{}", free_port())])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", http)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "collector did not start listening"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (child, http)
-}
-
-fn stop(mut child: Child) -> String {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
-    assert!(exit.success(), "collector exited with {exit}: {log}");
-    log
-}
-
 fn decimal(value: &serde_json::Value) -> Decimal {
     value
         .as_str()
@@ -90,14 +40,14 @@ fn decimal(value: &serde_json::Value) -> Decimal {
 fn report_prices_python_sdk_traces() {
     let python = python();
     let dir = tempfile::tempdir().unwrap();
-    let (collector, http) = collect(dir.path());
+    let collector = Collector::start(dir.path());
     let output = Command::new(&python)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/checkout_function.py"))
-        .arg(format!("http://127.0.0.1:{http}"))
+        .arg(collector.http_endpoint())
         .arg(COUNT.to_string())
         .output()
         .unwrap();
-    let log = stop(collector);
+    let log = collector.terminate();
     assert!(
         output.status.success(),
         "the Python function failed: {}\ncollector log: {log}",

@@ -55,22 +55,8 @@ pub fn load_invocations(
 
 fn rows(frame: &DataFrame) -> PolarsResult<Vec<Invocation>> {
     let text = |name: &str| text_column(frame, name);
-    let float = |name: &str| -> PolarsResult<Vec<Option<f64>>> {
-        Ok(frame
-            .column(name)?
-            .cast(&DataType::Float64)?
-            .f64()?
-            .iter()
-            .collect())
-    };
-    let integer = |name: &str| -> PolarsResult<Vec<Option<i64>>> {
-        Ok(frame
-            .column(name)?
-            .cast(&DataType::Int64)?
-            .i64()?
-            .iter()
-            .collect())
-    };
+    let float = |name: &str| float_column(frame, name);
+    let integer = |name: &str| integer_column(frame, name);
     let flag = |name: &str| -> PolarsResult<Vec<Option<bool>>> {
         Ok(frame.column(name)?.bool()?.iter().collect())
     };
@@ -180,14 +166,7 @@ pub fn load_spans(data_dir: &Path, dates: DateRange) -> Result<Vec<TraceSpan>, D
 
 fn span_rows(frame: &DataFrame) -> PolarsResult<Vec<TraceSpan>> {
     let text = |name: &str| text_column(frame, name);
-    let integer = |name: &str| -> PolarsResult<Vec<Option<i64>>> {
-        Ok(frame
-            .column(name)?
-            .cast(&DataType::Int64)?
-            .i64()?
-            .iter()
-            .collect())
-    };
+    let integer = |name: &str| integer_column(frame, name);
     let trace_id = text("trace_id")?;
     let name = text("name")?;
     let kind = text("kind")?;
@@ -343,30 +322,10 @@ fn unit_rows(frame: &DataFrame) -> PolarsResult<Vec<UnitCount>> {
     let temporality = text("temporality")?;
     let attributes = text("attributes")?;
     let resource = text("resource_attributes")?;
-    let start_ns: Vec<Option<i64>> = frame
-        .column("start_ns")?
-        .cast(&DataType::Int64)?
-        .i64()?
-        .iter()
-        .collect();
-    let time_ns: Vec<Option<i64>> = frame
-        .column("time_ns")?
-        .cast(&DataType::Int64)?
-        .i64()?
-        .iter()
-        .collect();
-    let value_int: Vec<Option<i64>> = frame
-        .column("value_int")?
-        .cast(&DataType::Int64)?
-        .i64()?
-        .iter()
-        .collect();
-    let value_double: Vec<Option<f64>> = frame
-        .column("value_double")?
-        .cast(&DataType::Float64)?
-        .f64()?
-        .iter()
-        .collect();
+    let start_ns = integer_column(frame, "start_ns")?;
+    let time_ns = integer_column(frame, "time_ns")?;
+    let value_int = integer_column(frame, "value_int")?;
+    let value_double = float_column(frame, "value_double")?;
 
     let mut series: BTreeMap<SeriesKey, Vec<(i64, f64)>> = BTreeMap::new();
     let mut counts = Vec::new();
@@ -457,6 +416,26 @@ fn truncated_part(dir: &Path) -> Option<std::path::PathBuf> {
         })();
         !whole.unwrap_or(false)
     })
+}
+
+/// Reads a numeric column as 64-bit integers.
+fn integer_column(frame: &DataFrame, name: &str) -> PolarsResult<Vec<Option<i64>>> {
+    Ok(frame
+        .column(name)?
+        .cast(&DataType::Int64)?
+        .i64()?
+        .iter()
+        .collect())
+}
+
+/// Reads a numeric column as 64-bit floats.
+fn float_column(frame: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>> {
+    Ok(frame
+        .column(name)?
+        .cast(&DataType::Float64)?
+        .f64()?
+        .iter()
+        .collect())
 }
 
 /// Reads a string column, borrowing the values from `frame`.
