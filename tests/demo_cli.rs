@@ -40,6 +40,10 @@ fn demo_finds_regression_and_spiral() {
         inventory.starts_with("  updateInventory: REGRESSION (version 2 vs version 1:"),
         "{inventory}"
     );
+    // Only updateInventory's new version is slower; its spans show where.
+    for line in stdout.lines().filter(|line| line.contains("REGRESSION")) {
+        assert!(line.starts_with("  updateInventory"), "{line}");
+    }
     // createOrder's code did not change, so its latency is not compared at all.
     assert!(
         stdout.contains("\n  createOrder: no new version in the window\n"),

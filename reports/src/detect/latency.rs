@@ -17,6 +17,10 @@ pub struct LatencySettings {
     pub alpha: f64,
     /// Smallest ratio of current to baseline p95 that counts as a regression.
     pub min_ratio: f64,
+    /// Smallest increase of the p95 that counts as a regression, in the unit of the samples
+    /// (milliseconds in reports). Lambda bills in 1 ms steps, so a span that moves from 20 to
+    /// 24 µs is a significant but immaterial shift.
+    pub min_increase_ms: f64,
     /// Minimum number of samples in each window for a verdict.
     pub min_samples: usize,
     /// Bootstrap resamples for the interval of the p95 ratio; 0 skips the interval.
@@ -38,6 +42,7 @@ impl Default for LatencySettings {
             quantile: 0.95,
             alpha: 0.001,
             min_ratio: 1.05,
+            min_increase_ms: 1.0,
             min_samples: 400,
             bootstrap_resamples: 1000,
             confidence: 0.95,
@@ -63,7 +68,7 @@ impl LatencySettings {
 pub enum Verdict {
     /// Significant and at least the minimum ratio.
     Regression,
-    /// Not significant, or below the minimum ratio.
+    /// Not significant, or below the minimum ratio or increase.
     NoRegression,
     /// A window has fewer samples than the test needs.
     InsufficientSamples,
@@ -146,7 +151,9 @@ pub fn compare(baseline: &[f64], current: &[f64], settings: &LatencySettings) ->
         current.len() as u64,
         current_exceedances,
     );
-    let verdict = if p_value < settings.alpha && ratio >= settings.min_ratio {
+    let material =
+        ratio >= settings.min_ratio && current_p95 - baseline_p95 >= settings.min_increase_ms;
+    let verdict = if p_value < settings.alpha && material {
         Verdict::Regression
     } else {
         Verdict::NoRegression
@@ -293,6 +300,31 @@ mod tests {
         );
         assert!(comparison.p_value.unwrap() < 0.001);
         assert_eq!(comparison.verdict, Verdict::NoRegression);
+    }
+
+    /// A 20% slower span of 20 to 40 µs is significant, but its p95 moves by less than the
+    /// 1 ms minimum increase.
+    #[test]
+    fn significant_but_tiny_increase_is_no_regression() {
+        let baseline = ramp(5_000, 0.02);
+        let current: Vec<f64> = baseline.iter().map(|value| value * 1.2).collect();
+        let settings = LatencySettings {
+            bootstrap_resamples: 0,
+            ..LatencySettings::default()
+        };
+        let comparison = compare(&baseline, &current, &settings);
+        assert!(comparison.p_value.unwrap() < 0.001);
+        assert!(comparison.ratio > 1.19);
+        assert_eq!(comparison.verdict, Verdict::NoRegression);
+
+        let without_floor = LatencySettings {
+            min_increase_ms: 0.0,
+            ..settings
+        };
+        assert_eq!(
+            compare(&baseline, &current, &without_floor).verdict,
+            Verdict::Regression
+        );
     }
 
     /// The constant-time draw has the distribution of the quantile of a resample built
