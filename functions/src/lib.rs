@@ -53,6 +53,7 @@
 
 pub mod bus;
 pub mod clock;
+#[cfg(feature = "sqs")]
 pub mod config;
 pub mod handlers;
 pub mod model;

@@ -9,6 +9,7 @@
 //! `ReportBatchItemFailures` turned on.
 
 mod memory;
+#[cfg(feature = "sqs")]
 mod sqs;
 
 use std::collections::{BTreeMap, HashSet};
@@ -20,6 +21,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageA
 use md5::{Digest as _, Md5};
 
 pub use memory::{InMemoryBus, MessageCounts, QueueSettings, dead_letter_queue_name};
+#[cfg(feature = "sqs")]
 pub use sqs::{SqsBus, local_client};
 
 /// Message attribute that carries the event type, such as `order.created`.
@@ -49,6 +51,7 @@ pub enum BusError {
         receipt_handle: String,
     },
     /// An SQS call failed.
+    #[cfg(feature = "sqs")]
     #[error("SQS {operation} for queue `{queue}` failed")]
     Sqs {
         /// The API operation, such as `SendMessage`.
