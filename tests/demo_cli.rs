@@ -66,16 +66,25 @@ fn demo_finds_regression_and_spiral() {
 
     // The KPI counter reached the collector over OTLP, so cost per order is known.
     assert!(stdout.contains("\ncost per orders.created: $"), "{stdout}");
-    // The most expensive trace is a loop: one order, sixteen payment attempts.
+    // The most expensive trace is a loop: one order and many payment attempts. How many
+    // depends on whether the loop ended before the run did, and which loop costs most on
+    // real handler durations and cold starts.
     let traces = stdout
         .split("most expensive traces:\n")
         .nth(1)
         .unwrap_or_else(|| panic!("no trace list:\n{stdout}"));
     let first = traces.lines().next().unwrap();
     assert!(
-        first.contains("(createOrder x1, handlePayment x16)"),
+        first.contains("(createOrder x1, handlePayment x"),
         "{first}"
     );
+    let payments: u32 = first
+        .split("handlePayment x")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("no payment count in {first}"));
+    assert!(payments >= 10, "{first}");
 
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("<h3>updateInventory</h3>"), "{page}");
