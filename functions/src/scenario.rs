@@ -83,7 +83,7 @@ pub struct ScenarioSummary {
     pub deployed: Vec<(SystemTime, String, String)>,
 }
 
-/// Where a running scenario is, passed to the callback of
+/// The state of a running scenario, passed to the callback of
 /// [`Simulation::run_with_progress`].
 #[derive(Debug, Clone, Copy)]
 pub struct Progress<'a> {

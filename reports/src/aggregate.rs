@@ -43,7 +43,7 @@ impl Default for GroupCost {
 }
 
 impl GroupCost {
-    fn add_invocation(&mut self, cost: &InvocationCost) {
+    pub(crate) fn add_invocation(&mut self, cost: &InvocationCost) {
         let amount = cost.total * Decimal::from(cost.count);
         self.invocations += cost.count;
         self.lambda += amount;
@@ -51,7 +51,7 @@ impl GroupCost {
         self.basis = self.basis.combine(cost.basis);
     }
 
-    fn add_downstream(&mut self, cost: &DownstreamCost) {
+    pub(crate) fn add_downstream(&mut self, cost: &DownstreamCost) {
         self.downstream_calls += cost.call.count;
         self.downstream += cost.amount;
         self.total += cost.amount;

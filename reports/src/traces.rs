@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use spanbill_collector::Invocation;
 
+use crate::aggregate::GroupCost;
 use crate::cost::Basis;
 use crate::detect::spiral::TraceHop;
 use crate::downstream::{DownstreamCall, DownstreamCost};
@@ -158,21 +159,15 @@ pub fn trace_costs(
 ) -> Option<TraceCosts> {
     // Sums per trace first, without the per-function counts, which only the top traces
     // need: a window can hold millions of traces.
-    let mut sums: foldhash::HashMap<&str, Sums> = foldhash::HashMap::default();
+    let mut sums: foldhash::HashMap<&str, GroupCost> = foldhash::HashMap::default();
     for cost in costs {
         if let Some(trace_id) = cost.trace_id.as_deref() {
-            let sum = sums.entry(trace_id).or_default();
-            sum.invocations += cost.count;
-            sum.lambda += cost.total * Decimal::from(cost.count);
-            sum.basis = sum.basis.combine(cost.basis);
+            sums.entry(trace_id).or_default().add_invocation(cost);
         }
     }
     for cost in downstream {
         if let Some(trace_id) = cost.call.trace_id.as_deref() {
-            let sum = sums.entry(trace_id).or_default();
-            sum.downstream_calls += cost.call.count;
-            sum.downstream += cost.amount;
-            sum.basis = sum.basis.combine(cost.basis);
+            sums.entry(trace_id).or_default().add_downstream(cost);
         }
     }
     if sums.is_empty() {
@@ -181,7 +176,7 @@ pub fn trace_costs(
 
     let mut all: Vec<(&str, Decimal)> = sums
         .iter()
-        .map(|(trace_id, sum)| (*trace_id, sum.lambda + sum.downstream))
+        .map(|(trace_id, sum)| (*trace_id, sum.total))
         .collect();
     // Most expensive first; the trace id breaks ties so the order is reproducible.
     all.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
@@ -234,27 +229,6 @@ pub fn trace_costs(
         p95_usd,
         top,
     })
-}
-
-/// Running sums of one trace.
-struct Sums {
-    invocations: u64,
-    downstream_calls: u64,
-    lambda: Decimal,
-    downstream: Decimal,
-    basis: Basis,
-}
-
-impl Default for Sums {
-    fn default() -> Self {
-        Self {
-            invocations: 0,
-            downstream_calls: 0,
-            lambda: Decimal::ZERO,
-            downstream: Decimal::ZERO,
-            basis: Basis::Billed,
-        }
-    }
 }
 
 /// Sums the units of each KPI.

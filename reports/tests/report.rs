@@ -2,20 +2,13 @@
 //! and spiral findings.
 
 use spanbill_collector::Invocation;
-use spanbill_collector::platform::{ReadOptions, read_file};
 use spanbill_reports::PriceBook;
 use spanbill_reports::detect::latency::Verdict;
 use spanbill_reports::report::{Format, Inputs, ReportSettings, build, render};
 use spanbill_reports::traces::TraceSpan;
+use support::template;
 
-fn template() -> Invocation {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/cloudwatch_subscription_lambda_event_decoded.json");
-    read_file(&path, &ReadOptions::default())
-        .unwrap()
-        .invocations
-        .remove(0)
-}
+mod support;
 
 /// 1,000 invocations of version 1, then 1,000 of version 2 whose slowest 10% take 60%
 /// longer, one a minute.

@@ -3,7 +3,6 @@
 
 use rust_decimal::Decimal;
 use spanbill_collector::Invocation;
-use spanbill_collector::platform::{ReadOptions, read_file};
 use spanbill_reports::PriceBook;
 use spanbill_reports::detect::latency::Verdict;
 use spanbill_reports::detect::spiral::FindingKind;
@@ -11,15 +10,9 @@ use spanbill_reports::downstream::{DownstreamCall, Service};
 use spanbill_reports::report::{Format, Inputs, Report, ReportSettings, build, render};
 use spanbill_reports::snapshot::{Snapshot, SnapshotError};
 use spanbill_reports::traces::{TraceSpan, UnitCount};
+use support::template;
 
-fn template() -> Invocation {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/cloudwatch_subscription_lambda_event_decoded.json");
-    read_file(&path, &ReadOptions::default())
-        .unwrap()
-        .invocations
-        .remove(0)
-}
+mod support;
 
 /// 2026-11-01T00:00:00Z in nanoseconds.
 const START_NS: i64 = 1_793_491_200_000_000_000;

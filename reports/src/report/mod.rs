@@ -21,7 +21,7 @@ pub use config::{ConfigError, ReportConfig};
 pub use render::{Format, render};
 pub use timeline::{Bucket, Timeline};
 
-use crate::aggregate::UnitCost;
+use crate::aggregate::{self, GroupCost, UnitCost};
 use crate::cost::Basis;
 use crate::detect::change_point::{ChangePoint, ChangePointSettings};
 use crate::detect::latency::{LatencyComparison, LatencySettings, Verdict};
@@ -263,19 +263,9 @@ pub fn build(inputs: &Inputs<'_>, book: &PriceBook, settings: &ReportSettings) -
         project_month(&usages, seconds, book, options).bill.total
     });
 
-    let lambda_total: Decimal = costs
-        .iter()
-        .map(|cost| cost.total * Decimal::from(cost.count))
-        .sum();
-    let downstream_total: Decimal = downstream.iter().map(|cost| cost.amount).sum();
-    let basis = costs
-        .iter()
-        .map(|cost| cost.basis)
-        .chain(downstream.iter().map(|cost| cost.basis))
-        .fold(Basis::Billed, Basis::combine);
     let units = unit_costs(
         inputs.units,
-        (lambda_total + downstream_total, basis),
+        &aggregate::total(&costs, &downstream),
         settings,
     );
 
@@ -425,11 +415,7 @@ fn service_costs(downstream: &[crate::downstream::DownstreamCost]) -> Vec<Servic
 
 /// Divides the window's whole cost, Lambda and downstream, by the units of each business
 /// KPI.
-fn unit_costs(
-    counts: &[UnitCount],
-    (total, basis): (Decimal, Basis),
-    settings: &ReportSettings,
-) -> Vec<UnitCost> {
+fn unit_costs(counts: &[UnitCount], total: &GroupCost, settings: &ReportSettings) -> Vec<UnitCost> {
     traces::unit_totals(counts)
         .into_iter()
         .filter(|(kpi, _)| {
@@ -439,14 +425,7 @@ fn unit_costs(
                 .is_none_or(|wanted| wanted.contains(kpi))
         })
         .map(|(kpi, units)| {
-            let units = units.round().max(0.0) as u64;
-            UnitCost {
-                per_unit: (units > 0).then(|| total / Decimal::from(units)),
-                kpi,
-                units,
-                total,
-                basis,
-            }
+            aggregate::per_business_unit(&kpi, units.round().max(0.0) as u64, total)
         })
         .collect()
 }
