@@ -21,9 +21,10 @@ use spanbill_functions::platform::{
     FunctionSpec, Platform, PlatformLog, PlatformSettings, TelemetryFactory,
 };
 use spanbill_functions::scenario::{Deploy, ScenarioSettings, Simulation};
-use spanbill_reports::dataset::{load_invocations, load_spans, load_unit_counts};
+use spanbill_reports::dataset::{load_tables, load_unit_counts};
+use spanbill_reports::lambda::LambdaOptions;
 use spanbill_reports::pricing::PriceBook;
-use spanbill_reports::report::{self, Format, Inputs, ReportSettings};
+use spanbill_reports::report::{self, Format, ReportSettings};
 
 /// The functions of the order service with their configuration.
 const FUNCTIONS: [(&str, u32); 3] = [
@@ -154,8 +155,6 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     collector.stop(&runtime)?;
 
     let dates = DateRange::default();
-    let invocations = load_invocations(&data_dir, dates)?;
-    let spans = load_spans(&data_dir, dates)?;
     let business_units = vec!["orders.created".to_owned()];
     let units = load_unit_counts(&data_dir, dates, Some(&business_units))?;
     // The order service counts orders, payments and stock-outs; the unit that cost is
@@ -164,13 +163,9 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
         business_units: Some(business_units),
         ..ReportSettings::default()
     };
-    let inputs = Inputs {
-        invocations: &invocations,
-        spans: &spans,
-        units: &units,
-        baseline: None,
-    };
-    let report = report::build(&inputs, &PriceBook::built_in(), &settings);
+    let book = PriceBook::built_in();
+    let tables = load_tables(&data_dir, dates, units, &book, LambdaOptions::default())?;
+    let report = report::build_tables(&tables, None, &book, &settings);
     print!(
         "{}",
         report::render(&report, Format::Table { color: false })

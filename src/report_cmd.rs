@@ -11,9 +11,10 @@ use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use rust_decimal::Decimal;
 use spanbill_collector::store::DateRange;
-use spanbill_reports::dataset::{load_invocations, load_spans, load_unit_counts};
+use spanbill_reports::dataset::{load_tables, load_unit_counts};
+use spanbill_reports::lambda::LambdaOptions;
 use spanbill_reports::pricing::PriceBook;
-use spanbill_reports::report::{self, Format, Inputs, ReportConfig};
+use spanbill_reports::report::{self, Format, ReportConfig};
 use spanbill_reports::snapshot::Snapshot;
 use time::{Date, OffsetDateTime};
 
@@ -138,23 +139,19 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let baseline = args.baseline.as_deref().map(Snapshot::read).transpose()?;
 
     let (data_dir, dates) = resolve(&args.window)?;
-    let invocations = load_invocations(&data_dir, dates)?;
-    if invocations.is_empty() {
+    let units = load_unit_counts(&data_dir, dates, settings.business_units.as_deref())?;
+    let options = LambdaOptions {
+        free_tier: settings.free_tier,
+    };
+    let tables = load_tables(&data_dir, dates, units, &book, options)?;
+    if tables.invocations.is_empty() {
         bail!(
             "no invocations in `{}` for {}: run `spanbill ingest` or `spanbill collect` first, or widen the window",
             data_dir.display(),
             describe(dates)
         );
     }
-    let spans = load_spans(&data_dir, dates)?;
-    let units = load_unit_counts(&data_dir, dates, settings.business_units.as_deref())?;
-    let inputs = Inputs {
-        invocations: &invocations,
-        spans: &spans,
-        units: &units,
-        baseline: baseline.as_ref(),
-    };
-    let report = report::build(&inputs, &book, &settings);
+    let report = report::build_tables(&tables, baseline.as_ref(), &book, &settings);
 
     let format = match args.format {
         ReportFormat::Table => {
@@ -189,19 +186,24 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
 /// Runs `spanbill snapshot`.
 pub(crate) fn run_snapshot(args: &SnapshotArgs) -> anyhow::Result<()> {
     let (data_dir, dates) = resolve(&args.window)?;
-    let invocations = load_invocations(&data_dir, dates)?;
-    if invocations.is_empty() {
+    let tables = load_tables(
+        &data_dir,
+        dates,
+        Vec::new(),
+        &PriceBook::built_in(),
+        LambdaOptions::default(),
+    )?;
+    if tables.invocations.is_empty() {
         bail!(
             "no invocations in `{}` for {}: a baseline needs data; widen the window",
             data_dir.display(),
             describe(dates)
         );
     }
-    let spans = load_spans(&data_dir, dates)?;
     let created = OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .context("failed to format the current time")?;
-    let snapshot = Snapshot::build(&invocations, &spans, created);
+    let snapshot = Snapshot::build(&tables, created);
     snapshot.write(&args.output)?;
     let span_series: usize = snapshot
         .spans
@@ -211,7 +213,7 @@ pub(crate) fn run_snapshot(args: &SnapshotArgs) -> anyhow::Result<()> {
     eprintln!(
         "snapshot: {} functions and {span_series} span names from {} invocations written to {}",
         snapshot.functions.len(),
-        invocations.len(),
+        tables.invocations.len(),
         args.output.display()
     );
     Ok(())

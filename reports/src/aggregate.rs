@@ -51,11 +51,30 @@ impl GroupCost {
         self.basis = self.basis.combine(cost.basis);
     }
 
+    /// Adds one invocation at the per-invocation amounts of `cost`, whatever its count.
+    pub(crate) fn add_invocation_once(&mut self, cost: &InvocationCost) {
+        self.invocations += 1;
+        self.lambda += cost.total;
+        self.total += cost.total;
+        self.basis = self.basis.combine(cost.basis);
+    }
+
     pub(crate) fn add_downstream(&mut self, cost: &DownstreamCost) {
         self.downstream_calls += cost.call.count;
         self.downstream += cost.amount;
         self.total += cost.amount;
         self.basis = self.basis.combine(cost.basis);
+    }
+
+    /// Adds `times` copies of a downstream cost, as spans recording the same call kind.
+    pub(crate) fn add_downstream_times(&mut self, cost: &DownstreamCost, times: u64) {
+        let amount = crate::table::times(cost.amount, times);
+        self.downstream_calls += cost.call.count * times;
+        self.downstream += amount;
+        self.total += amount;
+        if times > 0 {
+            self.basis = self.basis.combine(cost.basis);
+        }
     }
 }
 

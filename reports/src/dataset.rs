@@ -7,6 +7,9 @@ use polars::prelude::*;
 use spanbill_collector::store::{DateRange, Table, scan};
 
 use crate::downstream::DownstreamCall;
+use crate::lambda::LambdaOptions;
+use crate::pricing::PriceBook;
+use crate::table::{InvocationFields, SpanFields, TableBuilder, Tables};
 use crate::traces::{TraceSpan, UnitCount};
 use spanbill_collector::{
     Architecture, BillingEra, ColdStartSource, Invocation, MemoryUnit, Source, Status, TraceContext,
@@ -135,6 +138,278 @@ fn rows(frame: &DataFrame) -> PolarsResult<Vec<Invocation>> {
         });
     }
     Ok(invocations)
+}
+
+/// Reads the invocations and spans whose partition date is within `dates` into priced
+/// tables, with the KPI counts `units`. Missing tables give no rows.
+pub fn load_tables(
+    data_dir: &Path,
+    dates: DateRange,
+    units: Vec<UnitCount>,
+    book: &PriceBook,
+    options: LambdaOptions,
+) -> Result<Tables, DatasetError> {
+    let invocations = match scan(data_dir, Table::Invocations, dates)? {
+        Some(frame) => Some(
+            frame
+                .select(INVOCATION_COLUMNS.map(col))
+                .collect()
+                .map_err(|source| read_error(data_dir, Table::Invocations, source))?,
+        ),
+        None => None,
+    };
+    let spans = match scan(data_dir, Table::Spans, dates)? {
+        Some(frame) => Some(
+            frame
+                .select(SPAN_COLUMNS.map(col))
+                .collect()
+                .map_err(|source| read_error(data_dir, Table::Spans, source))?,
+        ),
+        None => None,
+    };
+    let mut builder = TableBuilder::default();
+    if let Some(frame) = &invocations {
+        push_invocations(&mut builder, frame)
+            .map_err(|source| read_error(data_dir, Table::Invocations, source))?;
+    }
+    if let Some(frame) = &spans {
+        push_spans(&mut builder, frame)
+            .map_err(|source| read_error(data_dir, Table::Spans, source))?;
+    }
+    builder.units = units;
+    Ok(builder.finish(book, options))
+}
+
+/// Columns of the invocations table that [`load_tables`] reads.
+const INVOCATION_COLUMNS: [&str; 17] = [
+    "request_id",
+    "function",
+    "version",
+    "start_ns",
+    "duration_ms",
+    "billed_ms",
+    "memory_mb",
+    "max_memory_used_mb",
+    "init_ms",
+    "restore_ms",
+    "status",
+    "cold_start",
+    "architecture",
+    "region",
+    "xray_trace_id",
+    "source",
+    "billing_era",
+];
+
+/// Columns of the spans table that [`load_tables`] reads.
+const SPAN_COLUMNS: [&str; 13] = [
+    "trace_id",
+    "name",
+    "kind",
+    "faas_name",
+    "service_name",
+    "service_version",
+    "faas_invocation_id",
+    "faas_trigger",
+    "start_ns",
+    "duration_ns",
+    "status",
+    "attributes",
+    "resource_attributes",
+];
+
+fn push_invocations<'a>(builder: &mut TableBuilder<'a>, frame: &'a DataFrame) -> PolarsResult<()> {
+    let text = |name: &str| frame.column(name).and_then(|column| column.str().cloned());
+    let integer = |name: &str| {
+        frame
+            .column(name)?
+            .cast(&DataType::Int64)
+            .and_then(|column| column.i64().cloned())
+    };
+    let float = |name: &str| {
+        frame
+            .column(name)?
+            .cast(&DataType::Float64)
+            .and_then(|column| column.f64().cloned())
+    };
+    let flag = |name: &str| frame.column(name).and_then(|column| column.bool().cloned());
+
+    let request_id = frame.column("request_id")?.str()?;
+    let (function, version, status, architecture, region, xray, source, era) = (
+        text("function")?,
+        text("version")?,
+        text("status")?,
+        text("architecture")?,
+        text("region")?,
+        text("xray_trace_id")?,
+        text("source")?,
+        text("billing_era")?,
+    );
+    let (start_ns, billed_ms, memory_mb, max_memory_used_mb) = (
+        integer("start_ns")?,
+        integer("billed_ms")?,
+        integer("memory_mb")?,
+        integer("max_memory_used_mb")?,
+    );
+    let (duration_ms, init_ms, restore_ms) = (
+        float("duration_ms")?,
+        float("init_ms")?,
+        float("restore_ms")?,
+    );
+    let cold_start = flag("cold_start")?;
+
+    let mut request_id = request_id.iter();
+    let mut function = function.iter();
+    let mut version = version.iter();
+    let mut status = status.iter();
+    let mut architecture = architecture.iter();
+    let mut region = region.iter();
+    let mut xray = xray.iter();
+    let mut source = source.iter();
+    let mut era = era.iter();
+    let mut start_ns = start_ns.iter();
+    let mut billed_ms = billed_ms.iter();
+    let mut memory_mb = memory_mb.iter();
+    let mut max_memory_used_mb = max_memory_used_mb.iter();
+    let mut duration_ms = duration_ms.iter();
+    let mut init_ms = init_ms.iter();
+    let mut restore_ms = restore_ms.iter();
+    let mut cold_start = cold_start.iter();
+    for _ in 0..frame.height() {
+        // The X-Ray header gives the trace when no span names the invocation.
+        let trace = xray
+            .next()
+            .flatten()
+            .and_then(|header| TraceContext::from_xray_trace_id(header).w3c_trace_id);
+        let count = |value: Option<Option<i64>>| value.flatten().unwrap_or_default().max(0);
+        builder.push_invocation(&InvocationFields {
+            request_id: request_id.next().flatten().unwrap_or_default(),
+            function: function.next().flatten(),
+            version: version.next().flatten(),
+            start_ns: start_ns.next().flatten(),
+            duration_ms: duration_ms.next().flatten().unwrap_or_default(),
+            billed_ms: count(billed_ms.next()) as u64,
+            memory_mb: count(memory_mb.next()) as u32,
+            max_memory_used_mb: count(max_memory_used_mb.next()) as u32,
+            init_ms: init_ms.next().flatten(),
+            snapstart_restore: restore_ms.next().flatten().is_some(),
+            status: match status.next().flatten() {
+                Some("error") => Status::Error,
+                Some("timeout") => Status::Timeout,
+                _ => Status::Success,
+            },
+            cold_start: cold_start.next().flatten().unwrap_or_default(),
+            billing_era: era.next().flatten().and_then(billing_era),
+            architecture: architecture.next().flatten().map(|name| {
+                if name == "arm64" {
+                    Architecture::Arm64
+                } else {
+                    Architecture::X86_64
+                }
+            }),
+            region: region.next().flatten(),
+            provisioned: false,
+            estimated: source.next().flatten() == Some("simulator"),
+            trace_id: trace.as_deref(),
+        });
+    }
+    Ok(())
+}
+
+fn billing_era(name: &str) -> Option<BillingEra> {
+    match name {
+        "rounded_100ms" => Some(BillingEra::Rounded100Ms),
+        "rounded_1ms" => Some(BillingEra::Rounded1Ms),
+        "init_billed" => Some(BillingEra::InitBilled),
+        _ => None,
+    }
+}
+
+fn push_spans<'a>(builder: &mut TableBuilder<'a>, frame: &'a DataFrame) -> PolarsResult<()> {
+    let text = |name: &str| frame.column(name).and_then(|column| column.str());
+    let integer = |name: &str| {
+        frame
+            .column(name)?
+            .cast(&DataType::Int64)
+            .and_then(|column| column.i64().cloned())
+    };
+    let start_ns = integer("start_ns")?;
+    let duration_ns = integer("duration_ns")?;
+    let mut trace_id = text("trace_id")?.iter();
+    let mut name = text("name")?.iter();
+    let mut kind = text("kind")?.iter();
+    let mut faas_name = text("faas_name")?.iter();
+    let mut service_name = text("service_name")?.iter();
+    let mut service_version = text("service_version")?.iter();
+    let mut invocation_id = text("faas_invocation_id")?.iter();
+    let mut trigger = text("faas_trigger")?.iter();
+    let mut status = text("status")?.iter();
+    let mut attributes = text("attributes")?.iter();
+    let mut resource_attributes = text("resource_attributes")?.iter();
+    let mut start_ns = start_ns.iter();
+    let mut duration_ns = duration_ns.iter();
+
+    // Resource attributes repeat for every span of a process, and call attributes often
+    // repeat too, so each distinct text is parsed once.
+    let mut versions: HashMap<&str, Option<String>> = HashMap::new();
+    let mut calls: HashMap<&str, Option<DownstreamCall>> = HashMap::new();
+    for _ in 0..frame.height() {
+        let trace = trace_id.next().flatten();
+        let name = name.next().flatten();
+        let kind = kind.next().flatten();
+        let faas_name = faas_name.next().flatten();
+        let service_name = service_name.next().flatten();
+        let service_version = service_version.next().flatten();
+        let invocation_id = invocation_id.next().flatten();
+        let trigger = trigger.next().flatten();
+        let status = status.next().flatten();
+        let attributes = attributes.next().flatten();
+        let resource_attributes = resource_attributes.next().flatten();
+        let start_ns = start_ns.next().flatten();
+        let duration_ns = duration_ns.next().flatten();
+        let Some(trace) = trace else {
+            continue;
+        };
+        let version = resource_attributes
+            .and_then(|text| {
+                versions
+                    .entry(text)
+                    .or_insert_with(|| {
+                        json_object(Some(text))
+                            .get("faas.version")
+                            .and_then(|value| value.as_str())
+                            .map(str::to_owned)
+                    })
+                    .as_deref()
+            })
+            .or(service_version);
+        // A consumer span processes a message that a Lambda event source mapping already
+        // received. The mapping's polling requests are not per message, so only the
+        // producer's send is priced.
+        // NOTE: the event source mapping's own SQS requests (receives and deletes per batch,
+        // and empty polls) are not priced.
+        let call = match (kind, attributes) {
+            (Some("consumer"), _) | (_, None) => None,
+            (_, Some(text)) if CALL_KEYS.iter().any(|key| text.contains(key)) => calls
+                .entry(text)
+                .or_insert_with(|| downstream_call(text))
+                .as_ref(),
+            _ => None,
+        };
+        builder.push_span(&SpanFields {
+            trace_id: trace,
+            name: name.unwrap_or_default(),
+            function: faas_name.or(service_name),
+            version,
+            invocation_id,
+            from_queue: trigger == Some("pubsub"),
+            start_ns: start_ns.unwrap_or_default(),
+            duration_ms: duration_ns.unwrap_or_default() as f64 / 1e6,
+            error: status == Some("error"),
+            call,
+        });
+    }
+    Ok(())
 }
 
 /// Reads the spans within `dates`, with the fields the report uses.

@@ -48,6 +48,7 @@ pub mod lambda;
 pub mod pricing;
 pub mod report;
 pub mod snapshot;
+pub mod table;
 pub mod traces;
 
 pub use cost::{Basis, BillingMonth};

@@ -11,9 +11,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use spanbill_collector::Invocation;
 
-use crate::traces::TraceSpan;
+use crate::table::{InvocationRow, SpanRow, Tables};
 
 /// Version of the snapshot layout; a reader rejects other versions.
 pub const SNAPSHOT_VERSION: u32 = 1;
@@ -85,52 +84,55 @@ pub enum SnapshotError {
 }
 
 impl Snapshot {
-    /// Builds a snapshot of `invocations` and `spans`; `created` is the RFC 3339 time to
-    /// record.
+    /// Builds a snapshot of the invocations and spans of `tables`; `created` is the RFC
+    /// 3339 time to record.
     #[must_use]
-    pub fn build(invocations: &[Invocation], spans: &[TraceSpan], created: String) -> Self {
+    pub fn build(tables: &Tables, created: String) -> Self {
         let mut functions: BTreeMap<String, Builder> = BTreeMap::new();
-        let mut ordered: Vec<&Invocation> = invocations.iter().collect();
-        ordered.sort_by_key(|invocation| invocation.start);
-        for invocation in ordered {
-            let name = invocation.function.as_deref().unwrap_or("unknown");
+        let mut ordered: Vec<&InvocationRow> = tables.invocations.iter().collect();
+        ordered.sort_by_key(|row| row.start_ns);
+        for row in ordered {
             functions
-                .entry(name.to_owned())
+                .entry(tables.function(row.function).to_owned())
                 .or_default()
-                .add(invocation.version.as_deref(), invocation.duration_ms);
+                .add(tables.version(row.version), row.duration_ms);
         }
 
         let mut span_series: BTreeMap<String, BTreeMap<String, Builder>> = BTreeMap::new();
-        let mut ordered: Vec<&TraceSpan> =
-            spans.iter().filter(|span| !span.is_invocation()).collect();
+        let mut ordered: Vec<&SpanRow> = tables
+            .spans
+            .iter()
+            .filter(|span| !span.is_invocation)
+            .collect();
         ordered.sort_by_key(|span| span.start_ns);
         for span in ordered {
-            let Some(function) = &span.function else {
+            let Some(function) = span.function else {
                 continue;
             };
             span_series
-                .entry(function.clone())
+                .entry(tables.function(function).to_owned())
                 .or_default()
-                .entry(span.name.clone())
+                .entry(tables.span_names.get(span.name).to_owned())
                 .or_default()
-                .add(span.version.as_deref(), span.duration_ms);
+                .add(tables.version(span.version), span.duration_ms);
         }
 
-        let starts: Vec<time::OffsetDateTime> = invocations
-            .iter()
-            .filter_map(|invocation| invocation.start)
-            .collect();
-        let rfc3339 = |at: &time::OffsetDateTime| {
-            at.format(&time::format_description::well_known::Rfc3339)
+        let starts = || tables.invocations.iter().filter_map(|row| row.start_ns);
+        let rfc3339 = |nanos: i64| {
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
+                .ok()
+                .and_then(|at| {
+                    at.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
                 .unwrap_or_default()
         };
         Self {
             snapshot_version: SNAPSHOT_VERSION,
             created,
-            period: starts
-                .iter()
+            period: starts()
                 .min()
-                .zip(starts.iter().max())
+                .zip(starts().max())
                 .map(|(first, last)| (rfc3339(first), rfc3339(last))),
             functions: functions
                 .into_iter()

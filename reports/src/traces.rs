@@ -8,13 +8,11 @@
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
-use spanbill_collector::Invocation;
 
 use crate::aggregate::GroupCost;
 use crate::cost::Basis;
-use crate::detect::spiral::TraceHop;
-use crate::downstream::{DownstreamCall, DownstreamCost};
-use crate::lambda::InvocationCost;
+use crate::downstream::DownstreamCall;
+use crate::table::{Tables, TraceId};
 
 /// One span, with the fields the report reads.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,59 +58,6 @@ pub struct UnitCount {
     pub units: f64,
 }
 
-/// Returns one [`TraceHop`] per invocation span, for loop detection.
-#[must_use]
-pub fn hops(spans: &[TraceSpan]) -> Vec<TraceHop> {
-    spans
-        .iter()
-        .filter(|span| span.is_invocation())
-        .filter_map(|span| {
-            Some(TraceHop {
-                trace_id: span.trace_id.clone(),
-                function: span.function.clone()?,
-                from_queue: span.trigger.as_deref() == Some("pubsub"),
-            })
-        })
-        .collect()
-}
-
-/// Returns the W3C trace id of each invocation: from its span, found by request id, else
-/// from the invocation's own X-Ray trace header.
-#[must_use]
-pub fn trace_ids(invocations: &[Invocation], spans: &[TraceSpan]) -> Vec<Option<String>> {
-    let by_request: foldhash::HashMap<&str, &str> = spans
-        .iter()
-        .filter_map(|span| Some((span.invocation_id.as_deref()?, span.trace_id.as_str())))
-        .collect();
-    invocations
-        .iter()
-        .map(|invocation| {
-            by_request
-                .get(invocation.request_id.as_str())
-                .map(|trace| (*trace).to_owned())
-                .or_else(|| {
-                    invocation
-                        .trace
-                        .as_ref()
-                        .and_then(|trace| trace.w3c_trace_id.clone())
-                })
-        })
-        .collect()
-}
-
-/// Returns the priced calls of the spans, each tagged with its span's trace id.
-#[must_use]
-pub fn downstream_calls(spans: &[TraceSpan]) -> Vec<DownstreamCall> {
-    spans
-        .iter()
-        .filter_map(|span| {
-            let mut call = span.downstream.clone()?;
-            call.trace_id = Some(span.trace_id.clone());
-            Some(call)
-        })
-        .collect()
-}
-
 /// Cost of one trace: every invocation and priced call in it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TraceCost {
@@ -152,75 +97,79 @@ pub struct TraceCosts {
 /// Sums invocations and calls per trace and keeps the `top` most expensive traces. Returns
 /// `None` when nothing carries a trace id.
 #[must_use]
-pub fn trace_costs(
-    costs: &[InvocationCost],
-    downstream: &[DownstreamCost],
-    top: usize,
-) -> Option<TraceCosts> {
+pub fn trace_costs(tables: &Tables, top: usize) -> Option<TraceCosts> {
     // Sums per trace first, without the per-function counts, which only the top traces
     // need: a window can hold millions of traces.
-    let mut sums: foldhash::HashMap<&str, GroupCost> = foldhash::HashMap::default();
-    for cost in costs {
-        if let Some(trace_id) = cost.trace_id.as_deref() {
-            sums.entry(trace_id).or_default().add_invocation(cost);
+    let mut index: foldhash::HashMap<TraceId, u32> = foldhash::HashMap::default();
+    let mut sums: Vec<(TraceId, GroupCost)> = Vec::new();
+    let mut at = |trace: TraceId, sums: &mut Vec<(TraceId, GroupCost)>| {
+        *index.entry(trace).or_insert_with(|| {
+            sums.push((trace, GroupCost::default()));
+            (sums.len() - 1) as u32
+        }) as usize
+    };
+    for row in &tables.invocations {
+        if let Some(trace) = row.trace {
+            let at = at(trace, &mut sums);
+            sums[at].1.add_invocation_once(tables.cost(row));
         }
     }
-    for cost in downstream {
-        if let Some(trace_id) = cost.call.trace_id.as_deref() {
-            sums.entry(trace_id).or_default().add_downstream(cost);
+    for span in &tables.spans {
+        if let Some(call) = span.call {
+            let at = at(span.trace, &mut sums);
+            sums[at].1.add_downstream(&tables.calls[call as usize]);
         }
     }
     if sums.is_empty() {
         return None;
     }
 
-    let mut all: Vec<(&str, Decimal)> = sums
-        .iter()
-        .map(|(trace_id, sum)| (*trace_id, sum.total))
-        .collect();
-    // Most expensive first; the trace id breaks ties so the order is reproducible.
-    all.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-    let count = all.len();
-    let total: Decimal = all.iter().map(|(_, cost)| *cost).sum();
-    let rank = |q: f64| {
-        // Nearest rank in ascending order, read from the descending list.
+    let count = sums.len();
+    let total: Decimal = sums.iter().map(|(_, sum)| sum.total).sum();
+    let mut amounts: Vec<Decimal> = sums.iter().map(|(_, sum)| sum.total).collect();
+    let mut rank = |q: f64| {
+        // Nearest rank in ascending order.
         let ascending = ((q * count as f64).ceil() as usize).clamp(1, count);
-        all[count - ascending].1
+        *amounts.select_nth_unstable(ascending - 1).1
     };
     let (median_usd, p95_usd) = (rank(0.5), rank(0.95));
 
-    let mut top: Vec<TraceCost> = all
+    // Most expensive first; the trace id breaks ties so the order is reproducible.
+    let order = |a: &(TraceId, GroupCost), b: &(TraceId, GroupCost)| {
+        b.1.total
+            .cmp(&a.1.total)
+            .then_with(|| tables.traces.cmp(a.0, b.0))
+    };
+    let kept = top.min(count);
+    if kept > 0 && kept < count {
+        sums.select_nth_unstable_by(kept - 1, order);
+    }
+    sums.truncate(kept);
+    sums.sort_unstable_by(order);
+    let mut top: Vec<TraceCost> = sums
         .iter()
-        .take(top)
-        .map(|(trace_id, cost_usd)| {
-            let sum = &sums[trace_id];
-            TraceCost {
-                trace_id: (*trace_id).to_owned(),
-                invocations: sum.invocations,
-                functions: BTreeMap::new(),
-                downstream_calls: sum.downstream_calls,
-                lambda_usd: sum.lambda,
-                downstream_usd: sum.downstream,
-                cost_usd: *cost_usd,
-                basis: sum.basis,
-            }
+        .map(|(trace, sum)| TraceCost {
+            trace_id: tables.traces.text(*trace).into_owned(),
+            invocations: sum.invocations,
+            functions: BTreeMap::new(),
+            downstream_calls: sum.downstream_calls,
+            lambda_usd: sum.lambda,
+            downstream_usd: sum.downstream,
+            cost_usd: sum.total,
+            basis: sum.basis,
         })
         .collect();
-    for cost in costs {
-        let Some(trace) = top
-            .iter_mut()
-            .find(|trace| cost.trace_id.as_deref() == Some(trace.trace_id.as_str()))
+    for row in &tables.invocations {
+        let Some(position) = row
+            .trace
+            .and_then(|trace| sums.iter().position(|(kept, _)| *kept == trace))
         else {
             continue;
         };
-        *trace
+        *top[position]
             .functions
-            .entry(
-                cost.function
-                    .clone()
-                    .unwrap_or_else(|| "unknown".to_owned()),
-            )
-            .or_default() += cost.count;
+            .entry(tables.function(row.function).to_owned())
+            .or_default() += 1;
     }
     Some(TraceCosts {
         traces: count,
@@ -246,14 +195,17 @@ mod tests {
     use super::*;
     use crate::PriceBook;
     use crate::downstream::{Service, price_call};
+    use crate::lambda::InvocationCost;
+    use crate::table::InvocationRow;
+    use spanbill_collector::Status;
 
-    fn cost(trace: Option<&str>, function: &str, total: &str) -> InvocationCost {
+    fn cost(total: &str) -> InvocationCost {
         InvocationCost {
             request_id: String::new(),
-            function: Some(function.to_owned()),
-            trace_id: trace.map(str::to_owned),
+            function: None,
+            trace_id: None,
             month: None,
-            count: 1,
+            count: 7,
             gb_seconds: Decimal::ZERO,
             compute: Decimal::ZERO,
             request: Decimal::ZERO,
@@ -265,25 +217,66 @@ mod tests {
         }
     }
 
+    /// Tables of invocations given as (trace, function, total cost).
+    fn tables(invocations: &[(Option<&str>, &str, &str)]) -> Tables {
+        let mut tables = Tables::default();
+        for (trace, function, total) in invocations {
+            let trace = trace.map(|trace| tables.traces.intern(trace));
+            let function = tables.functions.intern(function);
+            tables.costs.push(cost(total));
+            tables.invocations.push(InvocationRow {
+                function,
+                version: None,
+                start_ns: None,
+                duration_ms: 1.0,
+                billed_ms: 1,
+                init_ms: None,
+                memory_mb: 128,
+                max_memory_used_mb: 64,
+                cost: (tables.costs.len() - 1) as u32,
+                trace,
+                status: Status::Success,
+                cold_start: false,
+                init_billed: false,
+            });
+        }
+        tables
+    }
+
     #[test]
     fn trace_costs_rank_and_sum() {
-        let costs = vec![
-            cost(Some("a"), "createOrder", "0.001"),
-            cost(Some("a"), "handlePayment", "0.002"),
-            cost(Some("b"), "createOrder", "0.001"),
-            cost(Some("c"), "createOrder", "0.0005"),
-            cost(None, "createOrder", "1"),
-        ];
-        let mut call = DownstreamCall::new(Service::Sqs, Some("send"), 100, 1);
-        call.trace_id = Some("b".to_owned());
-        let downstream = vec![price_call(&call, &PriceBook::built_in())];
+        let mut tables = tables(&[
+            (Some("a"), "createOrder", "0.001"),
+            (Some("a"), "handlePayment", "0.002"),
+            (Some("b"), "createOrder", "0.001"),
+            (Some("c"), "createOrder", "0.0005"),
+            (None, "createOrder", "1"),
+        ]);
+        let call = DownstreamCall::new(Service::Sqs, Some("send"), 100, 1);
+        tables.calls.push(price_call(&call, &PriceBook::built_in()));
+        tables.call_spans.push(1);
+        let trace = tables.traces.intern("b");
+        tables.spans.push(crate::table::SpanRow {
+            trace,
+            start_ns: 0,
+            duration_ms: 1.0,
+            name: tables.span_names.intern("send"),
+            function: None,
+            version: None,
+            invocation: None,
+            call: Some(0),
+            is_invocation: false,
+            from_queue: false,
+            error: false,
+        });
 
-        let summary = trace_costs(&costs, &downstream, 2).unwrap();
+        let summary = trace_costs(&tables, 2).unwrap();
 
         assert_eq!(summary.traces, 3);
         assert_eq!(summary.top.len(), 2);
         assert_eq!(summary.top[0].trace_id, "a");
         assert_eq!(summary.top[0].cost_usd, "0.003".parse().unwrap());
+        assert_eq!(summary.top[0].invocations, 2);
         assert_eq!(summary.top[0].functions.len(), 2);
         assert_eq!(summary.top[0].basis, Basis::Billed);
         // One SQS request at $0.40 per million.
@@ -297,6 +290,6 @@ mod tests {
 
     #[test]
     fn trace_costs_none_without_trace_ids() {
-        assert!(trace_costs(&[cost(None, "createOrder", "1")], &[], 5).is_none());
+        assert!(trace_costs(&tables(&[(None, "createOrder", "1")]), 5).is_none());
     }
 }

@@ -7,8 +7,10 @@ use spanbill_reports::PriceBook;
 use spanbill_reports::detect::latency::Verdict;
 use spanbill_reports::detect::spiral::FindingKind;
 use spanbill_reports::downstream::{DownstreamCall, Service};
+use spanbill_reports::lambda::LambdaOptions;
 use spanbill_reports::report::{Format, Inputs, Report, ReportSettings, build, render};
 use spanbill_reports::snapshot::{Snapshot, SnapshotError};
+use spanbill_reports::table::Tables;
 use spanbill_reports::traces::{TraceSpan, UnitCount};
 use support::template;
 
@@ -311,7 +313,14 @@ fn window(offset: usize, version: &str, slower: f64) -> Vec<Invocation> {
 #[test]
 fn baseline_snapshot_flags_slower_window() {
     let baseline = window(0, "1", 1.0);
-    let snapshot = Snapshot::build(&baseline, &[], "2026-11-01T00:00:00Z".to_owned());
+    let tables = Tables::from_records(
+        &baseline,
+        &[],
+        &[],
+        &PriceBook::built_in(),
+        LambdaOptions::default(),
+    );
+    let snapshot = Snapshot::build(&tables, "2026-11-01T00:00:00Z".to_owned());
     let directory = tempfile::tempdir().unwrap();
     let path = directory.path().join("baseline.json");
     snapshot.write(&path).unwrap();

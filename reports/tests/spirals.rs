@@ -9,7 +9,8 @@ use spanbill_reports::PriceBook;
 use spanbill_reports::detect::spiral::{
     FindingKind, SpiralSettings, cost_per_invocation_trend, init_share, oversized_memory, timeouts,
 };
-use spanbill_reports::lambda::{InvocationCost, LambdaOptions, LambdaUsage, price_invocations};
+use spanbill_reports::lambda::LambdaOptions;
+use spanbill_reports::table::Tables;
 
 fn read(name: &str) -> Vec<Invocation> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -25,19 +26,33 @@ fn read(name: &str) -> Vec<Invocation> {
         .invocations
 }
 
-fn price(invocations: &[Invocation]) -> Vec<InvocationCost> {
-    let usages: Vec<LambdaUsage> = invocations
+fn price(invocations: &[Invocation]) -> Tables {
+    Tables::from_records(
+        invocations,
+        &[],
+        &[],
+        &PriceBook::built_in(),
+        LambdaOptions::default(),
+    )
+}
+
+/// Sums a cost component over every invocation of `tables`.
+fn sum(
+    tables: &Tables,
+    part: impl Fn(&spanbill_reports::lambda::InvocationCost) -> Decimal,
+) -> Decimal {
+    tables
+        .invocations
         .iter()
-        .map(LambdaUsage::from_invocation)
-        .collect();
-    price_invocations(&usages, &PriceBook::built_in(), LambdaOptions::default()).invocations
+        .map(|row| part(tables.cost(row)))
+        .sum()
 }
 
 #[test]
 fn timeouts_billed_in_full_are_reported() {
     let invocations = read("lambda_tail_timeout_status_field_init_billed_interleaved.log");
-    let costs = price(&invocations);
-    let findings = timeouts(&invocations, &costs);
+    let tables = price(&invocations);
+    let findings = timeouts(&tables);
 
     assert_eq!(findings.len(), 1);
     let finding = &findings[0];
@@ -53,16 +68,15 @@ fn timeouts_billed_in_full_are_reported() {
             .evidence
             .contains(&("billed_ms".to_owned(), "1200517".to_owned()))
     );
-    let spent: Decimal = costs.iter().map(|cost| cost.total).sum();
+    let spent = sum(&tables, |cost| cost.total);
     assert_eq!(finding.cost_usd, Some(spent));
 }
 
 #[test]
 fn init_share_counts_billed_init_only() {
     let invocations = read("lambda_events_jsonlogformat_cold_start_init_billed.jsonl");
-    let costs = price(&invocations);
     let settings = SpiralSettings::default();
-    let findings = init_share(&invocations, &costs, &settings);
+    let findings = init_share(&price(&invocations), &settings);
 
     // Same memory size, so the share is 463.512 ms of 1,698 + 1,073 billed ms.
     assert_eq!(findings.len(), 1);
@@ -76,7 +90,7 @@ fn init_share_counts_billed_init_only() {
 
     // Before August 2025 INIT was not billed for this runtime, so nothing is reported.
     let old = read("lambda_events_cold_start_init_duration_xray_second_line.jsonl");
-    assert!(init_share(&old, &price(&old), &settings).is_empty());
+    assert!(init_share(&price(&old), &settings).is_empty());
 }
 
 #[test]
@@ -90,8 +104,8 @@ fn oversized_memory_is_priced() {
             ..resizer[0].clone()
         })
         .collect();
-    let costs = price(&invocations);
-    let findings = oversized_memory(&invocations, &costs, &SpiralSettings::default());
+    let tables = price(&invocations);
+    let findings = oversized_memory(&tables, &SpiralSettings::default());
 
     assert_eq!(findings.len(), 1);
     assert!(
@@ -99,7 +113,7 @@ fn oversized_memory_is_priced() {
             .evidence
             .contains(&("recommended_mb".to_owned(), "128".to_owned()))
     );
-    let compute: Decimal = costs.iter().map(|cost| cost.compute).sum();
+    let compute = sum(&tables, |cost| cost.compute);
     assert_eq!(findings[0].cost_usd, Some(compute * Decimal::new(875, 3)));
 }
 
@@ -118,8 +132,7 @@ fn rising_cost_per_invocation_with_flat_traffic() {
             invocation
         })
         .collect();
-    let costs = price(&invocations);
-    let findings = cost_per_invocation_trend(&invocations, &costs, &SpiralSettings::default());
+    let findings = cost_per_invocation_trend(&price(&invocations), &SpiralSettings::default());
 
     assert_eq!(findings.len(), 1, "{findings:?}");
     assert_eq!(findings[0].kind, FindingKind::CostPerInvocationRising);
@@ -136,7 +149,5 @@ fn rising_cost_per_invocation_with_flat_traffic() {
             ..i.clone()
         })
         .collect();
-    assert!(
-        cost_per_invocation_trend(&steady, &price(&steady), &SpiralSettings::default()).is_empty()
-    );
+    assert!(cost_per_invocation_trend(&price(&steady), &SpiralSettings::default()).is_empty());
 }

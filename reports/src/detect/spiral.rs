@@ -20,10 +20,10 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive as _;
-use spanbill_collector::{BillingEra, Invocation, Status};
+use spanbill_collector::Status;
 
 use crate::lambda::InvocationCost;
-use crate::traces::{TraceSpan, UnitCount};
+use crate::table::{InvocationRow, SpanRow, Tables, TraceId};
 
 /// The kind of a finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -78,17 +78,6 @@ pub struct Finding {
     pub cost_usd: Option<Decimal>,
 }
 
-/// One pass of a trace through a function, as spans record it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TraceHop {
-    /// W3C trace id.
-    pub trace_id: String,
-    /// Function name.
-    pub function: String,
-    /// Whether the function was triggered by a queue or topic message.
-    pub from_queue: bool,
-}
-
 /// Thresholds of the checks.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -128,8 +117,32 @@ impl Default for SpiralSettings {
     }
 }
 
-fn function_of(invocation: &Invocation) -> &str {
-    invocation.function.as_deref().unwrap_or("unknown")
+/// Returns the middle of the period the invocations' starts cover, in nanoseconds.
+fn middle(tables: &Tables) -> Option<i128> {
+    let starts = tables.invocations.iter().filter_map(|row| row.start_ns);
+    let first = i128::from(starts.clone().min()?);
+    let last = i128::from(starts.max()?);
+    Some(first + (last - first) / 2)
+}
+
+/// Per function id, in name order: a value from `fold` over the function's invocations.
+fn per_function<T: Default>(
+    tables: &Tables,
+    mut fold: impl FnMut(&mut T, &InvocationRow, &InvocationCost),
+) -> Vec<(&str, T)> {
+    let mut values: Vec<Option<T>> = Vec::new();
+    values.resize_with(tables.functions.len(), || None);
+    for row in &tables.invocations {
+        let value = values[row.function as usize].get_or_insert_with(T::default);
+        fold(value, row, tables.cost(row));
+    }
+    let mut values: Vec<(&str, T)> = values
+        .into_iter()
+        .enumerate()
+        .filter_map(|(id, value)| Some((tables.function(id as u32), value?)))
+        .collect();
+    values.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    values
 }
 
 fn usd(amount: Decimal) -> String {
@@ -139,59 +152,88 @@ fn usd(amount: Decimal) -> String {
 /// Finds traces that pass through one function, triggered by a queue, at least
 /// `loop_passes` times. One finding per function, naming its longest loop.
 #[must_use]
-pub fn recursive_loops(hops: &[TraceHop], settings: &SpiralSettings) -> Vec<Finding> {
-    let mut passes: foldhash::HashMap<(&str, &str), usize> = foldhash::HashMap::default();
-    for hop in hops.iter().filter(|hop| hop.from_queue) {
-        *passes
-            .entry((hop.function.as_str(), hop.trace_id.as_str()))
-            .or_default() += 1;
+pub fn recursive_loops(tables: &Tables, settings: &SpiralSettings) -> Vec<Finding> {
+    let hops = || {
+        tables
+            .spans
+            .iter()
+            .filter(|span| span.is_invocation && span.from_queue)
+            .filter_map(|span| Some((span.function?, span.trace)))
+    };
+    // Most traces pass through a function once. Saturating counters indexed by a hash of
+    // (function, trace) find the pairs that may pass often enough; only those are counted
+    // exactly. A counter never reads less than its pair's passes.
+    let threshold = settings.loop_passes.max(1);
+    let slots = (tables.spans.len().next_power_of_two()).clamp(1 << 10, 1 << 26);
+    let mut sketch = vec![0_u8; slots];
+    let slot = |pair: &(u32, TraceId)| {
+        (std::hash::BuildHasher::hash_one(&foldhash::quality::FixedState::with_seed(0x5eed), pair)
+            as usize)
+            & (slots - 1)
+    };
+    for pair in hops() {
+        let counter = &mut sketch[slot(&pair)];
+        *counter = counter.saturating_add(1);
     }
-    let mut per_function: BTreeMap<&str, (usize, &str, usize)> = BTreeMap::new();
+    let mut passes: foldhash::HashMap<(u32, TraceId), usize> = foldhash::HashMap::default();
+    for pair in hops() {
+        if usize::from(sketch[slot(&pair)]) >= threshold.min(255) {
+            *passes.entry(pair).or_default() += 1;
+        }
+    }
+    let mut per_function: BTreeMap<&str, (usize, TraceId, usize)> = BTreeMap::new();
     for ((function, trace), count) in passes {
         if count < settings.loop_passes {
             continue;
         }
-        let entry = per_function.entry(function).or_insert((0, trace, 0));
+        let entry = per_function
+            .entry(tables.function(function))
+            .or_insert((0, trace, 0));
         entry.0 += 1;
-        if count > entry.2 {
+        if count > entry.2
+            || (count == entry.2 && tables.traces.cmp(trace, entry.1) == std::cmp::Ordering::Less)
+        {
             entry.1 = trace;
             entry.2 = count;
         }
     }
     per_function
         .into_iter()
-        .map(|(function, (traces, trace, longest))| Finding {
-            kind: FindingKind::RecursiveLoop,
-            function: Some(function.to_owned()),
-            summary: format!(
-                "{function} re-enters itself through a queue: trace {trace} passes through it {longest} times"
-            ),
-            evidence: vec![
-                ("looping_traces".to_owned(), traces.to_string()),
-                ("longest_trace".to_owned(), trace.to_owned()),
-                ("passes_in_longest".to_owned(), longest.to_string()),
-                ("threshold_passes".to_owned(), settings.loop_passes.to_string()),
-            ],
-            cost_usd: None,
+        .map(|(function, (traces, trace, longest))| {
+            let trace = tables.traces.text(trace);
+            Finding {
+                kind: FindingKind::RecursiveLoop,
+                function: Some(function.to_owned()),
+                summary: format!(
+                    "{function} re-enters itself through a queue: trace {trace} passes through it {longest} times"
+                ),
+                evidence: vec![
+                    ("looping_traces".to_owned(), traces.to_string()),
+                    ("longest_trace".to_owned(), trace.into_owned()),
+                    ("passes_in_longest".to_owned(), longest.to_string()),
+                    ("threshold_passes".to_owned(), settings.loop_passes.to_string()),
+                ],
+                cost_usd: None,
+            }
         })
         .collect()
 }
 
 /// Reports, per function, the invocations that ran into their timeout.
 #[must_use]
-pub fn timeouts(invocations: &[Invocation], costs: &[InvocationCost]) -> Vec<Finding> {
-    let mut per_function: BTreeMap<&str, (usize, u64, Decimal, Decimal)> = BTreeMap::new();
-    for (invocation, cost) in invocations.iter().zip(costs) {
-        let entry = per_function.entry(function_of(invocation)).or_default();
-        entry.3 += cost.total;
-        if invocation.status == Status::Timeout {
-            entry.0 += 1;
-            entry.1 += invocation.billed_ms;
-            entry.2 += cost.total;
-        }
-    }
-    per_function
-        .into_iter()
+pub fn timeouts(tables: &Tables) -> Vec<Finding> {
+    per_function(
+        tables,
+        |entry: &mut (usize, u64, Decimal, Decimal), invocation, cost| {
+            entry.3 += cost.total;
+            if invocation.status == Status::Timeout {
+                entry.0 += 1;
+                entry.1 += invocation.billed_ms;
+                entry.2 += cost.total;
+            }
+        },
+    )
+    .into_iter()
         .filter(|(_, (count, ..))| *count > 0)
         .map(|(function, (count, billed_ms, spent, total))| {
             let share = if total.is_zero() { Decimal::ZERO } else { spent / total };
@@ -220,21 +262,17 @@ pub fn timeouts(invocations: &[Invocation], costs: &[InvocationCost]) -> Vec<Fin
 /// The saving assumes the same billed duration at the smaller size. Lambda gives CPU in
 /// proportion to memory, so a CPU-bound function may run longer there, and the finding states that assumption.
 #[must_use]
-pub fn oversized_memory(
-    invocations: &[Invocation],
-    costs: &[InvocationCost],
-    settings: &SpiralSettings,
-) -> Vec<Finding> {
-    let mut per_function: BTreeMap<&str, (u32, u32, usize, Decimal)> = BTreeMap::new();
-    for (invocation, cost) in invocations.iter().zip(costs) {
-        let entry = per_function.entry(function_of(invocation)).or_default();
-        entry.0 = entry.0.max(invocation.memory_mb);
-        entry.1 = entry.1.max(invocation.max_memory_used_mb);
-        entry.2 += 1;
-        entry.3 += cost.compute;
-    }
-    per_function
-        .into_iter()
+pub fn oversized_memory(tables: &Tables, settings: &SpiralSettings) -> Vec<Finding> {
+    per_function(
+        tables,
+        |entry: &mut (u32, u32, usize, Decimal), invocation, cost| {
+            entry.0 = entry.0.max(invocation.memory_mb);
+            entry.1 = entry.1.max(invocation.max_memory_used_mb);
+            entry.2 += 1;
+            entry.3 += cost.compute;
+        },
+    )
+    .into_iter()
         .filter(|(_, (size, used, count, _))| {
             *count >= settings.min_invocations && f64::from(*used) < settings.memory_use_ratio * f64::from(*size)
         })
@@ -275,26 +313,21 @@ pub fn recommended_memory(used_mb: u32, headroom: f64) -> u32 {
 /// Reports, per function, the share of spend that is billed INIT time, when at least
 /// `init_share`. Only invocations whose billing era bills INIT count.
 #[must_use]
-pub fn init_share(
-    invocations: &[Invocation],
-    costs: &[InvocationCost],
-    settings: &SpiralSettings,
-) -> Vec<Finding> {
-    let mut per_function: BTreeMap<&str, (Decimal, Decimal, usize)> = BTreeMap::new();
-    for (invocation, cost) in invocations.iter().zip(costs) {
-        let entry = per_function.entry(function_of(invocation)).or_default();
-        entry.1 += cost.compute;
-        let init_billed =
-            invocation.billing_era == Some(BillingEra::InitBilled) && invocation.cold_start;
-        if let (true, Some(init_ms)) = (init_billed, invocation.init_ms) {
-            let init_ms = Decimal::try_from(init_ms).unwrap_or_default();
-            let billed = Decimal::from(invocation.billed_ms.max(1));
-            entry.0 += cost.compute * (init_ms / billed).min(Decimal::ONE);
-            entry.2 += 1;
-        }
-    }
-    per_function
-        .into_iter()
+pub fn init_share(tables: &Tables, settings: &SpiralSettings) -> Vec<Finding> {
+    per_function(
+        tables,
+        |entry: &mut (Decimal, Decimal, usize), invocation, cost| {
+            entry.1 += cost.compute;
+            let init_billed = invocation.init_billed && invocation.cold_start;
+            if let (true, Some(init_ms)) = (init_billed, invocation.init_ms) {
+                let init_ms = Decimal::try_from(init_ms).unwrap_or_default();
+                let billed = Decimal::from(invocation.billed_ms.max(1));
+                entry.0 += cost.compute * (init_ms / billed).min(Decimal::ONE);
+                entry.2 += 1;
+            }
+        },
+    )
+    .into_iter()
         .filter(|(_, (init, total, _))| {
             !total.is_zero() && (init / total).to_f64().unwrap_or_default() >= settings.init_share
         })
@@ -323,38 +356,24 @@ pub fn init_share(
 /// A function is reported when its cost per invocation rose by at least `cost_rise`, and
 /// its number of invocations changed by at most `traffic_change` or rose less than the cost.
 #[must_use]
-pub fn cost_per_invocation_trend(
-    invocations: &[Invocation],
-    costs: &[InvocationCost],
-    settings: &SpiralSettings,
-) -> Vec<Finding> {
-    let starts: Vec<i128> = invocations
-        .iter()
-        .filter_map(|invocation| {
-            invocation
-                .start
-                .map(time::OffsetDateTime::unix_timestamp_nanos)
-        })
-        .collect();
-    let (Some(first), Some(last)) = (starts.iter().min(), starts.iter().max()) else {
+pub fn cost_per_invocation_trend(tables: &Tables, settings: &SpiralSettings) -> Vec<Finding> {
+    let Some(middle) = middle(tables) else {
         return Vec::new();
     };
-    let middle = first + (last - first) / 2;
 
     // Per function: (count, cost) in the first half and in the second.
-    let mut halves: BTreeMap<&str, [(usize, Decimal); 2]> = BTreeMap::new();
-    for (invocation, cost) in invocations.iter().zip(costs) {
-        let Some(start) = invocation.start else {
-            continue;
-        };
-        let half = usize::from(start.unix_timestamp_nanos() > middle);
-        let entry = &mut halves.entry(function_of(invocation)).or_default()[half];
-        entry.0 += cost.count.max(1) as usize;
-        entry.1 += cost.total * Decimal::from(cost.count.max(1));
-    }
-
-    halves
-        .into_iter()
+    per_function(
+        tables,
+        |halves: &mut [(usize, Decimal); 2], invocation, cost| {
+            if let Some(start) = invocation.start_ns {
+                let entry = &mut halves[usize::from(i128::from(start) > middle)];
+                entry.0 += 1;
+                entry.1 += cost.total;
+            }
+        },
+    )
+    .into_iter()
+    .filter(|(_, halves)| halves.iter().any(|(count, _)| *count > 0))
         .filter_map(|(function, [(before_count, before_cost), (after_count, after_cost)])| {
             if before_count < settings.min_invocations || after_count < settings.min_invocations {
                 return None;
@@ -397,29 +416,22 @@ pub fn cost_per_invocation_trend(
 #[must_use]
 pub fn cost_per_unit_trend(
     kpi: &str,
-    invocations: &[Invocation],
-    costs: &[InvocationCost],
-    units: &[UnitCount],
+    tables: &Tables,
     settings: &SpiralSettings,
 ) -> Option<Finding> {
-    let starts = invocations.iter().filter_map(|invocation| {
-        invocation
-            .start
-            .map(time::OffsetDateTime::unix_timestamp_nanos)
-    });
-    let first = starts.clone().min()?;
-    let last = starts.max()?;
-    let middle = first + (last - first) / 2;
+    let starts = tables.invocations.iter().filter_map(|row| row.start_ns);
+    let first = i128::from(starts.clone().min()?);
+    let last = i128::from(starts.max()?);
+    let middle = middle(tables)?;
 
     let mut spend = [Decimal::ZERO; 2];
-    for (invocation, cost) in invocations.iter().zip(costs) {
-        if let Some(start) = invocation.start {
-            spend[usize::from(start.unix_timestamp_nanos() > middle)] +=
-                cost.total * Decimal::from(cost.count.max(1));
+    for row in &tables.invocations {
+        if let Some(start) = row.start_ns {
+            spend[usize::from(i128::from(start) > middle)] += tables.cost(row).total;
         }
     }
     let mut counted = [0.0_f64; 2];
-    for count in units.iter().filter(|count| count.name == kpi) {
+    for count in tables.units.iter().filter(|count| count.name == kpi) {
         let at = i128::from(count.time_ns);
         if at < first || at > last {
             continue;
@@ -470,38 +482,40 @@ pub fn cost_per_unit_trend(
 /// when a queue redelivers a message whose handler raised an error. Every invocation span
 /// of a function that follows a failed one in the same trace is a rerun. A function is
 /// reported when reruns are at least `retry_share` of its invocation spans and it has at
-/// least `min_invocations` of them. `cost_of` gives the cost of an invocation by request
-/// id.
+/// least `min_invocations` of them. A rerun costs what its invocation, joined by request
+/// id, cost.
 #[must_use]
-pub fn retry_storms(
-    spans: &[TraceSpan],
-    cost_of: &foldhash::HashMap<&str, Decimal>,
-    settings: &SpiralSettings,
-) -> Vec<Finding> {
+pub fn retry_storms(tables: &Tables, settings: &SpiralSettings) -> Vec<Finding> {
+    let spans = &tables.spans;
     // Only traces with a failed invocation can hold a rerun, and failures are rare, so
     // those traces are found first.
-    let failed: foldhash::HashSet<&str> = spans
+    let failed: foldhash::HashSet<TraceId> = spans
         .iter()
-        .filter(|span| span.error && span.is_invocation())
-        .map(|span| span.trace_id.as_str())
+        .filter(|span| span.error && span.is_invocation)
+        .map(|span| span.trace)
         .collect();
-    let mut runs: BTreeMap<(&str, &str), Vec<&TraceSpan>> = BTreeMap::new();
-    let mut totals: BTreeMap<&str, usize> = BTreeMap::new();
-    for span in spans.iter().filter(|span| span.is_invocation()) {
-        let Some(function) = span.function.as_deref() else {
+    let mut runs: foldhash::HashMap<(u32, TraceId), Vec<&SpanRow>> = foldhash::HashMap::default();
+    let mut totals: Vec<usize> = vec![0; tables.functions.len()];
+    for span in spans.iter().filter(|span| span.is_invocation) {
+        let Some(function) = span.function else {
             continue;
         };
-        *totals.entry(function).or_default() += 1;
-        if failed.contains(span.trace_id.as_str()) {
-            runs.entry((function, span.trace_id.as_str()))
-                .or_default()
-                .push(span);
+        totals[function as usize] += 1;
+        if failed.contains(&span.trace) {
+            runs.entry((function, span.trace)).or_default().push(span);
         }
     }
+    let mut runs: Vec<((u32, TraceId), Vec<&SpanRow>)> = runs.into_iter().collect();
+    runs.sort_unstable_by(|((f1, t1), _), ((f2, t2), _)| {
+        tables
+            .function(*f1)
+            .cmp(tables.function(*f2))
+            .then_with(|| tables.traces.cmp(*t1, *t2))
+    });
 
     // Per function: reruns, traces with reruns, most runs in one trace and its trace, and
     // the reruns' cost.
-    let mut storms: BTreeMap<&str, (usize, usize, usize, &str, Decimal)> = BTreeMap::new();
+    let mut storms: BTreeMap<&str, (usize, usize, usize, TraceId, Decimal)> = BTreeMap::new();
     for ((function, trace), mut spans) in runs {
         spans.sort_by_key(|span| span.start_ns);
         let Some(first_failure) = spans.iter().position(|span| span.error) else {
@@ -511,9 +525,10 @@ pub fn retry_storms(
         if reruns.is_empty() {
             continue;
         }
-        let entry = storms
-            .entry(function)
-            .or_insert((0, 0, 0, trace, Decimal::ZERO));
+        let entry =
+            storms
+                .entry(tables.function(function))
+                .or_insert((0, 0, 0, trace, Decimal::ZERO));
         entry.0 += reruns.len();
         entry.1 += 1;
         if spans.len() > entry.2 {
@@ -522,16 +537,24 @@ pub fn retry_storms(
         }
         entry.4 += reruns
             .iter()
-            .filter_map(|span| cost_of.get(span.invocation_id.as_deref()?))
-            .copied()
+            .filter_map(|span| {
+                let row = &tables.invocations[span.invocation? as usize];
+                Some(tables.cost(row).total)
+            })
             .sum::<Decimal>();
     }
+    let totals: BTreeMap<&str, usize> = totals
+        .iter()
+        .enumerate()
+        .map(|(id, &total)| (tables.function(id as u32), total))
+        .collect();
 
     storms
         .into_iter()
         .filter_map(|(function, (reruns, traces, longest, trace, cost))| {
             let total = totals.get(function).copied().unwrap_or_default();
             let share = reruns as f64 / total.max(1) as f64;
+            let trace = tables.traces.text(trace);
             if total < settings.min_invocations || share < settings.retry_share {
                 return None;
             }
@@ -547,7 +570,7 @@ pub fn retry_storms(
                     ("reruns".to_owned(), reruns.to_string()),
                     ("invocations".to_owned(), total.to_string()),
                     ("traces_with_reruns".to_owned(), traces.to_string()),
-                    ("longest_trace".to_owned(), trace.to_owned()),
+                    ("longest_trace".to_owned(), trace.into_owned()),
                     ("runs_in_longest".to_owned(), longest.to_string()),
                     ("threshold_share".to_owned(), format!("{:.2}", settings.retry_share)),
                 ],
@@ -587,21 +610,38 @@ mod tests {
         assert_eq!(recommended_memory(1000, 1.25), 1280);
     }
 
-    fn hop(trace: &str, function: &str, from_queue: bool) -> TraceHop {
-        TraceHop {
-            trace_id: trace.to_owned(),
-            function: function.to_owned(),
-            from_queue,
+    /// Adds `passes` invocation spans of `function` in `trace`.
+    fn hops(tables: &mut Tables, trace: &str, function: &str, from_queue: bool, passes: usize) {
+        let trace = tables.traces.intern(trace);
+        let function = tables.functions.intern(function);
+        let name = tables.span_names.intern("handler");
+        for pass in 0..passes {
+            tables.spans.push(SpanRow {
+                trace,
+                start_ns: pass as i64,
+                duration_ms: 1.0,
+                name,
+                function: Some(function),
+                version: None,
+                invocation: None,
+                call: None,
+                is_invocation: true,
+                from_queue,
+                error: false,
+            });
         }
     }
 
     #[test]
     fn loop_names_the_longest_trace() {
-        let mut hops = vec![hop("a", "handlePayment", true); 16];
-        hops.extend(vec![hop("b", "handlePayment", true); 5]);
-        hops.extend(vec![hop("c", "handlePayment", true); 2]);
-        hops.extend(vec![hop("d", "createOrder", false); 9]);
-        let findings = recursive_loops(&hops, &SpiralSettings::default());
+        let mut tables = Tables::default();
+        hops(&mut tables, "a", "handlePayment", true, 16);
+        hops(&mut tables, "b", "handlePayment", true, 5);
+        hops(&mut tables, "c", "handlePayment", true, 2);
+        hops(&mut tables, "d", "createOrder", false, 9);
+        // A pass from outside a queue does not count towards a loop.
+        hops(&mut tables, "c", "handlePayment", false, 3);
+        let findings = recursive_loops(&tables, &SpiralSettings::default());
 
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].function.as_deref(), Some("handlePayment"));

@@ -4,14 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use spanbill_collector::Invocation;
-
 use super::{LatencyShift, Regression};
 use crate::detect::change_point::{ChangePointSettings, change_points};
 use crate::detect::latency::{self, LatencySettings};
-use crate::detect::quantile;
+use crate::detect::select_quantile;
 use crate::snapshot::SeriesSnapshot;
-use crate::traces::TraceSpan;
+use crate::table::{SpanRow, Tables};
+
+const NANOS_PER_HOUR: i64 = 3_600_000_000_000;
 
 /// One duration with the version that produced it, in start order.
 pub(super) struct Sample<'a> {
@@ -19,45 +19,50 @@ pub(super) struct Sample<'a> {
     pub(super) duration_ms: f64,
 }
 
-/// Returns the invocation durations of each function, in start order.
-pub(super) fn function_samples(invocations: &[Invocation]) -> BTreeMap<&str, Vec<Sample<'_>>> {
-    let mut ordered: Vec<&Invocation> = invocations.iter().collect();
-    ordered.sort_by_key(|invocation| invocation.start);
-    let mut series: BTreeMap<&str, Vec<Sample<'_>>> = BTreeMap::new();
-    for invocation in ordered {
-        series
-            .entry(invocation.function.as_deref().unwrap_or("unknown"))
-            .or_default()
-            .push(Sample {
-                version: invocation.version.as_deref(),
-                duration_ms: invocation.duration_ms,
-            });
-    }
-    series
+/// Returns the durations of a function's invocations, given its rows in start order.
+pub(super) fn function_samples<'t>(tables: &'t Tables, rows: &[u32]) -> Vec<Sample<'t>> {
+    rows.iter()
+        .map(|&row| {
+            let row = &tables.invocations[row as usize];
+            Sample {
+                version: tables.version(row.version),
+                duration_ms: row.duration_ms,
+            }
+        })
+        .collect()
 }
 
 /// Returns the durations of each span name inside each function, in start order. Spans of
 /// whole invocations are left out, because the function series covers them.
-pub(super) fn span_samples(spans: &[TraceSpan]) -> BTreeMap<(&str, &str), Vec<Sample<'_>>> {
-    let mut ordered: Vec<&TraceSpan> = spans
+pub(super) fn span_samples(tables: &Tables) -> BTreeMap<(&str, &str), Vec<Sample<'_>>> {
+    let mut ordered: Vec<&SpanRow> = tables
+        .spans
         .iter()
-        .filter(|span| !span.is_invocation() && span.function.is_some())
+        .filter(|span| !span.is_invocation && span.function.is_some())
         .collect();
     ordered.sort_by_key(|span| span.start_ns);
-    let mut series: BTreeMap<(&str, &str), Vec<Sample<'_>>> = BTreeMap::new();
+    let mut series: foldhash::HashMap<(u32, u32), Vec<Sample<'_>>> = foldhash::HashMap::default();
     for span in ordered {
-        let Some(function) = span.function.as_deref() else {
+        let Some(function) = span.function else {
             continue;
         };
         series
-            .entry((function, span.name.as_str()))
+            .entry((function, span.name))
             .or_default()
             .push(Sample {
-                version: span.version.as_deref(),
+                version: tables.version(span.version),
                 duration_ms: span.duration_ms,
             });
     }
     series
+        .into_iter()
+        .map(|((function, name), samples)| {
+            (
+                (tables.function(function), tables.span_names.get(name)),
+                samples,
+            )
+        })
+        .collect()
 }
 
 fn version_of<'a>(sample: &Sample<'a>) -> &'a str {
@@ -145,20 +150,30 @@ const MIN_PER_HOUR: usize = 5;
 /// that ran at the end of the first hour after each.
 pub(super) fn latency_shifts(
     function: &str,
-    invocations: &[Invocation],
-    indexes: &[usize],
+    tables: &Tables,
+    rows: &[u32],
     settings: &ChangePointSettings,
 ) -> Vec<LatencyShift> {
-    let mut hours: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
-    for &index in indexes {
-        if let Some(start) = invocations[index].start {
-            hours
-                .entry(start.unix_timestamp().div_euclid(3600))
-                .or_default()
-                .push(index);
-        }
+    // `rows` are in start order, so each hour's rows are contiguous.
+    let mut hours: Vec<(i64, &[u32])> = Vec::new();
+    let started = rows
+        .iter()
+        .position(|&row| tables.invocations[row as usize].start_ns.is_some())
+        .unwrap_or(rows.len());
+    let mut rest = &rows[started..];
+    while let Some(&first) = rest.first() {
+        let hour_of = |row: u32| {
+            tables.invocations[row as usize]
+                .start_ns
+                .unwrap_or_default()
+                .div_euclid(NANOS_PER_HOUR)
+        };
+        let hour = hour_of(first);
+        let end = rest.partition_point(|&row| hour_of(row) <= hour);
+        hours.push((hour, &rest[..end]));
+        rest = &rest[end..];
     }
-    let hours: Vec<(i64, Vec<usize>)> = hours
+    let hours: Vec<(i64, &[u32])> = hours
         .into_iter()
         .filter(|(_, members)| members.len() >= MIN_PER_HOUR)
         .collect();
@@ -167,17 +182,16 @@ pub(super) fn latency_shifts(
         .map(|(_, members)| {
             let mut durations: Vec<f64> = members
                 .iter()
-                .map(|&index| invocations[index].duration_ms)
+                .map(|&row| tables.invocations[row as usize].duration_ms)
                 .collect();
-            durations.sort_by(f64::total_cmp);
-            quantile(&durations, 0.95)
+            select_quantile(&mut durations, 0.95)
         })
         .collect();
 
     change_points(&series, settings)
         .into_iter()
         .map(|change| {
-            let (hour, members) = &hours[change.index];
+            let (hour, members) = hours[change.index];
             let at = time::OffsetDateTime::from_unix_timestamp(hour * 3600)
                 .ok()
                 .and_then(|at| {
@@ -188,8 +202,9 @@ pub(super) fn latency_shifts(
             // The version of the hour's last invocation: a deploy within the hour shows there.
             let version = members
                 .iter()
-                .max_by_key(|&&index| invocations[index].start)
-                .and_then(|&index| invocations[index].version.clone());
+                .max_by_key(|&&row| tables.invocations[row as usize].start_ns)
+                .and_then(|&row| tables.version(tables.invocations[row as usize].version))
+                .map(str::to_owned);
             LatencyShift {
                 function: function.to_owned(),
                 at,

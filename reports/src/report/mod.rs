@@ -25,12 +25,12 @@ use crate::aggregate::{self, GroupCost, UnitCost};
 use crate::cost::Basis;
 use crate::detect::change_point::{ChangePoint, ChangePointSettings};
 use crate::detect::latency::{LatencyComparison, LatencySettings, Verdict};
-use crate::detect::quantile;
+use crate::detect::select_quantile;
 use crate::detect::spiral::{self, Finding, SpiralSettings};
-use crate::downstream::price_call;
-use crate::lambda::{InvocationCost, LambdaOptions, LambdaUsage, price_invocations, project_month};
+use crate::lambda::{LambdaOptions, project_month};
 use crate::pricing::PriceBook;
 use crate::snapshot::Snapshot;
+use crate::table::{self, Tables};
 use crate::traces::{self, TraceCosts, TraceSpan, UnitCount};
 
 /// Version of the JSON layout; it changes when a field changes meaning or goes away.
@@ -212,67 +212,69 @@ impl Report {
 /// Builds the report of `inputs`.
 #[must_use]
 pub fn build(inputs: &Inputs<'_>, book: &PriceBook, settings: &ReportSettings) -> Report {
-    let invocations = inputs.invocations;
-    let trace_ids = traces::trace_ids(invocations, inputs.spans);
-    let usages: Vec<LambdaUsage> = invocations
-        .iter()
-        .zip(trace_ids)
-        .map(|(invocation, trace_id)| LambdaUsage {
-            trace_id,
-            ..LambdaUsage::from_invocation(invocation)
-        })
-        .collect();
+    let tables = Tables::from_records(
+        inputs.invocations,
+        inputs.spans,
+        inputs.units,
+        book,
+        LambdaOptions {
+            free_tier: settings.free_tier,
+        },
+    );
+    build_tables(&tables, inputs.baseline, book, settings)
+}
+
+/// Builds the report of priced tables; `baseline` is a snapshot to compare latencies
+/// against. The tables must have been priced with the free tier as `settings` says.
+#[must_use]
+pub fn build_tables(
+    tables: &Tables,
+    baseline: Option<&Snapshot>,
+    book: &PriceBook,
+    settings: &ReportSettings,
+) -> Report {
     let options = LambdaOptions {
         free_tier: settings.free_tier,
     };
-    let costs = price_invocations(&usages, book, options).invocations;
-    let downstream: Vec<_> = traces::downstream_calls(inputs.spans)
-        .iter()
-        .map(|call| price_call(call, book))
-        .collect();
-
-    let mut by_function: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (index, invocation) in invocations.iter().enumerate() {
-        by_function
-            .entry(invocation.function.as_deref().unwrap_or("unknown"))
-            .or_default()
-            .push(index);
-    }
-    let all: Vec<usize> = (0..invocations.len()).collect();
-    let totals = figures(invocations, &costs, &usages, &all);
-    let functions = by_function
-        .iter()
-        .map(|(function, indexes)| {
-            (
-                (*function).to_owned(),
-                figures(invocations, &costs, &usages, indexes),
-            )
+    // Functions with invocations, by name, each with its rows in start order.
+    let mut by_function: Vec<(&str, Vec<u32>)> = tables
+        .rows_by_function()
+        .into_iter()
+        .enumerate()
+        .filter(|(_, rows)| !rows.is_empty())
+        .map(|(id, mut rows)| {
+            rows.sort_by_key(|&row| tables.invocations[row as usize].start_ns);
+            (tables.function(id as u32), rows)
         })
         .collect();
+    by_function.sort_unstable_by(|a, b| a.0.cmp(b.0));
 
-    let starts: Vec<time::OffsetDateTime> = invocations
+    let all: Vec<u32> = (0..tables.invocations.len() as u32).collect();
+    let totals = figures(tables, &all);
+    let functions = by_function
         .iter()
-        .filter_map(|invocation| invocation.start)
+        .map(|(function, rows)| ((*function).to_owned(), figures(tables, rows)))
         .collect();
-    let period = match (starts.iter().min(), starts.iter().max()) {
-        (Some(first), Some(last)) => Some((*first, *last)),
-        _ => None,
-    };
+
+    let starts = || tables.invocations.iter().filter_map(|row| row.start_ns);
+    let period = starts().min().zip(starts().max());
     let projected_monthly_usd = period.map(|(first, last)| {
-        let seconds = (last - first).whole_seconds().max(1) as u64;
-        project_month(&usages, seconds, book, options).bill.total
+        let seconds = ((last - first) / 1_000_000_000).max(1) as u64;
+        project_month(&tables.usages, seconds, book, options)
+            .bill
+            .total
     });
 
-    let units = unit_costs(
-        inputs.units,
-        &aggregate::total(&costs, &downstream),
-        settings,
-    );
+    let units = unit_costs(&tables.units, &tables.total(), settings);
+    let findings = findings(tables, &units, projected_monthly_usd, settings);
 
-    let findings = findings(inputs, &costs, &units, projected_monthly_usd, settings);
-
-    let rfc3339 = |at: time::OffsetDateTime| {
-        at.format(&time::format_description::well_known::Rfc3339)
+    let rfc3339 = |nanos: i64| {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
+            .ok()
+            .and_then(|at| {
+                at.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
             .unwrap_or_default()
     };
     Report {
@@ -280,62 +282,42 @@ pub fn build(inputs: &Inputs<'_>, book: &PriceBook, settings: &ReportSettings) -
         totals,
         functions,
         projected_monthly_usd,
-        downstream: service_costs(&downstream),
-        traces: traces::trace_costs(&costs, &downstream, settings.top_traces),
+        downstream: service_costs(tables),
+        traces: traces::trace_costs(tables, settings.top_traces),
         units,
-        baseline: inputs.baseline.map(describe_snapshot),
-        regressions: regressions(inputs, &settings.latency),
+        baseline: baseline.map(describe_snapshot),
+        regressions: regressions(tables, &by_function, baseline, &settings.latency),
         shifts: by_function
             .iter()
-            .flat_map(|(function, indexes)| {
-                compare::latency_shifts(function, invocations, indexes, &settings.change_points)
+            .flat_map(|(function, rows)| {
+                compare::latency_shifts(function, tables, rows, &settings.change_points)
             })
             .collect(),
         findings,
-        timeline: timeline::timeline(invocations, &costs),
+        timeline: timeline::timeline(tables),
     }
 }
 
 /// Runs the spiral and waste checks.
 fn findings(
-    inputs: &Inputs<'_>,
-    costs: &[InvocationCost],
+    tables: &Tables,
     units: &[UnitCost],
     projected_monthly_usd: Option<Decimal>,
     settings: &ReportSettings,
 ) -> Vec<Finding> {
-    let invocations = inputs.invocations;
-    let mut findings = spiral::recursive_loops(&traces::hops(inputs.spans), &settings.spiral);
-    let cost_of: foldhash::HashMap<&str, Decimal> = costs
-        .iter()
-        .map(|cost| (cost.request_id.as_str(), cost.total))
-        .collect();
-    findings.extend(spiral::retry_storms(
-        inputs.spans,
-        &cost_of,
-        &settings.spiral,
-    ));
-    findings.extend(spiral::cost_per_invocation_trend(
-        invocations,
-        costs,
-        &settings.spiral,
-    ));
+    let mut findings = spiral::recursive_loops(tables, &settings.spiral);
+    findings.extend(spiral::retry_storms(tables, &settings.spiral));
+    findings.extend(spiral::cost_per_invocation_trend(tables, &settings.spiral));
     for unit in units {
         findings.extend(spiral::cost_per_unit_trend(
             &unit.kpi,
-            invocations,
-            costs,
-            inputs.units,
+            tables,
             &settings.spiral,
         ));
     }
-    findings.extend(spiral::timeouts(invocations, costs));
-    findings.extend(spiral::oversized_memory(
-        invocations,
-        costs,
-        &settings.spiral,
-    ));
-    findings.extend(spiral::init_share(invocations, costs, &settings.spiral));
+    findings.extend(spiral::timeouts(tables));
+    findings.extend(spiral::oversized_memory(tables, &settings.spiral));
+    findings.extend(spiral::init_share(tables, &settings.spiral));
     if let (Some(budget), Some(projected)) = (settings.budget, projected_monthly_usd) {
         findings.extend(spiral::budget(projected, budget));
     }
@@ -345,11 +327,17 @@ fn findings(
 
 /// Compares each function, then each span name, with the previous version in the window,
 /// or with the baseline snapshot when there is one.
-fn regressions(inputs: &Inputs<'_>, settings: &LatencySettings) -> Vec<Regression> {
+fn regressions(
+    tables: &Tables,
+    by_function: &[(&str, Vec<u32>)],
+    baseline: Option<&Snapshot>,
+    settings: &LatencySettings,
+) -> Vec<Regression> {
     let mut regressions = Vec::new();
-    for (function, samples) in compare::function_samples(inputs.invocations) {
-        let regression = match inputs.baseline {
-            Some(snapshot) => snapshot.functions.get(function).and_then(|series| {
+    for (function, rows) in by_function {
+        let samples = compare::function_samples(tables, rows);
+        let regression = match baseline {
+            Some(snapshot) => snapshot.functions.get(*function).and_then(|series| {
                 compare::against_snapshot(
                     function,
                     None,
@@ -363,8 +351,8 @@ fn regressions(inputs: &Inputs<'_>, settings: &LatencySettings) -> Vec<Regressio
         };
         regressions.extend(regression);
     }
-    for ((function, span), samples) in compare::span_samples(inputs.spans) {
-        let regression = match inputs.baseline {
+    for ((function, span), samples) in compare::span_samples(tables) {
+        let regression = match baseline {
             Some(snapshot) => snapshot
                 .spans
                 .get(function)
@@ -396,12 +384,12 @@ fn describe_snapshot(snapshot: &Snapshot) -> String {
     }
 }
 
-fn service_costs(downstream: &[crate::downstream::DownstreamCost]) -> Vec<ServiceCost> {
+fn service_costs(tables: &Tables) -> Vec<ServiceCost> {
     let mut services: BTreeMap<&str, (u64, Decimal)> = BTreeMap::new();
-    for cost in downstream {
+    for (cost, &spans) in tables.calls.iter().zip(&tables.call_spans) {
         let entry = services.entry(cost.call.service.as_str()).or_default();
-        entry.0 += cost.call.count;
-        entry.1 += cost.amount;
+        entry.0 += cost.call.count * spans;
+        entry.1 += table::times(cost.amount, spans);
     }
     services
         .into_iter()
@@ -430,52 +418,49 @@ fn unit_costs(counts: &[UnitCount], total: &GroupCost, settings: &ReportSettings
         .collect()
 }
 
-fn figures(
-    invocations: &[Invocation],
-    costs: &[crate::lambda::InvocationCost],
-    usages: &[LambdaUsage],
-    indexes: &[usize],
-) -> Figures {
-    let mut durations: Vec<f64> = indexes
+fn figures(tables: &Tables, rows: &[u32]) -> Figures {
+    let invocations = &tables.invocations;
+    let mut durations: Vec<f64> = rows
         .iter()
-        .map(|&index| invocations[index].duration_ms)
+        .map(|&row| invocations[row as usize].duration_ms)
         .collect();
-    durations.sort_by(f64::total_cmp);
-    let percentile = |q: f64| {
-        if durations.is_empty() {
-            f64::NAN
-        } else {
-            quantile(&durations, q)
-        }
+    let duration_ms = if durations.is_empty() {
+        [f64::NAN; 3]
+    } else {
+        [0.50, 0.95, 0.99].map(|q| select_quantile(&mut durations, q))
     };
-    let count = indexes.len();
-    let cold = indexes
-        .iter()
-        .filter(|&&index| invocations[index].cold_start)
-        .count();
+    let count = rows.len();
+    let mut cold = 0_usize;
+    let mut errors = 0_usize;
+    let mut timeouts = 0_usize;
+    let mut billed_mb_ms = 0_u128;
+    let mut cost_usd = Decimal::ZERO;
+    let mut basis = Basis::Billed;
+    for &row in rows {
+        let row = &invocations[row as usize];
+        cold += usize::from(row.cold_start);
+        errors += usize::from(row.status == Status::Error);
+        timeouts += usize::from(row.status == Status::Timeout);
+        billed_mb_ms += u128::from(row.billed_ms) * u128::from(row.memory_mb);
+        let cost = tables.cost(row);
+        cost_usd += cost.total;
+        basis = basis.combine(cost.basis);
+    }
     Figures {
         invocations: count,
-        gb_seconds: indexes
-            .iter()
-            .map(|&index| usages[index].gb_seconds())
-            .sum(),
-        cost_usd: indexes.iter().map(|&index| costs[index].total).sum(),
-        basis: indexes.iter().fold(Basis::Billed, |basis, &index| {
-            basis.combine(costs[index].basis)
-        }),
-        duration_ms: [percentile(0.50), percentile(0.95), percentile(0.99)],
+        gb_seconds: Decimal::from_i128_with_scale(
+            i128::try_from(billed_mb_ms).unwrap_or(i128::MAX),
+            0,
+        ) / Decimal::from(1_024_000),
+        cost_usd,
+        basis,
+        duration_ms,
         cold_start_rate: if count == 0 {
             0.0
         } else {
             cold as f64 / count as f64
         },
-        errors: indexes
-            .iter()
-            .filter(|&&index| invocations[index].status == Status::Error)
-            .count(),
-        timeouts: indexes
-            .iter()
-            .filter(|&&index| invocations[index].status == Status::Timeout)
-            .count(),
+        errors,
+        timeouts,
     }
 }

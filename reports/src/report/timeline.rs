@@ -2,11 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::detect::select_quantile;
+use crate::table::Tables;
 use rust_decimal::Decimal;
-use spanbill_collector::Invocation;
-
-use crate::detect::quantile;
-use crate::lambda::InvocationCost;
 
 /// Figures of one function in one time bucket.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,53 +31,77 @@ pub struct Timeline {
 
 const HOUR: i64 = 3600;
 const DAY: i64 = 24 * HOUR;
+const NANOS_PER_SECOND: i64 = 1_000_000_000;
+
+/// Durations and cost per bucket start.
+type Buckets = BTreeMap<i64, (Vec<f64>, Decimal)>;
 /// Longest window drawn in hourly buckets. Longer windows get daily buckets, so a month
 /// gives about 30 points per line and four days about 100.
 const MAX_HOURLY_WINDOW: i64 = 4 * DAY;
 
-/// Builds the timeline of `invocations` with their `costs`, in the same order.
+/// Builds the timeline of the invocations of `tables`.
 #[must_use]
-pub(super) fn timeline(invocations: &[Invocation], costs: &[InvocationCost]) -> Timeline {
+pub(super) fn timeline(tables: &Tables) -> Timeline {
     let starts = || {
-        invocations
+        tables
+            .invocations
             .iter()
-            .filter_map(|invocation| invocation.start.map(time::OffsetDateTime::unix_timestamp))
+            .filter_map(|row| row.start_ns.map(|nanos| nanos.div_euclid(NANOS_PER_SECOND)))
     };
-    let span = starts().max().unwrap_or(0) - starts().min().unwrap_or(0);
+    let first = starts().min().unwrap_or(0);
+    let span = starts().max().unwrap_or(0) - first;
     let bucket_seconds = if span <= MAX_HOURLY_WINDOW { HOUR } else { DAY };
+    let first_bucket = first.div_euclid(bucket_seconds);
+    let buckets = usize::try_from(span / bucket_seconds + 2).unwrap_or(usize::MAX);
 
-    let mut groups: BTreeMap<&str, BTreeMap<i64, (Vec<f64>, Decimal)>> = BTreeMap::new();
-    for (invocation, cost) in invocations.iter().zip(costs) {
-        let Some(start) = invocation.start else {
+    // Per function id, per bucket from the first: durations and cost.
+    let mut groups: Vec<Vec<(Vec<f64>, Decimal)>> = Vec::new();
+    for row in &tables.invocations {
+        let Some(start) = row.start_ns else {
             continue;
         };
-        let bucket = start.unix_timestamp().div_euclid(bucket_seconds) * bucket_seconds;
-        let entry = groups
-            .entry(invocation.function.as_deref().unwrap_or("unknown"))
-            .or_default()
-            .entry(bucket)
-            .or_default();
-        entry.0.push(invocation.duration_ms);
-        entry.1 += cost.total * Decimal::from(cost.count.max(1));
+        let bucket = start
+            .div_euclid(NANOS_PER_SECOND)
+            .div_euclid(bucket_seconds)
+            - first_bucket;
+        let function = row.function as usize;
+        if groups.len() <= function {
+            groups.resize_with(function + 1, Vec::new);
+        }
+        let series = &mut groups[function];
+        if series.is_empty() {
+            series.resize_with(buckets, Default::default);
+        }
+        let entry = &mut series[bucket as usize];
+        entry.0.push(row.duration_ms);
+        entry.1 += tables.cost(row).total;
     }
+    let mut groups: Vec<(&str, Buckets)> = groups
+        .into_iter()
+        .enumerate()
+        .filter(|(_, series)| !series.is_empty())
+        .map(|(function, series)| {
+            let buckets = series
+                .into_iter()
+                .enumerate()
+                .filter(|(_, (durations, _))| !durations.is_empty())
+                .map(|(index, bucket)| ((first_bucket + index as i64) * bucket_seconds, bucket))
+                .collect();
+            (tables.function(function as u32), buckets)
+        })
+        .collect();
+    groups.sort_unstable_by(|a, b| a.0.cmp(b.0));
 
     let functions = groups
         .into_iter()
         .map(|(function, buckets)| {
             let buckets = buckets
                 .into_iter()
-                .map(|(start, (mut durations, cost_usd))| {
-                    durations.sort_by(f64::total_cmp);
-                    Bucket {
-                        start,
-                        invocations: durations.len(),
-                        cost_usd,
-                        duration_ms: [
-                            quantile(&durations, 0.50),
-                            quantile(&durations, 0.95),
-                            quantile(&durations, 0.99),
-                        ],
-                    }
+                .map(|(start, (mut durations, cost_usd))| Bucket {
+                    start,
+                    invocations: durations.len(),
+                    cost_usd,
+                    duration_ms: [0.50, 0.95, 0.99].map(|q| select_quantile(&mut durations, q)),
                 })
                 .collect();
             (function.to_owned(), buckets)

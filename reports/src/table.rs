@@ -1,0 +1,652 @@
+//! Invocations and spans as compact rows, for reports over millions of records.
+//!
+//! A row holds numbers and small ids. Names (functions, versions, span names) are stored
+//! once per table, W3C trace ids are kept as 128-bit numbers, and an invocation's cost is
+//! the index of its usage group. Identical invocations of one month cost the same under
+//! the average rule of [`crate::lambda`], so a window of millions of invocations is priced
+//! as a few thousand groups, and each downstream call kind is priced once.
+//!
+//! [`TableBuilder`] takes records one by one, borrowing their request ids, and
+//! [`TableBuilder::finish`] joins spans with invocations and prices both.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+
+use rust_decimal::Decimal;
+use spanbill_collector::{
+    Architecture, BillingEra, InitializationType, Invocation, Source, Status,
+};
+
+use crate::aggregate::GroupCost;
+use crate::cost::{Basis, BillingMonth};
+use crate::downstream::{DownstreamCall, DownstreamCost, price_call};
+use crate::lambda::{
+    FREE_EPHEMERAL_STORAGE_MB, InvocationCost, LambdaOptions, LambdaUsage, price_invocations,
+};
+use crate::pricing::PriceBook;
+use crate::traces::{TraceSpan, UnitCount};
+
+/// Function name of invocations that do not name theirs.
+pub const UNKNOWN: &str = "unknown";
+
+/// Distinct names, each with a small id.
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    names: Vec<String>,
+    ids: foldhash::HashMap<String, u32>,
+}
+
+impl Names {
+    /// Returns the id of `name`, adding it when new.
+    pub fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = u32::try_from(self.names.len()).expect("fewer than 2^32 distinct names");
+        self.names.push(name.to_owned());
+        self.ids.insert(name.to_owned(), id);
+        id
+    }
+
+    /// Returns the name of `id`.
+    #[must_use]
+    pub fn get(&self, id: u32) -> &str {
+        &self.names[id as usize]
+    }
+
+    /// Returns the id of `name`, when present.
+    #[must_use]
+    pub fn find(&self, name: &str) -> Option<u32> {
+        self.ids.get(name).copied()
+    }
+
+    /// Returns how many names there are.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Returns whether there are no names.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// A trace id: 32 lowercase hex digits as a number, or any other text by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TraceId {
+    /// A W3C trace id.
+    Hex {
+        /// First 16 hex digits.
+        high: u64,
+        /// Last 16 hex digits.
+        low: u64,
+    },
+    /// Text that is not 32 lowercase hex digits, by its id in [`Traces`].
+    Other(u32),
+}
+
+/// Trace ids that are not 32 lowercase hex digits.
+#[derive(Debug, Clone, Default)]
+pub struct Traces {
+    other: Names,
+}
+
+impl Traces {
+    /// Returns the id of `text`.
+    pub fn intern(&mut self, text: &str) -> TraceId {
+        match parse_hex(text) {
+            Some((high, low)) => TraceId::Hex { high, low },
+            None => TraceId::Other(self.other.intern(text)),
+        }
+    }
+
+    /// Returns the text of `id`.
+    #[must_use]
+    pub fn text(&self, id: TraceId) -> Cow<'_, str> {
+        match id {
+            TraceId::Hex { high, low } => Cow::Owned(format!("{high:016x}{low:016x}")),
+            TraceId::Other(index) => Cow::Borrowed(self.other.get(index)),
+        }
+    }
+
+    /// Orders two ids as their texts order.
+    #[must_use]
+    pub fn cmp(&self, a: TraceId, b: TraceId) -> Ordering {
+        match (a, b) {
+            (TraceId::Hex { high, low }, TraceId::Hex { high: h, low: l }) => {
+                (high, low).cmp(&(h, l))
+            }
+            _ => self.text(a).cmp(&self.text(b)),
+        }
+    }
+}
+
+/// Parses 32 lowercase hex digits.
+fn parse_hex(text: &str) -> Option<(u64, u64)> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 32
+        || !bytes
+            .iter()
+            .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(byte))
+    {
+        return None;
+    }
+    let high = u64::from_str_radix(&text[..16], 16).ok()?;
+    let low = u64::from_str_radix(&text[16..], 16).ok()?;
+    Some((high, low))
+}
+
+/// One invocation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InvocationRow {
+    /// Function id in [`Tables::functions`]; invocations without a name get [`UNKNOWN`].
+    pub function: u32,
+    /// Version id in [`Tables::versions`].
+    pub version: Option<u32>,
+    /// Start in nanoseconds since the Unix epoch.
+    pub start_ns: Option<i64>,
+    /// Handler duration in ms.
+    pub duration_ms: f64,
+    /// Billed duration in ms.
+    pub billed_ms: u64,
+    /// Init duration in ms, on cold starts.
+    pub init_ms: Option<f64>,
+    /// Configured memory in MB.
+    pub memory_mb: u32,
+    /// Most memory used in MB.
+    pub max_memory_used_mb: u32,
+    /// Index of the invocation's cost in [`Tables::costs`].
+    pub cost: u32,
+    /// Trace: from the invocation's span, else from its X-Ray header.
+    pub trace: Option<TraceId>,
+    /// Outcome.
+    pub status: Status,
+    /// Whether it was a cold start.
+    pub cold_start: bool,
+    /// Whether its billing era bills INIT time.
+    pub init_billed: bool,
+}
+
+/// One span.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpanRow {
+    /// Trace.
+    pub trace: TraceId,
+    /// Start in nanoseconds since the Unix epoch.
+    pub start_ns: i64,
+    /// Duration in ms.
+    pub duration_ms: f64,
+    /// Name id in [`Tables::span_names`].
+    pub name: u32,
+    /// Function id in [`Tables::functions`].
+    pub function: Option<u32>,
+    /// Version id in [`Tables::versions`].
+    pub version: Option<u32>,
+    /// Row of the invocation this span covers, when it covers one in the table.
+    pub invocation: Option<u32>,
+    /// Index of the priced call the span records, in [`Tables::calls`].
+    pub call: Option<u32>,
+    /// Whether the span covers a whole invocation (it has `faas.invocation_id`).
+    pub is_invocation: bool,
+    /// Whether the invocation was triggered by a queue (`faas.trigger` = `pubsub`).
+    pub from_queue: bool,
+    /// Whether the span's status is error.
+    pub error: bool,
+}
+
+/// Invocations and spans of a window, priced.
+#[derive(Debug, Clone, Default)]
+pub struct Tables {
+    /// Invocations.
+    pub invocations: Vec<InvocationRow>,
+    /// Spans.
+    pub spans: Vec<SpanRow>,
+    /// Function names.
+    pub functions: Names,
+    /// Version names.
+    pub versions: Names,
+    /// Span names.
+    pub span_names: Names,
+    /// Trace ids that are not hex.
+    pub traces: Traces,
+    /// Usage groups: identical invocations of one month, with their count.
+    pub usages: Vec<LambdaUsage>,
+    /// The per-invocation cost of each usage group.
+    pub costs: Vec<InvocationCost>,
+    /// Distinct downstream calls, priced.
+    pub calls: Vec<DownstreamCost>,
+    /// Spans recording each call of [`Tables::calls`].
+    pub call_spans: Vec<u64>,
+    /// Business KPI counts.
+    pub units: Vec<UnitCount>,
+}
+
+impl Tables {
+    /// Builds the tables of records, priced with `book`.
+    #[must_use]
+    pub fn from_records(
+        invocations: &[Invocation],
+        spans: &[TraceSpan],
+        units: &[UnitCount],
+        book: &PriceBook,
+        options: LambdaOptions,
+    ) -> Self {
+        let mut builder = TableBuilder::default();
+        for invocation in invocations {
+            builder.push_invocation(&InvocationFields::of(invocation));
+        }
+        for span in spans {
+            builder.push_span(&SpanFields {
+                trace_id: &span.trace_id,
+                name: &span.name,
+                function: span.function.as_deref(),
+                version: span.version.as_deref(),
+                invocation_id: span.invocation_id.as_deref(),
+                from_queue: span.trigger.as_deref() == Some("pubsub"),
+                start_ns: span.start_ns,
+                duration_ms: span.duration_ms,
+                error: span.error,
+                call: span.downstream.as_ref(),
+            });
+        }
+        builder.units = units.to_vec();
+        builder.finish(book, options)
+    }
+
+    /// Returns the function name of an id.
+    #[must_use]
+    pub fn function(&self, id: u32) -> &str {
+        self.functions.get(id)
+    }
+
+    /// Returns the version name of an id.
+    #[must_use]
+    pub fn version(&self, id: Option<u32>) -> Option<&str> {
+        id.map(|id| self.versions.get(id))
+    }
+
+    /// Returns the cost of one invocation.
+    #[must_use]
+    pub fn cost(&self, row: &InvocationRow) -> &InvocationCost {
+        &self.costs[row.cost as usize]
+    }
+
+    /// Sums every invocation and downstream call.
+    #[must_use]
+    pub fn total(&self) -> GroupCost {
+        let mut total = GroupCost::default();
+        for cost in &self.costs {
+            total.add_invocation(cost);
+        }
+        for (cost, &spans) in self.calls.iter().zip(&self.call_spans) {
+            total.add_downstream_times(cost, spans);
+        }
+        total
+    }
+
+    /// Returns the rows of each function, by function id.
+    #[must_use]
+    pub fn rows_by_function(&self) -> Vec<Vec<u32>> {
+        let mut groups = vec![Vec::new(); self.functions.len()];
+        for (index, row) in self.invocations.iter().enumerate() {
+            groups[row.function as usize].push(index as u32);
+        }
+        groups
+    }
+}
+
+/// The fields of one invocation that a table keeps. The request id is borrowed until
+/// [`TableBuilder::finish`]; the other texts only for the call that adds the invocation.
+#[derive(Debug, Clone)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "each flag is a field of the record"
+)]
+pub struct InvocationFields<'a, 'b> {
+    /// Lambda request id, for the join with spans.
+    pub request_id: &'a str,
+    /// Function name.
+    pub function: Option<&'b str>,
+    /// Version.
+    pub version: Option<&'b str>,
+    /// Start in nanoseconds since the Unix epoch.
+    pub start_ns: Option<i64>,
+    /// Handler duration in ms.
+    pub duration_ms: f64,
+    /// Billed duration in ms.
+    pub billed_ms: u64,
+    /// Configured memory in MB.
+    pub memory_mb: u32,
+    /// Most memory used in MB.
+    pub max_memory_used_mb: u32,
+    /// Init duration in ms.
+    pub init_ms: Option<f64>,
+    /// Whether it restored a SnapStart snapshot.
+    pub snapstart_restore: bool,
+    /// Outcome.
+    pub status: Status,
+    /// Cold start.
+    pub cold_start: bool,
+    /// Billing era.
+    pub billing_era: Option<BillingEra>,
+    /// Architecture, when known.
+    pub architecture: Option<Architecture>,
+    /// Region, when known.
+    pub region: Option<&'b str>,
+    /// Ran on provisioned concurrency.
+    pub provisioned: bool,
+    /// The billed duration is an estimate (records of the local simulator).
+    pub estimated: bool,
+    /// W3C trace id from the invocation's X-Ray header.
+    pub trace_id: Option<&'b str>,
+}
+
+impl<'a> InvocationFields<'a, 'a> {
+    /// Returns the fields of a record.
+    #[must_use]
+    pub fn of(invocation: &'a Invocation) -> Self {
+        Self {
+            request_id: &invocation.request_id,
+            function: invocation.function.as_deref(),
+            version: invocation.version.as_deref(),
+            start_ns: invocation
+                .start
+                .and_then(|start| i64::try_from(start.unix_timestamp_nanos()).ok()),
+            duration_ms: invocation.duration_ms,
+            billed_ms: invocation.billed_ms,
+            memory_mb: invocation.memory_mb,
+            max_memory_used_mb: invocation.max_memory_used_mb,
+            init_ms: invocation.init_ms,
+            snapstart_restore: invocation.restore_ms.is_some(),
+            status: invocation.status,
+            cold_start: invocation.cold_start,
+            billing_era: invocation.billing_era,
+            architecture: invocation.architecture,
+            region: invocation.region.as_deref(),
+            provisioned: invocation.initialization_type
+                == Some(InitializationType::ProvisionedConcurrency),
+            estimated: invocation.source == Source::Simulator,
+            trace_id: invocation
+                .trace
+                .as_ref()
+                .and_then(|trace| trace.w3c_trace_id.as_deref()),
+        }
+    }
+}
+
+/// The fields of one span that a table keeps. The invocation id is borrowed until
+/// [`TableBuilder::finish`]; the other values only for the call that adds the span.
+#[derive(Debug, Clone)]
+pub struct SpanFields<'a, 'b> {
+    /// W3C trace id.
+    pub trace_id: &'b str,
+    /// Span name.
+    pub name: &'b str,
+    /// Function: `faas.name`, else `service.name`.
+    pub function: Option<&'b str>,
+    /// Version: `faas.version`, else `service.version`.
+    pub version: Option<&'b str>,
+    /// `faas.invocation_id`.
+    pub invocation_id: Option<&'a str>,
+    /// Triggered by a queue.
+    pub from_queue: bool,
+    /// Start in nanoseconds since the Unix epoch.
+    pub start_ns: i64,
+    /// Duration in ms.
+    pub duration_ms: f64,
+    /// Error status.
+    pub error: bool,
+    /// The priced call the span records.
+    pub call: Option<&'b DownstreamCall>,
+}
+
+/// What makes two invocations cost the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct UsageKey {
+    month: Option<BillingMonth>,
+    region: Option<u32>,
+    architecture: Option<Architecture>,
+    memory_mb: u32,
+    billed_ms: u64,
+    estimated: bool,
+    provisioned: bool,
+    snapstart_restore: bool,
+}
+
+/// What makes two calls cost the same.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CallKey {
+    service: crate::downstream::Service,
+    operation: Option<String>,
+    payload_bytes: u64,
+    count: u64,
+}
+
+const NANOS_PER_DAY: i64 = 86_400 * 1_000_000_000;
+
+/// Builds [`Tables`] from records given one by one.
+#[derive(Debug, Default)]
+pub struct TableBuilder<'a> {
+    tables: Tables,
+    /// Business KPI counts to keep with the tables.
+    pub units: Vec<UnitCount>,
+    request_ids: Vec<&'a str>,
+    span_invocations: Vec<(u32, &'a str)>,
+    regions: Names,
+    usage_ids: foldhash::HashMap<UsageKey, u32>,
+    usage_keys: Vec<UsageKey>,
+    usage_counts: Vec<u64>,
+    call_ids: foldhash::HashMap<CallKey, u32>,
+    call_keys: Vec<CallKey>,
+    /// The day and month of the last start seen, since neighbouring rows share them.
+    last_day: Option<(i64, BillingMonth)>,
+}
+
+impl<'a> TableBuilder<'a> {
+    /// Adds an invocation.
+    pub fn push_invocation(&mut self, fields: &InvocationFields<'a, '_>) {
+        let tables = &mut self.tables;
+        let function = tables.functions.intern(fields.function.unwrap_or(UNKNOWN));
+        let version = fields
+            .version
+            .map(|version| tables.versions.intern(version));
+        let trace = fields.trace_id.map(|trace| tables.traces.intern(trace));
+        let month = fields.start_ns.map(|start| {
+            let day = start.div_euclid(NANOS_PER_DAY);
+            match self.last_day {
+                Some((last, month)) if last == day => month,
+                _ => {
+                    let month = month_of(day);
+                    self.last_day = Some((day, month));
+                    month
+                }
+            }
+        });
+        let key = UsageKey {
+            month,
+            region: fields.region.map(|region| self.regions.intern(region)),
+            architecture: fields.architecture,
+            memory_mb: fields.memory_mb,
+            billed_ms: fields.billed_ms,
+            estimated: fields.estimated,
+            provisioned: fields.provisioned,
+            snapstart_restore: fields.snapstart_restore,
+        };
+        let cost = *self.usage_ids.entry(key).or_insert_with(|| {
+            self.usage_keys.push(key);
+            self.usage_counts.push(0);
+            (self.usage_keys.len() - 1) as u32
+        });
+        self.usage_counts[cost as usize] += 1;
+        self.request_ids.push(fields.request_id);
+        tables.invocations.push(InvocationRow {
+            function,
+            version,
+            start_ns: fields.start_ns,
+            duration_ms: fields.duration_ms,
+            billed_ms: fields.billed_ms,
+            init_ms: fields.init_ms,
+            memory_mb: fields.memory_mb,
+            max_memory_used_mb: fields.max_memory_used_mb,
+            cost,
+            trace,
+            status: fields.status,
+            cold_start: fields.cold_start,
+            init_billed: fields.billing_era == Some(BillingEra::InitBilled),
+        });
+    }
+
+    /// Adds a span.
+    pub fn push_span(&mut self, fields: &SpanFields<'a, '_>) {
+        let tables = &mut self.tables;
+        let call = fields.call.map(|call| {
+            let key = CallKey {
+                service: call.service,
+                operation: call.operation.clone(),
+                payload_bytes: call.payload_bytes,
+                count: call.count,
+            };
+            if let Some(&id) = self.call_ids.get(&key) {
+                return id;
+            }
+            let id = self.call_keys.len() as u32;
+            self.call_keys.push(key.clone());
+            self.call_ids.insert(key, id);
+            id
+        });
+        let index = tables.spans.len() as u32;
+        if let Some(invocation_id) = fields.invocation_id {
+            self.span_invocations.push((index, invocation_id));
+        }
+        tables.spans.push(SpanRow {
+            trace: tables.traces.intern(fields.trace_id),
+            start_ns: fields.start_ns,
+            duration_ms: fields.duration_ms,
+            name: tables.span_names.intern(fields.name),
+            function: fields.function.map(|name| tables.functions.intern(name)),
+            version: fields.version.map(|name| tables.versions.intern(name)),
+            invocation: None,
+            call,
+            is_invocation: fields.invocation_id.is_some(),
+            from_queue: fields.from_queue,
+            error: fields.error,
+        });
+    }
+
+    /// Joins spans with invocations by request id and prices invocations and calls.
+    ///
+    /// An invocation takes the trace of its span (the last one, when several name it),
+    /// else keeps the trace of its X-Ray header.
+    #[must_use]
+    pub fn finish(mut self, book: &PriceBook, options: LambdaOptions) -> Tables {
+        let mut tables = std::mem::take(&mut self.tables);
+        if !self.span_invocations.is_empty() {
+            let mut rows: foldhash::HashMap<&str, u32> = foldhash::HashMap::default();
+            rows.reserve(self.request_ids.len());
+            for (row, request_id) in self.request_ids.iter().enumerate() {
+                rows.insert(request_id, row as u32);
+            }
+            for &(span, invocation_id) in &self.span_invocations {
+                if let Some(&row) = rows.get(invocation_id) {
+                    let span = &mut tables.spans[span as usize];
+                    span.invocation = Some(row);
+                    tables.invocations[row as usize].trace = Some(span.trace);
+                }
+            }
+        }
+
+        tables.usages = self
+            .usage_keys
+            .iter()
+            .zip(&self.usage_counts)
+            .map(|(key, &count)| LambdaUsage {
+                request_id: String::new(),
+                function: None,
+                trace_id: None,
+                month: key.month,
+                region: key.region.map(|id| self.regions.get(id).to_owned()),
+                architecture: key.architecture.unwrap_or(Architecture::X86_64),
+                architecture_known: key.architecture.is_some(),
+                memory_mb: key.memory_mb,
+                billed_ms: key.billed_ms,
+                basis: if key.estimated {
+                    Basis::Estimated
+                } else {
+                    Basis::Billed
+                },
+                provisioned: key.provisioned,
+                snapstart_restore: key.snapstart_restore,
+                ephemeral_storage_mb: FREE_EPHEMERAL_STORAGE_MB,
+                count,
+            })
+            .collect();
+        tables.costs = price_invocations(&tables.usages, book, options).invocations;
+
+        let mut call_spans = vec![0_u64; self.call_keys.len()];
+        for span in &tables.spans {
+            if let Some(call) = span.call {
+                call_spans[call as usize] += 1;
+            }
+        }
+        tables.calls = self
+            .call_keys
+            .into_iter()
+            .map(|key| {
+                let call = DownstreamCall {
+                    trace_id: None,
+                    service: key.service,
+                    operation: key.operation,
+                    payload_bytes: key.payload_bytes,
+                    count: key.count,
+                };
+                price_call(&call, book)
+            })
+            .collect();
+        tables.call_spans = call_spans;
+        tables.units = self.units;
+        tables
+    }
+}
+
+/// Returns the month of a day counted from the Unix epoch.
+fn month_of(day: i64) -> BillingMonth {
+    let date = time::OffsetDateTime::from_unix_timestamp(day * 86_400)
+        .map_or(time::OffsetDateTime::UNIX_EPOCH, |at| at);
+    BillingMonth {
+        year: date.year(),
+        month: u8::from(date.month()),
+    }
+}
+
+/// Sums a cost over `count` invocations.
+#[must_use]
+pub fn times(amount: Decimal, count: u64) -> Decimal {
+    if count == 1 {
+        amount
+    } else {
+        amount * Decimal::from(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_ids_round_trip() {
+        let mut traces = Traces::default();
+        let hex = traces.intern("4bf92f3577b34da6a3ce929d0e0e4736");
+        assert!(matches!(hex, TraceId::Hex { .. }));
+        assert_eq!(traces.text(hex), "4bf92f3577b34da6a3ce929d0e0e4736");
+        let upper = traces.intern("4BF92F3577B34DA6A3CE929D0E0E4736");
+        assert!(matches!(upper, TraceId::Other(_)));
+        assert_eq!(traces.text(upper), "4BF92F3577B34DA6A3CE929D0E0E4736");
+        let short = traces.intern("a");
+        assert_eq!(traces.intern("a"), short);
+        assert_eq!(traces.cmp(short, hex), Ordering::Greater);
+        let low = traces.intern("00000000000000000000000000000001");
+        assert_eq!(traces.cmp(low, hex), Ordering::Less);
+    }
+}
