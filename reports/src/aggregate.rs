@@ -51,14 +51,6 @@ impl GroupCost {
         self.basis = self.basis.combine(cost.basis);
     }
 
-    /// Adds one invocation at the per-invocation amounts of `cost`, whatever its count.
-    pub(crate) fn add_invocation_once(&mut self, cost: &InvocationCost) {
-        self.invocations += 1;
-        self.lambda += cost.total;
-        self.total += cost.total;
-        self.basis = self.basis.combine(cost.basis);
-    }
-
     pub(crate) fn add_downstream(&mut self, cost: &DownstreamCost) {
         self.downstream_calls += cost.call.count;
         self.downstream += cost.amount;

@@ -1,6 +1,6 @@
 //! Reading invocation records, spans and KPI counts back from the collector's Parquet dataset.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use polars::prelude::*;
@@ -149,35 +149,69 @@ pub fn load_tables(
     book: &PriceBook,
     options: LambdaOptions,
 ) -> Result<Tables, DatasetError> {
-    let invocations = match scan(data_dir, Table::Invocations, dates)? {
-        Some(frame) => Some(
-            frame
-                .select(INVOCATION_COLUMNS.map(col))
-                .collect()
-                .map_err(|source| read_error(data_dir, Table::Invocations, source))?,
-        ),
-        None => None,
-    };
-    let spans = match scan(data_dir, Table::Spans, dates)? {
-        Some(frame) => Some(
-            frame
-                .select(SPAN_COLUMNS.map(col))
-                .collect()
-                .map_err(|source| read_error(data_dir, Table::Spans, source))?,
-        ),
-        None => None,
-    };
+    // One partition at a time, so only one day's columns are in memory at once.
     let mut builder = TableBuilder::default();
-    if let Some(frame) = &invocations {
-        push_invocations(&mut builder, frame)
-            .map_err(|source| read_error(data_dir, Table::Invocations, source))?;
-    }
-    if let Some(frame) = &spans {
-        push_spans(&mut builder, frame)
-            .map_err(|source| read_error(data_dir, Table::Spans, source))?;
+    for table in [Table::Invocations, Table::Spans] {
+        for day in partitions(data_dir, table, dates) {
+            let Some(frame) = scan(data_dir, table, day)? else {
+                continue;
+            };
+            let read_error = |source| read_error(data_dir, table, source);
+            let pushed = if table == Table::Invocations {
+                let frame = frame
+                    .select(INVOCATION_COLUMNS.map(col))
+                    .collect()
+                    .map_err(read_error)?;
+                push_invocations(&mut builder, &frame)
+            } else {
+                let frame = frame
+                    .select(SPAN_COLUMNS.map(col))
+                    .collect()
+                    .map_err(read_error)?;
+                push_spans(&mut builder, &frame)
+            };
+            pushed.map_err(read_error)?;
+        }
     }
     builder.units = units;
     Ok(builder.finish(book, options))
+}
+
+/// Returns the dates of the partitions of `table` within `dates`, in order, each as a
+/// range of one day. Directories whose name is not a date are left out.
+fn partitions(data_dir: &Path, table: Table, dates: DateRange) -> Vec<DateRange> {
+    let Ok(entries) = std::fs::read_dir(data_dir.join(table.name())) else {
+        return Vec::new();
+    };
+    let mut days: Vec<time::Date> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            let value = name.to_str()?.strip_prefix("date=")?;
+            let mut fields = value.splitn(3, '-').map(str::parse::<i32>);
+            let (year, month, day) = (
+                fields.next()?.ok()?,
+                fields.next()?.ok()?,
+                fields.next()?.ok()?,
+            );
+            time::Date::from_calendar_date(
+                year,
+                time::Month::try_from(u8::try_from(month).ok()?).ok()?,
+                u8::try_from(day).ok()?,
+            )
+            .ok()
+        })
+        .filter(|day| dates.from.is_none_or(|from| *day >= from))
+        .filter(|day| dates.to.is_none_or(|to| *day <= to))
+        .collect();
+    days.sort_unstable();
+    days.dedup();
+    days.into_iter()
+        .map(|day| DateRange {
+            from: Some(day),
+            to: Some(day),
+        })
+        .collect()
 }
 
 /// Columns of the invocations table that [`load_tables`] reads.
@@ -218,7 +252,7 @@ const SPAN_COLUMNS: [&str; 13] = [
     "resource_attributes",
 ];
 
-fn push_invocations<'a>(builder: &mut TableBuilder<'a>, frame: &'a DataFrame) -> PolarsResult<()> {
+fn push_invocations(builder: &mut TableBuilder, frame: &DataFrame) -> PolarsResult<()> {
     let text = |name: &str| frame.column(name).and_then(|column| column.str().cloned());
     let integer = |name: &str| {
         frame
@@ -258,6 +292,7 @@ fn push_invocations<'a>(builder: &mut TableBuilder<'a>, frame: &'a DataFrame) ->
     );
     let cold_start = flag("cold_start")?;
 
+    builder.reserve(frame.height(), 0);
     let mut request_id = request_id.iter();
     let mut function = function.iter();
     let mut version = version.iter();
@@ -325,7 +360,7 @@ fn billing_era(name: &str) -> Option<BillingEra> {
     }
 }
 
-fn push_spans<'a>(builder: &mut TableBuilder<'a>, frame: &'a DataFrame) -> PolarsResult<()> {
+fn push_spans(builder: &mut TableBuilder, frame: &DataFrame) -> PolarsResult<()> {
     let text = |name: &str| frame.column(name).and_then(|column| column.str());
     let integer = |name: &str| {
         frame
@@ -335,6 +370,7 @@ fn push_spans<'a>(builder: &mut TableBuilder<'a>, frame: &'a DataFrame) -> Polar
     };
     let start_ns = integer("start_ns")?;
     let duration_ns = integer("duration_ns")?;
+    builder.reserve(0, frame.height());
     let mut trace_id = text("trace_id")?.iter();
     let mut name = text("name")?.iter();
     let mut kind = text("kind")?.iter();
@@ -351,8 +387,8 @@ fn push_spans<'a>(builder: &mut TableBuilder<'a>, frame: &'a DataFrame) -> Polar
 
     // Resource attributes repeat for every span of a process, and call attributes often
     // repeat too, so each distinct text is parsed once.
-    let mut versions: HashMap<&str, Option<String>> = HashMap::new();
-    let mut calls: HashMap<&str, Option<DownstreamCall>> = HashMap::new();
+    let mut versions: foldhash::HashMap<&str, Option<String>> = foldhash::HashMap::default();
+    let mut calls: foldhash::HashMap<&str, Option<DownstreamCall>> = foldhash::HashMap::default();
     for _ in 0..frame.height() {
         let trace = trace_id.next().flatten();
         let name = name.next().flatten();
@@ -458,7 +494,7 @@ fn span_rows(frame: &DataFrame) -> PolarsResult<Vec<TraceSpan>> {
 
     // Resource attributes repeat for every span of a process, so each distinct text is
     // parsed once.
-    let mut versions: HashMap<&str, Option<String>> = HashMap::new();
+    let mut versions: foldhash::HashMap<&str, Option<String>> = foldhash::HashMap::default();
     let mut spans = Vec::with_capacity(frame.height());
     for row in 0..frame.height() {
         let Some(trace) = trace_id[row] else {

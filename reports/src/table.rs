@@ -6,8 +6,8 @@
 //! the average rule of [`crate::lambda`], so a window of millions of invocations is priced
 //! as a few thousand groups, and each downstream call kind is priced once.
 //!
-//! [`TableBuilder`] takes records one by one, borrowing their request ids, and
-//! [`TableBuilder::finish`] joins spans with invocations and prices both.
+//! [`TableBuilder`] takes records one by one, so a dataset can be read a partition at a
+//! time, and [`TableBuilder::finish`] joins spans with invocations and prices both.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -126,16 +126,20 @@ impl Traces {
 /// Parses 32 lowercase hex digits.
 fn parse_hex(text: &str) -> Option<(u64, u64)> {
     let bytes = text.as_bytes();
-    if bytes.len() != 32
-        || !bytes
-            .iter()
-            .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(byte))
-    {
+    if bytes.len() != 32 {
         return None;
     }
-    let high = u64::from_str_radix(&text[..16], 16).ok()?;
-    let low = u64::from_str_radix(&text[16..], 16).ok()?;
-    Some((high, low))
+    let half = |digits: &[u8]| {
+        digits.iter().try_fold(0_u64, |value, &digit| {
+            let nibble = match digit {
+                b'0'..=b'9' => digit - b'0',
+                b'a'..=b'f' => digit - b'a' + 10,
+                _ => return None,
+            };
+            Some(value << 4 | u64::from(nibble))
+        })
+    };
+    Some((half(&bytes[..16])?, half(&bytes[16..])?))
 }
 
 /// One invocation.
@@ -234,6 +238,7 @@ impl Tables {
         options: LambdaOptions,
     ) -> Self {
         let mut builder = TableBuilder::default();
+        builder.reserve(invocations.len(), spans.len());
         for invocation in invocations {
             builder.push_invocation(&InvocationFields::of(invocation));
         }
@@ -297,20 +302,19 @@ impl Tables {
     }
 }
 
-/// The fields of one invocation that a table keeps. The request id is borrowed until
-/// [`TableBuilder::finish`]; the other texts only for the call that adds the invocation.
+/// The fields of one invocation that a table keeps.
 #[derive(Debug, Clone)]
 #[allow(
     clippy::struct_excessive_bools,
     reason = "each flag is a field of the record"
 )]
-pub struct InvocationFields<'a, 'b> {
+pub struct InvocationFields<'a> {
     /// Lambda request id, for the join with spans.
     pub request_id: &'a str,
     /// Function name.
-    pub function: Option<&'b str>,
+    pub function: Option<&'a str>,
     /// Version.
-    pub version: Option<&'b str>,
+    pub version: Option<&'a str>,
     /// Start in nanoseconds since the Unix epoch.
     pub start_ns: Option<i64>,
     /// Handler duration in ms.
@@ -334,16 +338,16 @@ pub struct InvocationFields<'a, 'b> {
     /// Architecture, when known.
     pub architecture: Option<Architecture>,
     /// Region, when known.
-    pub region: Option<&'b str>,
+    pub region: Option<&'a str>,
     /// Ran on provisioned concurrency.
     pub provisioned: bool,
     /// The billed duration is an estimate (records of the local simulator).
     pub estimated: bool,
     /// W3C trace id from the invocation's X-Ray header.
-    pub trace_id: Option<&'b str>,
+    pub trace_id: Option<&'a str>,
 }
 
-impl<'a> InvocationFields<'a, 'a> {
+impl<'a> InvocationFields<'a> {
     /// Returns the fields of a record.
     #[must_use]
     pub fn of(invocation: &'a Invocation) -> Self {
@@ -376,18 +380,17 @@ impl<'a> InvocationFields<'a, 'a> {
     }
 }
 
-/// The fields of one span that a table keeps. The invocation id is borrowed until
-/// [`TableBuilder::finish`]; the other values only for the call that adds the span.
+/// The fields of one span that a table keeps.
 #[derive(Debug, Clone)]
-pub struct SpanFields<'a, 'b> {
+pub struct SpanFields<'a> {
     /// W3C trace id.
-    pub trace_id: &'b str,
+    pub trace_id: &'a str,
     /// Span name.
-    pub name: &'b str,
+    pub name: &'a str,
     /// Function: `faas.name`, else `service.name`.
-    pub function: Option<&'b str>,
+    pub function: Option<&'a str>,
     /// Version: `faas.version`, else `service.version`.
-    pub version: Option<&'b str>,
+    pub version: Option<&'a str>,
     /// `faas.invocation_id`.
     pub invocation_id: Option<&'a str>,
     /// Triggered by a queue.
@@ -399,7 +402,7 @@ pub struct SpanFields<'a, 'b> {
     /// Error status.
     pub error: bool,
     /// The priced call the span records.
-    pub call: Option<&'b DownstreamCall>,
+    pub call: Option<&'a DownstreamCall>,
 }
 
 /// What makes two invocations cost the same.
@@ -426,14 +429,37 @@ struct CallKey {
 
 const NANOS_PER_DAY: i64 = 86_400 * 1_000_000_000;
 
+/// Texts stored end to end in one buffer.
+#[derive(Debug, Default)]
+struct Texts {
+    bytes: String,
+    ends: Vec<usize>,
+}
+
+impl Texts {
+    fn push(&mut self, text: &str) {
+        self.bytes.push_str(text);
+        self.ends.push(self.bytes.len());
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(&self.ends)
+            .map(|(start, &end)| &self.bytes[start..end])
+    }
+}
+
 /// Builds [`Tables`] from records given one by one.
 #[derive(Debug, Default)]
-pub struct TableBuilder<'a> {
+pub struct TableBuilder {
     tables: Tables,
     /// Business KPI counts to keep with the tables.
     pub units: Vec<UnitCount>,
-    request_ids: Vec<&'a str>,
-    span_invocations: Vec<(u32, &'a str)>,
+    request_ids: Texts,
+    /// Spans that cover an invocation, and the invocation ids they name.
+    invocation_spans: Vec<u32>,
+    invocation_ids: Texts,
     regions: Names,
     usage_ids: foldhash::HashMap<UsageKey, u32>,
     usage_keys: Vec<UsageKey>,
@@ -444,9 +470,16 @@ pub struct TableBuilder<'a> {
     last_day: Option<(i64, BillingMonth)>,
 }
 
-impl<'a> TableBuilder<'a> {
+impl TableBuilder {
+    /// Makes room for `invocations` and `spans` more records.
+    pub fn reserve(&mut self, invocations: usize, spans: usize) {
+        self.tables.invocations.reserve(invocations);
+        self.request_ids.ends.reserve(invocations);
+        self.tables.spans.reserve(spans);
+    }
+
     /// Adds an invocation.
-    pub fn push_invocation(&mut self, fields: &InvocationFields<'a, '_>) {
+    pub fn push_invocation(&mut self, fields: &InvocationFields<'_>) {
         let tables = &mut self.tables;
         let function = tables.functions.intern(fields.function.unwrap_or(UNKNOWN));
         let version = fields
@@ -499,7 +532,7 @@ impl<'a> TableBuilder<'a> {
     }
 
     /// Adds a span.
-    pub fn push_span(&mut self, fields: &SpanFields<'a, '_>) {
+    pub fn push_span(&mut self, fields: &SpanFields<'_>) {
         let tables = &mut self.tables;
         let call = fields.call.map(|call| {
             let key = CallKey {
@@ -518,7 +551,8 @@ impl<'a> TableBuilder<'a> {
         });
         let index = tables.spans.len() as u32;
         if let Some(invocation_id) = fields.invocation_id {
-            self.span_invocations.push((index, invocation_id));
+            self.invocation_spans.push(index);
+            self.invocation_ids.push(invocation_id);
         }
         tables.spans.push(SpanRow {
             trace: tables.traces.intern(fields.trace_id),
@@ -542,13 +576,14 @@ impl<'a> TableBuilder<'a> {
     #[must_use]
     pub fn finish(mut self, book: &PriceBook, options: LambdaOptions) -> Tables {
         let mut tables = std::mem::take(&mut self.tables);
-        if !self.span_invocations.is_empty() {
+        if !self.invocation_spans.is_empty() {
             let mut rows: foldhash::HashMap<&str, u32> = foldhash::HashMap::default();
-            rows.reserve(self.request_ids.len());
+            rows.reserve(self.request_ids.ends.len());
             for (row, request_id) in self.request_ids.iter().enumerate() {
                 rows.insert(request_id, row as u32);
             }
-            for &(span, invocation_id) in &self.span_invocations {
+            let spans = self.invocation_spans.iter().zip(self.invocation_ids.iter());
+            for (&span, invocation_id) in spans {
                 if let Some(&row) = rows.get(invocation_id) {
                     let span = &mut tables.spans[span as usize];
                     span.invocation = Some(row);

@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
-use crate::aggregate::GroupCost;
 use crate::cost::Basis;
 use crate::downstream::DownstreamCall;
 use crate::table::{Tables, TraceId};
@@ -98,71 +97,71 @@ pub struct TraceCosts {
 /// `None` when nothing carries a trace id.
 #[must_use]
 pub fn trace_costs(tables: &Tables, top: usize) -> Option<TraceCosts> {
-    // Sums per trace first, without the per-function counts, which only the top traces
-    // need: a window can hold millions of traces.
-    let mut index: foldhash::HashMap<TraceId, u32> = foldhash::HashMap::default();
-    let mut sums: Vec<(TraceId, GroupCost)> = Vec::new();
-    let mut at = |trace: TraceId, sums: &mut Vec<(TraceId, GroupCost)>| {
-        *index.entry(trace).or_insert_with(|| {
-            sums.push((trace, GroupCost::default()));
-            (sums.len() - 1) as u32
-        }) as usize
-    };
-    for row in &tables.invocations {
-        if let Some(trace) = row.trace {
-            let at = at(trace, &mut sums);
-            sums[at].1.add_invocation_once(tables.cost(row));
-        }
-    }
-    for span in &tables.spans {
-        if let Some(call) = span.call {
-            let at = at(span.trace, &mut sums);
-            sums[at].1.add_downstream(&tables.calls[call as usize]);
-        }
-    }
+    let sums = trace_sums(tables);
     if sums.is_empty() {
         return None;
     }
 
     let count = sums.len();
-    let total: Decimal = sums.iter().map(|(_, sum)| sum.total).sum();
-    let mut amounts: Vec<Decimal> = sums.iter().map(|(_, sum)| sum.total).collect();
+    let totals: Vec<Decimal> = sums
+        .iter()
+        .map(|(_, sum)| sum.lambda + sum.downstream)
+        .collect();
+    let total: Decimal = totals.iter().sum();
+    let mut amounts = totals.clone();
     let mut rank = |q: f64| {
         // Nearest rank in ascending order.
         let ascending = ((q * count as f64).ceil() as usize).clamp(1, count);
         *amounts.select_nth_unstable(ascending - 1).1
     };
     let (median_usd, p95_usd) = (rank(0.5), rank(0.95));
+    drop(amounts);
 
     // Most expensive first; the trace id breaks ties so the order is reproducible.
-    let order = |a: &(TraceId, GroupCost), b: &(TraceId, GroupCost)| {
-        b.1.total
-            .cmp(&a.1.total)
-            .then_with(|| tables.traces.cmp(a.0, b.0))
+    let order = |a: &u32, b: &u32| {
+        let (a, b) = (*a as usize, *b as usize);
+        totals[b]
+            .cmp(&totals[a])
+            .then_with(|| tables.traces.cmp(sums[a].0, sums[b].0))
     };
+    let mut ranked: Vec<u32> = (0..count as u32).collect();
     let kept = top.min(count);
     if kept > 0 && kept < count {
-        sums.select_nth_unstable_by(kept - 1, order);
+        ranked.select_nth_unstable_by(kept - 1, order);
     }
-    sums.truncate(kept);
-    sums.sort_unstable_by(order);
-    let mut top: Vec<TraceCost> = sums
+    ranked.truncate(kept);
+    ranked.sort_unstable_by(order);
+    let kept: Vec<(TraceId, &TraceSum, Decimal)> = ranked
         .iter()
-        .map(|(trace, sum)| TraceCost {
+        .map(|&at| {
+            (
+                sums[at as usize].0,
+                &sums[at as usize].1,
+                totals[at as usize],
+            )
+        })
+        .collect();
+    let mut top: Vec<TraceCost> = kept
+        .iter()
+        .map(|(trace, sum, cost_usd)| TraceCost {
             trace_id: tables.traces.text(*trace).into_owned(),
-            invocations: sum.invocations,
+            invocations: u64::from(sum.invocations),
             functions: BTreeMap::new(),
-            downstream_calls: sum.downstream_calls,
+            downstream_calls: sum.calls,
             lambda_usd: sum.lambda,
             downstream_usd: sum.downstream,
-            cost_usd: sum.total,
-            basis: sum.basis,
+            cost_usd: *cost_usd,
+            basis: if sum.estimated {
+                Basis::Estimated
+            } else {
+                Basis::Billed
+            },
         })
         .collect();
     for row in &tables.invocations {
         let Some(position) = row
             .trace
-            .and_then(|trace| sums.iter().position(|(kept, _)| *kept == trace))
+            .and_then(|trace| kept.iter().position(|(kept, ..)| *kept == trace))
         else {
             continue;
         };
@@ -178,6 +177,52 @@ pub fn trace_costs(tables: &Tables, top: usize) -> Option<TraceCosts> {
         p95_usd,
         top,
     })
+}
+
+/// Sums invocations and calls per trace, without the per-function counts, which only the
+/// top traces need: a window can hold millions of traces.
+fn trace_sums(tables: &Tables) -> Vec<(TraceId, TraceSum)> {
+    let mut index: foldhash::HashMap<TraceId, u32> = foldhash::HashMap::default();
+    index.reserve(tables.invocations.len());
+    let mut sums: Vec<(TraceId, TraceSum)> = Vec::new();
+    let mut sum_of = |trace: TraceId, sums: &mut Vec<(TraceId, TraceSum)>| {
+        let at = *index.entry(trace).or_insert_with(|| {
+            sums.push((trace, TraceSum::default()));
+            (sums.len() - 1) as u32
+        });
+        at as usize
+    };
+    for row in &tables.invocations {
+        if let Some(trace) = row.trace {
+            let at = sum_of(trace, &mut sums);
+            let cost = tables.cost(row);
+            let sum = &mut sums[at].1;
+            sum.invocations += 1;
+            sum.lambda += cost.total;
+            sum.estimated |= cost.basis == Basis::Estimated;
+        }
+    }
+    for span in &tables.spans {
+        if let Some(call) = span.call {
+            let at = sum_of(span.trace, &mut sums);
+            let cost = &tables.calls[call as usize];
+            let sum = &mut sums[at].1;
+            sum.calls += cost.call.count;
+            sum.downstream += cost.amount;
+            sum.estimated |= cost.basis == Basis::Estimated;
+        }
+    }
+    sums
+}
+
+/// Running sums of one trace.
+#[derive(Debug, Default)]
+struct TraceSum {
+    lambda: Decimal,
+    downstream: Decimal,
+    invocations: u32,
+    calls: u64,
+    estimated: bool,
 }
 
 /// Sums the units of each KPI.
