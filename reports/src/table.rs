@@ -1,6 +1,6 @@
 //! Invocations and spans as compact rows, for reports over millions of records.
 //!
-//! A row holds numbers and small ids. Names (functions, versions, span names) are stored
+//! A row contains numbers and small ids. Names (functions, versions, span names) are stored
 //! once per table, W3C trace ids are kept as 128-bit numbers, and an invocation's cost is
 //! the index of its usage group. Identical invocations of one month cost the same under
 //! the average rule of [`crate::lambda`], so a window of millions of invocations is priced

@@ -131,7 +131,7 @@ pub fn trace_costs(tables: &Tables, top: usize) -> Option<TraceCosts> {
     }
     ranked.truncate(kept);
     ranked.sort_unstable_by(order);
-    let kept: Vec<(TraceId, &TraceSum, Decimal)> = ranked
+    let top_sums: Vec<(TraceId, &TraceSum, Decimal)> = ranked
         .iter()
         .map(|&at| {
             (
@@ -141,7 +141,7 @@ pub fn trace_costs(tables: &Tables, top: usize) -> Option<TraceCosts> {
             )
         })
         .collect();
-    let mut top: Vec<TraceCost> = kept
+    let mut top: Vec<TraceCost> = top_sums
         .iter()
         .map(|(trace, sum, cost_usd)| TraceCost {
             trace_id: tables.traces.text(*trace).into_owned(),
@@ -161,7 +161,7 @@ pub fn trace_costs(tables: &Tables, top: usize) -> Option<TraceCosts> {
     for row in &tables.invocations {
         let Some(position) = row
             .trace
-            .and_then(|trace| kept.iter().position(|(kept, ..)| *kept == trace))
+            .and_then(|trace| top_sums.iter().position(|(top, ..)| *top == trace))
         else {
             continue;
         };

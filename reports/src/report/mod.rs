@@ -224,8 +224,8 @@ pub fn build(inputs: &Inputs<'_>, book: &PriceBook, settings: &ReportSettings) -
     build_tables(&tables, inputs.baseline, book, settings)
 }
 
-/// Builds the report of priced tables; `baseline` is a snapshot to compare latencies
-/// against. The tables must have been priced with the free tier as `settings` says.
+/// Builds the report of priced tables, comparing latencies with `baseline` when given. The
+/// tables must be priced with the same free tier setting as `settings`.
 #[must_use]
 pub fn build_tables(
     tables: &Tables,
