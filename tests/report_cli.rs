@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
+mod support;
+
 fn corpus(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("collector/tests/data")
@@ -365,4 +367,39 @@ fn corrupt_part_is_named() {
         )),
         "{text}"
     );
+}
+
+#[test]
+fn decimal_column_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let partition = dir.path().join("invocations/date=2026-11-01");
+    std::fs::create_dir_all(&partition).unwrap();
+    let part = partition.join("part-0.parquet");
+    // polars, as spanbill builds it, has no DECIMAL type, and DuckDB writes one.
+    let copy = format!(
+        "import duckdb; duckdb.sql(\"COPY (SELECT 'r-1' AS request_id, \
+         CAST(12.5 AS DECIMAL(10, 2)) AS duration_ms) TO '{}' (FORMAT parquet)\")",
+        part.display()
+    );
+    let status = std::process::Command::new(support::python("duckdb"))
+        .args(["-c", &copy])
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let output = spanbill()
+        .args(["report", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(2));
+    let text = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        text.contains("failed to read the invocations under"),
+        "{text}"
+    );
+    assert!(text.contains("Decimal(10, 2)"), "{text}");
+    assert!(text.contains("durations as DOUBLE"), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
 }

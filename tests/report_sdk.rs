@@ -3,7 +3,7 @@
 //! through the Telemetry API endpoint. The figures are checked against values computed from
 //! the durations the script used.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use rust_decimal::Decimal;
@@ -13,20 +13,6 @@ mod support;
 
 /// Invocations the script plays.
 const COUNT: u64 = 40;
-
-fn python() -> PathBuf {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-test/bin/python");
-    let probe = Command::new(&python)
-        .args(["-c", "import opentelemetry.exporter.otlp.proto.http"])
-        .output();
-    match probe {
-        Ok(output) if output.status.success() => python,
-        _ => panic!(
-            "the Python test environment is missing at `{}`: run `scripts/test.sh`",
-            python.display()
-        ),
-    }
-}
 
 fn decimal(value: &serde_json::Value) -> Decimal {
     value
@@ -38,7 +24,7 @@ fn decimal(value: &serde_json::Value) -> Decimal {
 
 #[test]
 fn report_prices_python_sdk_traces() {
-    let python = python();
+    let python = support::python("opentelemetry.exporter.otlp.proto.http");
     let dir = tempfile::tempdir().unwrap();
     let collector = Collector::start(dir.path());
     let output = Command::new(&python)

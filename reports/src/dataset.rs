@@ -40,6 +40,20 @@ pub enum DatasetError {
         #[source]
         source: PolarsError,
     },
+    /// A part has a column of a type the report does not read.
+    #[error(
+        "failed to read the {table} under `{path}`: a part has a column of a type spanbill \
+         does not read ({message}); write times and integers as BIGINT, durations as DOUBLE \
+         and texts as VARCHAR"
+    )]
+    UnsupportedType {
+        /// The table: spans, invocations or metrics.
+        table: &'static str,
+        /// The data directory.
+        path: String,
+        /// The panic message of polars.
+        message: String,
+    },
 }
 
 /// Reads the invocations whose partition date is within `dates`. An empty or missing table
@@ -52,7 +66,7 @@ pub fn load_invocations(
         return Ok(Vec::new());
     };
     let read_error = |source| read_error(data_dir, Table::Invocations, source);
-    let frame = frame.collect().map_err(read_error)?;
+    let frame = collect(data_dir, Table::Invocations, frame)?;
     rows(&frame).map_err(read_error)
 }
 
@@ -158,16 +172,10 @@ pub fn load_tables(
             };
             let read_error = |source| read_error(data_dir, table, source);
             let pushed = if table == Table::Invocations {
-                let frame = frame
-                    .select(INVOCATION_COLUMNS.map(col))
-                    .collect()
-                    .map_err(read_error)?;
+                let frame = collect(data_dir, table, frame.select(INVOCATION_COLUMNS.map(col)))?;
                 push_invocations(&mut builder, &frame)
             } else {
-                let frame = frame
-                    .select(SPAN_COLUMNS.map(col))
-                    .collect()
-                    .map_err(read_error)?;
+                let frame = collect(data_dir, table, frame.select(SPAN_COLUMNS.map(col)))?;
                 push_spans(&mut builder, &frame)
             };
             pushed.map_err(read_error)?;
@@ -454,24 +462,22 @@ pub fn load_spans(data_dir: &Path, dates: DateRange) -> Result<Vec<TraceSpan>, D
         return Ok(Vec::new());
     };
     let read_error = |source| read_error(data_dir, Table::Spans, source);
-    let frame = frame
-        .select([
-            col("trace_id"),
-            col("name"),
-            col("kind"),
-            col("faas_name"),
-            col("service_name"),
-            col("service_version"),
-            col("faas_invocation_id"),
-            col("faas_trigger"),
-            col("start_ns"),
-            col("duration_ns"),
-            col("status"),
-            col("attributes"),
-            col("resource_attributes"),
-        ])
-        .collect()
-        .map_err(read_error)?;
+    let frame = frame.select([
+        col("trace_id"),
+        col("name"),
+        col("kind"),
+        col("faas_name"),
+        col("service_name"),
+        col("service_version"),
+        col("faas_invocation_id"),
+        col("faas_trigger"),
+        col("start_ns"),
+        col("duration_ns"),
+        col("status"),
+        col("attributes"),
+        col("resource_attributes"),
+    ]);
+    let frame = collect(data_dir, Table::Spans, frame)?;
     span_rows(&frame).map_err(read_error)
 }
 
@@ -603,20 +609,17 @@ pub fn load_unit_counts(
         }),
         None => col("scope_name").eq(lit(KPI_SCOPE)),
     };
-    let frame = frame
-        .filter(counters.and(selected))
-        .select([
-            col("name"),
-            col("temporality"),
-            col("start_ns"),
-            col("time_ns"),
-            col("value_int"),
-            col("value_double"),
-            col("attributes"),
-            col("resource_attributes"),
-        ])
-        .collect()
-        .map_err(read_error)?;
+    let frame = frame.filter(counters.and(selected)).select([
+        col("name"),
+        col("temporality"),
+        col("start_ns"),
+        col("time_ns"),
+        col("value_int"),
+        col("value_double"),
+        col("attributes"),
+        col("resource_attributes"),
+    ]);
+    let frame = collect(data_dir, Table::Metrics, frame)?;
     unit_rows(&frame).map_err(read_error)
 }
 
@@ -686,6 +689,32 @@ fn unit_rows(frame: &DataFrame) -> PolarsResult<Vec<UnitCount>> {
         }
     }
     Ok(counts)
+}
+
+/// Runs a lazy query over `table`. polars panics, instead of returning an error, on a
+/// Parquet column whose type it was built without (such as `DECIMAL`), so the panic is
+/// caught here and returned as an error naming the type.
+fn collect(data_dir: &Path, table: Table, frame: LazyFrame) -> Result<DataFrame, DatasetError> {
+    let hook = std::panic::take_hook();
+    // The message goes into the error, and the default hook would print it as a crash.
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| frame.collect()));
+    std::panic::set_hook(hook);
+    match result {
+        Ok(collected) => collected.map_err(|source| read_error(data_dir, table, source)),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("polars stopped while reading it");
+            Err(DatasetError::UnsupportedType {
+                table: table.name(),
+                path: data_dir.display().to_string(),
+                message: message.to_owned(),
+            })
+        }
+    }
 }
 
 /// Builds a read error, naming the first part of `table` that is not a whole Parquet file.

@@ -7,9 +7,26 @@
 
 use std::io::Read as _;
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Returns the test virtualenv's Python after checking that it imports `modules` (a
+/// comma-separated list), or fails naming the fix.
+pub(crate) fn python(modules: &str) -> PathBuf {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-test/bin/python");
+    let probe = Command::new(&python)
+        .args(["-c", &format!("import {modules}")])
+        .output();
+    match probe {
+        Ok(output) if output.status.success() => python,
+        _ => panic!(
+            "the Python test environment at `{}` is missing or cannot import {modules}: run \
+             `scripts/test.sh`, which creates it",
+            python.display()
+        ),
+    }
+}
 
 /// Returns a loopback port that was free a moment ago.
 pub(crate) fn free_port() -> u16 {
