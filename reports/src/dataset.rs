@@ -163,26 +163,57 @@ pub fn load_tables(
     book: &PriceBook,
     options: LambdaOptions,
 ) -> Result<Tables, DatasetError> {
-    // One partition at a time, so only one day's columns are in memory at once.
+    // One partition at a time, so only a day or two of columns are in memory at once. A
+    // thread decodes the next partition while this one adds the rows of the previous one.
     let mut builder = TableBuilder::default();
-    for table in [Table::Invocations, Table::Spans] {
-        for day in partitions(data_dir, table, dates) {
-            let Some(frame) = scan(data_dir, table, day)? else {
-                continue;
-            };
-            let read_error = |source| read_error(data_dir, table, source);
+    let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            for table in [Table::Invocations, Table::Spans] {
+                for day in partitions(data_dir, table, dates) {
+                    let frame = read_partition(data_dir, table, day).transpose();
+                    // A closed channel means that the receiver stopped at an error.
+                    if frame.is_some_and(|frame| sender.send(frame).is_err()) {
+                        return;
+                    }
+                }
+            }
+        });
+        for frame in receiver {
+            let (table, frame) = frame?;
             let pushed = if table == Table::Invocations {
-                let frame = collect(data_dir, table, frame.select(INVOCATION_COLUMNS.map(col)))?;
                 push_invocations(&mut builder, &frame)
             } else {
-                let frame = collect(data_dir, table, frame.select(SPAN_COLUMNS.map(col)))?;
                 push_spans(&mut builder, &frame)
             };
-            pushed.map_err(read_error)?;
+            pushed.map_err(|source| read_error(data_dir, table, source))?;
         }
-    }
+        Ok::<_, DatasetError>(())
+    })?;
     builder.units = units;
     Ok(builder.finish(book, options))
+}
+
+/// Reads the columns the report uses from one day partition of `table`.
+fn read_partition(
+    data_dir: &Path,
+    table: Table,
+    day: DateRange,
+) -> Result<Option<(Table, DataFrame)>, DatasetError> {
+    let Some(frame) = scan(data_dir, table, day)? else {
+        return Ok(None);
+    };
+    let columns = if table == Table::Invocations {
+        INVOCATION_COLUMNS.as_slice()
+    } else {
+        SPAN_COLUMNS.as_slice()
+    };
+    let frame = collect(
+        data_dir,
+        table,
+        frame.select(columns.iter().map(|name| col(*name)).collect::<Vec<_>>()),
+    )?;
+    Ok(Some((table, frame)))
 }
 
 /// Returns the dates of the partitions of `table` within `dates`, in order, each as a

@@ -233,22 +233,42 @@ pub fn build_tables(
     book: &PriceBook,
     settings: &ReportSettings,
 ) -> Report {
+    // Cost per trace takes about as long as the rest of the report together, so it runs on
+    // a thread of its own.
+    std::thread::scope(|scope| {
+        let traces = scope.spawn(|| traces::trace_costs(tables, settings.top_traces));
+
+        // Functions with invocations, by name, each with its rows in start order.
+        let mut by_function: Vec<(&str, Vec<u32>)> = tables
+            .rows_by_function()
+            .into_iter()
+            .enumerate()
+            .filter(|(_, rows)| !rows.is_empty())
+            .map(|(id, mut rows)| {
+                rows.sort_by_key(|&row| tables.invocations[row as usize].start_ns);
+                (tables.function(id as u32), rows)
+            })
+            .collect();
+        by_function.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let report = report_without_traces(tables, &by_function, baseline, book, settings);
+        Report {
+            traces: traces.join().expect("the trace cost thread does not panic"),
+            ..report
+        }
+    })
+}
+
+/// Builds every part of the report except the cost per trace.
+fn report_without_traces(
+    tables: &Tables,
+    by_function: &[(&str, Vec<u32>)],
+    baseline: Option<&Snapshot>,
+    book: &PriceBook,
+    settings: &ReportSettings,
+) -> Report {
     let options = LambdaOptions {
         free_tier: settings.free_tier,
     };
-    // Functions with invocations, by name, each with its rows in start order.
-    let mut by_function: Vec<(&str, Vec<u32>)> = tables
-        .rows_by_function()
-        .into_iter()
-        .enumerate()
-        .filter(|(_, rows)| !rows.is_empty())
-        .map(|(id, mut rows)| {
-            rows.sort_by_key(|&row| tables.invocations[row as usize].start_ns);
-            (tables.function(id as u32), rows)
-        })
-        .collect();
-    by_function.sort_unstable_by(|a, b| a.0.cmp(b.0));
-
     let all: Vec<u32> = (0..tables.invocations.len() as u32).collect();
     let totals = figures(tables, &all);
     let functions = by_function
@@ -283,10 +303,10 @@ pub fn build_tables(
         functions,
         projected_monthly_usd,
         downstream: service_costs(tables),
-        traces: traces::trace_costs(tables, settings.top_traces),
+        traces: None,
         units,
         baseline: baseline.map(describe_snapshot),
-        regressions: regressions(tables, &by_function, baseline, &settings.latency),
+        regressions: regressions(tables, by_function, baseline, &settings.latency),
         shifts: by_function
             .iter()
             .flat_map(|(function, rows)| {
