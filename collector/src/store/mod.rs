@@ -404,7 +404,7 @@ mod tests {
             links: Vec::new(),
             events: Vec::new(),
             attributes: Vec::new(),
-            resource_attributes: Vec::new(),
+            resource_attributes: Arc::default(),
             scope_name: None,
             scope_version: None,
         }
@@ -423,7 +423,7 @@ mod tests {
             value: PointValue::Int(value),
             flags: 0,
             attributes: Vec::new(),
-            resource_attributes: Vec::new(),
+            resource_attributes: Arc::default(),
             service_name: None,
             scope_name: None,
         }
