@@ -37,11 +37,29 @@ pub(crate) struct Buffer {
 }
 
 /// One part to write: its table, date, sequence range and rows.
-pub(crate) struct PendingPart {
+pub(crate) struct PendingPart<'a> {
     pub(crate) table: Table,
     pub(crate) date: Date,
     pub(crate) range: (u64, u64),
-    pub(crate) frame: DataFrame,
+    rows: PartRows<'a>,
+}
+
+enum PartRows<'a> {
+    Spans(Vec<(u64, &'a Span)>),
+    Metrics(Vec<(u64, &'a MetricPoint)>),
+    Invocations(Vec<(u64, &'a Invocation)>),
+}
+
+impl PendingPart<'_> {
+    /// Builds the part's columns. Frames are built one part at a time, so a flush holds
+    /// the columns of one part next to the buffer, not of all of them.
+    pub(crate) fn frame(&self) -> PolarsResult<DataFrame> {
+        match &self.rows {
+            PartRows::Spans(rows) => spans_frame(rows),
+            PartRows::Metrics(rows) => metrics_frame(rows),
+            PartRows::Invocations(rows) => invocations_frame(rows),
+        }
+    }
 }
 
 impl Buffer {
@@ -58,13 +76,12 @@ impl Buffer {
         self.batches.is_empty()
     }
 
-    pub(crate) fn clear(&mut self) {
-        self.batches.clear();
-        self.rows = 0;
+    pub(crate) fn into_batches(self) -> Vec<(u64, Arc<Records>)> {
+        self.batches
     }
 
-    /// Groups the buffered records into one frame per table and date.
-    pub(crate) fn parts(&self) -> PolarsResult<Vec<PendingPart>> {
+    /// Groups the buffered records by table and date, one part each.
+    pub(crate) fn parts(&self) -> Vec<PendingPart<'_>> {
         let today = OffsetDateTime::now_utc().date();
         let mut spans: BTreeMap<Date, Vec<(u64, &Span)>> = BTreeMap::new();
         let mut metrics: BTreeMap<Date, Vec<(u64, &MetricPoint)>> = BTreeMap::new();
@@ -93,7 +110,7 @@ impl Buffer {
                 table: Table::Spans,
                 date,
                 range: range(&rows),
-                frame: spans_frame(&rows)?,
+                rows: PartRows::Spans(rows),
             });
         }
         for (date, rows) in metrics {
@@ -101,7 +118,7 @@ impl Buffer {
                 table: Table::Metrics,
                 date,
                 range: range(&rows),
-                frame: metrics_frame(&rows)?,
+                rows: PartRows::Metrics(rows),
             });
         }
         for (date, rows) in invocations {
@@ -109,10 +126,10 @@ impl Buffer {
                 table: Table::Invocations,
                 date,
                 range: range(&rows),
-                frame: invocations_frame(&rows)?,
+                rows: PartRows::Invocations(rows),
             });
         }
-        Ok(parts)
+        parts
     }
 }
 
