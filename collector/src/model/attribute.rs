@@ -215,7 +215,10 @@ mod tests {
             value,
         };
         let attributes = vec![
-            pair("zeta", AttributeValue::String("last \"quoted\"\n".to_owned())),
+            pair(
+                "zeta",
+                AttributeValue::String("last \"quoted\"\n".to_owned()),
+            ),
             pair("alpha", AttributeValue::Int(-9_007_199_254_740_993)),
             pair("alpha", AttributeValue::Int(2)),
             pair("ratio", AttributeValue::Double(0.1)),
@@ -226,7 +229,10 @@ mod tests {
                 "list",
                 AttributeValue::Array(vec![
                     AttributeValue::Double(1e300),
-                    AttributeValue::Map(vec![pair("b", AttributeValue::Int(1)), pair("a", AttributeValue::Empty)]),
+                    AttributeValue::Map(vec![
+                        pair("b", AttributeValue::Int(1)),
+                        pair("a", AttributeValue::Empty),
+                    ]),
                 ]),
             ),
             pair("Ünïcode", AttributeValue::String("ü".to_owned())),

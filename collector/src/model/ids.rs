@@ -174,7 +174,10 @@ mod tests {
         let span: SpanId = "79734cada55e979a".parse().unwrap();
         assert_eq!(span.to_string(), "79734cada55e979a");
         assert_eq!(span.to_hex(), "79734cada55e979a");
-        assert_eq!(format!("{id:?}"), "TraceId(b605723f857a1f38f09c2d99e029d9ff)");
+        assert_eq!(
+            format!("{id:?}"),
+            "TraceId(b605723f857a1f38f09c2d99e029d9ff)"
+        );
     }
 
     #[test]

@@ -240,7 +240,8 @@ fn decode(
     let limits = receivers.limits.otlp;
     match signal {
         Signal::Traces => {
-            let request = otlp::decode_traces(&body, encoding).map_err(|error| error.to_string())?;
+            let request =
+                otlp::decode_traces(&body, encoding).map_err(|error| error.to_string())?;
             let protobuf = match encoding {
                 Encoding::Protobuf => body,
                 Encoding::Json => request.encode_to_vec(),

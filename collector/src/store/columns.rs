@@ -103,7 +103,10 @@ pub(crate) fn spans_frame(rows: &[(u64, &Span)]) -> PolarsResult<DataFrame> {
     let text = |f: fn(&Span) -> Option<&str>| -> Vec<Option<&str>> {
         rows.iter().map(|(_, span)| f(span)).collect()
     };
-    let links: Vec<String> = rows.iter().map(|(_, span)| links_json(&span.links)).collect();
+    let links: Vec<String> = rows
+        .iter()
+        .map(|(_, span)| links_json(&span.links))
+        .collect();
     let events: Vec<String> = rows
         .iter()
         .map(|(_, span)| events_json(&span.events))
