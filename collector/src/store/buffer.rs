@@ -50,15 +50,21 @@ enum PartRows<'a> {
     Invocations(Vec<(u64, &'a Invocation)>),
 }
 
+/// Rows per Parquet row group. A flush builds the columns of one row group at a time, so
+/// this bounds the memory that columns take next to the buffer.
+const ROW_GROUP_ROWS: usize = 16_384;
+
 impl PendingPart<'_> {
-    /// Builds the part's columns. Frames are built one part at a time, so a flush holds
-    /// the columns of one part next to the buffer, not of all of them.
-    pub(crate) fn frame(&self) -> PolarsResult<DataFrame> {
-        match &self.rows {
-            PartRows::Spans(rows) => spans_frame(rows),
-            PartRows::Metrics(rows) => metrics_frame(rows),
-            PartRows::Invocations(rows) => invocations_frame(rows),
-        }
+    /// Builds the part's columns, one frame per row group.
+    pub(crate) fn row_groups(&self) -> impl Iterator<Item = PolarsResult<DataFrame>> + '_ {
+        let groups: Box<dyn Iterator<Item = PolarsResult<DataFrame>> + '_> = match &self.rows {
+            PartRows::Spans(rows) => Box::new(rows.chunks(ROW_GROUP_ROWS).map(spans_frame)),
+            PartRows::Metrics(rows) => Box::new(rows.chunks(ROW_GROUP_ROWS).map(metrics_frame)),
+            PartRows::Invocations(rows) => {
+                Box::new(rows.chunks(ROW_GROUP_ROWS).map(invocations_frame))
+            }
+        };
+        groups
     }
 }
 

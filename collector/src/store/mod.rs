@@ -14,10 +14,10 @@
 //!   records are durable.
 //! - Opening the store replays the log: records whose part exists are skipped, the rest are
 //!   flushed, so a crash at any point neither loses nor duplicates an acknowledged record.
-//! - The write queue is bounded, and so is the buffer of records not yet in Parquet.
-//!   [`Store::try_write`] fails with [`StoreError::Busy`] when the queue is full, and a
-//!   queued write fails with it when the buffer is at twice its row limit while a flush is
-//!   still running. Receivers report both as 429/503 or gRPC `UNAVAILABLE`.
+//! - The write queue is bounded, and so is the buffer of records not yet in Parquet: a full
+//!   buffer waits for the running flush, and writes wait in the queue meanwhile.
+//!   [`Store::try_write`] fails with [`StoreError::Busy`] when the queue is full, which
+//!   receivers report as 429/503 or gRPC `UNAVAILABLE`.
 //! - [`Store::subscribe`] is the live feed: a broadcast of every acknowledged batch with a
 //!   bounded buffer. A slow subscriber misses batches and receives their count instead, so
 //!   it never slows writes.
@@ -77,9 +77,9 @@ pub struct StoreOptions {
     /// Writes that may wait for the writer thread; more fail with [`StoreError::Busy`].
     /// Default 64.
     pub queue_capacity: usize,
-    /// Buffered rows that trigger a flush to Parquet. Default 50 000. While a flush runs,
-    /// the buffer may grow to twice this, and writes past that fail with
-    /// [`StoreError::Busy`].
+    /// Buffered rows that trigger a flush to Parquet. Default 32 768. The store holds at
+    /// most about twice this many records in memory: a full buffer and the one being
+    /// written, each up to one group commit past the limit.
     pub max_buffered_rows: usize,
     /// Maximum time a record waits in the log before a flush. Default 10 s.
     pub flush_interval: Duration,
@@ -91,7 +91,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             queue_capacity: 64,
-            max_buffered_rows: 50_000,
+            max_buffered_rows: 32_768,
             flush_interval: Duration::from_secs(10),
             feed_capacity: 1024,
         }
@@ -319,26 +319,17 @@ impl Store {
     }
 
     /// Queues a write, blocking the thread while the queue is full, and waits until it is
-    /// durable. For batch callers such as `spanbill ingest`, not for async tasks. A write
-    /// that finds the buffer full while a flush runs is retried after the flush.
+    /// durable. For batch callers such as `spanbill ingest`, not for async tasks.
     pub fn write_blocking(&self, records: Records) -> Result<u64, StoreError> {
         let payload = wal::records_payload(&records)?;
-        let records = Arc::new(records);
-        loop {
-            let (ack, receiver) = oneshot::channel();
-            let command = Command::Write {
-                records: Arc::clone(&records),
-                payload: payload.clone(),
-                ack,
-            };
-            self.inner.queue.send(command).map_err(|_| shut_down())?;
-            match (PendingWrite { ack: receiver }).durable_blocking() {
-                Err(StoreError::Busy { .. }) => {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                result => return result,
-            }
-        }
+        let (ack, receiver) = oneshot::channel();
+        let command = Command::Write {
+            records: Arc::new(records),
+            payload,
+            ack,
+        };
+        self.inner.queue.send(command).map_err(|_| shut_down())?;
+        PendingWrite { ack: receiver }.durable_blocking()
     }
 
     /// Writes everything acknowledged so far to Parquet parts and empties the log, blocking
@@ -499,14 +490,7 @@ mod tests {
         }
         let parts = buffer.parts();
         let part = parts.iter().find(|part| part.table == table).unwrap();
-        parts::write_part(
-            data_dir,
-            table,
-            part.date,
-            part.range,
-            &mut part.frame().unwrap(),
-        )
-        .unwrap();
+        parts::write_part(data_dir, table, part.date, part.range, part.row_groups()).unwrap();
     }
 
     #[test]

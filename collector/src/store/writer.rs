@@ -8,12 +8,12 @@
 //!
 //! The flush thread writes one part per table and date, and deletes the segment once every
 //! part is durable. When a flush fails, its segment stays on disk and the writer reads it
-//! back into a later flush. While the flush thread is busy, the buffer keeps growing up to
-//! twice its row limit. Past that, writes fail with [`StoreError::Busy`] until the flush
-//! thread takes the buffer.
+//! back into a later flush. A full buffer waits while the flush thread is still busy with
+//! the one before: the writer acknowledges nothing until it can hand it over, so the queue
+//! fills and receivers respond with retry-later instead of the buffer growing.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -31,9 +31,6 @@ use super::{FeedBatch, StoreError, StoreOptions, StoreTotals};
 
 /// Writes taken from the queue for one group commit, at most.
 const MAX_GROUP: usize = 1024;
-
-/// How often the writer retries handing a full buffer to a busy flush thread.
-const HANDOFF_RETRY: Duration = Duration::from_millis(20);
 
 /// The channel that acknowledges one write with its sequence number.
 type WriteAck = oneshot::Sender<Result<u64, StoreError>>;
@@ -71,9 +68,6 @@ struct Shared {
     failed_segments: Mutex<Vec<PathBuf>>,
     /// Parts written.
     parts: AtomicU64,
-    /// Whether the flush thread has a job. Set by the writer as it hands one over, and
-    /// cleared by the flush thread once the job is done.
-    busy: AtomicBool,
 }
 
 pub(crate) struct Writer {
@@ -159,23 +153,12 @@ impl Writer {
     pub(crate) fn run(mut self, queue: &Receiver<Command>) {
         let mut next_flush = Instant::now() + self.options.flush_interval;
         loop {
-            // A full buffer that the flush thread could not take yet is offered again soon.
-            let deadline = if self.buffer.rows() >= self.options.max_buffered_rows {
-                next_flush.min(Instant::now() + HANDOFF_RETRY)
-            } else {
-                next_flush
-            };
-            let first = match queue.recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
+            let timeout = next_flush.saturating_duration_since(Instant::now());
+            let first = match queue.recv_timeout(timeout) {
                 Ok(command) => command,
                 Err(RecvTimeoutError::Timeout) => {
-                    if Instant::now() >= next_flush {
-                        if self.try_hand_off() {
-                            next_flush = Instant::now() + self.options.flush_interval;
-                        }
-                    } else if self.buffer.rows() >= self.options.max_buffered_rows {
-                        self.try_hand_off();
-                    }
+                    self.hand_off(None, true);
+                    next_flush = Instant::now() + self.options.flush_interval;
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => {
@@ -214,34 +197,23 @@ impl Writer {
             }
             self.commit(writes);
 
-            if self.buffer.rows() >= self.options.max_buffered_rows && self.try_hand_off() {
+            if self.buffer.rows() >= self.options.max_buffered_rows {
+                self.hand_off(None, true);
                 next_flush = Instant::now() + self.options.flush_interval;
             }
         }
     }
 
-    /// Appends `writes` to the log, fsyncs once, then acknowledges each write. Writes that
-    /// arrive while the buffer contains twice its row limit fail with [`StoreError::Busy`].
+    /// Appends `writes` to the log, fsyncs once, then acknowledges each write.
     fn commit(&mut self, writes: Vec<(Arc<Records>, Vec<u8>, WriteAck)>) {
         if writes.is_empty() {
             return;
         }
         let mut accepted = Vec::with_capacity(writes.len());
-        let mut rows = self.buffer.rows();
         for (records, payload, ack) in writes {
-            if rows >= self.options.max_buffered_rows.saturating_mul(2) {
-                let _ = ack.send(Err(StoreError::Busy {
-                    retry_after: retry_after(&self.options),
-                }));
-                continue;
-            }
-            rows += records.len();
             let seq = self.next_seq + accepted.len() as u64;
             self.wal.append(seq, &payload);
             accepted.push((records, ack));
-        }
-        if accepted.is_empty() {
-            return;
         }
 
         if let Err(error) = self.wal.sync() {
@@ -270,16 +242,6 @@ impl Writer {
             // A send with no subscriber fails, which is fine. A slow subscriber gets a missed count.
             let _ = self.feed.send(FeedBatch { seq, records });
         }
-    }
-
-    /// Hands the buffer to the flush thread when it is idle. Returns false when the flush
-    /// thread is busy, and the buffer stays with the writer.
-    fn try_hand_off(&mut self) -> bool {
-        if self.shared.busy.load(Ordering::Acquire) {
-            return false;
-        }
-        self.hand_off(None, true);
-        true
     }
 
     /// Hands the buffer to the flush thread, waiting until it is idle. With `reopen`, later
@@ -315,8 +277,7 @@ impl Writer {
             }
             return;
         };
-        // Only the writer sets `busy`, and only the flush thread clears it, after the job.
-        self.shared.busy.store(true, Ordering::Release);
+        // The channel has no room, so this waits until the flush thread is idle.
         if let Err(error) = jobs.send(job) {
             if let Some(ack) = error.0.ack {
                 let _ = ack.send(Err(shut_down()));
@@ -422,7 +383,6 @@ fn run_flusher(data_dir: &Path, wal_dir: &Path, jobs: &Receiver<FlushJob>, share
                 }
             }
         }
-        shared.busy.store(false, Ordering::Release);
     }
 }
 
@@ -430,11 +390,13 @@ fn run_flusher(data_dir: &Path, wal_dir: &Path, jobs: &Receiver<FlushJob>, share
 pub(crate) fn write_parts(data_dir: &Path, buffer: &Buffer) -> Result<usize, StoreError> {
     let parts = buffer.parts();
     for part in &parts {
-        let mut frame = part.frame().map_err(|source| StoreError::Parquet {
-            path: data_dir.to_owned(),
-            source,
-        })?;
-        write_part(data_dir, part.table, part.date, part.range, &mut frame)?;
+        write_part(
+            data_dir,
+            part.table,
+            part.date,
+            part.range,
+            part.row_groups(),
+        )?;
     }
     Ok(parts.len())
 }
