@@ -52,7 +52,7 @@ enum PartRows<'a> {
 
 /// Rows per Parquet row group. A flush builds the columns of one row group at a time, so
 /// this bounds the memory that columns take next to the buffer.
-const ROW_GROUP_ROWS: usize = 16_384;
+const ROW_GROUP_ROWS: usize = 4_096;
 
 impl PendingPart<'_> {
     /// Builds the part's columns, one frame per row group.

@@ -77,7 +77,7 @@ pub struct StoreOptions {
     /// Writes that may wait for the writer thread; more fail with [`StoreError::Busy`].
     /// Default 64.
     pub queue_capacity: usize,
-    /// Buffered rows that trigger a flush to Parquet. Default 32 768. The store holds at
+    /// Buffered rows that trigger a flush to Parquet. Default 16 384. The store holds at
     /// most about twice this many records in memory: a full buffer and the one being
     /// written, each up to one group commit past the limit.
     pub max_buffered_rows: usize,
@@ -91,7 +91,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             queue_capacity: 64,
-            max_buffered_rows: 32_768,
+            max_buffered_rows: 16_384,
             flush_interval: Duration::from_secs(10),
             feed_capacity: 1024,
         }

@@ -130,7 +130,11 @@ fn write_row_groups(
     let Some(first) = row_groups.next().transpose()? else {
         return Err(PolarsError::NoData("a part needs at least one row".into()));
     };
-    let mut writer = ParquetWriter::new(file).batched(first.schema())?;
+    // Columns are encoded one after the other: the request threads already keep the other
+    // core busy, and parallel encoding keeps every column's pages in memory at once.
+    let mut writer = ParquetWriter::new(file)
+        .set_parallel(false)
+        .batched(first.schema())?;
     writer.write_batch(&first)?;
     drop(first);
     for frame in row_groups {
