@@ -188,7 +188,7 @@ mod tests {
 
     #[test]
     fn numbers_keep_integer_precision() {
-        let value = from_slice(br#"[18446744073709551615, -9223372036854775808, 1.5]"#).unwrap();
+        let value = from_slice(br"[18446744073709551615, -9223372036854775808, 1.5]").unwrap();
         let Value::Array(items) = value else {
             panic!("not an array");
         };

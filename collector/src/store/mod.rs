@@ -543,7 +543,7 @@ mod tests {
         let options = StoreOptions {
             // Each batch has 2 rows, so every write fills the buffer and starts a flush.
             max_buffered_rows: 2,
-            flush_interval: Duration::from_secs(3600),
+            flush_interval: Duration::from_hours(1),
             ..StoreOptions::default()
         };
         let store = Store::open(dir.path(), options).unwrap();
@@ -574,7 +574,7 @@ mod tests {
 
         let live = tempfile::tempdir().unwrap();
         let options = StoreOptions {
-            flush_interval: Duration::from_secs(3600),
+            flush_interval: Duration::from_hours(1),
             ..StoreOptions::default()
         };
         let store = Store::open(live.path(), options).unwrap();

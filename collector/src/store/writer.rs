@@ -278,10 +278,10 @@ impl Writer {
             return;
         };
         // The channel has no room, so this waits until the flush thread is idle.
-        if let Err(error) = jobs.send(job) {
-            if let Some(ack) = error.0.ack {
-                let _ = ack.send(Err(shut_down()));
-            }
+        if let Err(error) = jobs.send(job)
+            && let Some(ack) = error.0.ack
+        {
+            let _ = ack.send(Err(shut_down()));
         }
     }
 
