@@ -11,6 +11,9 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use spanbill_instrumentation::propagation;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod collect_cmd;
 mod data_dir;
 mod demo_cmd;

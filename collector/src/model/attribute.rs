@@ -1,6 +1,7 @@
 //! Attribute values as OpenTelemetry defines them (`AnyValue`), and lists of key-value pairs.
 
-use serde::{Deserialize, Serialize};
+use serde::ser::{SerializeMap as _, SerializeSeq as _};
+use serde::{Deserialize, Serialize, Serializer};
 
 /// One attribute value.
 ///
@@ -123,6 +124,61 @@ pub fn attributes_to_json(attributes: &[KeyValue]) -> serde_json::Value {
     serde_json::Value::Object(object)
 }
 
+/// Writes attributes as the JSON text of [`attributes_to_json`], without building a
+/// `serde_json::Value`: keys in byte order, and a repeated key keeps its first value.
+#[must_use]
+pub fn attributes_to_json_text(attributes: &[KeyValue]) -> String {
+    serde_json::to_string(&JsonObject(attributes)).expect("attribute values serialize to JSON")
+}
+
+/// Attributes serialized as one JSON object, as [`attributes_to_json`] builds it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct JsonObject<'a>(pub(crate) &'a [KeyValue]);
+
+impl Serialize for JsonObject<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // A stable sort keeps the first of equal keys first, so `dedup_by` keeps it.
+        let mut pairs: Vec<&KeyValue> = self.0.iter().collect();
+        pairs.sort_by(|left, right| left.key.cmp(&right.key));
+        pairs.dedup_by(|later, earlier| later.key == earlier.key);
+        let mut map = serializer.serialize_map(Some(pairs.len()))?;
+        for pair in pairs {
+            map.serialize_entry(&pair.key, &JsonValue(&pair.value))?;
+        }
+        map.end()
+    }
+}
+
+/// One attribute value serialized as [`AttributeValue::to_json`] converts it.
+struct JsonValue<'a>(&'a AttributeValue);
+
+impl Serialize for JsonValue<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            AttributeValue::String(text) => serializer.serialize_str(text),
+            AttributeValue::Bool(value) => serializer.serialize_bool(*value),
+            AttributeValue::Int(value) => serializer.serialize_i64(*value),
+            AttributeValue::Double(value) if value.is_finite() => serializer.serialize_f64(*value),
+            AttributeValue::Double(_) | AttributeValue::Empty => serializer.serialize_unit(),
+            AttributeValue::Bytes(bytes) => {
+                let mut seq = serializer.serialize_seq(Some(bytes.len()))?;
+                for byte in bytes {
+                    seq.serialize_element(byte)?;
+                }
+                seq.end()
+            }
+            AttributeValue::Array(values) => {
+                let mut seq = serializer.serialize_seq(Some(values.len()))?;
+                for value in values {
+                    seq.serialize_element(&JsonValue(value))?;
+                }
+                seq.end()
+            }
+            AttributeValue::Map(pairs) => JsonObject(pairs).serialize(serializer),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +206,41 @@ mod tests {
             attributes_to_json(&attributes).to_string(),
             r#"{"count":9007199254740993}"#
         );
+    }
+
+    #[test]
+    fn json_text_matches_json_value() {
+        let pair = |key: &str, value| KeyValue {
+            key: key.to_owned(),
+            value,
+        };
+        let attributes = vec![
+            pair(
+                "zeta",
+                AttributeValue::String("last \"quoted\"\n".to_owned()),
+            ),
+            pair("alpha", AttributeValue::Int(-9_007_199_254_740_993)),
+            pair("alpha", AttributeValue::Int(2)),
+            pair("ratio", AttributeValue::Double(0.1)),
+            pair("flag", AttributeValue::Bool(true)),
+            pair("raw", AttributeValue::Bytes(vec![0, 255])),
+            pair("empty", AttributeValue::Empty),
+            pair(
+                "list",
+                AttributeValue::Array(vec![
+                    AttributeValue::Double(1e300),
+                    AttributeValue::Map(vec![
+                        pair("b", AttributeValue::Int(1)),
+                        pair("a", AttributeValue::Empty),
+                    ]),
+                ]),
+            ),
+            pair("Ünïcode", AttributeValue::String("ü".to_owned())),
+        ];
+        assert_eq!(
+            attributes_to_json_text(&attributes),
+            attributes_to_json(&attributes).to_string()
+        );
+        assert_eq!(attributes_to_json_text(&[]), "{}");
     }
 }

@@ -36,11 +36,21 @@ pub enum IdError {
     },
 }
 
-fn encode_hex(bytes: &[u8], f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    for byte in bytes {
-        write!(f, "{byte:02x}")?;
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// Writes `bytes` as lowercase hex into `out`, which must be twice as long as `bytes`.
+fn hex_into(bytes: &[u8], out: &mut [u8]) {
+    for (byte, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair[0] = HEX_DIGITS[usize::from(byte >> 4)];
+        pair[1] = HEX_DIGITS[usize::from(byte & 0x0f)];
     }
-    Ok(())
+}
+
+fn encode_hex<const N: usize>(bytes: &[u8; N], f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let mut text = [0_u8; 32];
+    let text = &mut text[..N * 2];
+    hex_into(bytes, text);
+    f.write_str(std::str::from_utf8(text).expect("hex digits are ASCII"))
 }
 
 fn decode_hex<const N: usize>(kind: &'static str, text: &str) -> Result<[u8; N], IdError> {
@@ -100,6 +110,15 @@ macro_rules! id_type {
             pub fn as_bytes(&self) -> &[u8; $len] {
                 &self.0
             }
+
+            /// Returns the lowercase hex form, as `to_string` does but without going
+            /// through the formatting machinery.
+            #[must_use]
+            pub fn to_hex(&self) -> String {
+                let mut text = vec![0_u8; $len * 2];
+                hex_into(&self.0, &mut text);
+                String::from_utf8(text).expect("hex digits are ASCII")
+            }
         }
 
         impl FromStr for $name {
@@ -154,6 +173,11 @@ mod tests {
         assert_eq!(id.to_string(), "b605723f857a1f38f09c2d99e029d9ff");
         let span: SpanId = "79734cada55e979a".parse().unwrap();
         assert_eq!(span.to_string(), "79734cada55e979a");
+        assert_eq!(span.to_hex(), "79734cada55e979a");
+        assert_eq!(
+            format!("{id:?}"),
+            "TraceId(b605723f857a1f38f09c2d99e029d9ff)"
+        );
     }
 
     #[test]

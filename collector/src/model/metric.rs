@@ -1,5 +1,7 @@
 //! The metric point record: one data point of a KPI or platform metric.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use super::attribute::Attributes;
@@ -29,8 +31,9 @@ pub struct MetricPoint {
     pub flags: u32,
     /// Point attributes.
     pub attributes: Attributes,
-    /// Resource attributes of the process that produced the point.
-    pub resource_attributes: Attributes,
+    /// Resource attributes of the process that produced the point, shared by every point of
+    /// one resource in a request.
+    pub resource_attributes: Arc<Attributes>,
     /// `service.name` resource attribute.
     pub service_name: Option<String>,
     /// Instrumentation scope name.

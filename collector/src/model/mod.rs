@@ -3,7 +3,7 @@
 //! Readers build these records from OTLP and Lambda platform data; the store writes them
 //! to the `spans`, `metrics` and `invocations` tables.
 
-mod attribute;
+pub(crate) mod attribute;
 mod ids;
 mod metric;
 mod span;
@@ -11,7 +11,9 @@ mod span;
 use serde::{Deserialize, Serialize};
 
 pub use crate::invocation::Invocation;
-pub use attribute::{AttributeValue, Attributes, KeyValue, attributes_to_json, find};
+pub use attribute::{
+    AttributeValue, Attributes, KeyValue, attributes_to_json, attributes_to_json_text, find,
+};
 pub use ids::{IdError, SpanId, TraceId};
 pub use metric::{
     ExponentialBuckets, ExponentialHistogram, Histogram, MetricKind, MetricPoint, PointValue,

@@ -1,5 +1,7 @@
 //! The span record: one OpenTelemetry span with the FaaS fields reports join on.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use super::attribute::{AttributeValue, Attributes, find};
@@ -52,8 +54,9 @@ pub struct Span {
     pub events: Vec<Event>,
     /// Span attributes.
     pub attributes: Attributes,
-    /// Resource attributes of the process that produced the span.
-    pub resource_attributes: Attributes,
+    /// Resource attributes of the process that produced the span, shared by every span of
+    /// one resource in a request.
+    pub resource_attributes: Arc<Attributes>,
     /// Instrumentation scope name.
     pub scope_name: Option<String>,
     /// Instrumentation scope version.

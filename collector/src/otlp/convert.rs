@@ -1,6 +1,7 @@
 //! Conversion of decoded OTLP messages into spanbill records, with validation.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -25,13 +26,13 @@ const FLAG_NO_RECORDED_VALUE: u32 = 1;
 pub fn convert_traces(request: ExportTraceServiceRequest, limits: &Limits) -> Converted {
     let mut converted = Converted::default();
     for resource_spans in request.resource_spans {
-        let resource = attributes(
+        let resource = Arc::new(attributes(
             resource_spans
                 .resource
                 .map(|resource| resource.attributes)
                 .unwrap_or_default(),
             limits,
-        );
+        ));
         for scope_spans in resource_spans.scope_spans {
             let (scope_name, scope_version) = scope_names(scope_spans.scope.as_ref());
             for span in scope_spans.spans {
@@ -60,7 +61,7 @@ fn scope_names(
 
 fn convert_span(
     span: proto_trace::Span,
-    resource: &Attributes,
+    resource: &Arc<Attributes>,
     limits: &Limits,
 ) -> Result<Span, RejectReason> {
     let trace_id = TraceId::from_bytes(&span.trace_id).map_err(RejectReason::InvalidId)?;
@@ -122,7 +123,7 @@ fn convert_span(
         links,
         events,
         attributes: attributes(span.attributes, limits),
-        resource_attributes: resource.clone(),
+        resource_attributes: Arc::clone(resource),
         scope_name: None,
         scope_version: None,
     };
@@ -135,13 +136,13 @@ fn convert_span(
 pub fn convert_metrics(request: ExportMetricsServiceRequest, limits: &Limits) -> Converted {
     let mut converted = Converted::default();
     for resource_metrics in request.resource_metrics {
-        let resource = attributes(
+        let resource = Arc::new(attributes(
             resource_metrics
                 .resource
                 .map(|resource| resource.attributes)
                 .unwrap_or_default(),
             limits,
-        );
+        ));
         let service_name = find(&resource, "service.name")
             .and_then(AttributeValue::as_str)
             .map(str::to_owned);
@@ -160,7 +161,7 @@ pub fn convert_metrics(request: ExportMetricsServiceRequest, limits: &Limits) ->
                     value: PointValue::NoRecordedValue,
                     flags: 0,
                     attributes: Vec::new(),
-                    resource_attributes: resource.clone(),
+                    resource_attributes: Arc::clone(&resource),
                     service_name: service_name.clone(),
                     scope_name: scope_name.clone(),
                 };

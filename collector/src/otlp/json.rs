@@ -16,11 +16,9 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::metrics::v1 as pm;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
-use serde_json::{Map, Value};
 
 use super::DecodeError;
-
-type Object = Map<String, Value>;
+use super::json_value::{self, Object, Value};
 
 /// Decodes an OTLP/JSON trace export request.
 pub fn traces_from_json(body: &[u8]) -> Result<ExportTraceServiceRequest, DecodeError> {
@@ -106,8 +104,8 @@ pub fn logs_from_json(body: &[u8]) -> Result<ExportLogsServiceRequest, DecodeErr
     Ok(request)
 }
 
-fn parse_root(body: &[u8]) -> Result<Object, DecodeError> {
-    match serde_json::from_slice::<Value>(body)? {
+fn parse_root(body: &[u8]) -> Result<Object<'_>, DecodeError> {
+    match json_value::from_slice(body)? {
         Value::Object(root) => Ok(root),
         _ => Err(field_error("(root)", "expected a JSON object")),
     }
@@ -121,24 +119,27 @@ fn field_error(field: &'static str, problem: impl Into<String>) -> DecodeError {
 }
 
 /// Looks a field up by its JSON name, then by its proto name. `null` counts as absent.
-fn get<'a>(object: &'a Object, camel: &str, snake: &str) -> Option<&'a Value> {
+fn get<'a, 'b>(object: &'a Object<'b>, camel: &str, snake: &str) -> Option<&'a Value<'b>> {
     object
         .get(camel)
         .or_else(|| object.get(snake))
         .filter(|value| !value.is_null())
 }
 
-fn object<'a>(value: &'a Value, field: &'static str) -> Result<&'a Object, DecodeError> {
+fn object<'a, 'b>(
+    value: &'a Value<'b>,
+    field: &'static str,
+) -> Result<&'a Object<'b>, DecodeError> {
     value
         .as_object()
         .ok_or_else(|| field_error(field, "expected an object"))
 }
 
-fn array<'a>(
-    object: &'a Object,
+fn array<'a, 'b>(
+    object: &'a Object<'b>,
     camel: &'static str,
     snake: &str,
-) -> Result<&'a [Value], DecodeError> {
+) -> Result<&'a [Value<'b>], DecodeError> {
     match get(object, camel, snake) {
         None => Ok(&[]),
         Some(Value::Array(items)) => Ok(items),
@@ -146,15 +147,15 @@ fn array<'a>(
     }
 }
 
-fn string(object: &Object, camel: &'static str, snake: &str) -> Result<String, DecodeError> {
+fn string(object: &Object<'_>, camel: &'static str, snake: &str) -> Result<String, DecodeError> {
     match get(object, camel, snake) {
         None => Ok(String::new()),
-        Some(Value::String(text)) => Ok(text.clone()),
+        Some(Value::String(text)) => Ok(text.as_ref().to_owned()),
         Some(_) => Err(field_error(camel, "expected a string")),
     }
 }
 
-fn u64_field(object: &Object, camel: &'static str, snake: &str) -> Result<u64, DecodeError> {
+fn u64_field(object: &Object<'_>, camel: &'static str, snake: &str) -> Result<u64, DecodeError> {
     match get(object, camel, snake) {
         None => Ok(0),
         Some(Value::Number(number)) => number.as_u64().ok_or_else(|| {
@@ -173,7 +174,7 @@ fn u64_field(object: &Object, camel: &'static str, snake: &str) -> Result<u64, D
     }
 }
 
-fn i64_value(value: &Value, field: &'static str) -> Result<i64, DecodeError> {
+fn i64_value(value: &Value<'_>, field: &'static str) -> Result<i64, DecodeError> {
     match value {
         Value::Number(number) => number
             .as_i64()
@@ -185,7 +186,7 @@ fn i64_value(value: &Value, field: &'static str) -> Result<i64, DecodeError> {
     }
 }
 
-fn i32_field(object: &Object, camel: &'static str, snake: &str) -> Result<i32, DecodeError> {
+fn i32_field(object: &Object<'_>, camel: &'static str, snake: &str) -> Result<i32, DecodeError> {
     match get(object, camel, snake) {
         None => Ok(0),
         Some(value) => i32::try_from(i64_value(value, camel)?)
@@ -193,17 +194,17 @@ fn i32_field(object: &Object, camel: &'static str, snake: &str) -> Result<i32, D
     }
 }
 
-fn u32_field(object: &Object, camel: &'static str, snake: &str) -> Result<u32, DecodeError> {
+fn u32_field(object: &Object<'_>, camel: &'static str, snake: &str) -> Result<u32, DecodeError> {
     u32::try_from(u64_field(object, camel, snake)?)
         .map_err(|_| field_error(camel, "integer out of range"))
 }
 
-fn f64_value(value: &Value, field: &'static str) -> Result<f64, DecodeError> {
+fn f64_value(value: &Value<'_>, field: &'static str) -> Result<f64, DecodeError> {
     match value {
         Value::Number(number) => number
             .as_f64()
             .ok_or_else(|| field_error(field, "expected a number")),
-        Value::String(text) => match text.as_str() {
+        Value::String(text) => match text.as_ref() {
             "NaN" => Ok(f64::NAN),
             "Infinity" => Ok(f64::INFINITY),
             "-Infinity" => Ok(f64::NEG_INFINITY),
@@ -215,13 +216,13 @@ fn f64_value(value: &Value, field: &'static str) -> Result<f64, DecodeError> {
     }
 }
 
-fn optional_f64(object: &Object, camel: &'static str) -> Result<Option<f64>, DecodeError> {
+fn optional_f64(object: &Object<'_>, camel: &'static str) -> Result<Option<f64>, DecodeError> {
     get(object, camel, camel)
         .map(|value| f64_value(value, camel))
         .transpose()
 }
 
-fn bool_field(object: &Object, camel: &'static str, snake: &str) -> Result<bool, DecodeError> {
+fn bool_field(object: &Object<'_>, camel: &'static str, snake: &str) -> Result<bool, DecodeError> {
     match get(object, camel, snake) {
         None => Ok(false),
         Some(Value::Bool(value)) => Ok(*value),
@@ -231,7 +232,7 @@ fn bool_field(object: &Object, camel: &'static str, snake: &str) -> Result<bool,
 
 /// Reads an enum given as an integer or by its proto name.
 fn enum_field(
-    object: &Object,
+    object: &Object<'_>,
     camel: &'static str,
     snake: &str,
     names: &[&str],
@@ -239,7 +240,7 @@ fn enum_field(
     match get(object, camel, snake) {
         Some(Value::String(name)) if !name.bytes().all(|byte| byte.is_ascii_digit()) => names
             .iter()
-            .position(|known| known == name)
+            .position(|known| *known == name.as_ref())
             .map(|index| index as i32)
             .ok_or_else(|| field_error(camel, format!("unknown enum name `{name}`"))),
         _ => i32_field(object, camel, snake),
@@ -248,7 +249,7 @@ fn enum_field(
 
 /// Reads a hex id in either case. An invalid hex string fails the whole request; a valid
 /// one of the wrong length is passed on, so that validation rejects only its item.
-fn hex_id(object: &Object, camel: &'static str, snake: &str) -> Result<Vec<u8>, DecodeError> {
+fn hex_id(object: &Object<'_>, camel: &'static str, snake: &str) -> Result<Vec<u8>, DecodeError> {
     let text = string(object, camel, snake)?;
     if text.len() % 2 != 0 || !text.bytes().all(|byte| byte.is_ascii_hexdigit()) {
         return Err(field_error(
@@ -262,7 +263,7 @@ fn hex_id(object: &Object, camel: &'static str, snake: &str) -> Result<Vec<u8>, 
         .collect())
 }
 
-fn resource(object: &Object) -> Result<Option<Resource>, DecodeError> {
+fn resource(object: &Object<'_>) -> Result<Option<Resource>, DecodeError> {
     get(object, "resource", "resource")
         .map(|value| {
             let resource = self::object(value, "resource")?;
@@ -279,7 +280,7 @@ fn resource(object: &Object) -> Result<Option<Resource>, DecodeError> {
         .transpose()
 }
 
-fn scope(object: &Object) -> Result<Option<InstrumentationScope>, DecodeError> {
+fn scope(object: &Object<'_>) -> Result<Option<InstrumentationScope>, DecodeError> {
     get(object, "scope", "scope")
         .map(|value| {
             let scope = self::object(value, "scope")?;
@@ -293,11 +294,11 @@ fn scope(object: &Object) -> Result<Option<InstrumentationScope>, DecodeError> {
         .transpose()
 }
 
-fn attributes(object: &Object) -> Result<Vec<KeyValue>, DecodeError> {
+fn attributes(object: &Object<'_>) -> Result<Vec<KeyValue>, DecodeError> {
     key_values(array(object, "attributes", "attributes")?)
 }
 
-fn key_values(items: &[Value]) -> Result<Vec<KeyValue>, DecodeError> {
+fn key_values(items: &[Value<'_>]) -> Result<Vec<KeyValue>, DecodeError> {
     items
         .iter()
         .map(|item| {
@@ -316,7 +317,7 @@ fn key_values(items: &[Value]) -> Result<Vec<KeyValue>, DecodeError> {
 /// Nesting depth past which a JSON value is rejected; keeps recursion bounded.
 const MAX_DEPTH: usize = 16;
 
-fn any_value(value: &Value, depth: usize) -> Result<AnyValue, DecodeError> {
+fn any_value(value: &Value<'_>, depth: usize) -> Result<AnyValue, DecodeError> {
     use any_value::Value as V;
     if depth > MAX_DEPTH {
         return Err(field_error("value", "nested too deeply"));
@@ -384,7 +385,7 @@ const TEMPORALITIES: &[&str] = &[
     "AGGREGATION_TEMPORALITY_CUMULATIVE",
 ];
 
-fn span_from(object: &Object) -> Result<Span, DecodeError> {
+fn span_from(object: &Object<'_>) -> Result<Span, DecodeError> {
     let mut events = Vec::new();
     for item in array(object, "events", "events")? {
         let event = self::object(item, "events")?;
@@ -436,9 +437,9 @@ fn span_from(object: &Object) -> Result<Span, DecodeError> {
     })
 }
 
-fn metric_from(object: &Object) -> Result<pm::Metric, DecodeError> {
+fn metric_from(object: &Object<'_>) -> Result<pm::Metric, DecodeError> {
     use pm::metric::Data;
-    let temporality = |data: &Object| {
+    let temporality = |data: &Object<'_>| {
         enum_field(
             data,
             "aggregationTemporality",
@@ -497,7 +498,7 @@ fn metric_from(object: &Object) -> Result<pm::Metric, DecodeError> {
     })
 }
 
-fn number_points(data: &Object) -> Result<Vec<pm::NumberDataPoint>, DecodeError> {
+fn number_points(data: &Object<'_>) -> Result<Vec<pm::NumberDataPoint>, DecodeError> {
     use pm::number_data_point::Value as V;
     let mut points = Vec::new();
     for item in array(data, "dataPoints", "data_points")? {
@@ -521,7 +522,11 @@ fn number_points(data: &Object) -> Result<Vec<pm::NumberDataPoint>, DecodeError>
     Ok(points)
 }
 
-fn u64_list(object: &Object, camel: &'static str, snake: &str) -> Result<Vec<u64>, DecodeError> {
+fn u64_list(
+    object: &Object<'_>,
+    camel: &'static str,
+    snake: &str,
+) -> Result<Vec<u64>, DecodeError> {
     array(object, camel, snake)?
         .iter()
         .map(|value| match value {
@@ -536,7 +541,7 @@ fn u64_list(object: &Object, camel: &'static str, snake: &str) -> Result<Vec<u64
         .collect()
 }
 
-fn histogram_point(point: &Object) -> Result<pm::HistogramDataPoint, DecodeError> {
+fn histogram_point(point: &Object<'_>) -> Result<pm::HistogramDataPoint, DecodeError> {
     Ok(pm::HistogramDataPoint {
         attributes: attributes(point)?,
         start_time_unix_nano: u64_field(point, "startTimeUnixNano", "start_time_unix_nano")?,
@@ -555,7 +560,7 @@ fn histogram_point(point: &Object) -> Result<pm::HistogramDataPoint, DecodeError
     })
 }
 
-fn exponential_point(point: &Object) -> Result<pm::ExponentialHistogramDataPoint, DecodeError> {
+fn exponential_point(point: &Object<'_>) -> Result<pm::ExponentialHistogramDataPoint, DecodeError> {
     use pm::exponential_histogram_data_point::Buckets;
     let buckets = |name: &'static str| {
         get(point, name, name)
@@ -586,7 +591,7 @@ fn exponential_point(point: &Object) -> Result<pm::ExponentialHistogramDataPoint
     })
 }
 
-fn summary_point(point: &Object) -> Result<pm::SummaryDataPoint, DecodeError> {
+fn summary_point(point: &Object<'_>) -> Result<pm::SummaryDataPoint, DecodeError> {
     let mut quantile_values = Vec::new();
     for item in array(point, "quantileValues", "quantile_values")? {
         let quantile = object(item, "quantileValues")?;
@@ -606,7 +611,7 @@ fn summary_point(point: &Object) -> Result<pm::SummaryDataPoint, DecodeError> {
     })
 }
 
-fn log_record_from(object: &Object) -> Result<LogRecord, DecodeError> {
+fn log_record_from(object: &Object<'_>) -> Result<LogRecord, DecodeError> {
     Ok(LogRecord {
         time_unix_nano: u64_field(object, "timeUnixNano", "time_unix_nano")?,
         observed_time_unix_nano: u64_field(

@@ -13,6 +13,7 @@
 
 mod convert;
 mod json;
+mod json_value;
 mod logs;
 
 use std::collections::BTreeMap;

@@ -34,6 +34,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use prost::Message as _;
 use tokio::net::TcpListener;
 use tonic::codec::CompressionEncoding;
 use tonic::codegen::{BoxFuture, Bytes, Service, http};
@@ -43,7 +44,7 @@ use tonic::{Code, Request, Response, Status};
 
 use crate::otlp::{self, Converted};
 use crate::platform::ReadOptions;
-use crate::store::StoreError;
+use crate::store::{OtlpRequest, StoreError};
 
 use super::Receivers;
 use super::status::RpcStatus;
@@ -216,11 +217,15 @@ struct Handlers {
 }
 
 impl Handlers {
-    async fn store(&self, converted: Converted) -> Result<(i64, String), Status> {
+    async fn store(
+        &self,
+        converted: Converted,
+        request: Option<OtlpRequest>,
+    ) -> Result<(i64, String), Status> {
         let rejected = converted.rejected.len();
         let message = converted.error_message();
         self.receivers
-            .store(converted.records, rejected)
+            .store(converted.records, request.as_ref(), rejected)
             .await
             .map_err(|error| store_status(&error))?;
         Ok((rejected as i64, message))
@@ -248,8 +253,12 @@ impl TraceService for Handlers {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let converted = otlp::convert_traces(request.into_inner(), &self.receivers.limits.otlp);
-        let (rejected, message) = self.store(converted).await?;
+        let request = request.into_inner();
+        let limits = self.receivers.limits.otlp;
+        let protobuf = request.encode_to_vec();
+        let converted = otlp::convert_traces(request, &limits);
+        let logged = OtlpRequest::Traces { protobuf, limits };
+        let (rejected, message) = self.store(converted, Some(logged)).await?;
         Ok(Response::new(ExportTraceServiceResponse {
             partial_success: (rejected > 0).then_some(ExportTracePartialSuccess {
                 rejected_spans: rejected,
@@ -265,8 +274,12 @@ impl MetricsService for Handlers {
         &self,
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        let converted = otlp::convert_metrics(request.into_inner(), &self.receivers.limits.otlp);
-        let (rejected, message) = self.store(converted).await?;
+        let request = request.into_inner();
+        let limits = self.receivers.limits.otlp;
+        let protobuf = request.encode_to_vec();
+        let converted = otlp::convert_metrics(request, &limits);
+        let logged = OtlpRequest::Metrics { protobuf, limits };
+        let (rejected, message) = self.store(converted, Some(logged)).await?;
         Ok(Response::new(ExportMetricsServiceResponse {
             partial_success: (rejected > 0).then_some(ExportMetricsPartialSuccess {
                 rejected_data_points: rejected,
@@ -284,7 +297,7 @@ impl LogsService for Handlers {
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
         let converted = otlp::convert_logs(request.get_ref(), &ReadOptions::default())
             .map_err(|error| Status::invalid_argument(error.to_string()))?;
-        let (rejected, message) = self.store(converted).await?;
+        let (rejected, message) = self.store(converted, None).await?;
         Ok(Response::new(ExportLogsServiceResponse {
             partial_success: (rejected > 0).then_some(ExportLogsPartialSuccess {
                 rejected_log_records: rejected,

@@ -36,7 +36,7 @@ use tonic::Code;
 use crate::model::Records;
 use crate::otlp::{self, Converted, Encoding};
 use crate::platform::{self, ReadOptions};
-use crate::store::StoreError;
+use crate::store::{OtlpRequest, StoreError};
 
 use super::Receivers;
 use super::body::{self, BodyError};
@@ -208,8 +208,8 @@ async fn export(receivers: &Receivers, request: Request, signal: Signal) -> Resp
         Ok(read) => read,
         Err(response) => return response,
     };
-    let converted = match decode(signal, encoding, &body, receivers) {
-        Ok(converted) => converted,
+    let (converted, request) = match decode(signal, encoding, body, receivers) {
+        Ok(decoded) => decoded,
         Err(error) => {
             receivers.counters.bad_request(&path, &error);
             let status = RpcStatus::new(Code::InvalidArgument, error);
@@ -219,30 +219,51 @@ async fn export(receivers: &Receivers, request: Request, signal: Signal) -> Resp
 
     let rejected = converted.rejected.len();
     let message = converted.error_message();
-    if let Err(error) = receivers.store(converted.records, rejected).await {
+    if let Err(error) = receivers
+        .store(converted.records, request.as_ref(), rejected)
+        .await
+    {
         return store_error_response(&error, Some(encoding));
     }
     success_response(signal, encoding, rejected as i64, message)
 }
 
-/// Decodes and converts a body; the error is the message of a 400 response.
+/// Decodes and converts a body; the error is the message of a 400 response. Returns the
+/// request in protobuf for the store's log, when the signal is traces or metrics: the body
+/// itself, or the JSON request encoded again.
 fn decode(
     signal: Signal,
     encoding: Encoding,
-    body: &[u8],
+    body: Vec<u8>,
     receivers: &Receivers,
-) -> Result<Converted, String> {
-    let limits = &receivers.limits.otlp;
+) -> Result<(Converted, Option<OtlpRequest>), String> {
+    let limits = receivers.limits.otlp;
     match signal {
-        Signal::Traces => otlp::decode_traces(body, encoding)
-            .map(|request| otlp::convert_traces(request, limits))
-            .map_err(|error| error.to_string()),
-        Signal::Metrics => otlp::decode_metrics(body, encoding)
-            .map(|request| otlp::convert_metrics(request, limits))
-            .map_err(|error| error.to_string()),
+        Signal::Traces => {
+            let request =
+                otlp::decode_traces(&body, encoding).map_err(|error| error.to_string())?;
+            let protobuf = match encoding {
+                Encoding::Protobuf => body,
+                Encoding::Json => request.encode_to_vec(),
+            };
+            let converted = otlp::convert_traces(request, &limits);
+            Ok((converted, Some(OtlpRequest::Traces { protobuf, limits })))
+        }
+        Signal::Metrics => {
+            let request =
+                otlp::decode_metrics(&body, encoding).map_err(|error| error.to_string())?;
+            let protobuf = match encoding {
+                Encoding::Protobuf => body,
+                Encoding::Json => request.encode_to_vec(),
+            };
+            let converted = otlp::convert_metrics(request, &limits);
+            Ok((converted, Some(OtlpRequest::Metrics { protobuf, limits })))
+        }
         Signal::Logs => {
-            let request = otlp::decode_logs(body, encoding).map_err(|error| error.to_string())?;
-            otlp::convert_logs(&request, &ReadOptions::default()).map_err(|error| error.to_string())
+            let request = otlp::decode_logs(&body, encoding).map_err(|error| error.to_string())?;
+            let converted = otlp::convert_logs(&request, &ReadOptions::default())
+                .map_err(|error| error.to_string())?;
+            Ok((converted, None))
         }
     }
 }
@@ -371,7 +392,10 @@ async fn telemetry(State(receivers): State<Arc<Receivers>>, request: Request) ->
         invocations: read.invocations,
         ..Records::default()
     };
-    match receivers.store(records, read.summary.problem_count).await {
+    match receivers
+        .store(records, None, read.summary.problem_count)
+        .await
+    {
         Ok(()) => StatusCode::OK.into_response(),
         // The Telemetry API has no error body format, so errors are plain text.
         Err(error) => store_error_response(&error, None),

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::model::Records;
 use crate::otlp;
-use crate::store::{Store, StoreError};
+use crate::store::{OtlpRequest, Store, StoreError};
 
 pub use body::{BodyError, decode as decode_body};
 pub use grpc::serve_grpc;
@@ -137,7 +137,14 @@ impl Receivers {
     }
 
     /// Stores `records` and waits until they are durable. Empty batches succeed at once.
-    pub(crate) async fn store(&self, records: Records, rejected: usize) -> Result<(), StoreError> {
+    /// `request`, when given, is the OTLP request the records were converted from, which
+    /// the store logs instead of the records.
+    pub(crate) async fn store(
+        &self,
+        records: Records,
+        request: Option<&OtlpRequest>,
+        rejected: usize,
+    ) -> Result<(), StoreError> {
         self.counters
             .rejected_items
             .fetch_add(rejected as u64, Ordering::Relaxed);
@@ -149,16 +156,20 @@ impl Receivers {
             records.metrics.len(),
             records.invocations.len(),
         );
-        let pending = match self.store.try_write(records) {
-            Ok(pending) => pending,
-            Err(error) => {
-                if matches!(error, StoreError::Busy { .. }) {
-                    self.counters.busy();
-                }
-                return Err(error);
-            }
+        let queued = match request {
+            Some(request) => self.store.try_write_otlp(records, request),
+            None => self.store.try_write(records),
         };
-        pending.durable().await?;
+        let result = match queued {
+            Ok(pending) => pending.durable().await.map(|_| ()),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = result {
+            if matches!(error, StoreError::Busy { .. }) {
+                self.counters.busy();
+            }
+            return Err(error);
+        }
         self.counters.stored(counts);
         Ok(())
     }

@@ -37,11 +37,35 @@ pub(crate) struct Buffer {
 }
 
 /// One part to write: its table, date, sequence range and rows.
-pub(crate) struct PendingPart {
+pub(crate) struct PendingPart<'a> {
     pub(crate) table: Table,
     pub(crate) date: Date,
     pub(crate) range: (u64, u64),
-    pub(crate) frame: DataFrame,
+    rows: PartRows<'a>,
+}
+
+enum PartRows<'a> {
+    Spans(Vec<(u64, &'a Span)>),
+    Metrics(Vec<(u64, &'a MetricPoint)>),
+    Invocations(Vec<(u64, &'a Invocation)>),
+}
+
+/// Rows per Parquet row group. A flush builds the columns of one row group at a time, so
+/// this bounds the memory that columns take next to the buffer.
+const ROW_GROUP_ROWS: usize = 4_096;
+
+impl PendingPart<'_> {
+    /// Builds the part's columns, one frame per row group.
+    pub(crate) fn row_groups(&self) -> impl Iterator<Item = PolarsResult<DataFrame>> + '_ {
+        let groups: Box<dyn Iterator<Item = PolarsResult<DataFrame>> + '_> = match &self.rows {
+            PartRows::Spans(rows) => Box::new(rows.chunks(ROW_GROUP_ROWS).map(spans_frame)),
+            PartRows::Metrics(rows) => Box::new(rows.chunks(ROW_GROUP_ROWS).map(metrics_frame)),
+            PartRows::Invocations(rows) => {
+                Box::new(rows.chunks(ROW_GROUP_ROWS).map(invocations_frame))
+            }
+        };
+        groups
+    }
 }
 
 impl Buffer {
@@ -58,13 +82,12 @@ impl Buffer {
         self.batches.is_empty()
     }
 
-    pub(crate) fn clear(&mut self) {
-        self.batches.clear();
-        self.rows = 0;
+    pub(crate) fn into_batches(self) -> Vec<(u64, Arc<Records>)> {
+        self.batches
     }
 
-    /// Groups the buffered records into one frame per table and date.
-    pub(crate) fn parts(&self) -> PolarsResult<Vec<PendingPart>> {
+    /// Groups the buffered records by table and date, one part each.
+    pub(crate) fn parts(&self) -> Vec<PendingPart<'_>> {
         let today = OffsetDateTime::now_utc().date();
         let mut spans: BTreeMap<Date, Vec<(u64, &Span)>> = BTreeMap::new();
         let mut metrics: BTreeMap<Date, Vec<(u64, &MetricPoint)>> = BTreeMap::new();
@@ -93,7 +116,7 @@ impl Buffer {
                 table: Table::Spans,
                 date,
                 range: range(&rows),
-                frame: spans_frame(&rows)?,
+                rows: PartRows::Spans(rows),
             });
         }
         for (date, rows) in metrics {
@@ -101,7 +124,7 @@ impl Buffer {
                 table: Table::Metrics,
                 date,
                 range: range(&rows),
-                frame: metrics_frame(&rows)?,
+                rows: PartRows::Metrics(rows),
             });
         }
         for (date, rows) in invocations {
@@ -109,10 +132,10 @@ impl Buffer {
                 table: Table::Invocations,
                 date,
                 range: range(&rows),
-                frame: invocations_frame(&rows)?,
+                rows: PartRows::Invocations(rows),
             });
         }
-        Ok(parts)
+        parts
     }
 }
 

@@ -4,14 +4,21 @@
 //! any Parquet reader can use them without knowing a nested schema. Every row carries `seq`,
 //! the sequence number of the write that stored it.
 
+use std::sync::Arc;
+
 use polars::prelude::*;
+use serde::Serialize;
 use serde_json::json;
 use time::{Date, OffsetDateTime};
 
 use crate::invocation::{
     Architecture, BillingEra, ColdStartSource, InitializationType, MemoryUnit, Source,
 };
-use crate::model::{Invocation, MetricPoint, PointValue, Span, Temporality, attributes_to_json};
+use crate::model::attribute::JsonObject;
+use crate::model::{
+    Attributes, Event, Invocation, Link, MetricPoint, PointValue, Span, Temporality,
+    attributes_to_json_text,
+};
 
 /// Returns the UTC date of a time in ns since the Unix epoch; times past the range `time`
 /// supports fall on 1970-01-01.
@@ -22,6 +29,69 @@ pub(crate) fn date_of_ns(ns: u64) -> Date {
 
 fn json_text(value: &serde_json::Value) -> String {
     value.to_string()
+}
+
+/// A link as the `links` column stores it. Fields are in key order, as in a
+/// `serde_json::Value` object, so the text matches what earlier versions wrote.
+#[derive(Serialize)]
+struct LinkJson<'a> {
+    attributes: JsonObject<'a>,
+    flags: u32,
+    span_id: String,
+    trace_id: String,
+    trace_state: &'a Option<String>,
+}
+
+/// An event as the `events` column stores it, fields in key order.
+#[derive(Serialize)]
+struct EventJson<'a> {
+    attributes: JsonObject<'a>,
+    name: &'a str,
+    time_ns: u64,
+}
+
+fn links_json(links: &[Link]) -> String {
+    let links: Vec<LinkJson<'_>> = links
+        .iter()
+        .map(|link| LinkJson {
+            attributes: JsonObject(&link.attributes),
+            flags: link.flags,
+            span_id: link.span_id.to_hex(),
+            trace_id: link.trace_id.to_hex(),
+            trace_state: &link.trace_state,
+        })
+        .collect();
+    serde_json::to_string(&links).expect("links serialize to JSON")
+}
+
+fn events_json(events: &[Event]) -> String {
+    let events: Vec<EventJson<'_>> = events
+        .iter()
+        .map(|event| EventJson {
+            attributes: JsonObject(&event.attributes),
+            name: &event.name,
+            time_ns: event.time_ns,
+        })
+        .collect();
+    serde_json::to_string(&events).expect("events serialize to JSON")
+}
+
+/// Returns the JSON text of each row's resource attributes. Rows that share one resource
+/// (the spans or points of one request) share one encoding.
+fn resource_json<'a>(resources: impl Iterator<Item = &'a Arc<Attributes>>) -> Vec<String> {
+    let mut previous: Option<(&Arc<Attributes>, String)> = None;
+    resources
+        .map(|resource| {
+            if let Some((shared, text)) = &previous
+                && Arc::ptr_eq(shared, resource)
+            {
+                return text.clone();
+            }
+            let text = attributes_to_json_text(resource);
+            previous = Some((resource, text.clone()));
+            text
+        })
+        .collect()
 }
 
 /// Builds the `spans` table rows.
@@ -35,57 +105,29 @@ pub(crate) fn spans_frame(rows: &[(u64, &Span)]) -> PolarsResult<DataFrame> {
     };
     let links: Vec<String> = rows
         .iter()
-        .map(|(_, span)| {
-            json_text(&serde_json::Value::Array(
-                span.links
-                    .iter()
-                    .map(|link| {
-                        json!({
-                            "trace_id": link.trace_id.to_string(),
-                            "span_id": link.span_id.to_string(),
-                            "trace_state": link.trace_state,
-                            "flags": link.flags,
-                            "attributes": attributes_to_json(&link.attributes),
-                        })
-                    })
-                    .collect(),
-            ))
-        })
+        .map(|(_, span)| links_json(&span.links))
         .collect();
     let events: Vec<String> = rows
         .iter()
-        .map(|(_, span)| {
-            json_text(&serde_json::Value::Array(
-                span.events
-                    .iter()
-                    .map(|event| {
-                        json!({
-                            "name": event.name,
-                            "time_ns": event.time_ns,
-                            "attributes": attributes_to_json(&event.attributes),
-                        })
-                    })
-                    .collect(),
-            ))
-        })
+        .map(|(_, span)| events_json(&span.events))
         .collect();
     DataFrame::new_infer_height(vec![
         Column::new(
             "trace_id".into(),
             rows.iter()
-                .map(|(_, span)| span.trace_id.to_string())
+                .map(|(_, span)| span.trace_id.to_hex())
                 .collect::<Vec<_>>(),
         ),
         Column::new(
             "span_id".into(),
             rows.iter()
-                .map(|(_, span)| span.span_id.to_string())
+                .map(|(_, span)| span.span_id.to_hex())
                 .collect::<Vec<_>>(),
         ),
         Column::new(
             "parent_span_id".into(),
             rows.iter()
-                .map(|(_, span)| span.parent_span_id.map(|id| id.to_string()))
+                .map(|(_, span)| span.parent_span_id.map(|id| id.to_hex()))
                 .collect::<Vec<_>>(),
         ),
         Column::new(
@@ -147,14 +189,12 @@ pub(crate) fn spans_frame(rows: &[(u64, &Span)]) -> PolarsResult<DataFrame> {
         Column::new(
             "attributes".into(),
             rows.iter()
-                .map(|(_, span)| json_text(&attributes_to_json(&span.attributes)))
+                .map(|(_, span)| attributes_to_json_text(&span.attributes))
                 .collect::<Vec<_>>(),
         ),
         Column::new(
             "resource_attributes".into(),
-            rows.iter()
-                .map(|(_, span)| json_text(&attributes_to_json(&span.resource_attributes)))
-                .collect::<Vec<_>>(),
+            resource_json(rows.iter().map(|(_, span)| &span.resource_attributes)),
         ),
         Column::new("scope_name".into(), text(|span| span.scope_name.as_deref())),
         Column::new(
@@ -317,14 +357,12 @@ pub(crate) fn metrics_frame(rows: &[(u64, &MetricPoint)]) -> PolarsResult<DataFr
         Column::new(
             "attributes".into(),
             rows.iter()
-                .map(|(_, point)| json_text(&attributes_to_json(&point.attributes)))
+                .map(|(_, point)| attributes_to_json_text(&point.attributes))
                 .collect::<Vec<_>>(),
         ),
         Column::new(
             "resource_attributes".into(),
-            rows.iter()
-                .map(|(_, point)| json_text(&attributes_to_json(&point.resource_attributes)))
-                .collect::<Vec<_>>(),
+            resource_json(rows.iter().map(|(_, point)| &point.resource_attributes)),
         ),
         Column::new(
             "service_name".into(),

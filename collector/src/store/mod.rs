@@ -1,18 +1,23 @@
 //! The durable store: three Hive-partitioned Parquet datasets fed through a write-ahead log.
 //!
 //! Layout: `<data dir>/<table>/date=YYYY-MM-DD/part-<first>-<last>.parquet` for the tables
-//! `spans`, `metrics` and `invocations`, and `<data dir>/wal/wal.log`.
+//! `spans`, `metrics` and `invocations`, and `<data dir>/wal/segment-<first>.log`.
 //!
 //! - A write is acknowledged once its batch is in the write-ahead log and fsynced. Writes
-//!   waiting together share one fsync (group commit).
+//!   waiting together share one fsync (group commit). The log stores an OTLP write as its
+//!   protobuf request ([`OtlpRequest`]) and any other write as JSON of its records.
 //! - Every write gets a sequence number. Parts name the range of writes they hold, and
 //!   every row carries its write's number in the `seq` column.
-//! - Parts are written under a temporary name, fsynced, renamed and their directory fsynced.
-//!   The log is emptied only after all parts of a flush are durable.
+//! - Parquet parts are written by a thread of their own while the writer goes on appending
+//!   to a new log segment. Parts are written under a temporary name, fsynced, renamed and
+//!   their directory fsynced. A segment is deleted only after all parts that hold its
+//!   records are durable.
 //! - Opening the store replays the log: records whose part exists are skipped, the rest are
 //!   flushed, so a crash at any point neither loses nor duplicates an acknowledged record.
-//! - The write queue is bounded. [`Store::try_write`] fails with [`StoreError::Busy`] when it
-//!   is full, which receivers report as 429/503 or gRPC `UNAVAILABLE`.
+//! - The write queue is bounded, and so is the buffer of records not yet in Parquet: a full
+//!   buffer waits for the running flush, and writes wait in the queue meanwhile.
+//!   [`Store::try_write`] fails with [`StoreError::Busy`] when the queue is full, which
+//!   receivers report as 429/503 or gRPC `UNAVAILABLE`.
 //! - [`Store::subscribe`] is the live feed: a broadcast of every acknowledged batch with a
 //!   bounded buffer. A slow subscriber misses batches and receives their count instead, so
 //!   it never slows writes.
@@ -36,8 +41,8 @@ use crate::model::Records;
 
 pub use query::{DateRange, scan};
 
-use buffer::Buffer;
-use wal::Wal;
+pub use wal::OtlpRequest;
+
 use writer::{Command, Writer};
 
 /// A table of the dataset.
@@ -72,7 +77,9 @@ pub struct StoreOptions {
     /// Writes that may wait for the writer thread; more fail with [`StoreError::Busy`].
     /// Default 64.
     pub queue_capacity: usize,
-    /// Buffered rows that trigger a flush to Parquet. Default 100 000.
+    /// Buffered rows that trigger a flush to Parquet. Default 16 384. The store holds at
+    /// most about twice this many records in memory: a full buffer and the one being
+    /// written, each up to one group commit past the limit.
     pub max_buffered_rows: usize,
     /// Maximum time a record waits in the log before a flush. Default 10 s.
     pub flush_interval: Duration,
@@ -84,7 +91,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             queue_capacity: 64,
-            max_buffered_rows: 100_000,
+            max_buffered_rows: 16_384,
             flush_interval: Duration::from_secs(10),
             feed_capacity: 1024,
         }
@@ -239,35 +246,8 @@ impl Store {
             path: wal_dir.clone(),
             source,
         })?;
-        let index = parts::scan_parts(data_dir)?;
-        let (wal, _) = Wal::open(&wal_dir.join("wal.log"))?;
-        let next_seq = index
-            .values()
-            .flatten()
-            .map(|&(_, last)| last + 1)
-            .max()
-            .unwrap_or(1);
         let (feed, _) = broadcast::channel(options.feed_capacity.max(1));
-        let mut writer = Writer {
-            data_dir: data_dir.to_owned(),
-            wal,
-            buffer: Buffer::default(),
-            next_seq,
-            options,
-            feed: feed.clone(),
-            totals: StoreTotals::default(),
-        };
-        writer.rebuild_buffer()?;
-        let replayed = writer.buffer.rows() as u64;
-        if replayed > 0 {
-            tracing::info!(
-                records = replayed,
-                data_dir = %data_dir.display(),
-                "replaying write-ahead log"
-            );
-        }
-        writer.flush()?;
-        writer.totals.replayed = replayed;
+        let (writer, replayed) = Writer::open(data_dir, &wal_dir, options, feed.clone())?;
 
         let (queue, receiver) = sync_channel(options.queue_capacity.max(1));
         let thread = std::thread::Builder::new()
@@ -304,9 +284,29 @@ impl Store {
     /// Queues a write without waiting; fails with [`StoreError::Busy`] when the queue is
     /// full. Await [`PendingWrite::durable`] before acknowledging the write to a client.
     pub fn try_write(&self, records: Records) -> Result<PendingWrite, StoreError> {
+        let payload = wal::records_payload(&records)?;
+        self.try_send(records, payload)
+    }
+
+    /// Queues the records converted from an OTLP request, as [`Store::try_write`] does. The
+    /// log stores `request` instead of the records, so `records` must be what
+    /// [`convert_traces`](crate::otlp::convert_traces) or
+    /// [`convert_metrics`](crate::otlp::convert_metrics) returns for it with its limits:
+    /// replay after a crash converts the request again.
+    pub fn try_write_otlp(
+        &self,
+        records: Records,
+        request: &OtlpRequest,
+    ) -> Result<PendingWrite, StoreError> {
+        let payload = wal::otlp_payload(request)?;
+        self.try_send(records, payload)
+    }
+
+    fn try_send(&self, records: Records, payload: Vec<u8>) -> Result<PendingWrite, StoreError> {
         let (ack, receiver) = oneshot::channel();
         let command = Command::Write {
             records: Arc::new(records),
+            payload,
             ack,
         };
         match self.inner.queue.try_send(command) {
@@ -321,9 +321,11 @@ impl Store {
     /// Queues a write, blocking the thread while the queue is full, and waits until it is
     /// durable. For batch callers such as `spanbill ingest`, not for async tasks.
     pub fn write_blocking(&self, records: Records) -> Result<u64, StoreError> {
+        let payload = wal::records_payload(&records)?;
         let (ack, receiver) = oneshot::channel();
         let command = Command::Write {
             records: Arc::new(records),
+            payload,
             ack,
         };
         self.inner.queue.send(command).map_err(|_| shut_down())?;
@@ -404,7 +406,7 @@ mod tests {
             links: Vec::new(),
             events: Vec::new(),
             attributes: Vec::new(),
-            resource_attributes: Vec::new(),
+            resource_attributes: Arc::default(),
             scope_name: None,
             scope_version: None,
         }
@@ -423,7 +425,7 @@ mod tests {
             value: PointValue::Int(value),
             flags: 0,
             attributes: Vec::new(),
-            resource_attributes: Vec::new(),
+            resource_attributes: Arc::default(),
             service_name: None,
             scope_name: None,
         }
@@ -454,33 +456,49 @@ mod tests {
         seqs
     }
 
+    fn wal_files(data_dir: &Path) -> Vec<(String, u64)> {
+        let mut files: Vec<(String, u64)> = std::fs::read_dir(data_dir.join("wal"))
+            .unwrap()
+            .map(|entry| {
+                let entry = entry.unwrap();
+                let name = entry.file_name().to_string_lossy().into_owned();
+                (name, entry.metadata().unwrap().len())
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// Writes `batches` to a log segment that starts at `first_seq`, as a writer that
+    /// crashed before flushing them leaves it.
+    fn write_segment(data_dir: &Path, first_seq: u64, batches: &[(u64, Records)]) {
+        let wal_dir = data_dir.join("wal");
+        std::fs::create_dir_all(&wal_dir).unwrap();
+        let mut segment = wal::Wal::create(&wal_dir, first_seq).unwrap();
+        for (seq, records) in batches {
+            segment.append(*seq, &wal::records_payload(records).unwrap());
+        }
+        segment.sync().unwrap();
+    }
+
+    /// Writes the part of `table` that a flush of `batches` writes, as a flush that crashed
+    /// after that part leaves it.
+    fn write_one_part(data_dir: &Path, table: Table, batches: &[(u64, Records)]) {
+        let mut buffer = buffer::Buffer::default();
+        for (seq, records) in batches {
+            buffer.push(*seq, Arc::new(records.clone()));
+        }
+        let parts = buffer.parts();
+        let part = parts.iter().find(|part| part.table == table).unwrap();
+        parts::write_part(data_dir, table, part.date, part.range, part.row_groups()).unwrap();
+    }
+
     #[test]
     fn replay_after_partial_flush_skips_written_parts() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("wal")).unwrap();
-        {
-            let (mut wal, _) = Wal::open(&dir.path().join("wal/wal.log")).unwrap();
-            wal.append(1, &batch(1)).unwrap();
-            wal.append(2, &batch(2)).unwrap();
-            wal.sync().unwrap();
-        }
+        write_segment(dir.path(), 1, &[(1, batch(1)), (2, batch(2))]);
         // A flush that crashed after the spans part of write 1 and before anything else.
-        let mut buffer = Buffer::default();
-        buffer.push(1, Arc::new(batch(1)));
-        let mut spans_part = buffer
-            .parts()
-            .unwrap()
-            .into_iter()
-            .find(|part| part.table == Table::Spans)
-            .unwrap();
-        parts::write_part(
-            dir.path(),
-            Table::Spans,
-            spans_part.date,
-            spans_part.range,
-            &mut spans_part.frame,
-        )
-        .unwrap();
+        write_one_part(dir.path(), Table::Spans, &[(1, batch(1))]);
 
         let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
         assert_eq!(store.replayed(), 3);
@@ -491,10 +509,131 @@ mod tests {
         assert_eq!(seq, 3);
         store.shutdown_blocking().unwrap();
         assert_eq!(seqs(dir.path(), Table::Spans), vec![1, 2, 3]);
-        let wal_len = std::fs::metadata(dir.path().join("wal/wal.log"))
+        assert_eq!(wal_files(dir.path()), Vec::new());
+    }
+
+    #[test]
+    fn replay_after_crash_during_background_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        // The writer handed writes 1 and 2 to the flush thread and went on with write 3 in a
+        // new segment. The flush thread wrote the metrics part of the first segment and
+        // crashed while writing its spans part, leaving a temporary file.
+        let first = [(1, batch(1)), (2, batch(2))];
+        write_segment(dir.path(), 1, &first);
+        write_segment(dir.path(), 3, &[(3, batch(3))]);
+        write_one_part(dir.path(), Table::Metrics, &first);
+        let partition = dir.path().join("spans/date=2024-05-29");
+        std::fs::create_dir_all(&partition).unwrap();
+        std::fs::write(partition.join(".tmp-part-1-2.parquet"), b"PAR1 torn").unwrap();
+
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        assert_eq!(store.replayed(), 4, "spans 1 to 3 and metric point 3");
+        assert_eq!(seqs(dir.path(), Table::Spans), vec![1, 2, 3]);
+        assert_eq!(seqs(dir.path(), Table::Metrics), vec![1, 2, 3]);
+        assert!(!partition.join(".tmp-part-1-2.parquet").exists());
+        assert_eq!(store.write_blocking(batch(4)).unwrap(), 4);
+        store.shutdown_blocking().unwrap();
+        assert_eq!(seqs(dir.path(), Table::Spans), vec![1, 2, 3, 4]);
+        assert_eq!(wal_files(dir.path()), Vec::new());
+    }
+
+    #[test]
+    fn full_buffer_rotates_to_new_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            // Each batch has 2 rows, so every write fills the buffer and starts a flush.
+            max_buffered_rows: 2,
+            flush_interval: Duration::from_hours(1),
+            ..StoreOptions::default()
+        };
+        let store = Store::open(dir.path(), options).unwrap();
+        for index in 1..=20 {
+            store.write_blocking(batch(index)).unwrap();
+        }
+        store.flush_blocking().unwrap();
+        // Every flushed segment is gone; the writer appends to a new, empty one.
+        assert_eq!(
+            wal_files(dir.path()),
+            vec![("segment-00000000000000000021.log".to_owned(), 0)]
+        );
+        let seqs_written: Vec<u64> = (1..=20).collect();
+        assert_eq!(seqs(dir.path(), Table::Spans), seqs_written);
+        assert_eq!(seqs(dir.path(), Table::Metrics), seqs_written);
+
+        let totals = store.shutdown_blocking().unwrap();
+        assert_eq!(totals.writes, 20);
+        assert!(totals.parts >= 2, "{} parts", totals.parts);
+        assert_eq!(wal_files(dir.path()), Vec::new());
+    }
+
+    #[test]
+    fn acknowledged_otlp_write_replays_after_crash() {
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+        use prost::Message as _;
+
+        let live = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            flush_interval: Duration::from_hours(1),
+            ..StoreOptions::default()
+        };
+        let store = Store::open(live.path(), options).unwrap();
+        let spans = (1..=3_u8)
+            .map(|index| opentelemetry_proto::tonic::trace::v1::Span {
+                trace_id: vec![9; 16],
+                span_id: vec![index; 8],
+                name: format!("span {index}"),
+                start_time_unix_nano: DAY_NS,
+                end_time_unix_nano: DAY_NS + 10,
+                ..Default::default()
+            })
+            .collect();
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..ScopeSpans::default()
+                }],
+                ..ResourceSpans::default()
+            }],
+        };
+        let limits = crate::otlp::Limits::default();
+        let records = crate::otlp::convert_traces(request.clone(), &limits).records;
+        let logged = OtlpRequest::Traces {
+            protobuf: request.encode_to_vec(),
+            limits,
+        };
+        let write = store.try_write_otlp(records.clone(), &logged).unwrap();
+        write.durable_blocking().unwrap();
+
+        // A copy of the data directory now is what a SIGKILL would leave: the write is in
+        // the log and in no part.
+        let crashed = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(crashed.path().join("wal")).unwrap();
+        for (name, _) in wal_files(live.path()) {
+            std::fs::copy(
+                live.path().join("wal").join(&name),
+                crashed.path().join("wal").join(&name),
+            )
+            .unwrap();
+        }
+        store.shutdown_blocking().unwrap();
+
+        let replayed = Store::open(crashed.path(), StoreOptions::default()).unwrap();
+        assert_eq!(replayed.replayed(), 3);
+        replayed.shutdown_blocking().unwrap();
+        let frame = scan(crashed.path(), Table::Spans, DateRange::default())
             .unwrap()
-            .len();
-        assert_eq!(wal_len, 0);
+            .unwrap()
+            .collect()
+            .unwrap();
+        let names_column = frame.column("name").unwrap().str().unwrap();
+        let mut names: Vec<&str> = (0..frame.height())
+            .map(|row| names_column.get(row).unwrap())
+            .collect();
+        names.sort_unstable();
+        assert_eq!(names, ["span 1", "span 2", "span 3"]);
+        assert_eq!(seqs(crashed.path(), Table::Spans), vec![1, 1, 1]);
     }
 
     #[test]

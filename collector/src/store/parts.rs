@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use polars::prelude::{DataFrame, ParquetWriter};
+use polars::prelude::{DataFrame, ParquetWriter, PolarsError, PolarsResult};
 use time::Date;
 use time::macros::format_description;
 
@@ -88,13 +88,14 @@ pub(crate) fn is_covered(index: &PartIndex, table: Table, date: Date, seq: u64) 
     })
 }
 
-/// Writes one part atomically and returns its path.
+/// Writes one part atomically and returns its path. Each frame of `row_groups` becomes one
+/// Parquet row group, so only one group's columns are in memory at a time.
 pub(crate) fn write_part(
     data_dir: &Path,
     table: Table,
     date: Date,
     (first, last): (u64, u64),
-    frame: &mut DataFrame,
+    row_groups: impl Iterator<Item = PolarsResult<DataFrame>>,
 ) -> Result<PathBuf, StoreError> {
     let table_dir = data_dir.join(table.name());
     let partition_dir = table_dir.join(partition_name(date));
@@ -105,12 +106,10 @@ pub(crate) fn write_part(
     let temporary = partition_dir.join(format!("{TEMPORARY_PREFIX}{name}"));
     let target = partition_dir.join(&name);
     let file = File::create(&temporary).map_err(io_error(&temporary))?;
-    ParquetWriter::new(&file)
-        .finish(frame)
-        .map_err(|source| StoreError::Parquet {
-            path: temporary.clone(),
-            source,
-        })?;
+    write_row_groups(&file, row_groups).map_err(|source| StoreError::Parquet {
+        path: temporary.clone(),
+        source,
+    })?;
     file.sync_all().map_err(io_error(&temporary))?;
     drop(file);
     fs::rename(&temporary, &target).map_err(io_error(&target))?;
@@ -122,6 +121,27 @@ pub(crate) fn write_part(
         sync_dir(data_dir)?;
     }
     Ok(target)
+}
+
+fn write_row_groups(
+    file: &File,
+    mut row_groups: impl Iterator<Item = PolarsResult<DataFrame>>,
+) -> PolarsResult<()> {
+    let Some(first) = row_groups.next().transpose()? else {
+        return Err(PolarsError::NoData("a part needs at least one row".into()));
+    };
+    // Columns are encoded one after the other: the request threads already keep the other
+    // core busy, and parallel encoding keeps every column's pages in memory at once.
+    let mut writer = ParquetWriter::new(file)
+        .set_parallel(false)
+        .batched(first.schema())?;
+    writer.write_batch(&first)?;
+    drop(first);
+    for frame in row_groups {
+        writer.write_batch(&frame?)?;
+    }
+    writer.finish()?;
+    Ok(())
 }
 
 fn sync_dir(path: &Path) -> Result<(), StoreError> {

@@ -1,15 +1,31 @@
-//! The write-ahead log: numbered record batches appended to one file and fsynced before a
-//! write is acknowledged.
+//! The write-ahead log: numbered writes appended to segment files and fsynced before a write
+//! is acknowledged.
+//!
+//! Segments are `<data dir>/wal/segment-<first seq>.log`. The writer appends to the newest
+//! one. When it hands its buffer to the flush thread it starts a new segment, and the flush
+//! thread deletes the old one once every record in it is in a renamed Parquet part.
+//! `wal/wal.log`, the single log file of earlier versions, is replayed like a segment.
 //!
 //! Frame layout, little-endian: payload length (u32), CRC-32 of sequence number and payload
-//! (u32), sequence number (u64), payload (JSON of [`Records`]). A torn or corrupt frame ends
-//! the log: replay keeps the frames before it and cuts the file there.
+//! (u32), sequence number (u64), payload. The payload's first byte gives its kind:
+//!
+//! - `{`: JSON of [`Records`], as every frame of earlier versions;
+//! - `OTLP_TRACES` (1) or `OTLP_METRICS` (2): the conversion limits (`max_attribute_len` and
+//!   `max_attributes`, u64 each), then the OTLP export request in protobuf. Replay converts
+//!   the request again with those limits, which gives the same records.
+//!
+//! A torn or corrupt frame ends its segment: replay keeps the frames before it.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message as _;
+
 use crate::model::Records;
+use crate::otlp::{self, Limits};
 
 use super::StoreError;
 
@@ -19,106 +35,271 @@ const HEADER_BYTES: usize = 16;
 /// without bound. Writes are far smaller because receivers cap request sizes.
 const MAX_FRAME_BYTES: usize = 1 << 30;
 
-/// An open write-ahead log.
-#[derive(Debug)]
-pub(crate) struct Wal {
-    path: PathBuf,
-    file: File,
+/// Payload kind of an OTLP trace export request in protobuf.
+const OTLP_TRACES: u8 = 1;
+/// Payload kind of an OTLP metrics export request in protobuf.
+const OTLP_METRICS: u8 = 2;
+/// Bytes of the payload kind and the two limits before an OTLP request.
+const OTLP_PREFIX_BYTES: usize = 17;
+
+/// File name of the log of earlier versions, which had one file and no segments.
+const LEGACY_FILE: &str = "wal.log";
+
+/// The OTLP export request that a write's records were converted from.
+///
+/// The log stores the request instead of the records because it is several times smaller:
+/// a protobuf request lists each resource's attributes once, and the records repeat them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OtlpRequest {
+    /// An `ExportTraceServiceRequest` in protobuf.
+    Traces {
+        /// The encoded request.
+        protobuf: Vec<u8>,
+        /// The limits the records were converted with.
+        limits: Limits,
+    },
+    /// An `ExportMetricsServiceRequest` in protobuf.
+    Metrics {
+        /// The encoded request.
+        protobuf: Vec<u8>,
+        /// The limits the records were converted with.
+        limits: Limits,
+    },
 }
 
-/// One batch read back from the log.
+/// Encodes the log payload of records that have no OTLP request to log.
+pub(crate) fn records_payload(records: &Records) -> Result<Vec<u8>, StoreError> {
+    let payload = serde_json::to_vec(records).map_err(StoreError::Encode)?;
+    check_size(payload)
+}
+
+/// Encodes the log payload of an OTLP request.
+pub(crate) fn otlp_payload(request: &OtlpRequest) -> Result<Vec<u8>, StoreError> {
+    let (kind, protobuf, limits) = match request {
+        OtlpRequest::Traces { protobuf, limits } => (OTLP_TRACES, protobuf, limits),
+        OtlpRequest::Metrics { protobuf, limits } => (OTLP_METRICS, protobuf, limits),
+    };
+    let mut payload = Vec::with_capacity(OTLP_PREFIX_BYTES + protobuf.len());
+    payload.push(kind);
+    payload.extend_from_slice(&(limits.max_attribute_len as u64).to_le_bytes());
+    payload.extend_from_slice(&(limits.max_attributes as u64).to_le_bytes());
+    payload.extend_from_slice(protobuf);
+    check_size(payload)
+}
+
+fn check_size(payload: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+    if payload.len() > MAX_FRAME_BYTES {
+        return Err(StoreError::BatchTooLarge {
+            bytes: payload.len(),
+        });
+    }
+    Ok(payload)
+}
+
+/// Decodes a payload back into records; `None` when it does not decode.
+fn decode_payload(payload: &[u8]) -> Option<Records> {
+    match *payload.first()? {
+        b'{' => serde_json::from_slice(payload).ok(),
+        kind @ (OTLP_TRACES | OTLP_METRICS) => {
+            let prefix = payload.get(..OTLP_PREFIX_BYTES)?;
+            let number = |range: std::ops::Range<usize>| {
+                let bytes: [u8; 8] = prefix[range].try_into().expect("8 bytes");
+                usize::try_from(u64::from_le_bytes(bytes)).unwrap_or(usize::MAX)
+            };
+            let limits = Limits {
+                max_attribute_len: number(1..9),
+                max_attributes: number(9..17),
+            };
+            let protobuf = &payload[OTLP_PREFIX_BYTES..];
+            let converted = if kind == OTLP_TRACES {
+                otlp::convert_traces(ExportTraceServiceRequest::decode(protobuf).ok()?, &limits)
+            } else {
+                otlp::convert_metrics(ExportMetricsServiceRequest::decode(protobuf).ok()?, &limits)
+            };
+            Some(converted.records)
+        }
+        _ => None,
+    }
+}
+
+/// One write read back from the log.
 #[derive(Debug)]
 pub(crate) struct Frame {
     pub(crate) seq: u64,
     pub(crate) records: Records,
 }
 
+/// The segment the writer appends to.
+#[derive(Debug)]
+pub(crate) struct Wal {
+    dir: PathBuf,
+    path: PathBuf,
+    file: File,
+    /// Bytes of the segment that hold complete frames.
+    len: u64,
+    /// Frames appended since the last sync, written with one system call.
+    pending: Vec<u8>,
+}
+
 impl Wal {
-    /// Opens the log at `path`, reads back every intact frame and cuts a torn tail.
-    pub(crate) fn open(path: &Path) -> Result<(Self, Vec<Frame>), StoreError> {
+    /// Creates a new, empty segment in `dir` for writes from `first_seq` on, and makes its
+    /// directory entry durable.
+    pub(crate) fn create(dir: &Path, first_seq: u64) -> Result<Self, StoreError> {
+        let path = segment_path(dir, first_seq);
         let io_error = |source| StoreError::Io {
-            path: path.to_owned(),
+            path: path.clone(),
             source,
         };
-        let mut file = OpenOptions::new()
-            .read(true)
+        let file = OpenOptions::new()
             .append(true)
-            .create(true)
-            .open(path)
+            .create_new(true)
+            .open(&path)
             .map_err(io_error)?;
-        let (frames, intact_bytes) = read_frames(&mut file).map_err(io_error)?;
+        sync_dir(dir)?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            path,
+            file,
+            len: 0,
+            pending: Vec::new(),
+        })
+    }
+
+    /// Returns the segment's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Returns the log directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Appends one frame in memory; [`Wal::sync`] writes and fsyncs it.
+    pub(crate) fn append(&mut self, seq: u64, payload: &[u8]) {
+        let length = u32::try_from(payload.len()).expect("payload size checked at encoding");
+        self.pending.extend_from_slice(&length.to_le_bytes());
+        self.pending
+            .extend_from_slice(&checksum(seq, payload).to_le_bytes());
+        self.pending.extend_from_slice(&seq.to_le_bytes());
+        self.pending.extend_from_slice(payload);
+    }
+
+    /// Writes the appended frames and flushes them to disk (fdatasync). On failure the
+    /// segment is cut back to its last complete frame, so later frames stay readable.
+    pub(crate) fn sync(&mut self) -> Result<(), StoreError> {
+        let written = self
+            .file
+            .write_all(&self.pending)
+            .and_then(|()| self.file.sync_data());
+        let appended = self.pending.len() as u64;
+        self.pending.clear();
+        if let Err(source) = written {
+            if let Err(error) = self.file.set_len(self.len) {
+                tracing::error!(path = %self.path.display(), %error, "cutting a failed write from the write-ahead log failed");
+            }
+            return Err(StoreError::Io {
+                path: self.path.clone(),
+                source,
+            });
+        }
+        self.len += appended;
+        // Keep a burst's buffer for the next group, but not a rare huge one.
+        if self.pending.capacity() > 64 << 20 {
+            self.pending = Vec::new();
+        }
+        Ok(())
+    }
+
+    /// Returns true when no frame was written to the segment.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
+    dir.join(format!("segment-{first_seq:020}.log"))
+}
+
+/// Lists the segments in `dir`, oldest first: the log of earlier versions, then segments
+/// by first sequence number.
+pub(crate) fn list_segments(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let io_error = |source| StoreError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut segments = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io_error)? {
+        let entry = entry.map_err(io_error)?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        let first_seq = if name == LEGACY_FILE {
+            Some(0)
+        } else {
+            name.strip_prefix("segment-")
+                .and_then(|rest| rest.strip_suffix(".log"))
+                .and_then(|number| number.parse::<u64>().ok())
+        };
+        if let Some(first_seq) = first_seq {
+            segments.push((first_seq, entry.path()));
+        }
+    }
+    segments.sort();
+    Ok(segments.into_iter().map(|(_, path)| path).collect())
+}
+
+/// Reads every intact frame of the segments at `paths`, in order.
+pub(crate) fn read_segments(paths: &[PathBuf]) -> Result<Vec<Frame>, StoreError> {
+    let mut frames = Vec::new();
+    for path in paths {
+        let io_error = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        let file = File::open(path).map_err(io_error)?;
         let length = file.metadata().map_err(io_error)?.len();
+        let intact_bytes = read_frames(file, &mut frames).map_err(io_error)?;
         if intact_bytes < length {
             tracing::warn!(
                 path = %path.display(),
                 kept_bytes = intact_bytes,
-                cut_bytes = length - intact_bytes,
-                "write-ahead log ends in a torn or corrupt frame; cutting it there"
+                ignored_bytes = length - intact_bytes,
+                "write-ahead log segment ends in a torn or corrupt frame; replaying the frames before it"
             );
-            file.set_len(intact_bytes).map_err(io_error)?;
-            file.sync_all().map_err(io_error)?;
         }
-        Ok((
-            Self {
-                path: path.to_owned(),
-                file,
-            },
-            frames,
-        ))
     }
+    Ok(frames)
+}
 
-    fn io_error(&self, source: io::Error) -> StoreError {
-        StoreError::Io {
-            path: self.path.clone(),
+/// Deletes segments whose records are all in durable parts, and makes the deletion durable.
+pub(crate) fn remove_segments(dir: &Path, paths: &[PathBuf]) -> Result<(), StoreError> {
+    if paths.is_empty() {
+        return Ok(());
+    }
+    for path in paths {
+        match fs::remove_file(path) {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path: path.clone(),
+                    source,
+                });
+            }
+        }
+    }
+    sync_dir(dir)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|source| StoreError::Io {
+            path: dir.to_owned(),
             source,
-        }
-    }
-
-    /// Appends one frame without syncing; [`Wal::sync`] makes it durable.
-    pub(crate) fn append(&mut self, seq: u64, records: &Records) -> Result<(), StoreError> {
-        let payload = serde_json::to_vec(records).map_err(StoreError::Encode)?;
-        let length = u32::try_from(payload.len())
-            .ok()
-            .filter(|&length| length as usize <= MAX_FRAME_BYTES)
-            .ok_or(StoreError::BatchTooLarge {
-                bytes: payload.len(),
-            })?;
-        let mut frame = Vec::with_capacity(HEADER_BYTES + payload.len());
-        frame.extend_from_slice(&length.to_le_bytes());
-        frame.extend_from_slice(&checksum(seq, &payload).to_le_bytes());
-        frame.extend_from_slice(&seq.to_le_bytes());
-        frame.extend_from_slice(&payload);
-        self.file
-            .write_all(&frame)
-            .map_err(|error| self.io_error(error))
-    }
-
-    /// Flushes appended frames to disk (fdatasync).
-    pub(crate) fn sync(&mut self) -> Result<(), StoreError> {
-        self.file.sync_data().map_err(|error| self.io_error(error))
-    }
-
-    /// Empties the log once every record in it is in a durable Parquet part.
-    pub(crate) fn truncate(&mut self) -> Result<(), StoreError> {
-        self.file.set_len(0).map_err(|error| self.io_error(error))?;
-        self.file.sync_all().map_err(|error| self.io_error(error))
-    }
-
-    /// Reads every intact frame again, as replay does.
-    pub(crate) fn reread(&mut self) -> Result<Vec<Frame>, StoreError> {
-        let (frames, _) = read_frames(&mut self.file).map_err(|error| self.io_error(error))?;
-        Ok(frames)
-    }
-
-    /// Returns the log's size in bytes.
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> Result<u64, StoreError> {
-        Ok(self
-            .file
-            .metadata()
-            .map_err(|error| self.io_error(error))?
-            .len())
-    }
+        })
 }
 
 fn checksum(seq: u64, payload: &[u8]) -> u32 {
@@ -128,12 +309,10 @@ fn checksum(seq: u64, payload: &[u8]) -> u32 {
     hasher.finalize()
 }
 
-/// Reads frames from the start of `file` until the end or the first bad frame. Returns the
-/// frames and the number of bytes they span.
-fn read_frames(file: &mut File) -> io::Result<(Vec<Frame>, u64)> {
-    file.seek(SeekFrom::Start(0))?;
-    let mut reader = BufReader::new(&mut *file);
-    let mut frames = Vec::new();
+/// Reads frames from `file` until its end or the first bad frame, appending them to
+/// `frames`. Returns the number of bytes the intact frames span.
+fn read_frames(file: File, frames: &mut Vec<Frame>) -> io::Result<u64> {
+    let mut reader = BufReader::new(file);
     let mut offset = 0_u64;
     loop {
         let mut header = [0_u8; HEADER_BYTES];
@@ -157,38 +336,167 @@ fn read_frames(file: &mut File) -> io::Result<(Vec<Frame>, u64)> {
         if checksum(seq, &payload) != expected {
             break;
         }
-        let Ok(records) = serde_json::from_slice(&payload) else {
+        let Some(records) = decode_payload(&payload) else {
             break;
         };
         frames.push(Frame { seq, records });
         offset += (HEADER_BYTES + length) as u64;
     }
-    file.seek(SeekFrom::End(0))?;
-    Ok((frames, offset))
+    Ok(offset)
 }
 
 #[cfg(test)]
 mod tests {
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
     use super::*;
 
-    #[test]
-    fn torn_tail_is_cut_and_earlier_frames_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("wal");
-        {
-            let (mut wal, frames) = Wal::open(&path).unwrap();
-            assert!(frames.is_empty());
-            wal.append(1, &Records::default()).unwrap();
-            wal.append(2, &Records::default()).unwrap();
-            wal.sync().unwrap();
+    fn trace_request(names: &[&str]) -> ExportTraceServiceRequest {
+        let spans = names
+            .iter()
+            .enumerate()
+            .map(|(index, name)| Span {
+                trace_id: vec![7; 16],
+                span_id: vec![index as u8 + 1; 8],
+                name: (*name).to_owned(),
+                start_time_unix_nano: 1_717_000_000_000_000_000,
+                end_time_unix_nano: 1_717_000_000_000_000_005,
+                ..Span::default()
+            })
+            .collect();
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![KeyValue {
+                        key: "service.name".to_owned(),
+                        value: Some(AnyValue {
+                            value: Some(any_value::Value::StringValue(
+                                "checkout-with-a-long-name".to_owned(),
+                            )),
+                        }),
+                        ..KeyValue::default()
+                    }],
+                    ..Resource::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..ScopeSpans::default()
+                }],
+                schema_url: String::new(),
+            }],
         }
-        let full = std::fs::metadata(&path).unwrap().len();
+    }
+
+    #[test]
+    fn torn_tail_keeps_earlier_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = Wal::create(dir.path(), 1).unwrap();
+        let payload = records_payload(&Records::default()).unwrap();
+        wal.append(1, &payload);
+        wal.append(2, &payload);
+        wal.sync().unwrap();
+        let path = wal.path().to_owned();
+        drop(wal);
+        let full = fs::metadata(&path).unwrap().len();
         let file = OpenOptions::new().write(true).open(&path).unwrap();
         file.set_len(full - 3).unwrap();
 
-        let (wal, frames) = Wal::open(&path).unwrap();
+        let frames = read_segments(&list_segments(dir.path()).unwrap()).unwrap();
         assert_eq!(frames.len(), 1);
         assert_eq!(frames[0].seq, 1);
-        assert_eq!(wal.len().unwrap(), full / 2);
+    }
+
+    #[test]
+    fn otlp_frame_replays_as_converted_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits {
+            max_attribute_len: 12,
+            max_attributes: 128,
+        };
+        let request = trace_request(&["first span", "second span name"]);
+        let expected = otlp::convert_traces(request.clone(), &limits).records;
+        let payload = otlp_payload(&OtlpRequest::Traces {
+            protobuf: request.encode_to_vec(),
+            limits,
+        })
+        .unwrap();
+        let mut wal = Wal::create(dir.path(), 5).unwrap();
+        wal.append(5, &payload);
+        wal.sync().unwrap();
+
+        let frames = read_segments(&[wal.path().to_owned()]).unwrap();
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].seq, 5);
+        assert_eq!(frames[0].records, expected);
+        // The limits of the write apply again: names and values are cut to 12 bytes.
+        assert_eq!(frames[0].records.spans[1].name, "second span ");
+        assert_eq!(
+            frames[0].records.spans[1].service_name.as_deref(),
+            Some("checkout-wit")
+        );
+    }
+
+    #[test]
+    fn otlp_frame_is_smaller_than_records_json() {
+        let names: Vec<String> = (0..64).map(|index| format!("span {index}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let request = trace_request(&names);
+        let records = otlp::convert_traces(request.clone(), &Limits::default()).records;
+        let otlp = otlp_payload(&OtlpRequest::Traces {
+            protobuf: request.encode_to_vec(),
+            limits: Limits::default(),
+        })
+        .unwrap();
+        let json = records_payload(&records).unwrap();
+        assert!(
+            otlp.len() * 4 < json.len(),
+            "OTLP frame {} bytes, JSON frame {} bytes",
+            otlp.len(),
+            json.len()
+        );
+    }
+
+    #[test]
+    fn segments_list_oldest_first_with_legacy_log() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "segment-00000000000000000010.log",
+            "segment-00000000000000000002.log",
+            "wal.log",
+            "notes.txt",
+        ] {
+            fs::write(dir.path().join(name), b"").unwrap();
+        }
+        let names: Vec<String> = list_segments(dir.path())
+            .unwrap()
+            .iter()
+            .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "wal.log",
+                "segment-00000000000000000002.log",
+                "segment-00000000000000000010.log"
+            ]
+        );
+    }
+
+    #[test]
+    fn legacy_json_frames_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let payload = serde_json::to_vec(&Records::default()).unwrap();
+        let mut frame = Vec::new();
+        frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        frame.extend_from_slice(&checksum(3, &payload).to_le_bytes());
+        frame.extend_from_slice(&3_u64.to_le_bytes());
+        frame.extend_from_slice(&payload);
+        fs::write(dir.path().join(LEGACY_FILE), &frame).unwrap();
+
+        let frames = read_segments(&list_segments(dir.path()).unwrap()).unwrap();
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].seq, 3);
     }
 }
