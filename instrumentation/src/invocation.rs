@@ -17,6 +17,7 @@ use opentelemetry::trace::{
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 
+use crate::deadline::watchdog;
 use crate::environment::{ColdStart, Environment};
 use crate::event::{EventInfo, ResponseInfo, Trigger};
 use crate::kpi::{CURRENT_INVOCATION, InvocationKpis, KpiSpec};
@@ -229,22 +230,15 @@ impl Invocation {
         let guarded = AssertUnwindSafe(future)
             .catch_unwind()
             .with_context(self.cx.clone());
-        let mut scoped = std::pin::pin!(CURRENT_INVOCATION.scope(kpis.clone(), guarded));
+        let scoped = CURRENT_INVOCATION.scope(kpis.clone(), guarded);
 
-        let mut flushed_early = false;
-        let result = match self.flush_deadline() {
-            Some(wait) => {
-                tokio::select! {
-                    biased;
-                    result = &mut scoped => result,
-                    () = tokio::time::sleep(wait) => {
-                        self.flush_before_deadline().await;
-                        flushed_early = true;
-                        scoped.await
-                    }
-                }
+        let (result, flushed_early) = match self.flush_at() {
+            Some(flush_at) => {
+                let ticket = watchdog().watch(self.deadline_flush(), flush_at);
+                let result = scoped.await;
+                (result, watchdog().release(ticket).await)
             }
-            None => scoped.await,
+            None => (scoped.await, false),
         };
 
         match result {
@@ -265,31 +259,33 @@ impl Invocation {
         }
     }
 
-    /// How long to wait before flushing for a handler still running near its deadline.
-    fn flush_deadline(&self) -> Option<Duration> {
+    /// Returns the system time at which to flush a handler still running near its deadline.
+    fn flush_at(&self) -> Option<SystemTime> {
         let deadline = self.deadline?;
-        let remaining = deadline
-            .duration_since(self.environment.clock().now())
-            .unwrap_or_default();
-        Some(remaining.saturating_sub(self.telemetry.deadline_margin()))
+        let clock = self.environment.clock();
+        // The watchdog runs on system time; a deadline on another clock keeps its distance.
+        let deadline = if clock.is_system() {
+            deadline
+        } else {
+            let remaining = deadline.duration_since(clock.now()).unwrap_or_default();
+            SystemTime::now() + remaining
+        };
+        Some(
+            deadline
+                .checked_sub(self.telemetry.deadline_margin())
+                .unwrap_or(UNIX_EPOCH),
+        )
     }
 
-    async fn flush_before_deadline(&self) {
-        let now = self.environment.clock().now();
-        let remaining = self
-            .deadline
-            .and_then(|deadline| deadline.duration_since(now).ok())
-            .unwrap_or_default();
-        let span = self.cx.span();
-        span.set_attribute(KeyValue::new("spanbill.deadline_flush", true));
-        span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, "timeout"));
-        span.set_status(Status::error(format!(
-            "invocation still running {} ms before its deadline",
-            remaining.as_millis()
-        )));
-        span.set_attributes(self.cost_attributes(now));
-        span.end_with_timestamp(now);
-        self.telemetry.flush().await;
+    /// Returns what the watchdog needs to end the span and flush before the deadline.
+    fn deadline_flush(&self) -> DeadlineFlush {
+        DeadlineFlush {
+            cx: self.cx.clone(),
+            environment: Arc::clone(&self.environment),
+            telemetry: self.telemetry.clone(),
+            started_at: self.started_at,
+            deadline: self.deadline,
+        }
     }
 
     async fn finish(&self, outcome: Outcome, kpis: Option<&InvocationKpis>, flushed_early: bool) {
@@ -308,7 +304,8 @@ impl Invocation {
             record_outcome(&cx, outcome, []);
             cx.span().end_with_timestamp(now);
         } else {
-            record_outcome(&self.cx, outcome, self.cost_attributes(now));
+            let cost = cost_attributes(&self.environment, &self.telemetry, self.started_at, now);
+            record_outcome(&self.cx, outcome, cost);
             self.cx.span().end_with_timestamp(now);
         }
 
@@ -323,17 +320,61 @@ impl Invocation {
             self.telemetry.flush().await;
         }
     }
+}
 
-    fn cost_attributes(&self, now: SystemTime) -> [KeyValue; 2] {
-        let function = self.environment.function();
-        let duration = now.duration_since(self.started_at).unwrap_or_default();
-        let rates = self.telemetry.rates();
-        let cost = rates.estimate(duration, function.memory_mb, function.architecture);
-        [
-            KeyValue::new(COST_ATTRIBUTE, cost),
-            KeyValue::new(COST_SOURCE_ATTRIBUTE, "estimate"),
-        ]
+/// The deadline flush of one invocation, run by the watchdog on its own thread.
+#[derive(Debug, Clone)]
+pub(crate) struct DeadlineFlush {
+    cx: Context,
+    environment: Arc<Environment>,
+    telemetry: Telemetry,
+    started_at: SystemTime,
+    deadline: Option<SystemTime>,
+}
+
+impl DeadlineFlush {
+    /// Marks the span as timed out, ends it and exports it, blocking the calling thread.
+    pub(crate) fn run(self) {
+        let now = self.environment.clock().now();
+        let remaining = self
+            .deadline
+            .and_then(|deadline| deadline.duration_since(now).ok())
+            .unwrap_or_default();
+        let span = self.cx.span();
+        span.set_attribute(KeyValue::new("spanbill.deadline_flush", true));
+        span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, "timeout"));
+        span.set_status(Status::error(format!(
+            "invocation still running {} ms before its deadline",
+            remaining.as_millis()
+        )));
+        span.set_attributes(cost_attributes(
+            &self.environment,
+            &self.telemetry,
+            self.started_at,
+            now,
+        ));
+        span.end_with_timestamp(now);
+        if let Err(error) = self.telemetry.flush_blocking() {
+            tracing::warn!(%error, "telemetry flush failed");
+        }
     }
+}
+
+fn cost_attributes(
+    environment: &Environment,
+    telemetry: &Telemetry,
+    started_at: SystemTime,
+    now: SystemTime,
+) -> [KeyValue; 2] {
+    let function = environment.function();
+    let duration = now.duration_since(started_at).unwrap_or_default();
+    let cost = telemetry
+        .rates()
+        .estimate(duration, function.memory_mb, function.architecture);
+    [
+        KeyValue::new(COST_ATTRIBUTE, cost),
+        KeyValue::new(COST_SOURCE_ATTRIBUTE, "estimate"),
+    ]
 }
 
 fn record_outcome<const N: usize>(cx: &Context, outcome: Outcome, extra: [KeyValue; N]) {

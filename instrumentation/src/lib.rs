@@ -60,6 +60,7 @@
 
 pub mod clock;
 pub mod cost;
+mod deadline;
 pub mod emf;
 mod environment;
 pub mod event;
