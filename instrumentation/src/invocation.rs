@@ -7,10 +7,9 @@ use std::fmt::Display;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures_util::FutureExt as _;
-use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::{
     Link, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt as _, Tracer as _,
 };
@@ -227,10 +226,11 @@ impl Invocation {
                 values: Mutex::new(Vec::new()),
             })
         });
-        let guarded = AssertUnwindSafe(future)
-            .catch_unwind()
-            .with_context(self.cx.clone());
-        let scoped = CURRENT_INVOCATION.scope(kpis.clone(), guarded);
+        let scoped = Scoped {
+            cx: self.cx.clone(),
+            kpis: kpis.clone(),
+            future,
+        };
 
         let (result, flushed_early) = match self.flush_at() {
             Some(flush_at) => {
@@ -357,6 +357,35 @@ impl DeadlineFlush {
         if let Err(error) = self.telemetry.flush_blocking() {
             tracing::warn!(%error, "telemetry flush failed");
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The handler's future, polled with the invocation span as the current OpenTelemetry
+    /// context and the invocation's KPI values as the task-local target, with a panic caught
+    /// as `Err`. One wrapper in place of three combinators, so the future is moved once.
+    struct Scoped<F> {
+        cx: Context,
+        kpis: Option<Arc<InvocationKpis>>,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Future for Scoped<F> {
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, task: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _attached = this.cx.clone().attach();
+        let future = this.future;
+        CURRENT_INVOCATION.sync_scope(this.kpis.clone(), || {
+            match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(task))) {
+                Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+                Ok(Poll::Pending) => Poll::Pending,
+                Err(payload) => Poll::Ready(Err(payload)),
+            }
+        })
     }
 }
 
