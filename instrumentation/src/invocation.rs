@@ -19,6 +19,7 @@ use opentelemetry_semantic_conventions::attribute as semconv;
 use crate::deadline::watchdog;
 use crate::environment::{ColdStart, Environment};
 use crate::event::{EventInfo, ResponseInfo, Trigger};
+use crate::keys;
 use crate::kpi::{CURRENT_INVOCATION, InvocationKpis, KpiSpec};
 use crate::propagation;
 use crate::telemetry::Telemetry;
@@ -125,24 +126,24 @@ impl Invocation {
 
         let mut attributes = Vec::with_capacity(event_attributes.len() + 10);
         attributes.push(KeyValue::new(
-            semconv::FAAS_INVOCATION_ID,
+            keys::FAAS_INVOCATION_ID,
             context.request_id.clone(),
         ));
-        attributes.push(KeyValue::new(semconv::FAAS_TRIGGER, trigger.as_str()));
-        attributes.push(KeyValue::new(semconv::FAAS_COLDSTART, cold.cold));
+        attributes.push(KeyValue::new(keys::FAAS_TRIGGER, trigger.as_str()));
+        attributes.push(KeyValue::new(keys::FAAS_COLDSTART, cold.cold));
         attributes.push(KeyValue::new(
-            semconv::FAAS_MAX_MEMORY,
+            keys::FAAS_MAX_MEMORY,
             function.memory_bytes(),
         ));
         if let Some((arn, account)) = environment.invoked_arn(&context.invoked_function_arn) {
-            attributes.push(KeyValue::new(semconv::CLOUD_RESOURCE_ID, arn.clone()));
-            attributes.push(KeyValue::new("aws.lambda.invoked_arn", arn));
+            attributes.push(KeyValue::new(keys::CLOUD_RESOURCE_ID, arn.clone()));
+            attributes.push(KeyValue::new(keys::AWS_LAMBDA_INVOKED_ARN, arn));
             if let Some(account) = account {
-                attributes.push(KeyValue::new(semconv::CLOUD_ACCOUNT_ID, account));
+                attributes.push(KeyValue::new(keys::CLOUD_ACCOUNT_ID, account));
             }
         }
         if cold.proactive {
-            attributes.push(KeyValue::new("spanbill.proactive_initialization", true));
+            attributes.push(KeyValue::new(keys::SPANBILL_PROACTIVE_INITIALIZATION, true));
         }
         attributes.extend(event_attributes);
 
@@ -341,7 +342,7 @@ impl DeadlineFlush {
             .and_then(|deadline| deadline.duration_since(now).ok())
             .unwrap_or_default();
         let span = self.cx.span();
-        span.set_attribute(KeyValue::new("spanbill.deadline_flush", true));
+        span.set_attribute(KeyValue::new(keys::SPANBILL_DEADLINE_FLUSH, true));
         span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, "timeout"));
         span.set_status(Status::error(format!(
             "invocation still running {} ms before its deadline",
@@ -401,8 +402,8 @@ fn cost_attributes(
         .rates()
         .estimate(duration, function.memory_mb, function.architecture);
     [
-        KeyValue::new(COST_ATTRIBUTE, cost),
-        KeyValue::new(COST_SOURCE_ATTRIBUTE, "estimate"),
+        KeyValue::new(keys::SPANBILL_COST_USD, cost),
+        KeyValue::new(keys::SPANBILL_COST_SOURCE, "estimate"),
     ]
 }
 
@@ -435,7 +436,7 @@ fn record_init_phase(telemetry: &Telemetry, cx: &Context, span_name: &str, cold:
     let builder = SpanBuilder::from_name(format!("{span_name} init"))
         .with_kind(SpanKind::Internal)
         .with_start_time(started)
-        .with_attributes([KeyValue::new("spanbill.phase", "init")]);
+        .with_attributes([KeyValue::new(keys::SPANBILL_PHASE, "init")]);
     let span = telemetry.tracer().build_with_context(builder, cx);
     let init_cx = cx.with_span(span);
     init_cx.span().end_with_timestamp(ready);

@@ -65,6 +65,7 @@ pub mod emf;
 mod environment;
 pub mod event;
 mod invocation;
+mod keys;
 pub mod kpi;
 pub mod messaging;
 pub mod propagation;
