@@ -124,7 +124,9 @@ impl Invocation {
             ..
         } = event;
 
-        let mut attributes = Vec::with_capacity(event_attributes.len() + 10);
+        // Room for up to 8 attributes set here, 2 cost attributes and 2 from the response, so
+        // the span's vector is not grown when the invocation ends.
+        let mut attributes = Vec::with_capacity(event_attributes.len() + 12);
         attributes.push(KeyValue::new(
             keys::FAAS_INVOCATION_ID,
             context.request_id.clone(),
@@ -172,11 +174,14 @@ impl Invocation {
         } else {
             kind
         };
-        let builder = SpanBuilder::from_name(span_name.clone())
+        let mut builder = SpanBuilder::from_name(span_name.clone())
             .with_kind(span_kind)
-            .with_start_time(now)
-            .with_attributes(attributes)
-            .with_links(links);
+            .with_start_time(now);
+        // Set directly, because `with_attributes` collects into a new vector.
+        builder.attributes = Some(attributes);
+        if !links.is_empty() {
+            builder.links = Some(links);
+        }
         let span = telemetry.tracer().build_with_context(builder, &parent_cx);
         let cx = parent_cx.with_span(span);
         record_init_phase(&telemetry, &cx, &span_name, cold);
