@@ -232,19 +232,19 @@ impl Invocation {
                 values: Mutex::new(Vec::new()),
             })
         });
-        let scoped = Scoped {
+        let ticket = self
+            .flush_at()
+            .map(|flush_at| watchdog().watch(self.deadline_flush(), flush_at));
+        // Built in place, so the handler's future is not moved again before it is polled.
+        let result = Scoped {
             cx: self.cx.clone(),
             kpis: kpis.clone(),
             future,
-        };
-
-        let (result, flushed_early) = match self.flush_at() {
-            Some(flush_at) => {
-                let ticket = watchdog().watch(self.deadline_flush(), flush_at);
-                let result = scoped.await;
-                (result, watchdog().release(ticket).await)
-            }
-            None => (scoped.await, false),
+        }
+        .await;
+        let flushed_early = match ticket {
+            Some(ticket) => watchdog().release(ticket).await,
+            None => false,
         };
 
         match result {
