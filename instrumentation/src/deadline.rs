@@ -73,10 +73,23 @@ enum Progress {
     Flushed,
 }
 
-/// The registration of one invocation with the watchdog.
+/// The registration of one invocation with the watchdog. Dropping it unreleased, as happens
+/// when the invocation's future is cancelled, stops watching the invocation, so its span ends
+/// when the invocation is dropped, as it would without a deadline.
 #[derive(Debug)]
 #[must_use = "a registered invocation stays watched until it is released"]
-pub(crate) struct Ticket(u64);
+pub(crate) struct Ticket {
+    id: u64,
+    released: bool,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if !self.released {
+            watchdog().forget(self.id);
+        }
+    }
+}
 
 impl Watchdog {
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -96,7 +109,10 @@ impl Watchdog {
         });
 
         if state.wakes_at.is_some_and(|wakes_at| wakes_at <= flush_at) {
-            return Ticket(id);
+            return Ticket {
+                id,
+                released: false,
+            };
         }
         match state.thread {
             ThreadState::Running => self.earlier.notify_one(),
@@ -118,20 +134,23 @@ impl Watchdog {
             }
             ThreadState::FailedToStart => {}
         }
-        Ticket(id)
+        Ticket {
+            id,
+            released: false,
+        }
     }
 
     /// Stops watching the invocation of `ticket`, and returns whether it was flushed before
     /// its deadline. Waits for a flush that is under way, so that it is exported before the
     /// handler returns and Lambda freezes the process.
-    pub(crate) async fn release(&self, ticket: Ticket) -> bool {
-        match self.try_release(&ticket) {
+    pub(crate) async fn release(&self, mut ticket: Ticket) -> bool {
+        match self.try_release(&mut ticket) {
             Some(flushed) => flushed,
-            None => self.release_after_flush(&ticket).await,
+            None => self.release_after_flush(&mut ticket).await,
         }
     }
 
-    async fn release_after_flush(&self, ticket: &Ticket) -> bool {
+    async fn release_after_flush(&self, ticket: &mut Ticket) -> bool {
         loop {
             let flushed = self.flushed.notified();
             let mut flushed = std::pin::pin!(flushed);
@@ -144,19 +163,29 @@ impl Watchdog {
         }
     }
 
-    fn try_release(&self, ticket: &Ticket) -> Option<bool> {
+    fn try_release(&self, ticket: &mut Ticket) -> Option<bool> {
         let mut state = self.lock();
         let index = state
             .entries
             .iter()
-            .position(|entry| entry.id == ticket.0)
+            .position(|entry| entry.id == ticket.id)
             .expect("a ticket's invocation stays watched until it is released");
         match state.entries[index].progress {
             Progress::Flushing => None,
             progress => {
                 state.entries.swap_remove(index);
+                ticket.released = true;
                 Some(progress == Progress::Flushed)
             }
+        }
+    }
+
+    /// Stops watching the invocation `id` without waiting for a flush under way, which
+    /// then ends by itself.
+    fn forget(&self, id: u64) {
+        let mut state = self.lock();
+        if let Some(index) = state.entries.iter().position(|entry| entry.id == id) {
+            state.entries.swap_remove(index);
         }
     }
 

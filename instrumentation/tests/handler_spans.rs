@@ -851,6 +851,28 @@ fn deadline_flush_on_multi_thread_runtime() {
     assert_flushed_before_deadline(&harness, "waiting");
 }
 
+#[tokio::test]
+async fn cancelled_invocation_not_kept_for_deadline() {
+    #[spanbill::handler(name = "cancelled")]
+    async fn cancelled(_event: serde_json::Value, _context: Context) -> Result<(), NotFound> {
+        std::future::pending::<()>().await;
+        Ok(())
+    }
+
+    let harness = Harness::new(InitType::ProvisionedConcurrency, None);
+    let mut context = context("req-cancelled");
+    context.deadline = deadline_in(Duration::from_mins(10));
+
+    // One poll, then the invocation is dropped as a cancelled future is.
+    let polled_once = harness
+        .run(cancelled(serde_json::json!({}), context))
+        .now_or_never();
+    assert!(polled_once.is_none());
+
+    let span = harness.span("cancelled");
+    assert_eq!(attribute(&span, "spanbill.deadline_flush"), None);
+}
+
 #[test]
 fn flush_on_current_thread_runtime_finishes() {
     let spans = opentelemetry_sdk::trace::InMemorySpanExporter::default();
