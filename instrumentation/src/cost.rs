@@ -36,7 +36,10 @@ impl CostRates {
     /// Estimates the cost of one invocation that ran for `duration` with `memory_mb`.
     #[must_use]
     pub fn estimate(&self, duration: Duration, memory_mb: u32, architecture: Architecture) -> f64 {
-        let billed_ms = duration.as_nanos().div_ceil(1_000_000) as f64;
+        // Whole seconds plus the rounded-up rest, which avoids a 128-bit division.
+        let billed_ms =
+            duration.as_secs() * 1000 + u64::from(duration.subsec_nanos().div_ceil(1_000_000));
+        let billed_ms = billed_ms as f64;
         let gb_seconds = billed_ms / 1000.0 * f64::from(memory_mb) / 1024.0;
         let price = match architecture {
             Architecture::X86_64 => self.gb_second_x86_64,
@@ -58,6 +61,23 @@ mod tests {
         let cost = rates.estimate(Duration::from_micros(661_010), 512, Architecture::X86_64);
         let expected = 0.331 * 0.000_016_666_7 + 0.000_000_2;
         assert!((cost - expected).abs() < 1e-15, "{cost} != {expected}");
+    }
+
+    #[test]
+    fn estimate_rounds_only_a_partial_millisecond() {
+        let rates = CostRates::default();
+        let exact = rates.estimate(Duration::from_secs(2), 1024, Architecture::X86_64);
+        let over = rates.estimate(Duration::new(2, 1), 1024, Architecture::X86_64);
+        let expected_exact = 2.0 * 0.000_016_666_7 + 0.000_000_2;
+        let expected_over = 2.001 * 0.000_016_666_7 + 0.000_000_2;
+        assert!(
+            (exact - expected_exact).abs() < 1e-15,
+            "{exact} != {expected_exact}"
+        );
+        assert!(
+            (over - expected_over).abs() < 1e-15,
+            "{over} != {expected_over}"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use opentelemetry::KeyValue;
 use opentelemetry::trace::{Link, SpanContext, SpanKind};
 use opentelemetry_semantic_conventions::attribute as semconv;
 
+use crate::keys;
 use crate::propagation;
 
 /// The `faas.trigger` values of the OpenTelemetry FaaS conventions.
@@ -100,11 +101,8 @@ impl TriggerEvent for ApiGatewayV2httpRequest {
     fn describe(&self) -> EventInfo {
         let http = &self.request_context.http;
         let mut attributes = vec![
-            KeyValue::new(
-                semconv::HTTP_REQUEST_METHOD,
-                http.method.as_str().to_owned(),
-            ),
-            KeyValue::new(semconv::URL_SCHEME, "https"),
+            KeyValue::new(keys::HTTP_REQUEST_METHOD, http.method.as_str().to_owned()),
+            KeyValue::new(keys::URL_SCHEME, "https"),
         ];
         if let Some(path) = self.raw_path.as_ref().or(http.path.as_ref()) {
             attributes.push(KeyValue::new(semconv::URL_PATH, path.clone()));
@@ -135,10 +133,10 @@ impl TriggerEvent for ApiGatewayProxyRequest {
     fn describe(&self) -> EventInfo {
         let mut attributes = vec![
             KeyValue::new(
-                semconv::HTTP_REQUEST_METHOD,
+                keys::HTTP_REQUEST_METHOD,
                 self.http_method.as_str().to_owned(),
             ),
-            KeyValue::new(semconv::URL_SCHEME, "https"),
+            KeyValue::new(keys::URL_SCHEME, "https"),
         ];
         if let Some(path) = &self.path {
             attributes.push(KeyValue::new(semconv::URL_PATH, path.clone()));
@@ -165,11 +163,11 @@ impl TriggerEvent for ApiGatewayProxyRequest {
 impl TriggerEvent for SqsEvent {
     fn describe(&self) -> EventInfo {
         let mut attributes = vec![
-            KeyValue::new(semconv::MESSAGING_SYSTEM, "aws_sqs"),
-            KeyValue::new(semconv::MESSAGING_OPERATION_TYPE, "process"),
-            KeyValue::new(semconv::MESSAGING_OPERATION_NAME, "process"),
+            KeyValue::new(keys::MESSAGING_SYSTEM, "aws_sqs"),
+            KeyValue::new(keys::MESSAGING_OPERATION_TYPE, "process"),
+            KeyValue::new(keys::MESSAGING_OPERATION_NAME, "process"),
             KeyValue::new(
-                semconv::MESSAGING_BATCH_MESSAGE_COUNT,
+                keys::MESSAGING_BATCH_MESSAGE_COUNT,
                 self.records.len() as i64,
             ),
         ];
@@ -240,7 +238,7 @@ impl TriggerResponse for SqsBatchResponse {
     fn describe(&self) -> ResponseInfo {
         ResponseInfo {
             attributes: vec![KeyValue::new(
-                "spanbill.batch.item_failures",
+                keys::SPANBILL_BATCH_ITEM_FAILURES,
                 self.batch_item_failures.len() as i64,
             )],
             error: None,
@@ -252,7 +250,7 @@ fn http_response(status: i64) -> ResponseInfo {
     // A SERVER span is an error only for 5xx; a 4xx is the client's mistake.
     let error = (status >= 500).then(|| format!("HTTP {status}"));
     ResponseInfo {
-        attributes: vec![KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, status)],
+        attributes: vec![KeyValue::new(keys::HTTP_RESPONSE_STATUS_CODE, status)],
         error,
     }
 }

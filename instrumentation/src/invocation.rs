@@ -7,18 +7,19 @@ use std::fmt::Display;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures_util::FutureExt as _;
-use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::{
     Link, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt as _, Tracer as _,
 };
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 
+use crate::deadline::watchdog;
 use crate::environment::{ColdStart, Environment};
 use crate::event::{EventInfo, ResponseInfo, Trigger};
+use crate::keys;
 use crate::kpi::{CURRENT_INVOCATION, InvocationKpis, KpiSpec};
 use crate::propagation;
 use crate::telemetry::Telemetry;
@@ -123,26 +124,28 @@ impl Invocation {
             ..
         } = event;
 
-        let mut attributes = Vec::with_capacity(event_attributes.len() + 10);
+        // Room for up to 8 attributes set here, 2 cost attributes and 2 from the response, so
+        // the span's vector is not grown when the invocation ends.
+        let mut attributes = Vec::with_capacity(event_attributes.len() + 12);
         attributes.push(KeyValue::new(
-            semconv::FAAS_INVOCATION_ID,
+            keys::FAAS_INVOCATION_ID,
             context.request_id.clone(),
         ));
-        attributes.push(KeyValue::new(semconv::FAAS_TRIGGER, trigger.as_str()));
-        attributes.push(KeyValue::new(semconv::FAAS_COLDSTART, cold.cold));
+        attributes.push(KeyValue::new(keys::FAAS_TRIGGER, trigger.as_str()));
+        attributes.push(KeyValue::new(keys::FAAS_COLDSTART, cold.cold));
         attributes.push(KeyValue::new(
-            semconv::FAAS_MAX_MEMORY,
+            keys::FAAS_MAX_MEMORY,
             function.memory_bytes(),
         ));
         if let Some((arn, account)) = environment.invoked_arn(&context.invoked_function_arn) {
-            attributes.push(KeyValue::new(semconv::CLOUD_RESOURCE_ID, arn.clone()));
-            attributes.push(KeyValue::new("aws.lambda.invoked_arn", arn));
+            attributes.push(KeyValue::new(keys::CLOUD_RESOURCE_ID, arn.clone()));
+            attributes.push(KeyValue::new(keys::AWS_LAMBDA_INVOKED_ARN, arn));
             if let Some(account) = account {
-                attributes.push(KeyValue::new(semconv::CLOUD_ACCOUNT_ID, account));
+                attributes.push(KeyValue::new(keys::CLOUD_ACCOUNT_ID, account));
             }
         }
         if cold.proactive {
-            attributes.push(KeyValue::new("spanbill.proactive_initialization", true));
+            attributes.push(KeyValue::new(keys::SPANBILL_PROACTIVE_INITIALIZATION, true));
         }
         attributes.extend(event_attributes);
 
@@ -171,11 +174,14 @@ impl Invocation {
         } else {
             kind
         };
-        let builder = SpanBuilder::from_name(span_name.clone())
+        let mut builder = SpanBuilder::from_name(span_name.clone())
             .with_kind(span_kind)
-            .with_start_time(now)
-            .with_attributes(attributes)
-            .with_links(links);
+            .with_start_time(now);
+        // Set directly, because `with_attributes` collects into a new vector.
+        builder.attributes = Some(attributes);
+        if !links.is_empty() {
+            builder.links = Some(links);
+        }
         let span = telemetry.tracer().build_with_context(builder, &parent_cx);
         let cx = parent_cx.with_span(span);
         record_init_phase(&telemetry, &cx, &span_name, cold);
@@ -226,25 +232,19 @@ impl Invocation {
                 values: Mutex::new(Vec::new()),
             })
         });
-        let guarded = AssertUnwindSafe(future)
-            .catch_unwind()
-            .with_context(self.cx.clone());
-        let mut scoped = std::pin::pin!(CURRENT_INVOCATION.scope(kpis.clone(), guarded));
-
-        let mut flushed_early = false;
-        let result = match self.flush_deadline() {
-            Some(wait) => {
-                tokio::select! {
-                    biased;
-                    result = &mut scoped => result,
-                    () = tokio::time::sleep(wait) => {
-                        self.flush_before_deadline().await;
-                        flushed_early = true;
-                        scoped.await
-                    }
-                }
-            }
-            None => scoped.await,
+        let ticket = self
+            .flush_at()
+            .map(|flush_at| watchdog().watch(self.deadline_flush(), flush_at));
+        // Built in place, so the handler's future is not moved again before it is polled.
+        let result = Scoped {
+            cx: self.cx.clone(),
+            kpis: kpis.clone(),
+            future,
+        }
+        .await;
+        let flushed_early = match ticket {
+            Some(ticket) => watchdog().release(ticket).await,
+            None => false,
         };
 
         match result {
@@ -265,31 +265,33 @@ impl Invocation {
         }
     }
 
-    /// How long to wait before flushing for a handler still running near its deadline.
-    fn flush_deadline(&self) -> Option<Duration> {
+    /// Returns the system time at which to flush a handler still running near its deadline.
+    fn flush_at(&self) -> Option<SystemTime> {
         let deadline = self.deadline?;
-        let remaining = deadline
-            .duration_since(self.environment.clock().now())
-            .unwrap_or_default();
-        Some(remaining.saturating_sub(self.telemetry.deadline_margin()))
+        let clock = self.environment.clock();
+        // The watchdog runs on system time; a deadline on another clock keeps its distance.
+        let deadline = if clock.is_system() {
+            deadline
+        } else {
+            let remaining = deadline.duration_since(clock.now()).unwrap_or_default();
+            SystemTime::now() + remaining
+        };
+        Some(
+            deadline
+                .checked_sub(self.telemetry.deadline_margin())
+                .unwrap_or(UNIX_EPOCH),
+        )
     }
 
-    async fn flush_before_deadline(&self) {
-        let now = self.environment.clock().now();
-        let remaining = self
-            .deadline
-            .and_then(|deadline| deadline.duration_since(now).ok())
-            .unwrap_or_default();
-        let span = self.cx.span();
-        span.set_attribute(KeyValue::new("spanbill.deadline_flush", true));
-        span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, "timeout"));
-        span.set_status(Status::error(format!(
-            "invocation still running {} ms before its deadline",
-            remaining.as_millis()
-        )));
-        span.set_attributes(self.cost_attributes(now));
-        span.end_with_timestamp(now);
-        self.telemetry.flush().await;
+    /// Returns what the watchdog needs to end the span and flush before the deadline.
+    fn deadline_flush(&self) -> DeadlineFlush {
+        DeadlineFlush {
+            cx: self.cx.clone(),
+            environment: Arc::clone(&self.environment),
+            telemetry: self.telemetry.clone(),
+            started_at: self.started_at,
+            deadline: self.deadline,
+        }
     }
 
     async fn finish(&self, outcome: Outcome, kpis: Option<&InvocationKpis>, flushed_early: bool) {
@@ -308,7 +310,8 @@ impl Invocation {
             record_outcome(&cx, outcome, []);
             cx.span().end_with_timestamp(now);
         } else {
-            record_outcome(&self.cx, outcome, self.cost_attributes(now));
+            let cost = cost_attributes(&self.environment, &self.telemetry, self.started_at, now);
+            record_outcome(&self.cx, outcome, cost);
             self.cx.span().end_with_timestamp(now);
         }
 
@@ -323,17 +326,90 @@ impl Invocation {
             self.telemetry.flush().await;
         }
     }
+}
 
-    fn cost_attributes(&self, now: SystemTime) -> [KeyValue; 2] {
-        let function = self.environment.function();
-        let duration = now.duration_since(self.started_at).unwrap_or_default();
-        let rates = self.telemetry.rates();
-        let cost = rates.estimate(duration, function.memory_mb, function.architecture);
-        [
-            KeyValue::new(COST_ATTRIBUTE, cost),
-            KeyValue::new(COST_SOURCE_ATTRIBUTE, "estimate"),
-        ]
+/// The deadline flush of one invocation, run by the watchdog on its own thread.
+#[derive(Debug, Clone)]
+pub(crate) struct DeadlineFlush {
+    cx: Context,
+    environment: Arc<Environment>,
+    telemetry: Telemetry,
+    started_at: SystemTime,
+    deadline: Option<SystemTime>,
+}
+
+impl DeadlineFlush {
+    /// Marks the span as timed out, ends it and exports it, blocking the calling thread.
+    pub(crate) fn run(self) {
+        let now = self.environment.clock().now();
+        let remaining = self
+            .deadline
+            .and_then(|deadline| deadline.duration_since(now).ok())
+            .unwrap_or_default();
+        let span = self.cx.span();
+        span.set_attribute(KeyValue::new(keys::SPANBILL_DEADLINE_FLUSH, true));
+        span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, "timeout"));
+        span.set_status(Status::error(format!(
+            "invocation still running {} ms before its deadline",
+            remaining.as_millis()
+        )));
+        span.set_attributes(cost_attributes(
+            &self.environment,
+            &self.telemetry,
+            self.started_at,
+            now,
+        ));
+        span.end_with_timestamp(now);
+        if let Err(error) = self.telemetry.flush_blocking() {
+            tracing::warn!(%error, "telemetry flush failed");
+        }
     }
+}
+
+pin_project_lite::pin_project! {
+    /// The handler's future, polled with the invocation span as the current OpenTelemetry
+    /// context and the invocation's KPI values as the task-local target, with a panic caught
+    /// as `Err`. One wrapper in place of three combinators, so the future is moved once.
+    struct Scoped<F> {
+        cx: Context,
+        kpis: Option<Arc<InvocationKpis>>,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Future for Scoped<F> {
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, task: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _attached = this.cx.clone().attach();
+        let future = this.future;
+        CURRENT_INVOCATION.sync_scope(this.kpis.clone(), || {
+            match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(task))) {
+                Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+                Ok(Poll::Pending) => Poll::Pending,
+                Err(payload) => Poll::Ready(Err(payload)),
+            }
+        })
+    }
+}
+
+fn cost_attributes(
+    environment: &Environment,
+    telemetry: &Telemetry,
+    started_at: SystemTime,
+    now: SystemTime,
+) -> [KeyValue; 2] {
+    let function = environment.function();
+    let duration = now.duration_since(started_at).unwrap_or_default();
+    let cost = telemetry
+        .rates()
+        .estimate(duration, function.memory_mb, function.architecture);
+    [
+        KeyValue::new(keys::SPANBILL_COST_USD, cost),
+        KeyValue::new(keys::SPANBILL_COST_SOURCE, "estimate"),
+    ]
 }
 
 fn record_outcome<const N: usize>(cx: &Context, outcome: Outcome, extra: [KeyValue; N]) {
@@ -365,7 +441,7 @@ fn record_init_phase(telemetry: &Telemetry, cx: &Context, span_name: &str, cold:
     let builder = SpanBuilder::from_name(format!("{span_name} init"))
         .with_kind(SpanKind::Internal)
         .with_start_time(started)
-        .with_attributes([KeyValue::new("spanbill.phase", "init")]);
+        .with_attributes([KeyValue::new(keys::SPANBILL_PHASE, "init")]);
     let span = telemetry.tracer().build_with_context(builder, cx);
     let init_cx = cx.with_span(span);
     init_cx.span().end_with_timestamp(ready);

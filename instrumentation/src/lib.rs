@@ -60,10 +60,12 @@
 
 pub mod clock;
 pub mod cost;
+mod deadline;
 pub mod emf;
 mod environment;
 pub mod event;
 mod invocation;
+mod keys;
 pub mod kpi;
 pub mod messaging;
 pub mod propagation;

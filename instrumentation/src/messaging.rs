@@ -14,6 +14,7 @@ use opentelemetry_semantic_conventions::attribute as semconv;
 
 use crate::environment::Environment;
 use crate::event::queue_name;
+use crate::keys;
 use crate::propagation;
 use crate::telemetry::Telemetry;
 
@@ -43,9 +44,9 @@ where
         .with_kind(SpanKind::Producer)
         .with_start_time(environment.clock().now())
         .with_attributes([
-            KeyValue::new(semconv::MESSAGING_SYSTEM, system),
-            KeyValue::new(semconv::MESSAGING_OPERATION_TYPE, "send"),
-            KeyValue::new(semconv::MESSAGING_OPERATION_NAME, "send"),
+            KeyValue::new(keys::MESSAGING_SYSTEM, system),
+            KeyValue::new(keys::MESSAGING_OPERATION_TYPE, "send"),
+            KeyValue::new(keys::MESSAGING_OPERATION_NAME, "send"),
             KeyValue::new(semconv::MESSAGING_DESTINATION_NAME, destination.to_owned()),
         ]);
     let parent = Context::current();
@@ -79,9 +80,9 @@ where
         .map_or("unknown", queue_name);
 
     let mut attributes = vec![
-        KeyValue::new(semconv::MESSAGING_SYSTEM, "aws_sqs"),
-        KeyValue::new(semconv::MESSAGING_OPERATION_TYPE, "process"),
-        KeyValue::new(semconv::MESSAGING_OPERATION_NAME, "process"),
+        KeyValue::new(keys::MESSAGING_SYSTEM, "aws_sqs"),
+        KeyValue::new(keys::MESSAGING_OPERATION_TYPE, "process"),
+        KeyValue::new(keys::MESSAGING_OPERATION_NAME, "process"),
         KeyValue::new(semconv::MESSAGING_DESTINATION_NAME, queue.to_owned()),
     ];
     if let Some(id) = &message.message_id {
@@ -92,7 +93,7 @@ where
         .get("ApproximateReceiveCount")
         .and_then(|n| n.parse::<i64>().ok())
     {
-        attributes.push(KeyValue::new("messaging.aws.sqs.receive_count", count));
+        attributes.push(KeyValue::new(keys::MESSAGING_AWS_SQS_RECEIVE_COUNT, count));
     }
 
     let mut builder = SpanBuilder::from_name(format!("process {queue}"))

@@ -14,6 +14,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use opentelemetry::{KeyValue, Value};
 
+use crate::keys::{is_spanbill_key, is_trusted_key};
+
 /// The text that replaces a redacted value.
 pub const REDACTED: &str = "[REDACTED]";
 
@@ -132,8 +134,21 @@ impl Redactor {
     }
 
     /// Redacts one attribute in place; returns whether it changed.
+    ///
+    /// Attributes that spanbill sets from trusted sources, such as ids, ARNs and counts, are
+    /// left as they are. Most attributes on an invocation span are such, and those that
+    /// spanbill set itself are recognised without reading their key.
+    #[inline]
     pub fn redact_attribute(&self, attribute: &mut KeyValue) -> bool {
-        if !self.enabled || is_trusted_key(attribute.key.as_str()) {
+        let key = attribute.key.as_str();
+        if !self.enabled || is_spanbill_key(key) {
+            return false;
+        }
+        self.redact_untrusted_attribute(attribute)
+    }
+
+    fn redact_untrusted_attribute(&self, attribute: &mut KeyValue) -> bool {
+        if is_trusted_key(attribute.key.as_str()) {
             return false;
         }
         if self.is_sensitive_key(attribute.key.as_str()) {
@@ -196,37 +211,6 @@ impl Redactor {
         out.push_str(rest);
         out
     }
-}
-
-/// Returns whether spanbill sets `key` from a trusted source: ids, ARNs, counts or fixed
-/// words. Such keys and values carry no user input, so they skip every check. They are most
-/// of the attributes on a span, and a `match` compares lengths before bytes, which keeps
-/// this cheap on the hot path.
-fn is_trusted_key(key: &str) -> bool {
-    matches!(
-        key,
-        "aws.lambda.invoked_arn"
-            | "cloud.account.id"
-            | "cloud.resource_id"
-            | "faas.coldstart"
-            | "faas.invocation_id"
-            | "faas.max_memory"
-            | "faas.trigger"
-            | "http.request.method"
-            | "http.response.status_code"
-            | "messaging.aws.sqs.receive_count"
-            | "messaging.batch.message_count"
-            | "messaging.operation.name"
-            | "messaging.operation.type"
-            | "messaging.system"
-            | "spanbill.batch.item_failures"
-            | "spanbill.cost.source"
-            | "spanbill.cost.usd"
-            | "spanbill.deadline_flush"
-            | "spanbill.phase"
-            | "spanbill.proactive_initialization"
-            | "url.scheme"
-    )
 }
 
 fn normalise_key(key: &str) -> String {
@@ -542,6 +526,9 @@ mod tests {
         let redactor = Redactor::default();
         let mut invocation_id = KeyValue::new("faas.invocation_id", "4111111111111111");
         assert!(!redactor.redact_attribute(&mut invocation_id));
+        let mut own_invocation_id =
+            KeyValue::new(crate::keys::FAAS_INVOCATION_ID, "4111111111111111");
+        assert!(!redactor.redact_attribute(&mut own_invocation_id));
         let mut path = KeyValue::new("url.path", "/users/ana@example.com");
         assert!(redactor.redact_attribute(&mut path));
     }

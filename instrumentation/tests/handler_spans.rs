@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
@@ -11,6 +12,7 @@ use futures_util::FutureExt as _;
 use lambda_runtime::{Context, LambdaEvent};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _};
 use opentelemetry::{KeyValue, Value};
+use opentelemetry_sdk::trace::InMemorySpanExporter;
 use spanbill_instrumentation as spanbill;
 use spanbill_instrumentation::InitType;
 use support::{Harness, ManualClock, attribute, attribute_keys, context, http_event};
@@ -746,6 +748,129 @@ async fn deadline_flush_reports_a_running_handler() {
     let completion = harness.span("stuck completion");
     assert_eq!(completion.parent_span_id, span.span_context.span_id());
     assert_eq!(completion.status, Status::Ok);
+}
+
+fn deadline_in(from_now: Duration) -> u64 {
+    let deadline = std::time::SystemTime::now() + from_now;
+    deadline
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Blocks the calling thread until `spans` holds a span, which only the deadline flush can
+/// export while the handler still runs. Panics after 20 s.
+fn block_until_exported(spans: &InMemorySpanExporter) {
+    let started = std::time::Instant::now();
+    while spans.get_finished_spans().unwrap().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no span exported before the handler returned"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn assert_flushed_before_deadline(harness: &Harness, name: &str) {
+    let span = harness.span(name);
+    assert_eq!(
+        attribute(&span, "spanbill.deadline_flush"),
+        Some(&Value::Bool(true))
+    );
+    assert_eq!(
+        attribute(&span, "error.type"),
+        Some(&Value::from("timeout"))
+    );
+    assert!(attribute(&span, spanbill::COST_ATTRIBUTE).is_some());
+    assert!(matches!(span.status, Status::Error { .. }));
+    let completion = harness.span(&format!("{name} completion"));
+    assert_eq!(completion.parent_span_id, span.span_context.span_id());
+    assert_eq!(completion.status, Status::Ok);
+}
+
+#[test]
+fn deadline_flush_with_handler_blocking_its_thread() {
+    static SPANS: OnceLock<InMemorySpanExporter> = OnceLock::new();
+
+    // The handler never yields, so nothing on its runtime's thread can run until it returns.
+    #[spanbill::handler(name = "blocking")]
+    async fn blocking(
+        _event: serde_json::Value,
+        _context: Context,
+    ) -> Result<(), lambda_runtime::Error> {
+        block_until_exported(SPANS.get().unwrap());
+        Ok(())
+    }
+
+    let harness = Harness::with_telemetry(InitType::ProvisionedConcurrency, None, |builder| {
+        builder.deadline_margin(Duration::from_millis(900))
+    });
+    SPANS.set(harness.spans.clone()).unwrap();
+    let mut context = context("req-blocking");
+    context.deadline = deadline_in(Duration::from_secs(1));
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(harness.run(blocking(serde_json::json!({}), context)))
+        .unwrap();
+
+    assert_flushed_before_deadline(&harness, "blocking");
+}
+
+#[test]
+fn deadline_flush_on_multi_thread_runtime() {
+    static SPANS: OnceLock<InMemorySpanExporter> = OnceLock::new();
+
+    #[spanbill::handler(name = "waiting")]
+    async fn waiting(_event: serde_json::Value, _context: Context) -> Result<(), NotFound> {
+        tokio::task::spawn_blocking(|| block_until_exported(SPANS.get().unwrap()))
+            .await
+            .unwrap();
+        Ok(())
+    }
+
+    let harness = Harness::with_telemetry(InitType::ProvisionedConcurrency, None, |builder| {
+        builder.deadline_margin(Duration::from_millis(900))
+    });
+    SPANS.set(harness.spans.clone()).unwrap();
+    let mut context = context("req-multi-thread");
+    context.deadline = deadline_in(Duration::from_secs(1));
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(harness.run(waiting(serde_json::json!({}), context)))
+        .unwrap();
+
+    assert_flushed_before_deadline(&harness, "waiting");
+}
+
+#[tokio::test]
+async fn cancelled_invocation_not_kept_for_deadline() {
+    #[spanbill::handler(name = "cancelled")]
+    async fn cancelled(_event: serde_json::Value, _context: Context) -> Result<(), NotFound> {
+        std::future::pending::<()>().await;
+        Ok(())
+    }
+
+    let harness = Harness::new(InitType::ProvisionedConcurrency, None);
+    let mut context = context("req-cancelled");
+    context.deadline = deadline_in(Duration::from_mins(10));
+
+    // One poll, then the invocation is dropped as a cancelled future is.
+    let polled_once = harness
+        .run(cancelled(serde_json::json!({}), context))
+        .now_or_never();
+    assert!(polled_once.is_none());
+
+    let span = harness.span("cancelled");
+    assert_eq!(attribute(&span, "spanbill.deadline_flush"), None);
 }
 
 #[test]
