@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use spanbill_collector::store::{DateRange, Table, scan};
-use support::{Collector, free_port};
+use support::{Collector, free_ports};
 
 mod support;
 
@@ -412,10 +412,11 @@ impl BadInput {
 #[test]
 fn bad_requests_get_otlp_statuses() {
     let dir = tempfile::tempdir().unwrap();
+    let (http, grpc) = free_ports();
     let collector = Collector::start_on(
         dir.path(),
-        free_port(),
-        free_port(),
+        http,
+        grpc,
         &[
             "--max-body-bytes",
             "65536",
@@ -527,7 +528,7 @@ fn sigkill_loses_no_acknowledged_span() {
     let data_dir = dir.path().join("data");
     let ack_file = dir.path().join("acks");
     let stop_file = dir.path().join("stop");
-    let (http, grpc) = (free_port(), free_port());
+    let (http, grpc) = free_ports();
     let mut collector = Collector::start_on(&data_dir, http, grpc, &[]);
     let mut client = Command::new(&python)
         .arg(script("send_until_stopped.py"))

@@ -424,10 +424,8 @@ fn push_spans(builder: &mut TableBuilder, frame: &DataFrame) -> PolarsResult<()>
     let mut start_ns = start_ns.iter();
     let mut duration_ns = duration_ns.iter();
 
-    // Resource attributes repeat for every span of a process, and call attributes often
-    // repeat too, so each distinct text is parsed once.
-    let mut versions: foldhash::HashMap<&str, Option<String>> = foldhash::HashMap::default();
-    let mut calls: foldhash::HashMap<&str, Option<DownstreamCall>> = foldhash::HashMap::default();
+    let mut versions = ResourceVersions::default();
+    let mut calls = SpanCalls::default();
     for _ in 0..frame.height() {
         let trace = trace_id.next().flatten();
         let name = name.next().flatten();
@@ -445,32 +443,8 @@ fn push_spans(builder: &mut TableBuilder, frame: &DataFrame) -> PolarsResult<()>
         let Some(trace) = trace else {
             continue;
         };
-        let version = resource_attributes
-            .and_then(|text| {
-                versions
-                    .entry(text)
-                    .or_insert_with(|| {
-                        json_object(Some(text))
-                            .get("faas.version")
-                            .and_then(|value| value.as_str())
-                            .map(str::to_owned)
-                    })
-                    .as_deref()
-            })
-            .or(service_version);
-        // A consumer span processes a message that a Lambda event source mapping already
-        // received. The mapping's polling requests are not per message, so only the
-        // producer's send is priced.
-        // NOTE: the event source mapping's own SQS requests (receives and deletes per batch,
-        // and empty polls) are not priced.
-        let call = match (kind, attributes) {
-            (Some("consumer"), _) | (_, None) => None,
-            (_, Some(text)) if CALL_KEYS.iter().any(|key| text.contains(key)) => calls
-                .entry(text)
-                .or_insert_with(|| downstream_call(text))
-                .as_ref(),
-            _ => None,
-        };
+        let version = versions.get(resource_attributes).or(service_version);
+        let call = calls.get(kind, attributes);
         builder.push_span(&SpanFields {
             trace_id: trace,
             name: name.unwrap_or_default(),
@@ -529,36 +503,18 @@ fn span_rows(frame: &DataFrame) -> PolarsResult<Vec<TraceSpan>> {
     let attributes = text("attributes")?;
     let resource_attributes = text("resource_attributes")?;
 
-    // Resource attributes repeat for every span of a process, so each distinct text is
-    // parsed once.
-    let mut versions: foldhash::HashMap<&str, Option<String>> = foldhash::HashMap::default();
+    let mut versions = ResourceVersions::default();
+    let mut calls = SpanCalls::default();
     let mut spans = Vec::with_capacity(frame.height());
     for row in 0..frame.height() {
         let Some(trace) = trace_id[row] else {
             continue;
         };
-        let version = resource_attributes[row]
-            .and_then(|text| {
-                versions
-                    .entry(text)
-                    .or_insert_with(|| {
-                        json_object(Some(text))
-                            .get("faas.version")
-                            .and_then(|value| value.as_str())
-                            .map(str::to_owned)
-                    })
-                    .clone()
-            })
-            .or_else(|| service_version[row].map(str::to_owned));
-        // A consumer span processes a message that a Lambda event source mapping already
-        // received. The mapping's polling requests are not per message, so only the
-        // producer's send is priced.
-        // NOTE: the event source mapping's own SQS requests (receives and deletes per batch,
-        // and empty polls) are not priced.
-        let downstream = match (kind[row], attributes[row]) {
-            (Some("consumer"), _) | (_, None) => None,
-            (_, Some(text)) => downstream_call(text),
-        };
+        let version = versions
+            .get(resource_attributes[row])
+            .or(service_version[row])
+            .map(str::to_owned);
+        let downstream = calls.get(kind[row], attributes[row]).cloned();
         spans.push(TraceSpan {
             trace_id: trace.to_owned(),
             name: name[row].unwrap_or_default().to_owned(),
@@ -573,6 +529,51 @@ fn span_rows(frame: &DataFrame) -> PolarsResult<Vec<TraceSpan>> {
         });
     }
     Ok(spans)
+}
+
+/// `faas.version` of each distinct resource attributes text. Resource attributes repeat for
+/// every span of a process, so each distinct text is parsed once.
+#[derive(Default)]
+struct ResourceVersions<'a>(foldhash::HashMap<&'a str, Option<String>>);
+
+impl<'a> ResourceVersions<'a> {
+    /// Returns `faas.version` from a resource attributes column value.
+    fn get(&mut self, resource_attributes: Option<&'a str>) -> Option<&str> {
+        let text = resource_attributes?;
+        self.0
+            .entry(text)
+            .or_insert_with(|| {
+                json_object(Some(text))
+                    .get("faas.version")
+                    .and_then(|value| value.as_str())
+                    .map(str::to_owned)
+            })
+            .as_deref()
+    }
+}
+
+/// The priced call of each distinct span attributes text, parsed once per text.
+#[derive(Default)]
+struct SpanCalls<'a>(foldhash::HashMap<&'a str, Option<DownstreamCall>>);
+
+impl<'a> SpanCalls<'a> {
+    /// Returns the priced call that a span of `kind` with `attributes` records.
+    fn get(&mut self, kind: Option<&str>, attributes: Option<&'a str>) -> Option<&DownstreamCall> {
+        // A consumer span processes a message that a Lambda event source mapping already
+        // received. The mapping's polling requests are not per message, so only the
+        // producer's send is priced.
+        // NOTE: the event source mapping's own SQS requests (receives and deletes per batch,
+        // and empty polls) are not priced.
+        match (kind, attributes) {
+            (Some("consumer"), _) | (_, None) => None,
+            (_, Some(text)) if CALL_KEYS.iter().any(|key| text.contains(key)) => self
+                .0
+                .entry(text)
+                .or_insert_with(|| downstream_call(text))
+                .as_ref(),
+            _ => None,
+        }
+    }
 }
 
 /// Attribute names that [`DownstreamCall::from_attributes`] classifies a span by. A span

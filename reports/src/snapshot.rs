@@ -12,7 +12,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::table::{InvocationRow, SpanRow, Tables};
+use crate::table::{self, InvocationRow, SpanRow, Tables};
 
 /// Version of the snapshot layout; a reader rejects other versions.
 pub const SNAPSHOT_VERSION: u32 = 1;
@@ -118,22 +118,13 @@ impl Snapshot {
         }
 
         let starts = || tables.invocations.iter().filter_map(|row| row.start_ns);
-        let rfc3339 = |nanos: i64| {
-            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
-                .ok()
-                .and_then(|at| {
-                    at.format(&time::format_description::well_known::Rfc3339)
-                        .ok()
-                })
-                .unwrap_or_default()
-        };
         Self {
             snapshot_version: SNAPSHOT_VERSION,
             created,
             period: starts()
                 .min()
                 .zip(starts().max())
-                .map(|(first, last)| (rfc3339(first), rfc3339(last))),
+                .map(|(first, last)| (table::rfc3339(first), table::rfc3339(last))),
             functions: functions
                 .into_iter()
                 .map(|(name, builder)| (name, builder.finish()))

@@ -655,6 +655,19 @@ fn month_of(day: i64) -> BillingMonth {
     }
 }
 
+/// Formats nanoseconds since the Unix epoch as RFC 3339, or as an empty string when out of
+/// range.
+#[must_use]
+pub fn rfc3339(nanos: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
+        .ok()
+        .and_then(|at| {
+            at.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 /// Sums a cost over `count` invocations.
 #[must_use]
 pub fn times(amount: Decimal, count: u64) -> Decimal {

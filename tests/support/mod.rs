@@ -37,6 +37,16 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
+/// Returns two different loopback ports that were free a moment ago. The system can hand
+/// the same free port out twice in a row, so the second is drawn until it differs.
+pub(crate) fn free_ports() -> (u16, u16) {
+    let first = free_port();
+    let second = std::iter::repeat_with(free_port)
+        .find(|port| *port != first)
+        .unwrap();
+    (first, second)
+}
+
 /// A running `spanbill collect` on loopback ports.
 pub(crate) struct Collector {
     child: Child,
@@ -49,7 +59,8 @@ pub(crate) struct Collector {
 impl Collector {
     /// Starts `spanbill collect` on free ports with its data in `data_dir`.
     pub(crate) fn start(data_dir: &Path) -> Self {
-        Self::start_on(data_dir, free_port(), free_port(), &[])
+        let (http, grpc) = free_ports();
+        Self::start_on(data_dir, http, grpc, &[])
     }
 
     /// Starts `spanbill collect` on the given ports, with `extra` flags, and waits until
@@ -67,14 +78,21 @@ impl Collector {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let collector = Self { child, http, grpc };
+        let mut collector = Self { child, http, grpc };
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", http)).is_err()
             || TcpStream::connect(("127.0.0.1", grpc)).is_err()
         {
+            if let Some(exit) = collector.child.try_wait().unwrap() {
+                let mut log = String::new();
+                if let Some(mut stderr) = collector.child.stderr.take() {
+                    stderr.read_to_string(&mut log).unwrap();
+                }
+                panic!("collector exited with {exit} before listening: {log}");
+            }
             assert!(
                 Instant::now() < deadline,
-                "collector did not start listening"
+                "collector did not start listening on ports {http} and {grpc} within 30 s"
             );
             std::thread::sleep(Duration::from_millis(20));
         }

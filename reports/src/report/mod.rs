@@ -288,17 +288,8 @@ fn report_without_traces(
     let units = unit_costs(&tables.units, &tables.total(), settings);
     let findings = findings(tables, &units, projected_monthly_usd, settings);
 
-    let rfc3339 = |nanos: i64| {
-        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
-            .ok()
-            .and_then(|at| {
-                at.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-            .unwrap_or_default()
-    };
     Report {
-        period: period.map(|(first, last)| (rfc3339(first), rfc3339(last))),
+        period: period.map(|(first, last)| (table::rfc3339(first), table::rfc3339(last))),
         totals,
         functions,
         projected_monthly_usd,
