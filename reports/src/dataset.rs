@@ -166,6 +166,11 @@ pub fn load_tables(
     // One partition at a time, so only a day or two of columns are in memory at once. A
     // thread decodes the next partition while this one adds the rows of the previous one.
     let mut builder = TableBuilder::default();
+    // Growing the row vectors partition by partition would copy them several times.
+    builder.reserve(
+        row_count(data_dir, Table::Invocations, dates)?,
+        row_count(data_dir, Table::Spans, dates)?,
+    );
     let (sender, receiver) = std::sync::mpsc::sync_channel(1);
     std::thread::scope(|scope| {
         scope.spawn(move || {
@@ -192,6 +197,22 @@ pub fn load_tables(
     })?;
     builder.units = units;
     Ok(builder.finish(book, options))
+}
+
+/// Counts the rows of `table` within `dates`, from the Parquet footers.
+fn row_count(data_dir: &Path, table: Table, dates: DateRange) -> Result<usize, DatasetError> {
+    let Some(frame) = scan(data_dir, table, dates)? else {
+        return Ok(0);
+    };
+    let counted = collect(data_dir, table, frame.select([len()]))?;
+    let count = integer_column(&counted, "len")
+        .map_err(|source| read_error(data_dir, table, source))?
+        .first()
+        .copied()
+        .flatten()
+        .unwrap_or(0);
+    let count = usize::try_from(count).unwrap_or(0);
+    Ok(count)
 }
 
 /// Reads the columns the report uses from one day partition of `table`.

@@ -184,7 +184,8 @@ pub fn trace_costs(tables: &Tables, top: usize) -> Option<TraceCosts> {
 fn trace_sums(tables: &Tables) -> Vec<(TraceId, TraceSum)> {
     let mut index: foldhash::HashMap<TraceId, u32> = foldhash::HashMap::default();
     index.reserve(tables.invocations.len());
-    let mut sums: Vec<(TraceId, TraceSum)> = Vec::new();
+    // Most traces in a window have one invocation, so there are about as many traces.
+    let mut sums: Vec<(TraceId, TraceSum)> = Vec::with_capacity(tables.invocations.len());
     let mut sum_of = |trace: TraceId, sums: &mut Vec<(TraceId, TraceSum)>| {
         let at = *index.entry(trace).or_insert_with(|| {
             sums.push((trace, TraceSum::default()));
