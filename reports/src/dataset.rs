@@ -11,9 +11,7 @@ use crate::lambda::LambdaOptions;
 use crate::pricing::PriceBook;
 use crate::table::{InvocationFields, SpanFields, TableBuilder, Tables};
 use crate::traces::{TraceSpan, UnitCount};
-use spanbill_collector::{
-    Architecture, BillingEra, ColdStartSource, Invocation, MemoryUnit, Source, Status, TraceContext,
-};
+use spanbill_collector::{Architecture, BillingEra, Status, TraceContext};
 
 /// Errors while reading the dataset.
 #[derive(Debug, thiserror::Error)]
@@ -54,104 +52,6 @@ pub enum DatasetError {
         /// The panic message of polars.
         message: String,
     },
-}
-
-/// Reads the invocations whose partition date is within `dates`. An empty or missing table
-/// gives no invocations.
-pub fn load_invocations(
-    data_dir: &Path,
-    dates: DateRange,
-) -> Result<Vec<Invocation>, DatasetError> {
-    let Some(frame) = scan(data_dir, Table::Invocations, dates)? else {
-        return Ok(Vec::new());
-    };
-    let read_error = |source| read_error(data_dir, Table::Invocations, source);
-    let frame = collect(data_dir, Table::Invocations, frame)?;
-    rows(&frame).map_err(read_error)
-}
-
-fn rows(frame: &DataFrame) -> PolarsResult<Vec<Invocation>> {
-    let text = |name: &str| text_column(frame, name);
-    let float = |name: &str| float_column(frame, name);
-    let integer = |name: &str| integer_column(frame, name);
-    let flag = |name: &str| -> PolarsResult<Vec<Option<bool>>> {
-        Ok(frame.column(name)?.bool()?.iter().collect())
-    };
-
-    let request_id = text("request_id")?;
-    let function = text("function")?;
-    let version = text("version")?;
-    let start_ns = integer("start_ns")?;
-    let duration_ms = float("duration_ms")?;
-    let billed_ms = integer("billed_ms")?;
-    let memory_mb = integer("memory_mb")?;
-    let max_memory_used_mb = integer("max_memory_used_mb")?;
-    let init_ms = float("init_ms")?;
-    let restore_ms = float("restore_ms")?;
-    let billed_restore_ms = integer("billed_restore_ms")?;
-    let status = text("status")?;
-    let error_type = text("error_type")?;
-    let out_of_memory = flag("out_of_memory")?;
-    let cold_start = flag("cold_start")?;
-    let architecture = text("architecture")?;
-    let region = text("region")?;
-    let account = text("account")?;
-    let xray_trace_id = text("xray_trace_id")?;
-    let source = text("source")?;
-    let billing_era = text("billing_era")?;
-
-    let mut invocations = Vec::with_capacity(frame.height());
-    for row in 0..frame.height() {
-        let start = start_ns[row].and_then(|nanos| {
-            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos)).ok()
-        });
-        invocations.push(Invocation {
-            request_id: request_id[row].unwrap_or_default().to_owned(),
-            function: function[row].map(str::to_owned),
-            version: version[row].map(str::to_owned),
-            start,
-            duration_ms: duration_ms[row].unwrap_or_default(),
-            billed_ms: billed_ms[row].unwrap_or_default().max(0) as u64,
-            memory_mb: memory_mb[row].unwrap_or_default().max(0) as u32,
-            memory_unit: MemoryUnit::Mb,
-            max_memory_used_mb: max_memory_used_mb[row].unwrap_or_default().max(0) as u32,
-            init_ms: init_ms[row],
-            restore_ms: restore_ms[row],
-            billed_restore_ms: billed_restore_ms[row].map(|ms| ms.max(0) as u64),
-            status: match status[row] {
-                Some("error") => Status::Error,
-                Some("timeout") => Status::Timeout,
-                _ => Status::Success,
-            },
-            error_type: error_type[row].map(str::to_owned),
-            out_of_memory: out_of_memory[row].unwrap_or_default(),
-            cold_start: cold_start[row].unwrap_or_default(),
-            cold_start_source: ColdStartSource::Platform,
-            initialization_type: None,
-            architecture: architecture[row].map(|name| {
-                if name == "arm64" {
-                    Architecture::Arm64
-                } else {
-                    Architecture::X86_64
-                }
-            }),
-            region: region[row].map(str::to_owned),
-            account: account[row].map(str::to_owned),
-            trace: xray_trace_id[row].map(TraceContext::from_xray_trace_id),
-            source: match source[row] {
-                Some("simulator") => Source::Simulator,
-                Some("platform_report") => Source::PlatformReport,
-                _ => Source::ReportLine,
-            },
-            billing_era: billing_era[row].and_then(|name| match name {
-                "rounded_100ms" => Some(BillingEra::Rounded100Ms),
-                "rounded_1ms" => Some(BillingEra::Rounded1Ms),
-                "init_billed" => Some(BillingEra::InitBilled),
-                _ => None,
-            }),
-        });
-    }
-    Ok(invocations)
 }
 
 /// Reads the invocations and spans whose partition date is within `dates` into priced
