@@ -567,6 +567,43 @@ mod tests {
     }
 
     #[test]
+    fn failed_segment_start_rejects_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            // Each batch has 2 rows, so every write fills the buffer and starts a flush.
+            max_buffered_rows: 2,
+            flush_interval: Duration::from_hours(1),
+            ..StoreOptions::default()
+        };
+        let store = Store::open(dir.path(), options).unwrap();
+        // The open segment stays writable, but no new segment can be created: the log
+        // directory's path now names a file.
+        let wal_dir = dir.path().join("wal");
+        let moved = dir.path().join("wal-moved");
+        std::fs::rename(&wal_dir, &moved).unwrap();
+        std::fs::write(&wal_dir, b"").unwrap();
+
+        assert_eq!(store.write_blocking(batch(1)).unwrap(), 1);
+        assert_eq!(store.write_blocking(batch(2)).unwrap(), 2);
+        let rejected = store.write_blocking(batch(3));
+        assert!(
+            matches!(rejected, Err(StoreError::Unavailable { .. })),
+            "{rejected:?}"
+        );
+
+        std::fs::remove_file(&wal_dir).unwrap();
+        std::fs::rename(&moved, &wal_dir).unwrap();
+        // The next write is still rejected, and the flush after it starts.
+        assert!(store.write_blocking(batch(4)).is_err());
+        assert_eq!(store.write_blocking(batch(5)).unwrap(), 3);
+        let totals = store.shutdown_blocking().unwrap();
+        assert_eq!(totals.writes, 3);
+        assert_eq!(totals.failed_writes, 2);
+        assert_eq!(seqs(dir.path(), Table::Spans), vec![1, 2, 3]);
+        assert_eq!(wal_files(dir.path()), Vec::new());
+    }
+
+    #[test]
     fn acknowledged_otlp_write_replays_after_crash() {
         use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
         use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};

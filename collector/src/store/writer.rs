@@ -209,6 +209,24 @@ impl Writer {
         if writes.is_empty() {
             return;
         }
+        // A full buffer is handed to the flush thread at once, so a buffer past twice its
+        // limit means that flushes cannot start (a new log segment could not be created).
+        // Writes are rejected until one starts, so that memory stays bounded.
+        if self.buffer.rows() >= self.options.max_buffered_rows.saturating_mul(2) {
+            tracing::error!(
+                rows = self.buffer.rows(),
+                writes = writes.len(),
+                "write buffer full because no flush could start; writes rejected"
+            );
+            self.totals.failed_writes += writes.len() as u64;
+            for (_, _, ack) in writes {
+                let _ = ack.send(Err(StoreError::Unavailable {
+                    reason: "the write buffer is full because no flush could start; retry later"
+                        .to_owned(),
+                }));
+            }
+            return;
+        }
         let mut accepted = Vec::with_capacity(writes.len());
         for (records, payload, ack) in writes {
             let seq = self.next_seq + accepted.len() as u64;
