@@ -111,7 +111,7 @@ impl Traces {
         }
     }
 
-    /// Orders two ids as their texts order.
+    /// Compares two ids in the order of their texts.
     #[must_use]
     pub fn cmp(&self, a: TraceId, b: TraceId) -> Ordering {
         match (a, b) {
@@ -145,7 +145,7 @@ fn parse_hex(text: &str) -> Option<(u64, u64)> {
 /// One invocation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct InvocationRow {
-    /// Function id in [`Tables::functions`]; invocations without a name get [`UNKNOWN`].
+    /// Function id in [`Tables::functions`]. Invocations without a name get [`UNKNOWN`].
     pub function: u32,
     /// Version id in [`Tables::versions`].
     pub version: Option<u32>,
@@ -159,7 +159,7 @@ pub struct InvocationRow {
     pub init_ms: Option<f64>,
     /// Configured memory in MB.
     pub memory_mb: u32,
-    /// Most memory used in MB.
+    /// Maximum memory used in MB.
     pub max_memory_used_mb: u32,
     /// Index of the invocation's cost in [`Tables::costs`].
     pub cost: u32,
@@ -323,7 +323,7 @@ pub struct InvocationFields<'a> {
     pub billed_ms: u64,
     /// Configured memory in MB.
     pub memory_mb: u32,
-    /// Most memory used in MB.
+    /// Maximum memory used in MB.
     pub max_memory_used_mb: u32,
     /// Init duration in ms.
     pub init_ms: Option<f64>,
@@ -339,9 +339,9 @@ pub struct InvocationFields<'a> {
     pub architecture: Option<Architecture>,
     /// Region, when known.
     pub region: Option<&'a str>,
-    /// Ran on provisioned concurrency.
+    /// Whether it ran on provisioned concurrency.
     pub provisioned: bool,
-    /// The billed duration is an estimate (records of the local simulator).
+    /// Whether the billed duration is an estimate (records of the local simulator).
     pub estimated: bool,
     /// W3C trace id from the invocation's X-Ray header.
     pub trace_id: Option<&'a str>,
@@ -393,7 +393,7 @@ pub struct SpanFields<'a> {
     pub version: Option<&'a str>,
     /// `faas.invocation_id`.
     pub invocation_id: Option<&'a str>,
-    /// Triggered by a queue.
+    /// Whether a queue triggered the invocation.
     pub from_queue: bool,
     /// Start in nanoseconds since the Unix epoch.
     pub start_ns: i64,
@@ -405,7 +405,7 @@ pub struct SpanFields<'a> {
     pub call: Option<&'a DownstreamCall>,
 }
 
-/// What makes two invocations cost the same.
+/// Fields that decide an invocation's cost: invocations with equal keys cost the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct UsageKey {
     month: Option<BillingMonth>,
@@ -418,7 +418,7 @@ struct UsageKey {
     snapstart_restore: bool,
 }
 
-/// What makes two calls cost the same.
+/// Fields that decide a call's cost: calls with equal keys cost the same.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct CallKey {
     service: crate::downstream::Service,

@@ -125,11 +125,11 @@ pub fn trace_costs(tables: &Tables, top: usize) -> Option<TraceCosts> {
             .then_with(|| tables.traces.cmp(sums[a].0, sums[b].0))
     };
     let mut ranked: Vec<u32> = (0..count as u32).collect();
-    let kept = top.min(count);
-    if kept > 0 && kept < count {
-        ranked.select_nth_unstable_by(kept - 1, order);
+    let top_count = top.min(count);
+    if top_count > 0 && top_count < count {
+        ranked.select_nth_unstable_by(top_count - 1, order);
     }
-    ranked.truncate(kept);
+    ranked.truncate(top_count);
     ranked.sort_unstable_by(order);
     let top_sums: Vec<(TraceId, &TraceSum, Decimal)> = ranked
         .iter()
@@ -184,7 +184,8 @@ pub fn trace_costs(tables: &Tables, top: usize) -> Option<TraceCosts> {
 fn trace_sums(tables: &Tables) -> Vec<(TraceId, TraceSum)> {
     let mut index: foldhash::HashMap<TraceId, u32> = foldhash::HashMap::default();
     index.reserve(tables.invocations.len());
-    // Most traces in a window have one invocation, so there are about as many traces.
+    // A trace usually has one invocation, so a window has about as many traces as
+    // invocations.
     let mut sums: Vec<(TraceId, TraceSum)> = Vec::with_capacity(tables.invocations.len());
     let mut sum_of = |trace: TraceId, sums: &mut Vec<(TraceId, TraceSum)>| {
         let at = *index.entry(trace).or_insert_with(|| {

@@ -77,9 +77,10 @@ pub struct StoreOptions {
     /// Writes that may wait for the writer thread; more fail with [`StoreError::Busy`].
     /// Default 64.
     pub queue_capacity: usize,
-    /// Buffered rows that trigger a flush to Parquet. Default 16 384. The store holds at
+    /// Buffered rows that trigger a flush to Parquet. Default 16 384. The store keeps at
     /// most about twice this many records in memory: a full buffer and the one being
-    /// written, each up to one group commit past the limit.
+    /// written, each up to one group commit past the limit. While no flush can start, the
+    /// buffer grows to twice the limit and later writes are rejected as unavailable.
     pub max_buffered_rows: usize,
     /// Maximum time a record waits in the log before a flush. Default 10 s.
     pub flush_interval: Duration,
@@ -537,16 +538,20 @@ mod tests {
         assert_eq!(wal_files(dir.path()), Vec::new());
     }
 
-    #[test]
-    fn full_buffer_rotates_to_new_segment() {
-        let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions {
-            // Each batch has 2 rows, so every write fills the buffer and starts a flush.
+    /// Options under which every write of a [`batch`] (2 rows) fills the buffer and starts
+    /// a flush, and no flush starts on a timer.
+    fn flush_on_every_write() -> StoreOptions {
+        StoreOptions {
             max_buffered_rows: 2,
             flush_interval: Duration::from_hours(1),
             ..StoreOptions::default()
-        };
-        let store = Store::open(dir.path(), options).unwrap();
+        }
+    }
+
+    #[test]
+    fn full_buffer_rotates_to_new_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), flush_on_every_write()).unwrap();
         for index in 1..=20 {
             store.write_blocking(batch(index)).unwrap();
         }
@@ -569,13 +574,7 @@ mod tests {
     #[test]
     fn failed_segment_start_rejects_writes() {
         let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions {
-            // Each batch has 2 rows, so every write fills the buffer and starts a flush.
-            max_buffered_rows: 2,
-            flush_interval: Duration::from_hours(1),
-            ..StoreOptions::default()
-        };
-        let store = Store::open(dir.path(), options).unwrap();
+        let store = Store::open(dir.path(), flush_on_every_write()).unwrap();
         // The open segment stays writable, but no new segment can be created: the log
         // directory's path now names a file.
         let wal_dir = dir.path().join("wal");

@@ -90,8 +90,11 @@ mod tests {
                 quantile(&ordered, q).to_bits()
             );
         }
-        let mut one = [4.5];
-        assert_eq!(select_quantile(&mut one, 0.95).to_bits(), 4.5_f64.to_bits());
+        let mut single = [4.5];
+        assert_eq!(
+            select_quantile(&mut single, 0.95).to_bits(),
+            4.5_f64.to_bits()
+        );
     }
 
     #[test]
