@@ -13,7 +13,7 @@ use std::time::Duration;
 use spanbill_collector::store::{DateRange, Table, scan};
 use support::{Collector, free_ports};
 
-mod support;
+use crate::support;
 
 const PYTHON_PACKAGES: &str = "opentelemetry-sdk==1.45.1 \
     opentelemetry-exporter-otlp-proto-http==1.45.1 opentelemetry-exporter-otlp-proto-grpc==1.45.1 \

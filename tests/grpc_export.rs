@@ -13,7 +13,7 @@ use spanbill_collector::store::DateRange;
 use spanbill_reports::dataset::{load_spans, load_unit_counts};
 use support::Collector;
 
-mod support;
+use crate::support;
 
 const CHILD: &str = "SPANBILL_GRPC_EXPORT_CHILD";
 const SPANS: usize = 12;

@@ -9,7 +9,7 @@ use std::process::Command;
 use rust_decimal::Decimal;
 use support::Collector;
 
-mod support;
+use crate::support;
 
 /// Invocations the script plays.
 const COUNT: u64 = 40;

@@ -4,7 +4,7 @@
 // Instrumented handler futures exceed clippy's size limit; the binaries box them.
 #![allow(clippy::large_futures)]
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

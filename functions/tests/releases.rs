@@ -4,7 +4,7 @@
 // Handler futures in a debug build carry whole events and fixtures; only tests await them.
 #![allow(clippy::large_futures)]
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

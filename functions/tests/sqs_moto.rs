@@ -7,7 +7,7 @@
 // Instrumented handler futures exceed clippy's size limit; the binaries box them.
 #![allow(clippy::large_futures)]
 
-mod support;
+use crate::support;
 
 use std::fs::File;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};

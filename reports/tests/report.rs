@@ -8,7 +8,7 @@ use spanbill_reports::report::{Format, Inputs, ReportSettings, build, render};
 use spanbill_reports::traces::TraceSpan;
 use support::template;
 
-mod support;
+use crate::support;
 
 /// 1,000 invocations of version 1, then 1,000 of version 2 whose slowest 10% take 60%
 /// longer, one a minute.

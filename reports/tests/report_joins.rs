@@ -14,7 +14,7 @@ use spanbill_reports::table::Tables;
 use spanbill_reports::traces::{TraceSpan, UnitCount};
 use support::template;
 
-mod support;
+use crate::support;
 
 /// 2026-11-01T00:00:00Z in nanoseconds.
 const START_NS: i64 = 1_793_491_200_000_000_000;
