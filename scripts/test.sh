@@ -35,5 +35,5 @@ if [ ! -f "$node_installed" ] || [ "$node_lock" -nt "$node_installed" ]; then
   (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-cargo test --workspace --all-targets
+cargo test --workspace --all-targets --no-fail-fast
 cargo test --workspace --doc

@@ -18,6 +18,14 @@ use crate::support;
 const CHILD: &str = "SPANBILL_GRPC_EXPORT_CHILD";
 const SPANS: usize = 12;
 
+/// The test's name as the test harness filters it: the module path without the crate name.
+fn test_name() -> String {
+    match module_path!().split_once("::") {
+        Some((_, module)) => format!("{module}::grpc_export_reaches_collector"),
+        None => "grpc_export_reaches_collector".to_owned(),
+    }
+}
+
 #[test]
 fn grpc_export_reaches_collector() {
     if std::env::var_os(CHILD).is_some() {
@@ -31,7 +39,7 @@ fn grpc_export_reaches_collector() {
     let child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "grpc_export_reaches_collector",
+            &test_name(),
             "--nocapture",
             "--test-threads=1",
         ])
@@ -48,10 +56,15 @@ fn grpc_export_reaches_collector() {
         .output()
         .unwrap();
     let log = collector.terminate();
+    let stdout = String::from_utf8_lossy(&child.stdout);
+    assert!(
+        stdout.contains("running 1 test"),
+        "the child process ran no test named {}: {stdout}",
+        test_name()
+    );
     assert!(
         child.status.success(),
-        "the exporting process failed: {}\n{}\ncollector log: {log}",
-        String::from_utf8_lossy(&child.stdout),
+        "the exporting process failed: {stdout}\n{}\ncollector log: {log}",
         String::from_utf8_lossy(&child.stderr)
     );
 
