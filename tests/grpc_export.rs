@@ -37,12 +37,7 @@ fn grpc_export_reaches_collector() {
     let collector = Collector::start(dir.path());
     let grpc = collector.grpc;
     let child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            &test_name(),
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", &test_name(), "--nocapture", "--test-threads=1"])
         .env(CHILD, "1")
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
         .env(

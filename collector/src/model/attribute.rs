@@ -137,6 +137,14 @@ pub(crate) struct JsonObject<'a>(pub(crate) &'a [KeyValue]);
 
 impl Serialize for JsonObject<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Keys that arrive in strictly increasing order need no sorted copy.
+        if self.0.windows(2).all(|pair| pair[0].key < pair[1].key) {
+            let mut map = serializer.serialize_map(Some(self.0.len()))?;
+            for pair in self.0 {
+                map.serialize_entry(&pair.key, &JsonValue(&pair.value))?;
+            }
+            return map.end();
+        }
         // A stable sort keeps the first of equal keys first, so `dedup_by` keeps it.
         let mut pairs: Vec<&KeyValue> = self.0.iter().collect();
         pairs.sort_by(|left, right| left.key.cmp(&right.key));

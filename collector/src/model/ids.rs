@@ -119,6 +119,14 @@ macro_rules! id_type {
                 hex_into(&self.0, &mut text);
                 String::from_utf8(text).expect("hex digits are ASCII")
             }
+
+            /// Writes the lowercase hex form into `out` and returns it, for callers that copy
+            /// it on and need no `String` of their own.
+            pub fn hex_in<'a>(&self, out: &'a mut [u8; 32]) -> &'a str {
+                let text = &mut out[..$len * 2];
+                hex_into(&self.0, text);
+                std::str::from_utf8(text).expect("hex digits are ASCII")
+            }
         }
 
         impl FromStr for $name {

@@ -16,8 +16,7 @@ use crate::invocation::{
 };
 use crate::model::attribute::JsonObject;
 use crate::model::{
-    Attributes, Event, Invocation, Link, MetricPoint, PointValue, Span, Temporality,
-    attributes_to_json_text,
+    Attributes, Event, Invocation, KeyValue, Link, MetricPoint, PointValue, Span, Temporality,
 };
 
 /// Returns the UTC date of a time in ns since the Unix epoch; times past the range `time`
@@ -50,7 +49,11 @@ struct EventJson<'a> {
     time_ns: u64,
 }
 
-fn links_json(links: &[Link]) -> String {
+fn write_links(links: &[Link], out: &mut Vec<u8>) {
+    if links.is_empty() {
+        out.extend_from_slice(b"[]");
+        return;
+    }
     let links: Vec<LinkJson<'_>> = links
         .iter()
         .map(|link| LinkJson {
@@ -61,10 +64,14 @@ fn links_json(links: &[Link]) -> String {
             trace_state: &link.trace_state,
         })
         .collect();
-    serde_json::to_string(&links).expect("links serialize to JSON")
+    serde_json::to_writer(out, &links).expect("links serialize to JSON");
 }
 
-fn events_json(events: &[Event]) -> String {
+fn write_events(events: &[Event], out: &mut Vec<u8>) {
+    if events.is_empty() {
+        out.extend_from_slice(b"[]");
+        return;
+    }
     let events: Vec<EventJson<'_>> = events
         .iter()
         .map(|event| EventJson {
@@ -73,25 +80,61 @@ fn events_json(events: &[Event]) -> String {
             time_ns: event.time_ns,
         })
         .collect();
-    serde_json::to_string(&events).expect("events serialize to JSON")
+    serde_json::to_writer(out, &events).expect("events serialize to JSON");
 }
 
-/// Returns the JSON text of each row's resource attributes. Rows that share one resource
-/// (the spans or points of one request) share one encoding.
-fn resource_json<'a>(resources: impl Iterator<Item = &'a Arc<Attributes>>) -> Vec<String> {
-    let mut previous: Option<(&Arc<Attributes>, String)> = None;
-    resources
-        .map(|resource| {
-            if let Some((shared, text)) = &previous
-                && Arc::ptr_eq(shared, resource)
-            {
-                return text.clone();
+fn write_attributes(attributes: &[KeyValue], out: &mut Vec<u8>) {
+    serde_json::to_writer(out, &JsonObject(attributes)).expect("attributes serialize to JSON");
+}
+
+/// Builds a text column value by value. Each value is copied into the column's own buffers,
+/// so no `String` is allocated per row.
+fn text_column<'a, T: 'a>(
+    name: &str,
+    rows: &'a [(u64, &'a T)],
+    value: impl Fn(&'a T) -> Option<&'a str>,
+) -> Column {
+    let mut builder = StringChunkedBuilder::new(name.into(), rows.len());
+    for (_, row) in rows {
+        builder.append_option(value(row));
+    }
+    builder.finish().into_column()
+}
+
+/// Builds a text column from values that `write` puts into one scratch buffer, reused for
+/// every row; `write` returns `false` for a null.
+fn written_column<'a, T: 'a>(
+    name: &str,
+    rows: &'a [(u64, &'a T)],
+    mut write: impl FnMut(&'a T, &mut Vec<u8>) -> bool,
+) -> Column {
+    let mut builder = StringChunkedBuilder::new(name.into(), rows.len());
+    let mut scratch = Vec::new();
+    for (_, row) in rows {
+        scratch.clear();
+        if write(row, &mut scratch) {
+            builder.append_value(std::str::from_utf8(&scratch).expect("values are UTF-8"));
+        } else {
+            builder.append_null();
+        }
+    }
+    builder.finish().into_column()
+}
+
+/// Returns a writer of resource attributes as JSON. Rows that share one resource (the spans
+/// of one request) share one encoding.
+fn resource_writer<'a>() -> impl FnMut(&'a Arc<Attributes>, &mut Vec<u8>) -> bool {
+    let mut previous: Option<(&'a Arc<Attributes>, Vec<u8>)> = None;
+    move |resource, out| {
+        match &mut previous {
+            Some((shared, text)) if Arc::ptr_eq(shared, resource) => out.extend_from_slice(text),
+            _ => {
+                write_attributes(resource, out);
+                previous = Some((resource, out.clone()));
             }
-            let text = attributes_to_json_text(resource);
-            previous = Some((resource, text.clone()));
-            text
-        })
-        .collect()
+        }
+        true
+    }
 }
 
 /// Builds the `spans` table rows.
@@ -100,46 +143,30 @@ fn resource_json<'a>(resources: impl Iterator<Item = &'a Arc<Attributes>>) -> Ve
     reason = "one entry per column, in table order"
 )]
 pub(crate) fn spans_frame(rows: &[(u64, &Span)]) -> PolarsResult<DataFrame> {
-    let text = |f: fn(&Span) -> Option<&str>| -> Vec<Option<&str>> {
-        rows.iter().map(|(_, span)| f(span)).collect()
-    };
-    let links: Vec<String> = rows
-        .iter()
-        .map(|(_, span)| links_json(&span.links))
-        .collect();
-    let events: Vec<String> = rows
-        .iter()
-        .map(|(_, span)| events_json(&span.events))
-        .collect();
+    let mut hex = [0_u8; 32];
+    let mut resource = resource_writer();
     DataFrame::new_infer_height(vec![
-        Column::new(
-            "trace_id".into(),
-            rows.iter()
-                .map(|(_, span)| span.trace_id.to_hex())
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "span_id".into(),
-            rows.iter()
-                .map(|(_, span)| span.span_id.to_hex())
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "parent_span_id".into(),
-            rows.iter()
-                .map(|(_, span)| span.parent_span_id.map(|id| id.to_hex()))
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "trace_state".into(),
-            text(|span| span.trace_state.as_deref()),
-        ),
+        written_column("trace_id", rows, |span, out| {
+            out.extend_from_slice(span.trace_id.hex_in(&mut hex).as_bytes());
+            true
+        }),
+        written_column("span_id", rows, |span, out| {
+            out.extend_from_slice(span.span_id.hex_in(&mut hex).as_bytes());
+            true
+        }),
+        written_column("parent_span_id", rows, |span, out| {
+            span.parent_span_id.is_some_and(|id| {
+                out.extend_from_slice(id.hex_in(&mut hex).as_bytes());
+                true
+            })
+        }),
+        text_column("trace_state", rows, |span| span.trace_state.as_deref()),
         Column::new(
             "flags".into(),
             rows.iter().map(|(_, span)| span.flags).collect::<Vec<_>>(),
         ),
-        Column::new("name".into(), text(|span| Some(span.name.as_str()))),
-        Column::new("kind".into(), text(|span| Some(span.kind.as_str()))),
+        text_column("name", rows, |span| Some(span.name.as_str())),
+        text_column("kind", rows, |span| Some(span.kind.as_str())),
         Column::new(
             "start_ns".into(),
             rows.iter()
@@ -156,51 +183,42 @@ pub(crate) fn spans_frame(rows: &[(u64, &Span)]) -> PolarsResult<DataFrame> {
                 .map(|(_, span)| span.duration_ns())
                 .collect::<Vec<_>>(),
         ),
-        Column::new("status".into(), text(|span| Some(span.status.as_str()))),
-        Column::new(
-            "status_message".into(),
-            text(|span| span.status_message.as_deref()),
-        ),
-        Column::new(
-            "service_name".into(),
-            text(|span| span.service_name.as_deref()),
-        ),
-        Column::new(
-            "service_version".into(),
-            text(|span| span.service_version.as_deref()),
-        ),
-        Column::new("faas_name".into(), text(|span| span.faas_name.as_deref())),
-        Column::new(
-            "faas_invocation_id".into(),
-            text(|span| span.faas_invocation_id.as_deref()),
-        ),
+        text_column("status", rows, |span| Some(span.status.as_str())),
+        text_column("status_message", rows, |span| {
+            span.status_message.as_deref()
+        }),
+        text_column("service_name", rows, |span| span.service_name.as_deref()),
+        text_column("service_version", rows, |span| {
+            span.service_version.as_deref()
+        }),
+        text_column("faas_name", rows, |span| span.faas_name.as_deref()),
+        text_column("faas_invocation_id", rows, |span| {
+            span.faas_invocation_id.as_deref()
+        }),
         Column::new(
             "faas_coldstart".into(),
             rows.iter()
                 .map(|(_, span)| span.faas_coldstart)
                 .collect::<Vec<_>>(),
         ),
-        Column::new(
-            "faas_trigger".into(),
-            text(|span| span.faas_trigger.as_deref()),
-        ),
-        Column::new("links".into(), links),
-        Column::new("events".into(), events),
-        Column::new(
-            "attributes".into(),
-            rows.iter()
-                .map(|(_, span)| attributes_to_json_text(&span.attributes))
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "resource_attributes".into(),
-            resource_json(rows.iter().map(|(_, span)| &span.resource_attributes)),
-        ),
-        Column::new("scope_name".into(), text(|span| span.scope_name.as_deref())),
-        Column::new(
-            "scope_version".into(),
-            text(|span| span.scope_version.as_deref()),
-        ),
+        text_column("faas_trigger", rows, |span| span.faas_trigger.as_deref()),
+        written_column("links", rows, |span, out| {
+            write_links(&span.links, out);
+            true
+        }),
+        written_column("events", rows, |span, out| {
+            write_events(&span.events, out);
+            true
+        }),
+        written_column("attributes", rows, |span, out| {
+            write_attributes(&span.attributes, out);
+            true
+        }),
+        written_column("resource_attributes", rows, |span, out| {
+            resource(&span.resource_attributes, out)
+        }),
+        text_column("scope_name", rows, |span| span.scope_name.as_deref()),
+        text_column("scope_version", rows, |span| span.scope_version.as_deref()),
         seq_column(rows.iter().map(|(seq, _)| *seq)),
     ])
 }
@@ -354,16 +372,14 @@ pub(crate) fn metrics_frame(rows: &[(u64, &MetricPoint)]) -> PolarsResult<DataFr
                 .map(|(_, point)| point.flags)
                 .collect::<Vec<_>>(),
         ),
-        Column::new(
-            "attributes".into(),
-            rows.iter()
-                .map(|(_, point)| attributes_to_json_text(&point.attributes))
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "resource_attributes".into(),
-            resource_json(rows.iter().map(|(_, point)| &point.resource_attributes)),
-        ),
+        written_column("attributes", rows, |point, out| {
+            write_attributes(&point.attributes, out);
+            true
+        }),
+        written_column("resource_attributes", rows, {
+            let mut resource = resource_writer();
+            move |point, out| resource(&point.resource_attributes, out)
+        }),
         Column::new(
             "service_name".into(),
             text(|point| point.service_name.as_deref()),
