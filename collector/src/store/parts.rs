@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
+use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 
 use polars::prelude::{DataFrame, ParquetWriter, PolarsError, PolarsResult};
@@ -88,6 +89,9 @@ pub(crate) fn is_covered(index: &PartIndex, table: Table, date: Date, seq: u64) 
     })
 }
 
+/// Bytes of Parquet gathered before each write to the part file.
+const WRITE_BUFFER_BYTES: usize = 1 << 20;
+
 /// Writes one part atomically and returns its path. Each frame of `row_groups` becomes one
 /// Parquet row group, so only one group's columns are in memory at a time.
 pub(crate) fn write_part(
@@ -106,10 +110,15 @@ pub(crate) fn write_part(
     let temporary = partition_dir.join(format!("{TEMPORARY_PREFIX}{name}"));
     let target = partition_dir.join(&name);
     let file = File::create(&temporary).map_err(io_error(&temporary))?;
-    write_row_groups(&file, row_groups).map_err(|source| StoreError::Parquet {
+    // The Parquet writer writes each page header and page on its own; unbuffered, those
+    // small writes were a system call each and took a seventh of the collector's CPU time.
+    let mut buffered = BufWriter::with_capacity(WRITE_BUFFER_BYTES, &file);
+    write_row_groups(&mut buffered, row_groups).map_err(|source| StoreError::Parquet {
         path: temporary.clone(),
         source,
     })?;
+    buffered.flush().map_err(io_error(&temporary))?;
+    drop(buffered);
     file.sync_all().map_err(io_error(&temporary))?;
     drop(file);
     fs::rename(&temporary, &target).map_err(io_error(&target))?;
@@ -124,7 +133,7 @@ pub(crate) fn write_part(
 }
 
 fn write_row_groups(
-    file: &File,
+    file: &mut BufWriter<&File>,
     mut row_groups: impl Iterator<Item = PolarsResult<DataFrame>>,
 ) -> PolarsResult<()> {
     let Some(first) = row_groups.next().transpose()? else {
