@@ -372,8 +372,9 @@ fn shut_down() -> StoreError {
 fn run_flusher(data_dir: &Path, wal_dir: &Path, jobs: &Receiver<FlushJob>, shared: &Shared) {
     // Freeing a flushed buffer, a few allocations per span made on the request threads, took
     // a quarter of this thread's time. A thread of its own frees it while the next flush
-    // runs; the channel holds one buffer, so at most two wait to be freed.
-    let (to_free, buffers) = sync_channel::<Buffer>(1);
+    // runs. The hand-over waits until that thread is done with the buffer before, so at most
+    // one buffer is being freed at a time.
+    let (to_free, buffers) = sync_channel::<Buffer>(0);
     let freer = std::thread::Builder::new()
         .name("spanbill-free".to_owned())
         .spawn(move || buffers.into_iter().for_each(drop))
