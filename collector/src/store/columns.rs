@@ -138,10 +138,6 @@ fn resource_writer<'a>() -> impl FnMut(&'a Arc<Attributes>, &mut Vec<u8>) -> boo
 }
 
 /// Builds the `spans` table rows.
-#[expect(
-    clippy::too_many_lines,
-    reason = "one entry per column, in table order"
-)]
 pub(crate) fn spans_frame(rows: &[(u64, &Span)]) -> PolarsResult<DataFrame> {
     let mut hex = [0_u8; 32];
     let mut resource = resource_writer();
