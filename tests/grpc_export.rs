@@ -18,7 +18,8 @@ use crate::support;
 const CHILD: &str = "SPANBILL_GRPC_EXPORT_CHILD";
 const SPANS: usize = 12;
 
-/// The test's name as the test harness filters it: the module path without the crate name.
+/// Returns the test's name as the test harness filters it: the module path without the
+/// crate name.
 fn test_name() -> String {
     match module_path!().split_once("::") {
         Some((_, module)) => format!("{module}::grpc_export_reaches_collector"),

@@ -110,8 +110,9 @@ pub(crate) fn write_part(
     let temporary = partition_dir.join(format!("{TEMPORARY_PREFIX}{name}"));
     let target = partition_dir.join(&name);
     let file = File::create(&temporary).map_err(io_error(&temporary))?;
-    // The Parquet writer writes each page header and page on its own; unbuffered, those
-    // small writes were a system call each and took a seventh of the collector's CPU time.
+    // The Parquet writer writes each page header and page on its own. Unbuffered, each of
+    // those small writes was a system call, and together they took a seventh of the
+    // collector's CPU time.
     let mut buffered = BufWriter::with_capacity(WRITE_BUFFER_BYTES, &file);
     write_row_groups(&mut buffered, row_groups).map_err(|source| StoreError::Parquet {
         path: temporary.clone(),
