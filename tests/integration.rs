@@ -5,7 +5,6 @@ mod support;
 
 mod cli;
 mod collect_cli;
-mod demo_cli;
 mod grpc_export;
 mod ingest_cli;
 mod pricing_cli;
