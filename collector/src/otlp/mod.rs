@@ -13,7 +13,6 @@
 
 mod convert;
 mod json;
-mod json_value;
 mod logs;
 
 use std::collections::BTreeMap;
@@ -134,10 +133,10 @@ pub enum DecodeError {
     #[error("invalid OTLP JSON body: {0}")]
     Json(#[from] serde_json::Error),
     /// The JSON is valid but a field has the wrong type or form.
-    #[error("invalid OTLP JSON body: field `{field}`: {problem}")]
+    #[error("invalid OTLP JSON body: field `{path}`: {problem}")]
     JsonField {
-        /// Field name.
-        field: &'static str,
+        /// Path of the field, such as `resourceSpans[0].scopeSpans[0].spans[3].traceId`.
+        path: String,
         /// The problem found.
         problem: String,
     },

@@ -1,0 +1,295 @@
+//! Attribute lists and values for OTLP/JSON, read with their nesting depth so that a value
+//! nested too deeply is rejected.
+
+use std::fmt;
+
+use opentelemetry_proto::tonic::common::v1::{
+    AnyValue, ArrayValue, KeyValue, KeyValueList, any_value,
+};
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::scalars::{Base64, Double, Int64, NullOr, Text};
+
+/// Nesting depth of array and key-value list values past which a value is rejected.
+pub(super) const MAX_DEPTH: usize = 16;
+
+pub(super) fn key_values<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<KeyValue>, D::Error> {
+    deserializer.deserialize_any(KeyValues { depth: 0 })
+}
+
+pub(super) fn any_value<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<AnyValue>, D::Error> {
+    deserializer.deserialize_any(AnyValueSeed { depth: 0 })
+}
+
+/// A list of attributes (or `null`) at a nesting depth.
+#[derive(Clone, Copy)]
+struct KeyValues {
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for KeyValues {
+    type Value = Vec<KeyValue>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyValues {
+    type Value = Vec<KeyValue>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a list of key-value pairs")
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut pairs = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(pair) = seq.next_element_seed(Pair { depth: self.depth })? {
+            pairs.push(pair);
+        }
+        Ok(pairs)
+    }
+}
+
+/// One `{"key": ..., "value": ...}` pair.
+struct Pair {
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for Pair {
+    type Value = KeyValue;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Pair {
+    type Value = KeyValue;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a key-value pair")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut pair = KeyValue::default();
+        while let Some(field) = map.next_key::<PairField>()? {
+            match field {
+                PairField::Key => pair.key = map.next_value_seed(Text)?,
+                PairField::Value => {
+                    pair.value = map.next_value_seed(AnyValueSeed { depth: self.depth })?;
+                }
+                PairField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(pair)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum PairField {
+    Key,
+    Value,
+    #[serde(other)]
+    Other,
+}
+
+/// An attribute value (or `null`) at a nesting depth.
+struct AnyValueSeed {
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for AnyValueSeed {
+    type Value = Option<AnyValue>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for AnyValueSeed {
+    type Value = Option<AnyValue>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("an attribute value object")
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        use any_value::Value as V;
+
+        if self.depth > MAX_DEPTH {
+            return Err(de::Error::custom(format!(
+                "attribute value nested more than {MAX_DEPTH} levels deep"
+            )));
+        }
+        let nested = self.depth + 1;
+        let mut value = None;
+        while let Some(field) = map.next_key::<ValueField>()? {
+            let read = match field {
+                ValueField::StringValue => map.next_value_seed(NullOr(Text))?.map(V::StringValue),
+                ValueField::BoolValue => map.next_value::<Option<bool>>()?.map(V::BoolValue),
+                ValueField::IntValue => map.next_value_seed(NullOr(Int64))?.map(V::IntValue),
+                ValueField::DoubleValue => map.next_value_seed(NullOr(Double))?.map(V::DoubleValue),
+                ValueField::BytesValue => map.next_value_seed(NullOr(Base64))?.map(V::BytesValue),
+                ValueField::ArrayValue => map
+                    .next_value_seed(NullOr(ListValue { depth: nested }))?
+                    .map(|values| V::ArrayValue(ArrayValue { values })),
+                ValueField::KvlistValue => map
+                    .next_value_seed(NullOr(PairList { depth: nested }))?
+                    .map(|values| V::KvlistValue(KeyValueList { values })),
+                ValueField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            if read.is_some() {
+                value = read;
+            }
+        }
+        Ok(Some(AnyValue { value }))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum ValueField {
+    #[serde(alias = "string_value")]
+    StringValue,
+    #[serde(alias = "bool_value")]
+    BoolValue,
+    #[serde(alias = "int_value")]
+    IntValue,
+    #[serde(alias = "double_value")]
+    DoubleValue,
+    #[serde(alias = "bytes_value")]
+    BytesValue,
+    #[serde(alias = "array_value")]
+    ArrayValue,
+    #[serde(alias = "kvlist_value")]
+    KvlistValue,
+    #[serde(other)]
+    Other,
+}
+
+/// `{"values": [...]}` of an array value.
+struct ListValue {
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for ListValue {
+    type Value = Vec<AnyValue>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ListValue {
+    type Value = Vec<AnyValue>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("an array value object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut values = Vec::new();
+        while let Some(key) = map.next_key::<ListField>()? {
+            if key == ListField::Values {
+                values = map.next_value_seed(Values { depth: self.depth })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(values)
+    }
+}
+
+/// The items of an array value (or `null`). An item without a value is kept empty.
+struct Values {
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for Values {
+    type Value = Vec<AnyValue>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Values {
+    type Value = Vec<AnyValue>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a list of attribute values")
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(value) = seq.next_element_seed(AnyValueSeed { depth: self.depth })? {
+            values.push(value.unwrap_or_default());
+        }
+        Ok(values)
+    }
+}
+
+/// `{"values": [...]}` of a key-value list value.
+struct PairList {
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for PairList {
+    type Value = Vec<KeyValue>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PairList {
+    type Value = Vec<KeyValue>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a key-value list value object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut values = Vec::new();
+        while let Some(key) = map.next_key::<ListField>()? {
+            if key == ListField::Values {
+                values = map.next_value_seed(KeyValues { depth: self.depth })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(values)
+    }
+}
+
+#[derive(Deserialize, PartialEq, Eq)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum ListField {
+    Values,
+    #[serde(other)]
+    Other,
+}

@@ -1,0 +1,682 @@
+//! OTLP/JSON decoding into the protobuf message types.
+//!
+//! Follows the OTLP/JSON rules. Field names are lowerCamelCase, and the proto names are
+//! accepted too. Trace and span ids are hex strings in either case. Enums are integers, and
+//! their names are accepted too. 64-bit integers are decimal strings or bare numbers, read
+//! without going through f64. Doubles are numbers or `"NaN"`, `"Infinity"` and
+//! `"-Infinity"`. `null` counts as an absent field, and unknown fields are ignored. A field
+//! given twice, also once by each of its two names, fails the request.
+//!
+//! The body is read in one pass straight into the protobuf types: serde's derive reads each
+//! message through a `remote` definition of its fields, and no document tree is built. Only
+//! when that pass fails is the body read again, to name the path of the field at fault
+//! (`resourceSpans[0].scopeSpans[0].spans[3].traceId`).
+
+mod attributes;
+mod scalars;
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::metrics::v1 as pm;
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
+use serde::Deserialize;
+use serde::de::Deserializer;
+
+use self::attributes::{any_value, key_values};
+use self::scalars::{
+    EnumNumber, boolean, double, double_list, hex_id, int32, optional_double, optional_int64,
+    string, uint32, uint64, uint64_list,
+};
+use super::DecodeError;
+
+/// Decodes an OTLP/JSON trace export request.
+pub fn traces_from_json(body: &[u8]) -> Result<ExportTraceServiceRequest, DecodeError> {
+    decode::<TracesRequest>(body).map(|request| ExportTraceServiceRequest {
+        resource_spans: request.resource_spans,
+    })
+}
+
+/// Decodes an OTLP/JSON metrics export request.
+pub fn metrics_from_json(body: &[u8]) -> Result<ExportMetricsServiceRequest, DecodeError> {
+    decode::<MetricsRequest>(body).map(|request| ExportMetricsServiceRequest {
+        resource_metrics: request.resource_metrics,
+    })
+}
+
+/// Decodes an OTLP/JSON logs export request.
+pub fn logs_from_json(body: &[u8]) -> Result<ExportLogsServiceRequest, DecodeError> {
+    decode::<LogsRequest>(body).map(|request| ExportLogsServiceRequest {
+        resource_logs: request.resource_logs,
+    })
+}
+
+/// Reads `body` as `T`. A body that is valid JSON but breaks a field rule is read a second
+/// time to find the path of that field.
+fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, DecodeError> {
+    let error = match serde_json::from_slice::<T>(body) {
+        Ok(value) => return Ok(value),
+        Err(error) => error,
+    };
+    if error.is_data() {
+        let mut deserializer = serde_json::Deserializer::from_slice(body);
+        if let Err(located) = serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+            return Err(DecodeError::JsonField {
+                path: located.path().to_string(),
+                problem: located.into_inner().to_string(),
+            });
+        }
+    }
+    Err(DecodeError::Json(error))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TracesRequest {
+    #[serde(default, alias = "resource_spans", deserialize_with = "resource_spans")]
+    resource_spans: Vec<ResourceSpans>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MetricsRequest {
+    #[serde(
+        default,
+        alias = "resource_metrics",
+        deserialize_with = "resource_metrics"
+    )]
+    resource_metrics: Vec<pm::ResourceMetrics>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LogsRequest {
+    #[serde(default, alias = "resource_logs", deserialize_with = "resource_logs")]
+    resource_logs: Vec<ResourceLogs>,
+}
+
+/// Defines `$name`, which reads a list of `$item` (or `null`) through the remote
+/// definition `$def`.
+macro_rules! list_of {
+    ($name:ident, $def:literal, $item:ty) => {
+        fn $name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<$item>, D::Error> {
+            #[derive(Deserialize)]
+            #[repr(transparent)]
+            struct Item(#[serde(with = $def)] $item);
+            let items: Option<Vec<Item>> = Deserialize::deserialize(deserializer)?;
+            // Same layout, so the vector is reused in place.
+            Ok(items
+                .unwrap_or_default()
+                .into_iter()
+                .map(|item| item.0)
+                .collect())
+        }
+    };
+}
+
+/// Defines `$name`, which reads an optional `$item` through the remote definition `$def`.
+macro_rules! option_of {
+    ($name:ident, $def:literal, $item:ty) => {
+        fn $name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<$item>, D::Error> {
+            #[derive(Deserialize)]
+            struct Item(#[serde(with = $def)] $item);
+            let item: Option<Item> = Deserialize::deserialize(deserializer)?;
+            Ok(item.map(|item| item.0))
+        }
+    };
+}
+
+list_of!(resource_spans, "ResourceSpansDef", ResourceSpans);
+list_of!(scope_spans, "ScopeSpansDef", ScopeSpans);
+list_of!(spans, "SpanDef", Span);
+list_of!(events, "EventDef", span::Event);
+list_of!(links, "LinkDef", span::Link);
+list_of!(resource_metrics, "ResourceMetricsDef", pm::ResourceMetrics);
+list_of!(scope_metrics, "ScopeMetricsDef", pm::ScopeMetrics);
+list_of!(
+    histogram_points,
+    "HistogramPointDef",
+    pm::HistogramDataPoint
+);
+list_of!(
+    exponential_points,
+    "ExponentialPointDef",
+    pm::ExponentialHistogramDataPoint
+);
+list_of!(summary_points, "SummaryPointDef", pm::SummaryDataPoint);
+list_of!(
+    quantile_values,
+    "QuantileDef",
+    pm::summary_data_point::ValueAtQuantile
+);
+list_of!(resource_logs, "ResourceLogsDef", ResourceLogs);
+list_of!(scope_logs, "ScopeLogsDef", ScopeLogs);
+list_of!(log_records, "LogRecordDef", LogRecord);
+option_of!(resource, "ResourceDef", Resource);
+option_of!(scope, "ScopeDef", InstrumentationScope);
+option_of!(status, "StatusDef", Status);
+option_of!(
+    buckets,
+    "BucketsDef",
+    pm::exponential_histogram_data_point::Buckets
+);
+
+#[derive(Deserialize)]
+#[serde(remote = "ResourceSpans", rename_all = "camelCase")]
+struct ResourceSpansDef {
+    #[serde(default, deserialize_with = "resource")]
+    resource: Option<Resource>,
+    #[serde(default, alias = "scope_spans", deserialize_with = "scope_spans")]
+    scope_spans: Vec<ScopeSpans>,
+    #[serde(default, alias = "schema_url", deserialize_with = "string")]
+    schema_url: String,
+}
+
+#[derive(Deserialize)]
+#[serde(remote = "ScopeSpans", rename_all = "camelCase")]
+struct ScopeSpansDef {
+    #[serde(default, deserialize_with = "scope")]
+    scope: Option<InstrumentationScope>,
+    #[serde(default, deserialize_with = "spans")]
+    spans: Vec<Span>,
+    #[serde(default, alias = "schema_url", deserialize_with = "string")]
+    schema_url: String,
+}
+
+#[derive(Deserialize)]
+#[serde(remote = "Resource", rename_all = "camelCase")]
+struct ResourceDef {
+    #[serde(default, deserialize_with = "key_values")]
+    attributes: Vec<KeyValue>,
+    #[serde(
+        default,
+        alias = "dropped_attributes_count",
+        deserialize_with = "uint32"
+    )]
+    dropped_attributes_count: u32,
+    #[serde(skip)]
+    entity_refs: Vec<opentelemetry_proto::tonic::common::v1::EntityRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(remote = "InstrumentationScope", rename_all = "camelCase")]
+struct ScopeDef {
+    #[serde(default, deserialize_with = "string")]
+    name: String,
+    #[serde(default, deserialize_with = "string")]
+    version: String,
+    #[serde(default, deserialize_with = "key_values")]
+    attributes: Vec<KeyValue>,
+    #[serde(
+        default,
+        alias = "dropped_attributes_count",
+        deserialize_with = "uint32"
+    )]
+    dropped_attributes_count: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(remote = "Span", rename_all = "camelCase")]
+struct SpanDef {
+    #[serde(default, alias = "trace_id", deserialize_with = "hex_id")]
+    trace_id: Vec<u8>,
+    #[serde(default, alias = "span_id", deserialize_with = "hex_id")]
+    span_id: Vec<u8>,
+    #[serde(default, alias = "trace_state", deserialize_with = "string")]
+    trace_state: String,
+    #[serde(default, alias = "parent_span_id", deserialize_with = "hex_id")]
+    parent_span_id: Vec<u8>,
+    #[serde(default, deserialize_with = "uint32")]
+    flags: u32,
+    #[serde(default, deserialize_with = "string")]
+    name: String,
+    #[serde(default, deserialize_with = "span_kind")]
+    kind: i32,
+    #[serde(default, alias = "start_time_unix_nano", deserialize_with = "uint64")]
+    start_time_unix_nano: u64,
+    #[serde(default, alias = "end_time_unix_nano", deserialize_with = "uint64")]
+    end_time_unix_nano: u64,
+    #[serde(default, deserialize_with = "key_values")]
+    attributes: Vec<KeyValue>,
+    #[serde(
+        default,
+        alias = "dropped_attributes_count",
+        deserialize_with = "uint32"
+    )]
+    dropped_attributes_count: u32,
+    #[serde(default, deserialize_with = "events")]
+    events: Vec<span::Event>,
+    #[serde(default, alias = "dropped_events_count", deserialize_with = "uint32")]
+    dropped_events_count: u32,
+    #[serde(default, deserialize_with = "links")]
+    links: Vec<span::Link>,
+    #[serde(default, alias = "dropped_links_count", deserialize_with = "uint32")]
+    dropped_links_count: u32,
+    #[serde(default, deserialize_with = "status")]
+    status: Option<Status>,
+}
+
+#[derive(Deserialize)]
+#[serde(remote = "span::Event", rename_all = "camelCase")]
+struct EventDef {
+    #[serde(default, alias = "time_unix_nano", deserialize_with = "uint64")]
+    time_unix_nano: u64,
+    #[serde(default, deserialize_with = "string")]
+    name: String,
+    #[serde(default, deserialize_with = "key_values")]
+    attributes: Vec<KeyValue>,
+    #[serde(
+        default,
+        alias = "dropped_attributes_count",
+        deserialize_with = "uint32"
+    )]
+    dropped_attributes_count: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(remote = "span::Link", rename_all = "camelCase")]
+struct LinkDef {
+    #[serde(default, alias = "trace_id", deserialize_with = "hex_id")]
+    trace_id: Vec<u8>,
+    #[serde(default, alias = "span_id", deserialize_with = "hex_id")]
+    span_id: Vec<u8>,
+    #[serde(default, alias = "trace_state", deserialize_with = "string")]
+    trace_state: String,
+    #[serde(default, deserialize_with = "key_values")]
+    attributes: Vec<KeyValue>,
+    #[serde(
+        default,
+        alias = "dropped_attributes_count",
+        deserialize_with = "uint32"
+    )]
+    dropped_attributes_count: u32,
+    #[serde(default, deserialize_with = "uint32")]
+    flags: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(remote = "Status", rename_all = "camelCase")]
+struct StatusDef {
+    #[serde(default, deserialize_with = "string")]
+    message: String,
+    #[serde(default, deserialize_with = "status_code")]
+    code: i32,
+}
+
+#[derive(Deserialize)]
+#[serde(remote = "pm::ResourceMetrics", rename_all = "camelCase")]
+struct ResourceMetricsDef {
+    #[serde(default, deserialize_with = "resource")]
+    resource: Option<Resource>,
+    #[serde(default, alias = "scope_metrics", deserialize_with = "scope_metrics")]
+    scope_metrics: Vec<pm::ScopeMetrics>,
+    #[serde(default, alias = "schema_url", deserialize_with = "string")]
+    schema_url: String,
+}
+
+#[derive(Deserialize)]
+#[serde(remote = "pm::ScopeMetrics", rename_all = "camelCase")]
+struct ScopeMetricsDef {
+    #[serde(default, deserialize_with = "scope")]
+    scope: Option<InstrumentationScope>,
+    #[serde(default, deserialize_with = "metrics")]
+    metrics: Vec<pm::Metric>,
+    #[serde(default, alias = "schema_url", deserialize_with = "string")]
+    schema_url: String,
+}
+
+/// A metric as OTLP/JSON writes it: its data is one of five fields.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MetricJson {
+    #[serde(default, deserialize_with = "string")]
+    name: String,
+    #[serde(default, deserialize_with = "string")]
+    description: String,
+    #[serde(default, deserialize_with = "string")]
+    unit: String,
+    #[serde(default, deserialize_with = "key_values")]
+    metadata: Vec<KeyValue>,
+    #[serde(default, deserialize_with = "gauge")]
+    gauge: Option<pm::Gauge>,
+    #[serde(default, deserialize_with = "sum")]
+    sum: Option<pm::Sum>,
+    #[serde(default, deserialize_with = "histogram")]
+    histogram: Option<pm::Histogram>,
+    #[serde(
+        default,
+        alias = "exponential_histogram",
+        deserialize_with = "exponential_histogram"
+    )]
+    exponential_histogram: Option<pm::ExponentialHistogram>,
+    #[serde(default, deserialize_with = "summary")]
+    summary: Option<pm::Summary>,
+}
+
+fn metrics<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<pm::Metric>, D::Error> {
+    use pm::metric::Data;
+    let items: Option<Vec<MetricJson>> = Deserialize::deserialize(deserializer)?;
+    Ok(items
+        .unwrap_or_default()
+        .into_iter()
+        .map(|metric| {
+            // The first of the five that is present, in the order of the proto's oneof.
+            let data = (metric.gauge.map(Data::Gauge))
+                .or(metric.sum.map(Data::Sum))
+                .or(metric.histogram.map(Data::Histogram))
+                .or(metric.exponential_histogram.map(Data::ExponentialHistogram))
+                .or(metric.summary.map(Data::Summary));
+            pm::Metric {
+                name: metric.name,
+                description: metric.description,
+                unit: metric.unit,
+                metadata: metric.metadata,
+                data,
+            }
+        })
+        .collect())
+}
+
+option_of!(gauge, "GaugeDef", pm::Gauge);
+option_of!(sum, "SumDef", pm::Sum);
+option_of!(histogram, "HistogramDef", pm::Histogram);
+option_of!(
+    exponential_histogram,
+    "ExponentialHistogramDef",
+    pm::ExponentialHistogram
+);
+option_of!(summary, "SummaryDef", pm::Summary);
+
+#[derive(Deserialize)]
+#[serde(remote = "pm::Gauge", rename_all = "camelCase")]
+struct GaugeDef {
+    #[serde(default, alias = "data_points", deserialize_with = "number_points")]
+    data_points: Vec<pm::NumberDataPoint>,
+}
+
+#[derive(Deserialize)]
+#[serde(remote = "pm::Sum", rename_all = "camelCase")]
+struct SumDef {
+    #[serde(default, alias = "data_points", deserialize_with = "number_points")]
+    data_points: Vec<pm::NumberDataPoint>,
+    #[serde(
+        default,
+        alias = "aggregation_temporality",
+        deserialize_with = "temporality"
+    )]
+    aggregation_temporality: i32,
+    #[serde(default, alias = "is_monotonic", deserialize_with = "boolean")]
+    is_monotonic: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(remote = "pm::Histogram", rename_all = "camelCase")]
+struct HistogramDef {
+    #[serde(default, alias = "data_points", deserialize_with = "histogram_points")]
+    data_points: Vec<pm::HistogramDataPoint>,
+    #[serde(
+        default,
+        alias = "aggregation_temporality",
+        deserialize_with = "temporality"
+    )]
+    aggregation_temporality: i32,
+}
+
+#[derive(Deserialize)]
+#[serde(remote = "pm::ExponentialHistogram", rename_all = "camelCase")]
+struct ExponentialHistogramDef {
+    #[serde(
+        default,
+        alias = "data_points",
+        deserialize_with = "exponential_points"
+    )]
+    data_points: Vec<pm::ExponentialHistogramDataPoint>,
+    #[serde(
+        default,
+        alias = "aggregation_temporality",
+        deserialize_with = "temporality"
+    )]
+    aggregation_temporality: i32,
+}
+
+#[derive(Deserialize)]
+#[serde(remote = "pm::Summary", rename_all = "camelCase")]
+struct SummaryDef {
+    #[serde(default, alias = "data_points", deserialize_with = "summary_points")]
+    data_points: Vec<pm::SummaryDataPoint>,
+}
+
+/// A number data point as OTLP/JSON writes it: its value is `asInt` or `asDouble`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NumberPointJson {
+    #[serde(default, deserialize_with = "key_values")]
+    attributes: Vec<KeyValue>,
+    #[serde(default, alias = "start_time_unix_nano", deserialize_with = "uint64")]
+    start_time_unix_nano: u64,
+    #[serde(default, alias = "time_unix_nano", deserialize_with = "uint64")]
+    time_unix_nano: u64,
+    #[serde(default, deserialize_with = "uint32")]
+    flags: u32,
+    #[serde(default, alias = "as_int", deserialize_with = "optional_int64")]
+    as_int: Option<i64>,
+    #[serde(default, alias = "as_double", deserialize_with = "optional_double")]
+    as_double: Option<f64>,
+}
+
+fn number_points<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<pm::NumberDataPoint>, D::Error> {
+    use pm::number_data_point::Value as V;
+    let items: Option<Vec<NumberPointJson>> = Deserialize::deserialize(deserializer)?;
+    Ok(items
+        .unwrap_or_default()
+        .into_iter()
+        .map(|point| pm::NumberDataPoint {
+            attributes: point.attributes,
+            start_time_unix_nano: point.start_time_unix_nano,
+            time_unix_nano: point.time_unix_nano,
+            exemplars: Vec::new(),
+            flags: point.flags,
+            value: (point.as_int.map(V::AsInt)).or(point.as_double.map(V::AsDouble)),
+        })
+        .collect())
+}
+
+#[derive(Deserialize)]
+#[serde(remote = "pm::HistogramDataPoint", rename_all = "camelCase")]
+struct HistogramPointDef {
+    #[serde(default, deserialize_with = "key_values")]
+    attributes: Vec<KeyValue>,
+    #[serde(default, alias = "start_time_unix_nano", deserialize_with = "uint64")]
+    start_time_unix_nano: u64,
+    #[serde(default, alias = "time_unix_nano", deserialize_with = "uint64")]
+    time_unix_nano: u64,
+    #[serde(default, deserialize_with = "uint64")]
+    count: u64,
+    #[serde(default, deserialize_with = "optional_double")]
+    sum: Option<f64>,
+    #[serde(default, alias = "bucket_counts", deserialize_with = "uint64_list")]
+    bucket_counts: Vec<u64>,
+    #[serde(default, alias = "explicit_bounds", deserialize_with = "double_list")]
+    explicit_bounds: Vec<f64>,
+    #[serde(skip)]
+    exemplars: Vec<pm::Exemplar>,
+    #[serde(default, deserialize_with = "uint32")]
+    flags: u32,
+    #[serde(default, deserialize_with = "optional_double")]
+    min: Option<f64>,
+    #[serde(default, deserialize_with = "optional_double")]
+    max: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(remote = "pm::ExponentialHistogramDataPoint", rename_all = "camelCase")]
+struct ExponentialPointDef {
+    #[serde(default, deserialize_with = "key_values")]
+    attributes: Vec<KeyValue>,
+    #[serde(default, alias = "start_time_unix_nano", deserialize_with = "uint64")]
+    start_time_unix_nano: u64,
+    #[serde(default, alias = "time_unix_nano", deserialize_with = "uint64")]
+    time_unix_nano: u64,
+    #[serde(default, deserialize_with = "uint64")]
+    count: u64,
+    #[serde(default, deserialize_with = "optional_double")]
+    sum: Option<f64>,
+    #[serde(default, deserialize_with = "int32")]
+    scale: i32,
+    #[serde(default, alias = "zero_count", deserialize_with = "uint64")]
+    zero_count: u64,
+    #[serde(default, deserialize_with = "buckets")]
+    positive: Option<pm::exponential_histogram_data_point::Buckets>,
+    #[serde(default, deserialize_with = "buckets")]
+    negative: Option<pm::exponential_histogram_data_point::Buckets>,
+    #[serde(default, deserialize_with = "uint32")]
+    flags: u32,
+    #[serde(skip)]
+    exemplars: Vec<pm::Exemplar>,
+    #[serde(default, deserialize_with = "optional_double")]
+    min: Option<f64>,
+    #[serde(default, deserialize_with = "optional_double")]
+    max: Option<f64>,
+    #[serde(default, alias = "zero_threshold", deserialize_with = "double")]
+    zero_threshold: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    remote = "pm::exponential_histogram_data_point::Buckets",
+    rename_all = "camelCase"
+)]
+struct BucketsDef {
+    #[serde(default, deserialize_with = "int32")]
+    offset: i32,
+    #[serde(default, alias = "bucket_counts", deserialize_with = "uint64_list")]
+    bucket_counts: Vec<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(remote = "pm::SummaryDataPoint", rename_all = "camelCase")]
+struct SummaryPointDef {
+    #[serde(default, deserialize_with = "key_values")]
+    attributes: Vec<KeyValue>,
+    #[serde(default, alias = "start_time_unix_nano", deserialize_with = "uint64")]
+    start_time_unix_nano: u64,
+    #[serde(default, alias = "time_unix_nano", deserialize_with = "uint64")]
+    time_unix_nano: u64,
+    #[serde(default, deserialize_with = "uint64")]
+    count: u64,
+    #[serde(default, deserialize_with = "double")]
+    sum: f64,
+    #[serde(
+        default,
+        alias = "quantile_values",
+        deserialize_with = "quantile_values"
+    )]
+    quantile_values: Vec<pm::summary_data_point::ValueAtQuantile>,
+    #[serde(default, deserialize_with = "uint32")]
+    flags: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(remote = "pm::summary_data_point::ValueAtQuantile")]
+struct QuantileDef {
+    #[serde(default, deserialize_with = "double")]
+    quantile: f64,
+    #[serde(default, deserialize_with = "double")]
+    value: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(remote = "ResourceLogs", rename_all = "camelCase")]
+struct ResourceLogsDef {
+    #[serde(default, deserialize_with = "resource")]
+    resource: Option<Resource>,
+    #[serde(default, alias = "scope_logs", deserialize_with = "scope_logs")]
+    scope_logs: Vec<ScopeLogs>,
+    #[serde(default, alias = "schema_url", deserialize_with = "string")]
+    schema_url: String,
+}
+
+#[derive(Deserialize)]
+#[serde(remote = "ScopeLogs", rename_all = "camelCase")]
+struct ScopeLogsDef {
+    #[serde(default, deserialize_with = "scope")]
+    scope: Option<InstrumentationScope>,
+    #[serde(default, alias = "log_records", deserialize_with = "log_records")]
+    log_records: Vec<LogRecord>,
+    #[serde(default, alias = "schema_url", deserialize_with = "string")]
+    schema_url: String,
+}
+
+#[derive(Deserialize)]
+#[serde(remote = "LogRecord", rename_all = "camelCase")]
+struct LogRecordDef {
+    #[serde(default, alias = "time_unix_nano", deserialize_with = "uint64")]
+    time_unix_nano: u64,
+    #[serde(
+        default,
+        alias = "observed_time_unix_nano",
+        deserialize_with = "uint64"
+    )]
+    observed_time_unix_nano: u64,
+    #[serde(default, alias = "severity_number", deserialize_with = "int32")]
+    severity_number: i32,
+    #[serde(default, alias = "severity_text", deserialize_with = "string")]
+    severity_text: String,
+    #[serde(default, deserialize_with = "any_value")]
+    body: Option<AnyValue>,
+    #[serde(default, deserialize_with = "key_values")]
+    attributes: Vec<KeyValue>,
+    #[serde(
+        default,
+        alias = "dropped_attributes_count",
+        deserialize_with = "uint32"
+    )]
+    dropped_attributes_count: u32,
+    #[serde(default, deserialize_with = "uint32")]
+    flags: u32,
+    #[serde(default, alias = "trace_id", deserialize_with = "hex_id")]
+    trace_id: Vec<u8>,
+    #[serde(default, alias = "span_id", deserialize_with = "hex_id")]
+    span_id: Vec<u8>,
+    #[serde(default, alias = "event_name", deserialize_with = "string")]
+    event_name: String,
+}
+
+const SPAN_KINDS: &[&str] = &[
+    "SPAN_KIND_UNSPECIFIED",
+    "SPAN_KIND_INTERNAL",
+    "SPAN_KIND_SERVER",
+    "SPAN_KIND_CLIENT",
+    "SPAN_KIND_PRODUCER",
+    "SPAN_KIND_CONSUMER",
+];
+const STATUS_CODES: &[&str] = &["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"];
+const TEMPORALITIES: &[&str] = &[
+    "AGGREGATION_TEMPORALITY_UNSPECIFIED",
+    "AGGREGATION_TEMPORALITY_DELTA",
+    "AGGREGATION_TEMPORALITY_CUMULATIVE",
+];
+
+fn span_kind<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i32, D::Error> {
+    deserializer.deserialize_any(EnumNumber { names: SPAN_KINDS })
+}
+
+fn status_code<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i32, D::Error> {
+    deserializer.deserialize_any(EnumNumber {
+        names: STATUS_CODES,
+    })
+}
+
+fn temporality<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i32, D::Error> {
+    deserializer.deserialize_any(EnumNumber {
+        names: TEMPORALITIES,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,356 @@
+//! Scalar readers for OTLP/JSON: strings, integers given as numbers or decimal strings,
+//! doubles with their special strings, hex ids, base64 bytes and enums by number or name.
+//! Each one reads `null` as the field's default.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
+
+/// Reads `null` as `None`, anything else through the inner seed.
+pub(super) struct NullOr<S>(pub(super) S);
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for NullOr<S> {
+    type Value = Option<S::Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for NullOr<S> {
+    type Value = Option<S::Value>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a value or null")
+    }
+
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        self.0.deserialize(deserializer).map(Some)
+    }
+}
+
+/// Implements `DeserializeSeed` for a unit visitor struct that reads with `deserialize_any`.
+macro_rules! seed_by_visitor {
+    ($($visitor:ident),*) => {$(
+        impl<'de> DeserializeSeed<'de> for $visitor {
+            type Value = <$visitor as Visitor<'de>>::Value;
+
+            fn deserialize<D: Deserializer<'de>>(
+                self,
+                deserializer: D,
+            ) -> Result<Self::Value, D::Error> {
+                deserializer.deserialize_any(self)
+            }
+        }
+    )*};
+}
+
+seed_by_visitor!(Text, Uint64, Int64, Double, HexId, Base64);
+
+/// A string, or `null` for the empty string.
+pub(super) struct Text;
+
+impl Visitor<'_> for Text {
+    type Value = String;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a string")
+    }
+
+    fn visit_unit<E>(self) -> Result<String, E> {
+        Ok(String::new())
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<String, E> {
+        Ok(value.to_owned())
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<String, E> {
+        Ok(value)
+    }
+}
+
+/// An unsigned 64-bit integer as a number or a decimal string; `null` is 0.
+#[derive(Clone, Copy)]
+struct Uint64;
+
+impl Visitor<'_> for Uint64 {
+    type Value = u64;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("an unsigned integer, as a number or a decimal string")
+    }
+
+    fn visit_unit<E>(self) -> Result<u64, E> {
+        Ok(0)
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<u64, E> {
+        Ok(value)
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<u64, E> {
+        u64::try_from(value).map_err(|_| E::invalid_value(de::Unexpected::Signed(value), &self))
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<u64, E> {
+        value
+            .parse()
+            .map_err(|_| E::invalid_value(de::Unexpected::Str(value), &self))
+    }
+}
+
+/// A signed 64-bit integer as a number or a decimal string; `null` is 0.
+pub(super) struct Int64;
+
+impl Visitor<'_> for Int64 {
+    type Value = i64;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("an integer, as a number or a decimal string")
+    }
+
+    fn visit_unit<E>(self) -> Result<i64, E> {
+        Ok(0)
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<i64, E> {
+        Ok(value)
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<i64, E> {
+        i64::try_from(value).map_err(|_| E::invalid_value(de::Unexpected::Unsigned(value), &self))
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<i64, E> {
+        value
+            .parse()
+            .map_err(|_| E::invalid_value(de::Unexpected::Str(value), &self))
+    }
+}
+
+/// A double as a number, a numeric string, `"NaN"`, `"Infinity"` or `"-Infinity"`; `null`
+/// is 0.
+#[derive(Clone, Copy)]
+pub(super) struct Double;
+
+impl Visitor<'_> for Double {
+    type Value = f64;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a number, \"NaN\", \"Infinity\" or \"-Infinity\"")
+    }
+
+    fn visit_unit<E>(self) -> Result<f64, E> {
+        Ok(0.0)
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<f64, E> {
+        Ok(value)
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<f64, E> {
+        Ok(value as f64)
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<f64, E> {
+        Ok(value as f64)
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<f64, E> {
+        match value {
+            "NaN" => Ok(f64::NAN),
+            "Infinity" => Ok(f64::INFINITY),
+            "-Infinity" => Ok(f64::NEG_INFINITY),
+            other => other
+                .parse()
+                .map_err(|_| E::invalid_value(de::Unexpected::Str(other), &self)),
+        }
+    }
+}
+
+/// A trace or span id: hex digits in either case; `null` or `""` is an empty id. An invalid
+/// hex string fails the whole request; a valid one of the wrong length is passed on, so that
+/// validation rejects only its item.
+struct HexId;
+
+impl Visitor<'_> for HexId {
+    type Value = Vec<u8>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a hex string")
+    }
+
+    fn visit_unit<E>(self) -> Result<Vec<u8>, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<Vec<u8>, E> {
+        let digit = |byte: u8| match byte {
+            b'0'..=b'9' => Some(byte - b'0'),
+            b'a'..=b'f' => Some(byte - b'a' + 10),
+            b'A'..=b'F' => Some(byte - b'A' + 10),
+            _ => None,
+        };
+        let invalid = || E::invalid_value(de::Unexpected::Str(value), &self);
+        if !value.len().is_multiple_of(2) {
+            return Err(invalid());
+        }
+        value
+            .as_bytes()
+            .chunks_exact(2)
+            .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
+            .collect::<Option<Vec<u8>>>()
+            .ok_or_else(invalid)
+    }
+}
+
+/// Bytes as standard base64.
+pub(super) struct Base64;
+
+impl Visitor<'_> for Base64 {
+    type Value = Vec<u8>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a base64 string")
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<Vec<u8>, E> {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .map_err(|error| E::custom(format_args!("invalid base64 `{value}`: {error}")))
+    }
+}
+
+/// Reads an enum given as an integer or by one of `names`, whose position is its number.
+pub(super) struct EnumNumber {
+    pub(super) names: &'static [&'static str],
+}
+
+impl Visitor<'_> for EnumNumber {
+    type Value = i32;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            formatter,
+            "an enum number or one of {}",
+            self.names.join(", ")
+        )
+    }
+
+    fn visit_unit<E>(self) -> Result<i32, E> {
+        Ok(0)
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<i32, E> {
+        i32::try_from(value).map_err(|_| E::invalid_value(de::Unexpected::Signed(value), &self))
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<i32, E> {
+        i32::try_from(value).map_err(|_| E::invalid_value(de::Unexpected::Unsigned(value), &self))
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<i32, E> {
+        if let Ok(number) = value.parse::<i32>() {
+            return Ok(number);
+        }
+        self.names
+            .iter()
+            .position(|name| *name == value)
+            .map(|index| index as i32)
+            .ok_or_else(|| E::invalid_value(de::Unexpected::Str(value), &self))
+    }
+}
+
+pub(super) fn string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    deserializer.deserialize_any(Text)
+}
+
+pub(super) fn hex_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+    deserializer.deserialize_any(HexId)
+}
+
+pub(super) fn uint64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    deserializer.deserialize_any(Uint64)
+}
+
+pub(super) fn uint32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    let value = uint64(deserializer)?;
+    u32::try_from(value).map_err(|_| {
+        de::Error::invalid_value(
+            de::Unexpected::Unsigned(value),
+            &"an unsigned 32-bit integer",
+        )
+    })
+}
+
+pub(super) fn int32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i32, D::Error> {
+    let value = deserializer.deserialize_any(Int64)?;
+    i32::try_from(value)
+        .map_err(|_| de::Error::invalid_value(de::Unexpected::Signed(value), &"a 32-bit integer"))
+}
+
+pub(super) fn optional_int64<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<i64>, D::Error> {
+    NullOr(Int64).deserialize(deserializer)
+}
+
+pub(super) fn double<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    deserializer.deserialize_any(Double)
+}
+
+pub(super) fn optional_double<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<f64>, D::Error> {
+    NullOr(Double).deserialize(deserializer)
+}
+
+pub(super) fn boolean<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    Ok(Option::<bool>::deserialize(deserializer)?.unwrap_or(false))
+}
+
+pub(super) fn uint64_list<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<u64>, D::Error> {
+    deserializer.deserialize_any(ListOf(Uint64))
+}
+
+pub(super) fn double_list<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<f64>, D::Error> {
+    deserializer.deserialize_any(ListOf(Double))
+}
+
+/// A list (or `null`) whose items are read by one seed each.
+struct ListOf<S>(S);
+
+impl<'de, S: DeserializeSeed<'de> + Copy> Visitor<'de> for ListOf<S> {
+    type Value = Vec<S::Value>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a list")
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(self.0)? {
+            items.push(item);
+        }
+        Ok(items)
+    }
+}
