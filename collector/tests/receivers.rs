@@ -299,6 +299,26 @@ fn http_cases() -> Vec<HttpCase> {
             "invalid OTLP JSON body",
         ),
         (
+            "JSON with invalid UTF-8",
+            "POST",
+            vec![JSON],
+            b"{\"resourceSpans\": [{\"schemaUrl\": \"\xff\"}]}".to_vec(),
+            400,
+            "application/json",
+            Some(tonic::Code::InvalidArgument),
+            "invalid OTLP JSON body: invalid UTF-8 at byte 34",
+        ),
+        (
+            "JSON field of the wrong form",
+            "POST",
+            vec![JSON],
+            br#"{"resourceSpans": [{"scopeSpans": [{"spans": [{"spanId": "xyz"}]}]}]}"#.to_vec(),
+            400,
+            "application/json",
+            Some(tonic::Code::InvalidArgument),
+            "field `resourceSpans[0].scopeSpans[0].spans[0].spanId`",
+        ),
+        (
             "unknown content type",
             "POST",
             vec![("Content-Type", "text/plain")],
@@ -430,7 +450,7 @@ async fn http_errors_carry_rpc_status() {
     let response = send_http(address, "POST", "/v1/traces", &[PROTOBUF], &protobuf).await;
     assert_eq!(response.status, 200);
     // Every POST above is a bad request, but the two GETs are not counted.
-    assert_eq!(receivers.counters.bad_requests.load(Ordering::Relaxed), 7);
+    assert_eq!(receivers.counters.bad_requests.load(Ordering::Relaxed), 9);
 
     let _ = stop.send(());
     let totals = tokio::task::spawn_blocking(move || store.shutdown_blocking().unwrap())

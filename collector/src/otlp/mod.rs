@@ -132,6 +132,12 @@ pub enum DecodeError {
     /// The body is not valid JSON.
     #[error("invalid OTLP JSON body: {0}")]
     Json(#[from] serde_json::Error),
+    /// The body is not UTF-8, as JSON text must be.
+    #[error("invalid OTLP JSON body: invalid UTF-8 at byte {offset}; JSON text must be UTF-8")]
+    JsonUtf8 {
+        /// Offset of the first byte that is not part of valid UTF-8.
+        offset: usize,
+    },
     /// The JSON is valid but a field has the wrong type or form.
     #[error("invalid OTLP JSON body: field `{path}`: {problem}")]
     JsonField {

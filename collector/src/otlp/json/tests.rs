@@ -213,6 +213,20 @@ fn invalid_json_is_syntax_error() {
 }
 
 #[test]
+fn invalid_utf8_names_its_offset() {
+    // 0xe9 is `é` in Latin-1, a byte that cannot stand alone in UTF-8.
+    let mut body = one_span(r#"{"name":"caf?"}"#).into_bytes();
+    let at = body.iter().position(|&byte| byte == b'?').unwrap();
+    body[at] = 0xe9;
+
+    let error = traces_from_json(&body).unwrap_err();
+    assert!(
+        matches!(error, DecodeError::JsonUtf8 { offset } if offset == at),
+        "{error}"
+    );
+}
+
+#[test]
 fn metrics_of_every_kind() {
     use pm::metric::Data;
     let body = r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[
