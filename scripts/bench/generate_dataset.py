@@ -23,7 +23,9 @@ def main():
         f"""
         CREATE TABLE invocations AS
         SELECT
-            'req-' || i AS request_id,
+            -- Lambda request ids are lowercase UUIDs; these are made from a hash of i.
+            regexp_replace(md5(i::VARCHAR), '^(.{{8}})(.{{4}})(.{{4}})(.{{4}})(.{{12}})$',
+                '\\1-\\2-\\3-\\4-\\5') AS request_id,
             'function-' || (i % 20) AS function,
             CASE WHEN i >= {count} * 2 // 3 THEN '2' ELSE '1' END AS version,
             1790812800000000000 + i * {30 * 86400 * 1_000_000_000 // count} AS start_ns,

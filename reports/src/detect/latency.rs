@@ -120,10 +120,7 @@ pub fn compare(baseline: &[f64], current: &[f64], settings: &LatencySettings) ->
     let current_p95 = p95(&current);
     let ratio = current_p95 / baseline_p95;
 
-    let mut pooled = Vec::with_capacity(baseline.len() + current.len());
-    pooled.extend_from_slice(&baseline);
-    pooled.extend_from_slice(&current);
-    pooled.sort_by(f64::total_cmp);
+    let pooled = merged(&baseline, &current);
     let threshold = p95(&pooled);
     let above = |values: &[f64]| values.len() - values.partition_point(|value| *value <= threshold);
     let baseline_exceedances = above(&baseline) as u64;
@@ -188,6 +185,24 @@ fn exceedance_p_value(population: u64, exceedances: u64, window: u64, observed: 
     }
 }
 
+/// Merges two sorted slices into one sorted vector.
+fn merged(a: &[f64], b: &[f64]) -> Vec<f64> {
+    let mut merged = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].total_cmp(&b[j]).is_le() {
+            merged.push(a[i]);
+            i += 1;
+        } else {
+            merged.push(b[j]);
+            j += 1;
+        }
+    }
+    merged.extend_from_slice(&a[i..]);
+    merged.extend_from_slice(&b[j..]);
+    merged
+}
+
 /// Percentile bootstrap interval of the p95 ratio: each window is resampled with
 /// replacement and the ratio recomputed.
 fn bootstrap_ratio(baseline: &[f64], current: &[f64], settings: &LatencySettings) -> (f64, f64) {
@@ -241,6 +256,31 @@ fn resampled_quantile(sorted: &[f64], q: f64, random: &mut StdRng) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merged_equals_sorted_concatenation() {
+        let mut random = StdRng::seed_from_u64(3);
+        let mut draw = |count: usize| {
+            let mut values: Vec<f64> = (0..count)
+                .map(|_| f64::from(random.random_range(-5_i32..5)) * 0.5)
+                .collect();
+            values.push(-0.0);
+            values.sort_by(f64::total_cmp);
+            values
+        };
+        let (a, b) = (draw(200), draw(150));
+
+        let mut expected = [a.as_slice(), b.as_slice()].concat();
+        expected.sort_by(f64::total_cmp);
+        let bits = |values: &[f64]| {
+            values
+                .iter()
+                .map(|value| value.to_bits())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bits(&merged(&a, &b)), bits(&expected));
+        assert_eq!(bits(&merged(&b, &[])), bits(&b));
+    }
 
     fn ramp(count: usize, scale: f64) -> Vec<f64> {
         (0..count)

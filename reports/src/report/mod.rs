@@ -244,10 +244,7 @@ pub fn build_tables(
             .into_iter()
             .enumerate()
             .filter(|(_, rows)| !rows.is_empty())
-            .map(|(id, mut rows)| {
-                rows.sort_by_key(|&row| tables.invocations[row as usize].start_ns);
-                (tables.function(id as u32), rows)
-            })
+            .map(|(id, rows)| (tables.function(id as u32), in_start_order(tables, rows)))
             .collect();
         by_function.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let report = report_without_traces(tables, &by_function, baseline, book, settings);
@@ -259,6 +256,18 @@ pub fn build_tables(
 }
 
 /// Builds every part of the report except the cost per trace.
+/// Sorts a function's rows, given in table order, by start. Rows that start together stay in
+/// table order, as with a stable sort, and the sort reads each row once instead of at every
+/// comparison.
+fn in_start_order(tables: &Tables, rows: Vec<u32>) -> Vec<u32> {
+    let mut keyed: Vec<(Option<i64>, u32)> = rows
+        .into_iter()
+        .map(|row| (tables.invocations[row as usize].start_ns, row))
+        .collect();
+    keyed.sort_unstable();
+    keyed.into_iter().map(|(_, row)| row).collect()
+}
+
 fn report_without_traces(
     tables: &Tables,
     by_function: &[(&str, Vec<u32>)],
