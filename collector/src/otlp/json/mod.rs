@@ -15,6 +15,9 @@
 mod attributes;
 mod scalars;
 
+use std::fmt;
+use std::marker::PhantomData;
+
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -24,7 +27,8 @@ use opentelemetry_proto::tonic::metrics::v1 as pm;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
 use serde::Deserialize;
-use serde::de::Deserializer;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{Deserializer, MapAccess, Visitor};
 
 use self::attributes::{any_value, key_values};
 use self::scalars::{
@@ -56,18 +60,19 @@ pub fn logs_from_json(body: &[u8]) -> Result<ExportLogsServiceRequest, DecodeErr
 
 /// Reads `body` as `T`. A body that is valid JSON but breaks a field rule is read a second
 /// time to find the path of that field. JSON text is UTF-8, so other bytes fail the body.
-fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, DecodeError> {
+fn decode<'a, T: FromObject<'a>>(body: &'a [u8]) -> Result<T, DecodeError> {
     // One check of the whole body costs less than serde_json's check of each string.
     let body = std::str::from_utf8(body).map_err(|error| DecodeError::JsonUtf8 {
         offset: error.valid_up_to(),
     })?;
-    let error = match serde_json::from_str::<T>(body) {
-        Ok(value) => return Ok(value),
+    let error = match serde_json::from_str::<InObject<T>>(body) {
+        Ok(value) => return Ok(value.0),
         Err(error) => error,
     };
     if error.is_data() {
         let mut deserializer = serde_json::Deserializer::from_str(body);
-        if let Err(located) = serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+        if let Err(located) = serde_path_to_error::deserialize::<_, InObject<T>>(&mut deserializer)
+        {
             return Err(DecodeError::JsonField {
                 path: located.path().to_string(),
                 problem: located.into_inner().to_string(),
@@ -80,100 +85,132 @@ fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, DecodeError> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TracesRequest {
-    #[serde(default, alias = "resource_spans", deserialize_with = "resource_spans")]
+    #[serde(default, alias = "resource_spans", deserialize_with = "list")]
     resource_spans: Vec<ResourceSpans>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct MetricsRequest {
-    #[serde(
-        default,
-        alias = "resource_metrics",
-        deserialize_with = "resource_metrics"
-    )]
+    #[serde(default, alias = "resource_metrics", deserialize_with = "list")]
     resource_metrics: Vec<pm::ResourceMetrics>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct LogsRequest {
-    #[serde(default, alias = "resource_logs", deserialize_with = "resource_logs")]
+    #[serde(default, alias = "resource_logs", deserialize_with = "list")]
     resource_logs: Vec<ResourceLogs>,
 }
 
-/// Defines `$name`, which reads a list of `$item` (or `null`) through the remote
-/// definition `$def`.
-macro_rules! list_of {
-    ($name:ident, $def:literal, $item:ty) => {
-        fn $name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<$item>, D::Error> {
-            #[derive(Deserialize)]
-            #[repr(transparent)]
-            struct Item(#[serde(with = $def)] $item);
-            let items: Option<Vec<Item>> = Deserialize::deserialize(deserializer)?;
-            // Same layout, so the vector is reused in place.
-            Ok(items
-                .unwrap_or_default()
-                .into_iter()
-                .map(|item| item.0)
-                .collect())
-        }
-    };
+/// A message read from a JSON object only. serde's derive also reads a struct from an array
+/// of its fields in order, which OTLP/JSON does not allow.
+#[repr(transparent)]
+struct InObject<T>(T);
+
+/// A message type, read field by field once its object is open.
+trait FromObject<'de>: Sized {
+    /// Description of the message, for the error when another JSON value is in its place.
+    const EXPECTING: &'static str;
+
+    /// Reads the message from the fields of its object.
+    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error>;
 }
 
-/// Defines `$name`, which reads an optional `$item` through the remote definition `$def`.
-macro_rules! option_of {
-    ($name:ident, $def:literal, $item:ty) => {
-        fn $name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<$item>, D::Error> {
-            #[derive(Deserialize)]
-            struct Item(#[serde(with = $def)] $item);
-            let item: Option<Item> = Deserialize::deserialize(deserializer)?;
-            Ok(item.map(|item| item.0))
-        }
-    };
+impl<'de, T: FromObject<'de>> Deserialize<'de> for InObject<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_map(ObjectVisitor(PhantomData))
+            .map(InObject)
+    }
 }
 
-list_of!(resource_spans, "ResourceSpansDef", ResourceSpans);
-list_of!(scope_spans, "ScopeSpansDef", ScopeSpans);
-list_of!(spans, "SpanDef", Span);
-list_of!(events, "EventDef", span::Event);
-list_of!(links, "LinkDef", span::Link);
-list_of!(resource_metrics, "ResourceMetricsDef", pm::ResourceMetrics);
-list_of!(scope_metrics, "ScopeMetricsDef", pm::ScopeMetrics);
-list_of!(
-    histogram_points,
-    "HistogramPointDef",
-    pm::HistogramDataPoint
-);
-list_of!(
-    exponential_points,
-    "ExponentialPointDef",
-    pm::ExponentialHistogramDataPoint
-);
-list_of!(summary_points, "SummaryPointDef", pm::SummaryDataPoint);
-list_of!(
-    quantile_values,
-    "QuantileDef",
-    pm::summary_data_point::ValueAtQuantile
-);
-list_of!(resource_logs, "ResourceLogsDef", ResourceLogs);
-list_of!(scope_logs, "ScopeLogsDef", ScopeLogs);
-list_of!(log_records, "LogRecordDef", LogRecord);
-option_of!(resource, "ResourceDef", Resource);
-option_of!(scope, "ScopeDef", InstrumentationScope);
-option_of!(status, "StatusDef", Status);
-option_of!(
-    buckets,
-    "BucketsDef",
-    pm::exponential_histogram_data_point::Buckets
-);
+struct ObjectVisitor<T>(PhantomData<T>);
+
+impl<'de, T: FromObject<'de>> Visitor<'de> for ObjectVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(T::EXPECTING)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::from_map(map)
+    }
+}
+
+/// Implements [`FromObject`] for `$message`, read through `$reader`: its remote definition,
+/// or the type itself when it derives `Deserialize`.
+macro_rules! from_object {
+    ($($message:ty => $reader:ident, $expecting:literal;)*) => {$(
+        impl<'de> FromObject<'de> for $message {
+            const EXPECTING: &'static str = $expecting;
+
+            fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+                $reader::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+    )*};
+}
+
+from_object! {
+    TracesRequest => TracesRequest, "an OTLP trace export request object";
+    MetricsRequest => MetricsRequest, "an OTLP metrics export request object";
+    LogsRequest => LogsRequest, "an OTLP logs export request object";
+    ResourceSpans => ResourceSpansDef, "a resourceSpans object";
+    ScopeSpans => ScopeSpansDef, "a scopeSpans object";
+    Resource => ResourceDef, "a resource object";
+    InstrumentationScope => ScopeDef, "a scope object";
+    Span => SpanDef, "a span object";
+    span::Event => EventDef, "a span event object";
+    span::Link => LinkDef, "a span link object";
+    Status => StatusDef, "a status object";
+    pm::ResourceMetrics => ResourceMetricsDef, "a resourceMetrics object";
+    pm::ScopeMetrics => ScopeMetricsDef, "a scopeMetrics object";
+    MetricJson => MetricJson, "a metric object";
+    pm::Gauge => GaugeDef, "a gauge object";
+    pm::Sum => SumDef, "a sum object";
+    pm::Histogram => HistogramDef, "a histogram object";
+    pm::ExponentialHistogram => ExponentialHistogramDef, "an exponentialHistogram object";
+    pm::Summary => SummaryDef, "a summary object";
+    NumberPointJson => NumberPointJson, "a number data point object";
+    pm::HistogramDataPoint => HistogramPointDef, "a histogram data point object";
+    pm::ExponentialHistogramDataPoint => ExponentialPointDef, "an exponential histogram data point object";
+    pm::exponential_histogram_data_point::Buckets => BucketsDef, "a buckets object";
+    pm::SummaryDataPoint => SummaryPointDef, "a summary data point object";
+    pm::summary_data_point::ValueAtQuantile => QuantileDef, "a quantile value object";
+    ResourceLogs => ResourceLogsDef, "a resourceLogs object";
+    ScopeLogs => ScopeLogsDef, "a scopeLogs object";
+    LogRecord => LogRecordDef, "a log record object";
+}
+
+/// Reads a list of messages, or `null` for none.
+fn list<'de, D: Deserializer<'de>, T: FromObject<'de>>(
+    deserializer: D,
+) -> Result<Vec<T>, D::Error> {
+    let items: Option<Vec<InObject<T>>> = Deserialize::deserialize(deserializer)?;
+    // Same layout, so the vector is reused in place.
+    Ok(items
+        .unwrap_or_default()
+        .into_iter()
+        .map(|item| item.0)
+        .collect())
+}
+
+/// Reads a message, or `null` for none.
+fn object<'de, D: Deserializer<'de>, T: FromObject<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    let item: Option<InObject<T>> = Deserialize::deserialize(deserializer)?;
+    Ok(item.map(|item| item.0))
+}
 
 #[derive(Deserialize)]
 #[serde(remote = "ResourceSpans", rename_all = "camelCase")]
 struct ResourceSpansDef {
-    #[serde(default, deserialize_with = "resource")]
+    #[serde(default, deserialize_with = "object")]
     resource: Option<Resource>,
-    #[serde(default, alias = "scope_spans", deserialize_with = "scope_spans")]
+    #[serde(default, alias = "scope_spans", deserialize_with = "list")]
     scope_spans: Vec<ScopeSpans>,
     #[serde(default, alias = "schema_url", deserialize_with = "string")]
     schema_url: String,
@@ -182,9 +219,9 @@ struct ResourceSpansDef {
 #[derive(Deserialize)]
 #[serde(remote = "ScopeSpans", rename_all = "camelCase")]
 struct ScopeSpansDef {
-    #[serde(default, deserialize_with = "scope")]
+    #[serde(default, deserialize_with = "object")]
     scope: Option<InstrumentationScope>,
-    #[serde(default, deserialize_with = "spans")]
+    #[serde(default, deserialize_with = "list")]
     spans: Vec<Span>,
     #[serde(default, alias = "schema_url", deserialize_with = "string")]
     schema_url: String,
@@ -251,15 +288,15 @@ struct SpanDef {
         deserialize_with = "uint32"
     )]
     dropped_attributes_count: u32,
-    #[serde(default, deserialize_with = "events")]
+    #[serde(default, deserialize_with = "list")]
     events: Vec<span::Event>,
     #[serde(default, alias = "dropped_events_count", deserialize_with = "uint32")]
     dropped_events_count: u32,
-    #[serde(default, deserialize_with = "links")]
+    #[serde(default, deserialize_with = "list")]
     links: Vec<span::Link>,
     #[serde(default, alias = "dropped_links_count", deserialize_with = "uint32")]
     dropped_links_count: u32,
-    #[serde(default, deserialize_with = "status")]
+    #[serde(default, deserialize_with = "object")]
     status: Option<Status>,
 }
 
@@ -313,9 +350,9 @@ struct StatusDef {
 #[derive(Deserialize)]
 #[serde(remote = "pm::ResourceMetrics", rename_all = "camelCase")]
 struct ResourceMetricsDef {
-    #[serde(default, deserialize_with = "resource")]
+    #[serde(default, deserialize_with = "object")]
     resource: Option<Resource>,
-    #[serde(default, alias = "scope_metrics", deserialize_with = "scope_metrics")]
+    #[serde(default, alias = "scope_metrics", deserialize_with = "list")]
     scope_metrics: Vec<pm::ScopeMetrics>,
     #[serde(default, alias = "schema_url", deserialize_with = "string")]
     schema_url: String,
@@ -324,7 +361,7 @@ struct ResourceMetricsDef {
 #[derive(Deserialize)]
 #[serde(remote = "pm::ScopeMetrics", rename_all = "camelCase")]
 struct ScopeMetricsDef {
-    #[serde(default, deserialize_with = "scope")]
+    #[serde(default, deserialize_with = "object")]
     scope: Option<InstrumentationScope>,
     #[serde(default, deserialize_with = "metrics")]
     metrics: Vec<pm::Metric>,
@@ -344,27 +381,21 @@ struct MetricJson {
     unit: String,
     #[serde(default, deserialize_with = "key_values")]
     metadata: Vec<KeyValue>,
-    #[serde(default, deserialize_with = "gauge")]
+    #[serde(default, deserialize_with = "object")]
     gauge: Option<pm::Gauge>,
-    #[serde(default, deserialize_with = "sum")]
+    #[serde(default, deserialize_with = "object")]
     sum: Option<pm::Sum>,
-    #[serde(default, deserialize_with = "histogram")]
+    #[serde(default, deserialize_with = "object")]
     histogram: Option<pm::Histogram>,
-    #[serde(
-        default,
-        alias = "exponential_histogram",
-        deserialize_with = "exponential_histogram"
-    )]
+    #[serde(default, alias = "exponential_histogram", deserialize_with = "object")]
     exponential_histogram: Option<pm::ExponentialHistogram>,
-    #[serde(default, deserialize_with = "summary")]
+    #[serde(default, deserialize_with = "object")]
     summary: Option<pm::Summary>,
 }
 
 fn metrics<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<pm::Metric>, D::Error> {
     use pm::metric::Data;
-    let items: Option<Vec<MetricJson>> = Deserialize::deserialize(deserializer)?;
-    Ok(items
-        .unwrap_or_default()
+    Ok(list::<D, MetricJson>(deserializer)?
         .into_iter()
         .map(|metric| {
             // The first of the five that is present, in the order of the proto's oneof.
@@ -383,16 +414,6 @@ fn metrics<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<pm::Metric>
         })
         .collect())
 }
-
-option_of!(gauge, "GaugeDef", pm::Gauge);
-option_of!(sum, "SumDef", pm::Sum);
-option_of!(histogram, "HistogramDef", pm::Histogram);
-option_of!(
-    exponential_histogram,
-    "ExponentialHistogramDef",
-    pm::ExponentialHistogram
-);
-option_of!(summary, "SummaryDef", pm::Summary);
 
 #[derive(Deserialize)]
 #[serde(remote = "pm::Gauge", rename_all = "camelCase")]
@@ -419,7 +440,7 @@ struct SumDef {
 #[derive(Deserialize)]
 #[serde(remote = "pm::Histogram", rename_all = "camelCase")]
 struct HistogramDef {
-    #[serde(default, alias = "data_points", deserialize_with = "histogram_points")]
+    #[serde(default, alias = "data_points", deserialize_with = "list")]
     data_points: Vec<pm::HistogramDataPoint>,
     #[serde(
         default,
@@ -432,11 +453,7 @@ struct HistogramDef {
 #[derive(Deserialize)]
 #[serde(remote = "pm::ExponentialHistogram", rename_all = "camelCase")]
 struct ExponentialHistogramDef {
-    #[serde(
-        default,
-        alias = "data_points",
-        deserialize_with = "exponential_points"
-    )]
+    #[serde(default, alias = "data_points", deserialize_with = "list")]
     data_points: Vec<pm::ExponentialHistogramDataPoint>,
     #[serde(
         default,
@@ -449,7 +466,7 @@ struct ExponentialHistogramDef {
 #[derive(Deserialize)]
 #[serde(remote = "pm::Summary", rename_all = "camelCase")]
 struct SummaryDef {
-    #[serde(default, alias = "data_points", deserialize_with = "summary_points")]
+    #[serde(default, alias = "data_points", deserialize_with = "list")]
     data_points: Vec<pm::SummaryDataPoint>,
 }
 
@@ -475,9 +492,7 @@ fn number_points<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Vec<pm::NumberDataPoint>, D::Error> {
     use pm::number_data_point::Value as V;
-    let items: Option<Vec<NumberPointJson>> = Deserialize::deserialize(deserializer)?;
-    Ok(items
-        .unwrap_or_default()
+    Ok(list::<D, NumberPointJson>(deserializer)?
         .into_iter()
         .map(|point| pm::NumberDataPoint {
             attributes: point.attributes,
@@ -534,9 +549,9 @@ struct ExponentialPointDef {
     scale: i32,
     #[serde(default, alias = "zero_count", deserialize_with = "uint64")]
     zero_count: u64,
-    #[serde(default, deserialize_with = "buckets")]
+    #[serde(default, deserialize_with = "object")]
     positive: Option<pm::exponential_histogram_data_point::Buckets>,
-    #[serde(default, deserialize_with = "buckets")]
+    #[serde(default, deserialize_with = "object")]
     negative: Option<pm::exponential_histogram_data_point::Buckets>,
     #[serde(default, deserialize_with = "uint32")]
     flags: u32,
@@ -575,11 +590,7 @@ struct SummaryPointDef {
     count: u64,
     #[serde(default, deserialize_with = "double")]
     sum: f64,
-    #[serde(
-        default,
-        alias = "quantile_values",
-        deserialize_with = "quantile_values"
-    )]
+    #[serde(default, alias = "quantile_values", deserialize_with = "list")]
     quantile_values: Vec<pm::summary_data_point::ValueAtQuantile>,
     #[serde(default, deserialize_with = "uint32")]
     flags: u32,
@@ -597,9 +608,9 @@ struct QuantileDef {
 #[derive(Deserialize)]
 #[serde(remote = "ResourceLogs", rename_all = "camelCase")]
 struct ResourceLogsDef {
-    #[serde(default, deserialize_with = "resource")]
+    #[serde(default, deserialize_with = "object")]
     resource: Option<Resource>,
-    #[serde(default, alias = "scope_logs", deserialize_with = "scope_logs")]
+    #[serde(default, alias = "scope_logs", deserialize_with = "list")]
     scope_logs: Vec<ScopeLogs>,
     #[serde(default, alias = "schema_url", deserialize_with = "string")]
     schema_url: String,
@@ -608,9 +619,9 @@ struct ResourceLogsDef {
 #[derive(Deserialize)]
 #[serde(remote = "ScopeLogs", rename_all = "camelCase")]
 struct ScopeLogsDef {
-    #[serde(default, deserialize_with = "scope")]
+    #[serde(default, deserialize_with = "object")]
     scope: Option<InstrumentationScope>,
-    #[serde(default, alias = "log_records", deserialize_with = "log_records")]
+    #[serde(default, alias = "log_records", deserialize_with = "list")]
     log_records: Vec<LogRecord>,
     #[serde(default, alias = "schema_url", deserialize_with = "string")]
     schema_url: String,

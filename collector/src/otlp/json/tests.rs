@@ -186,6 +186,22 @@ fn field_error_names_path_and_value() {
             "spans[0]",
             "`traceId`",
         ),
+        (one_span(r#""GET /""#), "spans[0]", "expected a span object"),
+        (
+            " []".to_owned(),
+            ".",
+            "expected an OTLP trace export request object",
+        ),
+        (
+            one_span(r#"["0102"]"#),
+            "spans[0]",
+            "expected a span object",
+        ),
+        (
+            "true".to_owned(),
+            ".",
+            "expected an OTLP trace export request object",
+        ),
     ] {
         let error = traces_from_json(body.as_bytes()).unwrap_err();
         let DecodeError::JsonField {
