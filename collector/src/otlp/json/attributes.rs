@@ -148,10 +148,16 @@ impl<'de> Visitor<'de> for AnyValueSeed {
                 ValueField::DoubleValue => map.next_value_seed(NullOr(Double))?.map(V::DoubleValue),
                 ValueField::BytesValue => map.next_value_seed(NullOr(Base64))?.map(V::BytesValue),
                 ValueField::ArrayValue => map
-                    .next_value_seed(NullOr(ListValue { depth: nested }))?
+                    .next_value_seed(NullOr(ValuesObject {
+                        items: Values { depth: nested },
+                        expecting: "an array value object",
+                    }))?
                     .map(|values| V::ArrayValue(ArrayValue { values })),
                 ValueField::KvlistValue => map
-                    .next_value_seed(NullOr(PairList { depth: nested }))?
+                    .next_value_seed(NullOr(ValuesObject {
+                        items: KeyValues { depth: nested },
+                        expecting: "a key-value list value object",
+                    }))?
                     .map(|values| V::KvlistValue(KeyValueList { values })),
                 ValueField::Other => {
                     map.next_value::<IgnoredAny>()?;
@@ -187,31 +193,35 @@ enum ValueField {
     Other,
 }
 
-/// `{"values": [...]}` of an array value.
-struct ListValue {
-    depth: usize,
+/// `{"values": [...]}` of an array value or a key-value list value, whose list `S` reads.
+#[derive(Clone, Copy)]
+struct ValuesObject<S> {
+    items: S,
+    expecting: &'static str,
 }
 
-impl<'de> DeserializeSeed<'de> for ListValue {
-    type Value = Vec<AnyValue>;
+impl<'de, S: DeserializeSeed<'de, Value = Vec<T>> + Copy, T> DeserializeSeed<'de>
+    for ValuesObject<S>
+{
+    type Value = Vec<T>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for ListValue {
-    type Value = Vec<AnyValue>;
+impl<'de, S: DeserializeSeed<'de, Value = Vec<T>> + Copy, T> Visitor<'de> for ValuesObject<S> {
+    type Value = Vec<T>;
 
     fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("an array value object")
+        formatter.write_str(self.expecting)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut values = Vec::new();
         while let Some(key) = map.next_key::<ListField>()? {
             if key == ListField::Values {
-                values = map.next_value_seed(Values { depth: self.depth })?;
+                values = map.next_value_seed(self.items)?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -221,6 +231,7 @@ impl<'de> Visitor<'de> for ListValue {
 }
 
 /// The items of an array value (or `null`). An item without a value is kept empty.
+#[derive(Clone, Copy)]
 struct Values {
     depth: usize,
 }
@@ -248,39 +259,6 @@ impl<'de> Visitor<'de> for Values {
         let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(0));
         while let Some(value) = seq.next_element_seed(AnyValueSeed { depth: self.depth })? {
             values.push(value.unwrap_or_default());
-        }
-        Ok(values)
-    }
-}
-
-/// `{"values": [...]}` of a key-value list value.
-struct PairList {
-    depth: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for PairList {
-    type Value = Vec<KeyValue>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for PairList {
-    type Value = Vec<KeyValue>;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("a key-value list value object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut values = Vec::new();
-        while let Some(key) = map.next_key::<ListField>()? {
-            if key == ListField::Values {
-                values = map.next_value_seed(KeyValues { depth: self.depth })?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
         }
         Ok(values)
     }

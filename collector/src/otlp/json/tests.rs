@@ -198,6 +198,16 @@ fn field_error_names_path_and_value() {
             "expected a span object",
         ),
         (
+            one_span(r#"{"attributes":[{"key":"a","value":{"arrayValue":[1]}}]}"#),
+            "arrayValue",
+            "expected an array value object",
+        ),
+        (
+            one_span(r#"{"attributes":[{"key":"a","value":{"kvlistValue":"x"}}]}"#),
+            "kvlistValue",
+            "expected a key-value list value object",
+        ),
+        (
             "true".to_owned(),
             ".",
             "expected an OTLP trace export request object",
