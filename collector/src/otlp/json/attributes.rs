@@ -7,9 +7,9 @@ use opentelemetry_proto::tonic::common::v1::{
     AnyValue, ArrayValue, KeyValue, KeyValueList, any_value,
 };
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use super::scalars::{Base64, Double, Int64, NullOr, Text};
+use super::scalars::{Base64, Double, Int64, ListOf, NullOr, Text};
 
 /// Nesting depth of array and key-value list values past which a value is rejected.
 pub(super) const MAX_DEPTH: usize = 16;
@@ -17,7 +17,7 @@ pub(super) const MAX_DEPTH: usize = 16;
 pub(super) fn key_values<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Vec<KeyValue>, D::Error> {
-    deserializer.deserialize_any(KeyValues { depth: 0 })
+    ListOf(Pair { depth: 0 }).deserialize(deserializer)
 }
 
 pub(super) fn any_value<'de, D: Deserializer<'de>>(
@@ -26,41 +26,8 @@ pub(super) fn any_value<'de, D: Deserializer<'de>>(
     deserializer.deserialize_any(AnyValueSeed { depth: 0 })
 }
 
-/// A list of attributes (or `null`) at a nesting depth.
+/// One `{"key": ..., "value": ...}` pair at a nesting depth.
 #[derive(Clone, Copy)]
-struct KeyValues {
-    depth: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for KeyValues {
-    type Value = Vec<KeyValue>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeyValues {
-    type Value = Vec<KeyValue>;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("a list of key-value pairs")
-    }
-
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Vec::new())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut pairs = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(pair) = seq.next_element_seed(Pair { depth: self.depth })? {
-            pairs.push(pair);
-        }
-        Ok(pairs)
-    }
-}
-
-/// One `{"key": ..., "value": ...}` pair.
 struct Pair {
     depth: usize,
 }
@@ -149,13 +116,13 @@ impl<'de> Visitor<'de> for AnyValueSeed {
                 ValueField::BytesValue => map.next_value_seed(NullOr(Base64))?.map(V::BytesValue),
                 ValueField::ArrayValue => map
                     .next_value_seed(NullOr(ValuesObject {
-                        items: Values { depth: nested },
+                        items: ListOf(ArrayItem { depth: nested }),
                         expecting: "an array value object",
                     }))?
                     .map(|values| V::ArrayValue(ArrayValue { values })),
                 ValueField::KvlistValue => map
                     .next_value_seed(NullOr(ValuesObject {
-                        items: KeyValues { depth: nested },
+                        items: ListOf(Pair { depth: nested }),
                         expecting: "a key-value list value object",
                     }))?
                     .map(|values| V::KvlistValue(KeyValueList { values })),
@@ -230,37 +197,18 @@ impl<'de, S: DeserializeSeed<'de, Value = Vec<T>> + Copy, T> Visitor<'de> for Va
     }
 }
 
-/// The items of an array value (or `null`). An item without a value is kept empty.
+/// An item of an array value at a nesting depth. An item without a value is kept empty.
 #[derive(Clone, Copy)]
-struct Values {
+struct ArrayItem {
     depth: usize,
 }
 
-impl<'de> DeserializeSeed<'de> for Values {
-    type Value = Vec<AnyValue>;
+impl<'de> DeserializeSeed<'de> for ArrayItem {
+    type Value = AnyValue;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Values {
-    type Value = Vec<AnyValue>;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("a list of attribute values")
-    }
-
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Vec::new())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(value) = seq.next_element_seed(AnyValueSeed { depth: self.depth })? {
-            values.push(value.unwrap_or_default());
-        }
-        Ok(values)
+        let value = AnyValueSeed { depth: self.depth }.deserialize(deserializer)?;
+        Ok(value.unwrap_or_default())
     }
 }
 

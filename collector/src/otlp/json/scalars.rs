@@ -333,7 +333,16 @@ pub(super) fn double_list<'de, D: Deserializer<'de>>(
 }
 
 /// A list (or `null`) whose items are read by one seed each.
-struct ListOf<S>(S);
+#[derive(Clone, Copy)]
+pub(super) struct ListOf<S>(pub(super) S);
+
+impl<'de, S: DeserializeSeed<'de> + Copy> DeserializeSeed<'de> for ListOf<S> {
+    type Value = Vec<S::Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
 
 impl<'de, S: DeserializeSeed<'de> + Copy> Visitor<'de> for ListOf<S> {
     type Value = Vec<S::Value>;
