@@ -9,7 +9,7 @@ use opentelemetry_proto::tonic::common::v1::{
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use super::scalars::{Base64, Double, Int64, ListOf, NullOr, Text};
+use super::scalars::{Base64, Double, Integer, ListOf, NullOr, Text};
 
 /// Nesting depth of array and key-value list values past which a value is rejected.
 pub(super) const MAX_DEPTH: usize = 16;
@@ -111,7 +111,9 @@ impl<'de> Visitor<'de> for AnyValueSeed {
             let read = match field {
                 ValueField::StringValue => map.next_value_seed(NullOr(Text))?.map(V::StringValue),
                 ValueField::BoolValue => map.next_value::<Option<bool>>()?.map(V::BoolValue),
-                ValueField::IntValue => map.next_value_seed(NullOr(Int64))?.map(V::IntValue),
+                ValueField::IntValue => map
+                    .next_value_seed(NullOr(Integer::new()))?
+                    .map(V::IntValue),
                 ValueField::DoubleValue => map.next_value_seed(NullOr(Double))?.map(V::DoubleValue),
                 ValueField::BytesValue => map.next_value_seed(NullOr(Base64))?.map(V::BytesValue),
                 ValueField::ArrayValue => map
@@ -160,7 +162,7 @@ enum ValueField {
     Other,
 }
 
-/// `{"values": [...]}` of an array value or a key-value list value, whose list `S` reads.
+/// `{"values": [...]}` of an array value or a key-value list value. `S` reads the list.
 #[derive(Clone, Copy)]
 struct ValuesObject<S> {
     items: S,

@@ -32,8 +32,8 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 
 use self::attributes::{any_value, key_values};
 use self::scalars::{
-    EnumNumber, boolean, double, double_list, hex_id, int32, optional_double, optional_int64,
-    string, uint32, uint64, uint64_list,
+    EnumNumber, boolean, double, double_list, hex_id, integer, optional_double, optional_int64,
+    string, uint64_list,
 };
 use super::DecodeError;
 
@@ -235,7 +235,7 @@ struct ResourceDef {
     #[serde(
         default,
         alias = "dropped_attributes_count",
-        deserialize_with = "uint32"
+        deserialize_with = "integer"
     )]
     dropped_attributes_count: u32,
     #[serde(skip)]
@@ -254,7 +254,7 @@ struct ScopeDef {
     #[serde(
         default,
         alias = "dropped_attributes_count",
-        deserialize_with = "uint32"
+        deserialize_with = "integer"
     )]
     dropped_attributes_count: u32,
 }
@@ -270,31 +270,31 @@ struct SpanDef {
     trace_state: String,
     #[serde(default, alias = "parent_span_id", deserialize_with = "hex_id")]
     parent_span_id: Vec<u8>,
-    #[serde(default, deserialize_with = "uint32")]
+    #[serde(default, deserialize_with = "integer")]
     flags: u32,
     #[serde(default, deserialize_with = "string")]
     name: String,
     #[serde(default, deserialize_with = "span_kind")]
     kind: i32,
-    #[serde(default, alias = "start_time_unix_nano", deserialize_with = "uint64")]
+    #[serde(default, alias = "start_time_unix_nano", deserialize_with = "integer")]
     start_time_unix_nano: u64,
-    #[serde(default, alias = "end_time_unix_nano", deserialize_with = "uint64")]
+    #[serde(default, alias = "end_time_unix_nano", deserialize_with = "integer")]
     end_time_unix_nano: u64,
     #[serde(default, deserialize_with = "key_values")]
     attributes: Vec<KeyValue>,
     #[serde(
         default,
         alias = "dropped_attributes_count",
-        deserialize_with = "uint32"
+        deserialize_with = "integer"
     )]
     dropped_attributes_count: u32,
     #[serde(default, deserialize_with = "list")]
     events: Vec<span::Event>,
-    #[serde(default, alias = "dropped_events_count", deserialize_with = "uint32")]
+    #[serde(default, alias = "dropped_events_count", deserialize_with = "integer")]
     dropped_events_count: u32,
     #[serde(default, deserialize_with = "list")]
     links: Vec<span::Link>,
-    #[serde(default, alias = "dropped_links_count", deserialize_with = "uint32")]
+    #[serde(default, alias = "dropped_links_count", deserialize_with = "integer")]
     dropped_links_count: u32,
     #[serde(default, deserialize_with = "object")]
     status: Option<Status>,
@@ -303,7 +303,7 @@ struct SpanDef {
 #[derive(Deserialize)]
 #[serde(remote = "span::Event", rename_all = "camelCase")]
 struct EventDef {
-    #[serde(default, alias = "time_unix_nano", deserialize_with = "uint64")]
+    #[serde(default, alias = "time_unix_nano", deserialize_with = "integer")]
     time_unix_nano: u64,
     #[serde(default, deserialize_with = "string")]
     name: String,
@@ -312,7 +312,7 @@ struct EventDef {
     #[serde(
         default,
         alias = "dropped_attributes_count",
-        deserialize_with = "uint32"
+        deserialize_with = "integer"
     )]
     dropped_attributes_count: u32,
 }
@@ -331,10 +331,10 @@ struct LinkDef {
     #[serde(
         default,
         alias = "dropped_attributes_count",
-        deserialize_with = "uint32"
+        deserialize_with = "integer"
     )]
     dropped_attributes_count: u32,
-    #[serde(default, deserialize_with = "uint32")]
+    #[serde(default, deserialize_with = "integer")]
     flags: u32,
 }
 
@@ -476,11 +476,11 @@ struct SummaryDef {
 struct NumberPointJson {
     #[serde(default, deserialize_with = "key_values")]
     attributes: Vec<KeyValue>,
-    #[serde(default, alias = "start_time_unix_nano", deserialize_with = "uint64")]
+    #[serde(default, alias = "start_time_unix_nano", deserialize_with = "integer")]
     start_time_unix_nano: u64,
-    #[serde(default, alias = "time_unix_nano", deserialize_with = "uint64")]
+    #[serde(default, alias = "time_unix_nano", deserialize_with = "integer")]
     time_unix_nano: u64,
-    #[serde(default, deserialize_with = "uint32")]
+    #[serde(default, deserialize_with = "integer")]
     flags: u32,
     #[serde(default, alias = "as_int", deserialize_with = "optional_int64")]
     as_int: Option<i64>,
@@ -510,11 +510,11 @@ fn number_points<'de, D: Deserializer<'de>>(
 struct HistogramPointDef {
     #[serde(default, deserialize_with = "key_values")]
     attributes: Vec<KeyValue>,
-    #[serde(default, alias = "start_time_unix_nano", deserialize_with = "uint64")]
+    #[serde(default, alias = "start_time_unix_nano", deserialize_with = "integer")]
     start_time_unix_nano: u64,
-    #[serde(default, alias = "time_unix_nano", deserialize_with = "uint64")]
+    #[serde(default, alias = "time_unix_nano", deserialize_with = "integer")]
     time_unix_nano: u64,
-    #[serde(default, deserialize_with = "uint64")]
+    #[serde(default, deserialize_with = "integer")]
     count: u64,
     #[serde(default, deserialize_with = "optional_double")]
     sum: Option<f64>,
@@ -524,7 +524,7 @@ struct HistogramPointDef {
     explicit_bounds: Vec<f64>,
     #[serde(skip)]
     exemplars: Vec<pm::Exemplar>,
-    #[serde(default, deserialize_with = "uint32")]
+    #[serde(default, deserialize_with = "integer")]
     flags: u32,
     #[serde(default, deserialize_with = "optional_double")]
     min: Option<f64>,
@@ -537,23 +537,23 @@ struct HistogramPointDef {
 struct ExponentialPointDef {
     #[serde(default, deserialize_with = "key_values")]
     attributes: Vec<KeyValue>,
-    #[serde(default, alias = "start_time_unix_nano", deserialize_with = "uint64")]
+    #[serde(default, alias = "start_time_unix_nano", deserialize_with = "integer")]
     start_time_unix_nano: u64,
-    #[serde(default, alias = "time_unix_nano", deserialize_with = "uint64")]
+    #[serde(default, alias = "time_unix_nano", deserialize_with = "integer")]
     time_unix_nano: u64,
-    #[serde(default, deserialize_with = "uint64")]
+    #[serde(default, deserialize_with = "integer")]
     count: u64,
     #[serde(default, deserialize_with = "optional_double")]
     sum: Option<f64>,
-    #[serde(default, deserialize_with = "int32")]
+    #[serde(default, deserialize_with = "integer")]
     scale: i32,
-    #[serde(default, alias = "zero_count", deserialize_with = "uint64")]
+    #[serde(default, alias = "zero_count", deserialize_with = "integer")]
     zero_count: u64,
     #[serde(default, deserialize_with = "object")]
     positive: Option<pm::exponential_histogram_data_point::Buckets>,
     #[serde(default, deserialize_with = "object")]
     negative: Option<pm::exponential_histogram_data_point::Buckets>,
-    #[serde(default, deserialize_with = "uint32")]
+    #[serde(default, deserialize_with = "integer")]
     flags: u32,
     #[serde(skip)]
     exemplars: Vec<pm::Exemplar>,
@@ -571,7 +571,7 @@ struct ExponentialPointDef {
     rename_all = "camelCase"
 )]
 struct BucketsDef {
-    #[serde(default, deserialize_with = "int32")]
+    #[serde(default, deserialize_with = "integer")]
     offset: i32,
     #[serde(default, alias = "bucket_counts", deserialize_with = "uint64_list")]
     bucket_counts: Vec<u64>,
@@ -582,17 +582,17 @@ struct BucketsDef {
 struct SummaryPointDef {
     #[serde(default, deserialize_with = "key_values")]
     attributes: Vec<KeyValue>,
-    #[serde(default, alias = "start_time_unix_nano", deserialize_with = "uint64")]
+    #[serde(default, alias = "start_time_unix_nano", deserialize_with = "integer")]
     start_time_unix_nano: u64,
-    #[serde(default, alias = "time_unix_nano", deserialize_with = "uint64")]
+    #[serde(default, alias = "time_unix_nano", deserialize_with = "integer")]
     time_unix_nano: u64,
-    #[serde(default, deserialize_with = "uint64")]
+    #[serde(default, deserialize_with = "integer")]
     count: u64,
     #[serde(default, deserialize_with = "double")]
     sum: f64,
     #[serde(default, alias = "quantile_values", deserialize_with = "list")]
     quantile_values: Vec<pm::summary_data_point::ValueAtQuantile>,
-    #[serde(default, deserialize_with = "uint32")]
+    #[serde(default, deserialize_with = "integer")]
     flags: u32,
 }
 
@@ -630,15 +630,15 @@ struct ScopeLogsDef {
 #[derive(Deserialize)]
 #[serde(remote = "LogRecord", rename_all = "camelCase")]
 struct LogRecordDef {
-    #[serde(default, alias = "time_unix_nano", deserialize_with = "uint64")]
+    #[serde(default, alias = "time_unix_nano", deserialize_with = "integer")]
     time_unix_nano: u64,
     #[serde(
         default,
         alias = "observed_time_unix_nano",
-        deserialize_with = "uint64"
+        deserialize_with = "integer"
     )]
     observed_time_unix_nano: u64,
-    #[serde(default, alias = "severity_number", deserialize_with = "int32")]
+    #[serde(default, alias = "severity_number", deserialize_with = "integer")]
     severity_number: i32,
     #[serde(default, alias = "severity_text", deserialize_with = "string")]
     severity_text: String,
@@ -649,10 +649,10 @@ struct LogRecordDef {
     #[serde(
         default,
         alias = "dropped_attributes_count",
-        deserialize_with = "uint32"
+        deserialize_with = "integer"
     )]
     dropped_attributes_count: u32,
-    #[serde(default, deserialize_with = "uint32")]
+    #[serde(default, deserialize_with = "integer")]
     flags: u32,
     #[serde(default, alias = "trace_id", deserialize_with = "hex_id")]
     trace_id: Vec<u8>,

@@ -3,6 +3,8 @@
 //! Each one reads `null` as the field's default.
 
 use std::fmt;
+use std::marker::PhantomData;
+use std::str::FromStr;
 
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
@@ -54,7 +56,7 @@ macro_rules! seed_by_visitor {
     )*};
 }
 
-seed_by_visitor!(Text, Uint64, Int64, Double, HexId, Base64);
+seed_by_visitor!(Text, Double, HexId, Base64);
 
 /// A string, or `null` for the empty string.
 pub(super) struct Text;
@@ -79,67 +81,87 @@ impl Visitor<'_> for Text {
     }
 }
 
-/// An unsigned 64-bit integer as a number or a decimal string; `null` is 0.
-#[derive(Clone, Copy)]
-struct Uint64;
+/// An integer type that OTLP/JSON carries as a number or a decimal string.
+pub(super) trait IntegerType:
+    Default + FromStr + TryFrom<u64> + TryFrom<i64> + Copy
+{
+    /// Description of the type, for the error when a value does not fit.
+    const DESCRIPTION: &'static str;
+}
 
-impl Visitor<'_> for Uint64 {
-    type Value = u64;
+impl IntegerType for u64 {
+    const DESCRIPTION: &'static str = "an unsigned 64-bit integer";
+}
+
+impl IntegerType for i64 {
+    const DESCRIPTION: &'static str = "a 64-bit integer";
+}
+
+impl IntegerType for u32 {
+    const DESCRIPTION: &'static str = "an unsigned 32-bit integer";
+}
+
+impl IntegerType for i32 {
+    const DESCRIPTION: &'static str = "a 32-bit integer";
+}
+
+/// An integer of type `T` as a number or a decimal string. `null` reads as 0.
+pub(super) struct Integer<T>(PhantomData<fn() -> T>);
+
+impl<T> Integer<T> {
+    pub(super) const fn new() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<T> Clone for Integer<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Integer<T> {}
+
+impl<'de, T: IntegerType> DeserializeSeed<'de> for Integer<T> {
+    type Value = T;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<T: IntegerType> Visitor<'_> for Integer<T> {
+    type Value = T;
 
     fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("an unsigned integer, as a number or a decimal string")
+        write!(
+            formatter,
+            "{}, as a number or a decimal string",
+            T::DESCRIPTION
+        )
     }
 
-    fn visit_unit<E>(self) -> Result<u64, E> {
-        Ok(0)
+    fn visit_unit<E>(self) -> Result<T, E> {
+        Ok(T::default())
     }
 
-    fn visit_u64<E>(self, value: u64) -> Result<u64, E> {
-        Ok(value)
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<T, E> {
+        T::try_from(value).map_err(|_| E::invalid_value(de::Unexpected::Unsigned(value), &self))
     }
 
-    fn visit_i64<E: de::Error>(self, value: i64) -> Result<u64, E> {
-        u64::try_from(value).map_err(|_| E::invalid_value(de::Unexpected::Signed(value), &self))
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<T, E> {
+        T::try_from(value).map_err(|_| E::invalid_value(de::Unexpected::Signed(value), &self))
     }
 
-    fn visit_str<E: de::Error>(self, value: &str) -> Result<u64, E> {
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<T, E> {
         value
             .parse()
             .map_err(|_| E::invalid_value(de::Unexpected::Str(value), &self))
     }
 }
 
-/// A signed 64-bit integer as a number or a decimal string; `null` is 0.
-pub(super) struct Int64;
-
-impl Visitor<'_> for Int64 {
-    type Value = i64;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("an integer, as a number or a decimal string")
-    }
-
-    fn visit_unit<E>(self) -> Result<i64, E> {
-        Ok(0)
-    }
-
-    fn visit_i64<E>(self, value: i64) -> Result<i64, E> {
-        Ok(value)
-    }
-
-    fn visit_u64<E: de::Error>(self, value: u64) -> Result<i64, E> {
-        i64::try_from(value).map_err(|_| E::invalid_value(de::Unexpected::Unsigned(value), &self))
-    }
-
-    fn visit_str<E: de::Error>(self, value: &str) -> Result<i64, E> {
-        value
-            .parse()
-            .map_err(|_| E::invalid_value(de::Unexpected::Str(value), &self))
-    }
-}
-
-/// A double as a number, a numeric string, `"NaN"`, `"Infinity"` or `"-Infinity"`; `null`
-/// is 0.
+/// A double as a number, a numeric string, `"NaN"`, `"Infinity"` or `"-Infinity"`. `null`
+/// reads as 0.
 #[derive(Clone, Copy)]
 pub(super) struct Double;
 
@@ -178,7 +200,7 @@ impl Visitor<'_> for Double {
     }
 }
 
-/// A trace or span id: hex digits in either case; `null` or `""` is an empty id. An invalid
+/// A trace or span id: hex digits in either case. `null` or `""` is an empty id. An invalid
 /// hex string fails the whole request; a valid one of the wrong length is passed on, so that
 /// validation rejects only its item.
 struct HexId;
@@ -280,30 +302,17 @@ pub(super) fn hex_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u
     deserializer.deserialize_any(HexId)
 }
 
-pub(super) fn uint64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-    deserializer.deserialize_any(Uint64)
-}
-
-pub(super) fn uint32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
-    let value = uint64(deserializer)?;
-    u32::try_from(value).map_err(|_| {
-        de::Error::invalid_value(
-            de::Unexpected::Unsigned(value),
-            &"an unsigned 32-bit integer",
-        )
-    })
-}
-
-pub(super) fn int32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i32, D::Error> {
-    let value = deserializer.deserialize_any(Int64)?;
-    i32::try_from(value)
-        .map_err(|_| de::Error::invalid_value(de::Unexpected::Signed(value), &"a 32-bit integer"))
+/// Reads an integer of the field's type, as a number or a decimal string.
+pub(super) fn integer<'de, D: Deserializer<'de>, T: IntegerType>(
+    deserializer: D,
+) -> Result<T, D::Error> {
+    Integer::new().deserialize(deserializer)
 }
 
 pub(super) fn optional_int64<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<i64>, D::Error> {
-    NullOr(Int64).deserialize(deserializer)
+    NullOr(Integer::new()).deserialize(deserializer)
 }
 
 pub(super) fn double<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
@@ -323,7 +332,7 @@ pub(super) fn boolean<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool
 pub(super) fn uint64_list<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Vec<u64>, D::Error> {
-    deserializer.deserialize_any(ListOf(Uint64))
+    deserializer.deserialize_any(ListOf(Integer::<u64>::new()))
 }
 
 pub(super) fn double_list<'de, D: Deserializer<'de>>(
