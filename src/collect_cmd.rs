@@ -45,7 +45,7 @@ pub(crate) struct CollectArgs {
 
 /// Runs `spanbill collect` until SIGTERM or Ctrl-C.
 pub(crate) fn run(args: &CollectArgs) -> anyhow::Result<()> {
-    init_logging();
+    init_logging("info");
     let data_dir = crate::data_dir::resolve(args.data_dir.clone())?;
     let options = StoreOptions {
         flush_interval: Duration::from_millis(args.flush_interval_ms.max(1)),
@@ -128,9 +128,11 @@ async fn wait_for_signal() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_logging() {
+/// Sends log events to stderr, filtered by `SPANBILL_LOG` (`EnvFilter` syntax), else at
+/// `default_level`.
+pub(crate) fn init_logging(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SPANBILL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

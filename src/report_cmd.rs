@@ -109,6 +109,7 @@ enum Gate {
 
 /// Runs `spanbill report`; returns 0, or 1 when a gate found something.
 pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    crate::collect_cmd::init_logging("warn");
     let config = args
         .config
         .as_deref()

@@ -72,28 +72,30 @@ pub fn load_tables(
         row_count(data_dir, Table::Spans, dates)?,
     );
     let (sender, receiver) = std::sync::mpsc::sync_channel(1);
-    std::thread::scope(|scope| {
-        scope.spawn(move || {
-            for table in [Table::Invocations, Table::Spans] {
-                for day in partitions(data_dir, table, dates) {
-                    let frame = read_partition(data_dir, table, day).transpose();
-                    // A closed channel means that the receiver stopped at an error.
-                    if frame.is_some_and(|frame| sender.send(frame).is_err()) {
-                        return;
+    crate::timed("reading rows", || {
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                for table in [Table::Invocations, Table::Spans] {
+                    for day in partitions(data_dir, table, dates) {
+                        let frame = read_partition(data_dir, table, day).transpose();
+                        // A closed channel means that the receiver stopped at an error.
+                        if frame.is_some_and(|frame| sender.send(frame).is_err()) {
+                            return;
+                        }
                     }
                 }
+            });
+            for frame in receiver {
+                let (table, frame) = frame?;
+                let pushed = if table == Table::Invocations {
+                    push_invocations(&mut builder, &frame)
+                } else {
+                    push_spans(&mut builder, &frame)
+                };
+                pushed.map_err(|source| read_error(data_dir, table, source))?;
             }
-        });
-        for frame in receiver {
-            let (table, frame) = frame?;
-            let pushed = if table == Table::Invocations {
-                push_invocations(&mut builder, &frame)
-            } else {
-                push_spans(&mut builder, &frame)
-            };
-            pushed.map_err(|source| read_error(data_dir, table, source))?;
-        }
-        Ok::<_, DatasetError>(())
+            Ok::<_, DatasetError>(())
+        })
     })?;
     builder.units = units;
     Ok(builder.finish(book, options))

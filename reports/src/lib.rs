@@ -54,3 +54,17 @@ pub mod traces;
 pub use cost::{Basis, BillingMonth};
 pub use pricing::{Price, PriceBook, PricingError};
 pub use rust_decimal::Decimal;
+
+/// Runs one phase of reading or reporting and logs its wall time at debug level, under the
+/// `spanbill_reports` target, so `SPANBILL_LOG=spanbill_reports=debug` shows where a slow
+/// report spends its time.
+pub(crate) fn timed<T>(phase: &str, work: impl FnOnce() -> T) -> T {
+    let started = std::time::Instant::now();
+    let value = work();
+    tracing::debug!(
+        phase,
+        elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+        "report phase finished"
+    );
+    value
+}

@@ -129,17 +129,7 @@ fn parse_hex(text: &str) -> Option<(u64, u64)> {
     if bytes.len() != 32 {
         return None;
     }
-    let half = |digits: &[u8]| {
-        digits.iter().try_fold(0_u64, |value, &digit| {
-            let nibble = match digit {
-                b'0'..=b'9' => digit - b'0',
-                b'a'..=b'f' => digit - b'a' + 10,
-                _ => return None,
-            };
-            Some(value << 4 | u64::from(nibble))
-        })
-    };
-    Some((half(&bytes[..16])?, half(&bytes[16..])?))
+    Some((hex_u64(&bytes[..16])?, hex_u64(&bytes[16..])?))
 }
 
 /// One invocation.
@@ -429,25 +419,59 @@ struct CallKey {
 
 const NANOS_PER_DAY: i64 = 86_400 * 1_000_000_000;
 
-/// Texts stored end to end in one buffer.
-#[derive(Debug, Default)]
-struct Texts {
-    bytes: String,
-    ends: Vec<usize>,
+/// A request id as a join key. Lambda request ids are lowercase UUIDs, which are kept as their
+/// 128-bit value. Any other text is kept by its id among the builder's other request ids.
+/// Equal texts give equal keys, so the join matches the same ids as a join on the texts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum RequestKey {
+    /// A lowercase UUID, as its first and last 64 bits.
+    Uuid(u64, u64),
+    /// Any other text, by id.
+    Other(u32),
 }
 
-impl Texts {
-    fn push(&mut self, text: &str) {
-        self.bytes.push_str(text);
-        self.ends.push(self.bytes.len());
+impl RequestKey {
+    /// Returns the key of `request_id`, adding it to `others` when it is not a lowercase UUID.
+    fn of(request_id: &str, others: &mut Names) -> Self {
+        match parse_uuid(request_id) {
+            Some((high, low)) => Self::Uuid(high, low),
+            None => Self::Other(others.intern(request_id)),
+        }
     }
+}
 
-    fn iter(&self) -> impl Iterator<Item = &str> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts
-            .zip(&self.ends)
-            .map(|(start, &end)| &self.bytes[start..end])
+/// Parses a lowercase UUID in its 8-4-4-4-12 form into its first and last 64 bits.
+fn parse_uuid(text: &str) -> Option<(u64, u64)> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 36 || [8, 13, 18, 23].iter().any(|&at| bytes[at] != b'-') {
+        return None;
     }
+    let mut digits = [0_u8; 32];
+    let groups = [
+        &bytes[..8],
+        &bytes[9..13],
+        &bytes[14..18],
+        &bytes[19..23],
+        &bytes[24..],
+    ];
+    let mut at = 0;
+    for group in groups {
+        digits[at..at + group.len()].copy_from_slice(group);
+        at += group.len();
+    }
+    Some((hex_u64(&digits[..16])?, hex_u64(&digits[16..])?))
+}
+
+/// Parses 16 lowercase hex digits.
+fn hex_u64(digits: &[u8]) -> Option<u64> {
+    digits.iter().try_fold(0_u64, |value, &digit| {
+        let nibble = match digit {
+            b'0'..=b'9' => digit - b'0',
+            b'a'..=b'f' => digit - b'a' + 10,
+            _ => return None,
+        };
+        Some(value << 4 | u64::from(nibble))
+    })
 }
 
 /// Builds [`Tables`] from records given one by one.
@@ -456,10 +480,12 @@ pub struct TableBuilder {
     tables: Tables,
     /// Business KPI counts to keep with the tables.
     pub units: Vec<UnitCount>,
-    request_ids: Texts,
-    /// Spans that cover an invocation, and the invocation ids they name.
-    invocation_spans: Vec<u32>,
-    invocation_ids: Texts,
+    /// The request id of each invocation row.
+    request_keys: Vec<RequestKey>,
+    /// Spans that cover an invocation, each with the invocation id it names.
+    invocation_spans: Vec<(u32, RequestKey)>,
+    /// Request ids that are not lowercase UUIDs.
+    other_request_ids: Names,
     regions: Names,
     usage_ids: foldhash::HashMap<UsageKey, u32>,
     usage_keys: Vec<UsageKey>,
@@ -474,7 +500,7 @@ impl TableBuilder {
     /// Makes room for `invocations` and `spans` more records.
     pub fn reserve(&mut self, invocations: usize, spans: usize) {
         self.tables.invocations.reserve(invocations);
-        self.request_ids.ends.reserve(invocations);
+        self.request_keys.reserve(invocations);
         self.tables.spans.reserve(spans);
     }
 
@@ -513,7 +539,8 @@ impl TableBuilder {
             (self.usage_keys.len() - 1) as u32
         });
         self.usage_counts[cost as usize] += 1;
-        self.request_ids.push(fields.request_id);
+        let request_key = RequestKey::of(fields.request_id, &mut self.other_request_ids);
+        self.request_keys.push(request_key);
         tables.invocations.push(InvocationRow {
             function,
             version,
@@ -551,8 +578,8 @@ impl TableBuilder {
         });
         let index = tables.spans.len() as u32;
         if let Some(invocation_id) = fields.invocation_id {
-            self.invocation_spans.push(index);
-            self.invocation_ids.push(invocation_id);
+            let request_key = RequestKey::of(invocation_id, &mut self.other_request_ids);
+            self.invocation_spans.push((index, request_key));
         }
         tables.spans.push(SpanRow {
             trace: tables.traces.intern(fields.trace_id),
@@ -576,22 +603,32 @@ impl TableBuilder {
     #[must_use]
     pub fn finish(mut self, book: &PriceBook, options: LambdaOptions) -> Tables {
         let mut tables = std::mem::take(&mut self.tables);
-        if !self.invocation_spans.is_empty() {
-            let mut rows: foldhash::HashMap<&str, u32> = foldhash::HashMap::default();
-            rows.reserve(self.request_ids.ends.len());
-            for (row, request_id) in self.request_ids.iter().enumerate() {
-                rows.insert(request_id, row as u32);
-            }
-            let spans = self.invocation_spans.iter().zip(self.invocation_ids.iter());
-            for (&span, invocation_id) in spans {
-                if let Some(&row) = rows.get(invocation_id) {
-                    let span = &mut tables.spans[span as usize];
-                    span.invocation = Some(row);
-                    tables.invocations[row as usize].trace = Some(span.trace);
-                }
+        crate::timed("request id join", || self.join(&mut tables));
+        crate::timed("pricing", || self.price(tables, book, options))
+    }
+
+    /// Gives each span that names an invocation the invocation's row, and the invocation the
+    /// span's trace.
+    fn join(&self, tables: &mut Tables) {
+        if self.invocation_spans.is_empty() {
+            return;
+        }
+        let mut rows: foldhash::HashMap<RequestKey, u32> = foldhash::HashMap::default();
+        rows.reserve(self.request_keys.len());
+        for (row, &request_key) in self.request_keys.iter().enumerate() {
+            rows.insert(request_key, row as u32);
+        }
+        for &(span, request_key) in &self.invocation_spans {
+            if let Some(&row) = rows.get(&request_key) {
+                let span = &mut tables.spans[span as usize];
+                span.invocation = Some(row);
+                tables.invocations[row as usize].trace = Some(span.trace);
             }
         }
+    }
 
+    /// Prices the usage groups and the distinct calls.
+    fn price(self, mut tables: Tables, book: &PriceBook, options: LambdaOptions) -> Tables {
         tables.usages = self
             .usage_keys
             .iter()
@@ -696,5 +733,108 @@ mod tests {
         assert_eq!(traces.cmp(short, hex), Ordering::Greater);
         let low = traces.intern("00000000000000000000000000000001");
         assert_eq!(traces.cmp(low, hex), Ordering::Less);
+    }
+
+    #[test]
+    fn uuid_parses_to_its_bits() {
+        assert_eq!(
+            parse_uuid("3f1d4a9e-8e7c-4c55-9d2b-0d6f1e2a7b10"),
+            Some((0x3f1d_4a9e_8e7c_4c55, 0x9d2b_0d6f_1e2a_7b10))
+        );
+        assert_eq!(parse_uuid("3F1D4A9E-8E7C-4C55-9D2B-0D6F1E2A7B10"), None);
+        assert_eq!(parse_uuid("3f1d4a9e8e7c-4c55-9d2b-0d6f1e2a7b10-"), None);
+        assert_eq!(parse_uuid("3f1d4a9e-8e7c-4c55-9d2b-0d6f1e2a7b1"), None);
+        assert_eq!(parse_uuid("3f1d4a9e-8e7c-4c55-9d2b-0d6f1e2a7b1g"), None);
+    }
+
+    #[test]
+    fn request_keys_equal_for_equal_texts() {
+        let mut others = Names::default();
+        let uuid = "3f1d4a9e-8e7c-4c55-9d2b-0d6f1e2a7b10";
+        assert_eq!(
+            RequestKey::of(uuid, &mut others),
+            RequestKey::of(uuid, &mut others)
+        );
+        let upper = uuid.to_uppercase();
+        assert_eq!(
+            RequestKey::of(&upper, &mut others),
+            RequestKey::of(&upper, &mut others)
+        );
+        assert_ne!(
+            RequestKey::of(&upper, &mut others),
+            RequestKey::of(uuid, &mut others)
+        );
+        assert_ne!(
+            RequestKey::of("req-1", &mut others),
+            RequestKey::of("req-2", &mut others)
+        );
+    }
+
+    fn invocation_fields(request_id: &str) -> InvocationFields<'_> {
+        InvocationFields {
+            request_id,
+            function: Some("createOrder"),
+            version: None,
+            start_ns: Some(0),
+            duration_ms: 10.0,
+            billed_ms: 10,
+            memory_mb: 128,
+            max_memory_used_mb: 64,
+            init_ms: None,
+            snapstart_restore: false,
+            status: Status::Success,
+            cold_start: false,
+            billing_era: None,
+            architecture: None,
+            region: None,
+            provisioned: false,
+            estimated: false,
+            trace_id: None,
+        }
+    }
+
+    fn span_fields<'a>(trace_id: &'a str, invocation_id: &'a str) -> SpanFields<'a> {
+        SpanFields {
+            trace_id,
+            name: "createOrder",
+            function: Some("createOrder"),
+            version: None,
+            invocation_id: Some(invocation_id),
+            from_queue: false,
+            start_ns: 0,
+            duration_ms: 10.0,
+            error: false,
+            call: None,
+        }
+    }
+
+    #[test]
+    fn join_matches_uuid_and_other_ids() {
+        let uuid = "3f1d4a9e-8e7c-4c55-9d2b-0d6f1e2a7b10";
+        let trace_a = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let trace_b = "00000000000000000000000000000002";
+        let mut builder = TableBuilder::default();
+        // A span may come before its invocation.
+        builder.push_span(&span_fields(trace_a, "req-1"));
+        builder.push_invocation(&invocation_fields(uuid));
+        builder.push_invocation(&invocation_fields("req-1"));
+        builder.push_invocation(&invocation_fields("3F1D4A9E-8E7C-4C55-9D2B-0D6F1E2A7B10"));
+        builder.push_span(&span_fields(trace_a, uuid));
+        // The last span that names an invocation gives it its trace.
+        builder.push_span(&span_fields(trace_b, uuid));
+        builder.push_span(&span_fields(trace_b, "req-2"));
+
+        let tables = builder.finish(&PriceBook::built_in(), LambdaOptions::default());
+
+        let joined: Vec<Option<u32>> = tables.spans.iter().map(|span| span.invocation).collect();
+        assert_eq!(joined, [Some(1), Some(0), Some(0), None]);
+        let trace_of = |row: usize| {
+            tables.invocations[row]
+                .trace
+                .map(|id| tables.traces.text(id))
+        };
+        assert_eq!(trace_of(0).as_deref(), Some(trace_b));
+        assert_eq!(trace_of(1).as_deref(), Some(trace_a));
+        assert_eq!(trace_of(2), None);
     }
 }

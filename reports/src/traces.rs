@@ -97,32 +97,214 @@ pub struct TraceCosts {
 /// `None` when nothing carries a trace id.
 #[must_use]
 pub fn trace_costs(tables: &Tables, top: usize) -> Option<TraceCosts> {
-    let sums = trace_sums(tables);
-    if sums.is_empty() {
-        return None;
+    // Integer sums give the same amounts as decimal sums without rescaling at each addition.
+    // They are used unless an amount does not fit an integer of the common scale.
+    if let Some(scale) = FixedScale::of(tables) {
+        let summary = summarize(tables, top, |amount| scale.fixed(amount))?;
+        if let Some(costs) = summary.finish(|fixed| scale.decimal(fixed)) {
+            return Some(costs);
+        }
+    }
+    summarize(tables, top, |amount| amount)?.finish(Some)
+}
+
+/// An amount that traces can be summed and ranked in.
+trait TraceAmount: Copy + Default + Ord {
+    /// Adds `other`.
+    fn add(&mut self, other: Self);
+}
+
+impl TraceAmount for Decimal {
+    fn add(&mut self, other: Self) {
+        *self += other;
+    }
+}
+
+/// The scale all amounts of a report are converted to for integer sums: the largest scale
+/// among the invocation and call costs.
+#[derive(Debug, Clone, Copy)]
+struct FixedScale(u32);
+
+impl FixedScale {
+    /// Returns the common scale of the tables' amounts, or `None` when the sum of all
+    /// invocations and calls could overflow an integer of that scale.
+    fn of(tables: &Tables) -> Option<Self> {
+        // The bound below needs each cost group's invocation count.
+        if tables.costs.len() != tables.usages.len() {
+            return None;
+        }
+        let amounts = tables
+            .costs
+            .iter()
+            .map(|cost| cost.total)
+            .chain(tables.calls.iter().map(|call| call.amount));
+        let scale = Self(amounts.map(|amount| amount.scale()).max()?);
+        // Every trace sum, and their total, is at most this bound in absolute value.
+        let lambda = tables
+            .costs
+            .iter()
+            .zip(&tables.usages)
+            .map(|(cost, usage)| {
+                scale
+                    .units(cost.total.abs())?
+                    .checked_mul(i128::from(usage.count))
+            });
+        let calls = tables
+            .calls
+            .iter()
+            .zip(&tables.call_spans)
+            .map(|(call, &spans)| {
+                scale
+                    .units(call.amount.abs())?
+                    .checked_mul(i128::from(spans))
+            });
+        lambda
+            .chain(calls)
+            .try_fold(0_i128, |bound, units| bound.checked_add(units?))
+            .map(|_| scale)
     }
 
-    let count = sums.len();
-    let totals: Vec<Decimal> = sums
+    /// Returns `amount` in units of the common scale.
+    fn units(self, amount: Decimal) -> Option<i128> {
+        let factor = 10_i128.checked_pow(self.0.checked_sub(amount.scale())?)?;
+        amount.mantissa().checked_mul(factor)
+    }
+
+    /// Returns `amount` as a fixed amount. [`FixedScale::of`] has checked that it fits.
+    fn fixed(self, amount: Decimal) -> Fixed {
+        Fixed {
+            units: self.units(amount).unwrap_or_default(),
+            scale: amount.scale(),
+        }
+    }
+
+    /// Returns a fixed amount as a decimal of its own scale, or `None` when it does not fit.
+    fn decimal(self, fixed: Fixed) -> Option<Decimal> {
+        let divisor = 10_i128.checked_pow(self.0.checked_sub(fixed.scale)?)?;
+        Decimal::try_from_i128_with_scale(fixed.units / divisor, fixed.scale).ok()
+    }
+}
+
+/// An amount as an integer count of units of the common scale, with the scale that a
+/// decimal sum of the same terms has: the largest scale among them. Amounts compare by
+/// value, as decimals do.
+#[derive(Debug, Clone, Copy, Default)]
+struct Fixed {
+    units: i128,
+    scale: u32,
+}
+
+impl PartialEq for Fixed {
+    fn eq(&self, other: &Self) -> bool {
+        self.units == other.units
+    }
+}
+
+impl Eq for Fixed {}
+
+impl PartialOrd for Fixed {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Fixed {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.units.cmp(&other.units)
+    }
+}
+
+impl TraceAmount for Fixed {
+    fn add(&mut self, other: Self) {
+        self.units += other.units;
+        self.scale = self.scale.max(other.scale);
+    }
+}
+
+/// Trace costs in the amount type they were summed in.
+struct Summary<A> {
+    traces: usize,
+    total: A,
+    median: A,
+    p95: A,
+    top: Vec<(TraceCost, A, A, A)>,
+}
+
+impl<A: TraceAmount> Summary<A> {
+    /// Converts the amounts to decimals with `decimal`. Returns `None` when one does not fit.
+    fn finish(self, decimal: impl Fn(A) -> Option<Decimal>) -> Option<TraceCosts> {
+        let top = self
+            .top
+            .into_iter()
+            .map(|(cost, lambda, downstream, total)| {
+                Some(TraceCost {
+                    lambda_usd: decimal(lambda)?,
+                    downstream_usd: decimal(downstream)?,
+                    cost_usd: decimal(total)?,
+                    ..cost
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(TraceCosts {
+            traces: self.traces,
+            mean_usd: decimal(self.total)? / Decimal::from(self.traces),
+            median_usd: decimal(self.median)?,
+            p95_usd: decimal(self.p95)?,
+            top,
+        })
+    }
+}
+
+/// Sums each trace in the amount type `amount` converts to, ranks the traces and keeps the
+/// `top` most expensive.
+fn summarize<A: TraceAmount>(
+    tables: &Tables,
+    top: usize,
+    amount: impl Fn(Decimal) -> A,
+) -> Option<Summary<A>> {
+    let items = TraceItems::of(tables);
+    let costs: Vec<A> = tables.costs.iter().map(|cost| amount(cost.total)).collect();
+    let calls: Vec<A> = tables
+        .calls
         .iter()
-        .map(|(_, sum)| sum.lambda + sum.downstream)
+        .map(|call| amount(call.amount))
         .collect();
-    let total: Decimal = totals.iter().sum();
-    let mut amounts = totals.clone();
+    let sum = |items: &[(TraceId, Item)]| {
+        items.iter().fold(TraceSum::default(), |sum, &(_, item)| {
+            sum.with(item, tables, &costs, &calls)
+        })
+    };
+
+    // Each trace's total, with the position of its first item.
+    let traces: Vec<(A, u32)> = items
+        .traces()
+        .map(|(start, items)| (sum(items).total(), start))
+        .collect();
+    if traces.is_empty() {
+        return None;
+    }
+    let count = traces.len();
+    let mut total = A::default();
+    for &(amount, _) in &traces {
+        total.add(amount);
+    }
+    let mut amounts: Vec<A> = traces.iter().map(|&(amount, _)| amount).collect();
     let mut rank = |q: f64| {
         // Nearest rank in ascending order.
         let ascending = ((q * count as f64).ceil() as usize).clamp(1, count);
         *amounts.select_nth_unstable(ascending - 1).1
     };
-    let (median_usd, p95_usd) = (rank(0.5), rank(0.95));
+    let (median, p95) = (rank(0.5), rank(0.95));
     drop(amounts);
 
     // Most expensive first; the trace id breaks ties so the order is reproducible.
+    let trace_of = |at: usize| items.items[traces[at].1 as usize].0;
     let order = |a: &u32, b: &u32| {
         let (a, b) = (*a as usize, *b as usize);
-        totals[b]
-            .cmp(&totals[a])
-            .then_with(|| tables.traces.cmp(sums[a].0, sums[b].0))
+        traces[b]
+            .0
+            .cmp(&traces[a].0)
+            .then_with(|| tables.traces.cmp(trace_of(a), trace_of(b)))
     };
     let mut ranked: Vec<u32> = (0..count as u32).collect();
     let top_count = top.min(count);
@@ -131,100 +313,135 @@ pub fn trace_costs(tables: &Tables, top: usize) -> Option<TraceCosts> {
     }
     ranked.truncate(top_count);
     ranked.sort_unstable_by(order);
-    let top_sums: Vec<(TraceId, &TraceSum, Decimal)> = ranked
+    let top = ranked
         .iter()
         .map(|&at| {
-            (
-                sums[at as usize].0,
-                &sums[at as usize].1,
-                totals[at as usize],
-            )
+            let start = traces[at as usize].1 as usize;
+            let trace = items.items[start].0;
+            let end = start + items.items[start..].partition_point(|&(id, _)| id == trace);
+            let sum = sum(&items.items[start..end]);
+            let mut functions: BTreeMap<String, u64> = BTreeMap::new();
+            for &(_, item) in &items.items[start..end] {
+                if let Item::Invocation(row) = item {
+                    let function = tables.invocations[row as usize].function;
+                    *functions
+                        .entry(tables.function(function).to_owned())
+                        .or_default() += 1;
+                }
+            }
+            let cost = TraceCost {
+                trace_id: tables.traces.text(trace).into_owned(),
+                invocations: u64::from(sum.invocations),
+                functions,
+                downstream_calls: sum.calls,
+                lambda_usd: Decimal::ZERO,
+                downstream_usd: Decimal::ZERO,
+                cost_usd: Decimal::ZERO,
+                basis: if sum.estimated {
+                    Basis::Estimated
+                } else {
+                    Basis::Billed
+                },
+            };
+            (cost, sum.lambda, sum.downstream, sum.total())
         })
         .collect();
-    let mut top: Vec<TraceCost> = top_sums
-        .iter()
-        .map(|(trace, sum, cost_usd)| TraceCost {
-            trace_id: tables.traces.text(*trace).into_owned(),
-            invocations: u64::from(sum.invocations),
-            functions: BTreeMap::new(),
-            downstream_calls: sum.calls,
-            lambda_usd: sum.lambda,
-            downstream_usd: sum.downstream,
-            cost_usd: *cost_usd,
-            basis: if sum.estimated {
-                Basis::Estimated
-            } else {
-                Basis::Billed
-            },
-        })
-        .collect();
-    for row in &tables.invocations {
-        let Some(position) = row
-            .trace
-            .and_then(|trace| top_sums.iter().position(|(top, ..)| *top == trace))
-        else {
-            continue;
-        };
-        *top[position]
-            .functions
-            .entry(tables.function(row.function).to_owned())
-            .or_default() += 1;
-    }
-    Some(TraceCosts {
+    Some(Summary {
         traces: count,
-        mean_usd: total / Decimal::from(count),
-        median_usd,
-        p95_usd,
+        total,
+        median,
+        p95,
         top,
     })
 }
 
-/// Sums invocations and calls per trace, without the per-function counts, which only the
-/// top traces need: a window can hold millions of traces.
-fn trace_sums(tables: &Tables) -> Vec<(TraceId, TraceSum)> {
-    let mut index: foldhash::HashMap<TraceId, u32> = foldhash::HashMap::default();
-    index.reserve(tables.invocations.len());
-    // A trace usually has one invocation, so a window has about as many traces as
-    // invocations.
-    let mut sums: Vec<(TraceId, TraceSum)> = Vec::with_capacity(tables.invocations.len());
-    let mut sum_of = |trace: TraceId, sums: &mut Vec<(TraceId, TraceSum)>| {
-        let at = *index.entry(trace).or_insert_with(|| {
-            sums.push((trace, TraceSum::default()));
-            (sums.len() - 1) as u32
-        });
-        at as usize
-    };
-    for row in &tables.invocations {
-        if let Some(trace) = row.trace {
-            let at = sum_of(trace, &mut sums);
-            let cost = tables.cost(row);
-            let sum = &mut sums[at].1;
-            sum.invocations += 1;
-            sum.lambda += cost.total;
-            sum.estimated |= cost.basis == Basis::Estimated;
-        }
-    }
-    for span in &tables.spans {
-        if let Some(call) = span.call {
-            let at = sum_of(span.trace, &mut sums);
-            let cost = &tables.calls[call as usize];
-            let sum = &mut sums[at].1;
-            sum.calls += cost.call.count;
-            sum.downstream += cost.amount;
-            sum.estimated |= cost.basis == Basis::Estimated;
-        }
-    }
-    sums
+/// What a trace pays for: an invocation, by row, or a priced call, by span.
+#[derive(Debug, Clone, Copy)]
+enum Item {
+    Invocation(u32),
+    Call(u32),
 }
 
-/// Running sums of one trace.
-#[derive(Debug, Default)]
-struct TraceSum {
-    lambda: Decimal,
-    downstream: Decimal,
+/// The invocations and priced calls of every trace, sorted by trace so that each trace's
+/// items are adjacent. A window can hold millions of traces, and a hash map of that size
+/// misses the cache at almost every lookup.
+struct TraceItems {
+    items: Vec<(TraceId, Item)>,
+}
+
+impl TraceItems {
+    fn of(tables: &Tables) -> Self {
+        let invocations = tables
+            .invocations
+            .iter()
+            .enumerate()
+            .filter_map(|(row, invocation)| {
+                Some((invocation.trace?, Item::Invocation(row as u32)))
+            });
+        let calls = tables
+            .spans
+            .iter()
+            .enumerate()
+            .filter(|(_, span)| span.call.is_some())
+            .map(|(index, span)| (span.trace, Item::Call(index as u32)));
+        let mut items: Vec<(TraceId, Item)> = invocations.chain(calls).collect();
+        // Any order that groups equal ids will do; hex ids sort as numbers.
+        items.sort_unstable_by_key(|&(trace, _)| match trace {
+            TraceId::Hex { high, low } => (0_u8, high, low),
+            TraceId::Other(id) => (1, 0, u64::from(id)),
+        });
+        Self { items }
+    }
+
+    /// Returns each trace's items with the position of the first.
+    fn traces(&self) -> impl Iterator<Item = (u32, &[(TraceId, Item)])> {
+        self.items
+            .chunk_by(|a, b| a.0 == b.0)
+            .scan(0_u32, |start, items| {
+                let at = *start;
+                *start += items.len() as u32;
+                Some((at, items))
+            })
+    }
+}
+
+/// Sums of one trace.
+#[derive(Debug, Default, Clone, Copy)]
+struct TraceSum<A> {
+    lambda: A,
+    downstream: A,
     invocations: u32,
     calls: u64,
     estimated: bool,
+}
+
+impl<A: TraceAmount> TraceSum<A> {
+    /// Returns the sums with `item` added, its amount taken from `costs` (per usage group)
+    /// or `calls` (per distinct call).
+    fn with(mut self, item: Item, tables: &Tables, costs: &[A], calls: &[A]) -> Self {
+        match item {
+            Item::Invocation(row) => {
+                let row = &tables.invocations[row as usize];
+                self.invocations += 1;
+                self.lambda.add(costs[row.cost as usize]);
+                self.estimated |= tables.cost(row).basis == Basis::Estimated;
+            }
+            Item::Call(span) => {
+                let call = tables.spans[span as usize].call.unwrap_or_default() as usize;
+                let cost = &tables.calls[call];
+                self.calls += cost.call.count;
+                self.downstream.add(calls[call]);
+                self.estimated |= cost.basis == Basis::Estimated;
+            }
+        }
+        self
+    }
+
+    fn total(&self) -> A {
+        let mut total = self.lambda;
+        total.add(self.downstream);
+        total
+    }
 }
 
 /// Sums the units of each KPI.
@@ -338,5 +555,65 @@ mod tests {
     #[test]
     fn trace_costs_none_without_trace_ids() {
         assert!(trace_costs(&tables(&[(None, "createOrder", "1")]), 5).is_none());
+    }
+
+    #[test]
+    fn integer_sums_match_decimal_sums() {
+        use crate::table::{InvocationFields, SpanFields, TableBuilder};
+
+        let book = PriceBook::built_in();
+        let send = DownstreamCall::new(Service::Sqs, Some("send"), 70_000, 1);
+        let mut builder = TableBuilder::default();
+        let traces: Vec<String> = (0..40).map(|trace| format!("{trace:032x}")).collect();
+        let request_ids: Vec<String> = (0..200).map(|row| format!("req-{row}")).collect();
+        for (row, request_id) in request_ids.iter().enumerate() {
+            builder.push_invocation(&InvocationFields {
+                request_id,
+                function: Some(["createOrder", "handlePayment"][row % 2]),
+                version: None,
+                start_ns: Some(1_790_812_800_000_000_000 + row as i64),
+                duration_ms: 10.0,
+                billed_ms: 1 + (row as u64 * 37) % 900,
+                memory_mb: [128, 1024, 1769][row % 3],
+                max_memory_used_mb: 64,
+                init_ms: None,
+                snapstart_restore: false,
+                status: Status::Success,
+                cold_start: false,
+                billing_era: None,
+                architecture: None,
+                region: None,
+                provisioned: false,
+                estimated: row % 7 == 0,
+                trace_id: None,
+            });
+            builder.push_span(&SpanFields {
+                trace_id: &traces[row % traces.len()],
+                name: "invoke",
+                function: None,
+                version: None,
+                invocation_id: Some(request_id),
+                from_queue: false,
+                start_ns: 0,
+                duration_ms: 10.0,
+                error: false,
+                call: (row % 3 == 0).then_some(&send),
+            });
+        }
+        let tables = builder.finish(&book, crate::lambda::LambdaOptions::default());
+        let scale = FixedScale::of(&tables).expect("small amounts fit");
+
+        let fixed = summarize(&tables, 5, |amount| scale.fixed(amount))
+            .unwrap()
+            .finish(|amount| scale.decimal(amount))
+            .unwrap();
+        let decimal = summarize(&tables, 5, |amount| amount)
+            .unwrap()
+            .finish(Some)
+            .unwrap();
+
+        assert_eq!(fixed, decimal);
+        assert_eq!(fixed.traces, 40);
+        assert_eq!(fixed.top[0].invocations, 5);
     }
 }

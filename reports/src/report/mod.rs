@@ -233,29 +233,86 @@ pub fn build_tables(
     book: &PriceBook,
     settings: &ReportSettings,
 ) -> Report {
+    let options = LambdaOptions {
+        free_tier: settings.free_tier,
+    };
+    let starts = || tables.invocations.iter().filter_map(|row| row.start_ns);
+    let period = starts().min().zip(starts().max());
+    let projected_monthly_usd = period.map(|(first, last)| {
+        let seconds = ((last - first) / 1_000_000_000).max(1) as u64;
+        project_month(&tables.usages, seconds, book, options)
+            .bill
+            .total
+    });
+    let units = unit_costs(&tables.units, &tables.total(), settings);
+
     // Cost per trace takes about as long as the rest of the report together, so it runs on
-    // a thread of its own.
-    std::thread::scope(|scope| {
-        let traces = scope.spawn(|| traces::trace_costs(tables, settings.top_traces));
+    // a second thread.
+    let report = std::thread::scope(|scope| {
+        let traces = scope.spawn(|| {
+            crate::timed("cost per trace", || {
+                traces::trace_costs(tables, settings.top_traces)
+            })
+        });
+        let findings = crate::timed("spiral checks", || {
+            findings(tables, &units, projected_monthly_usd, settings)
+        });
 
         // Functions with invocations, by name, each with its rows in start order.
-        let mut by_function: Vec<(&str, Vec<u32>)> = tables
-            .rows_by_function()
-            .into_iter()
-            .enumerate()
-            .filter(|(_, rows)| !rows.is_empty())
-            .map(|(id, rows)| (tables.function(id as u32), in_start_order(tables, rows)))
-            .collect();
-        by_function.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let report = report_without_traces(tables, &by_function, baseline, book, settings);
+        let by_function = crate::timed("rows in start order", || {
+            let mut by_function: Vec<(&str, Vec<u32>)> = tables
+                .rows_by_function()
+                .into_iter()
+                .enumerate()
+                .filter(|(_, rows)| !rows.is_empty())
+                .map(|(id, rows)| (tables.function(id as u32), in_start_order(tables, rows)))
+                .collect();
+            by_function.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            by_function
+        });
+        let (totals, functions) = crate::timed("figures", || {
+            let all: Vec<u32> = (0..tables.invocations.len() as u32).collect();
+            let functions = by_function
+                .iter()
+                .map(|(function, rows)| ((*function).to_owned(), figures(tables, rows)))
+                .collect();
+            (figures(tables, &all), functions)
+        });
+        let regressions = crate::timed("latency tests", || {
+            regressions(tables, &by_function, baseline, &settings.latency)
+        });
+        let shifts = crate::timed("change points", || {
+            by_function
+                .iter()
+                .flat_map(|(function, rows)| {
+                    compare::latency_shifts(function, tables, rows, &settings.change_points)
+                })
+                .collect()
+        });
+        let timeline = crate::timed("timeline", || timeline::timeline(tables));
+        let traces = traces
+            .join()
+            .expect("the cost-per-trace thread does not panic");
+
         Report {
-            traces: traces.join().expect("the trace cost thread does not panic"),
-            ..report
+            period: period.map(|(first, last)| (table::rfc3339(first), table::rfc3339(last))),
+            totals,
+            functions,
+            projected_monthly_usd,
+            downstream: service_costs(tables),
+            traces,
+            // Set below: the second thread borrows the units until the scope ends.
+            units: Vec::new(),
+            baseline: baseline.map(describe_snapshot),
+            regressions,
+            shifts,
+            findings,
+            timeline,
         }
-    })
+    });
+    Report { units, ..report }
 }
 
-/// Builds every part of the report except the cost per trace.
 /// Sorts a function's rows, given in table order, by start. Rows that start together stay in
 /// table order, as with a stable sort, and the sort reads each row once instead of at every
 /// comparison.
@@ -266,56 +323,6 @@ fn in_start_order(tables: &Tables, rows: Vec<u32>) -> Vec<u32> {
         .collect();
     keyed.sort_unstable();
     keyed.into_iter().map(|(_, row)| row).collect()
-}
-
-fn report_without_traces(
-    tables: &Tables,
-    by_function: &[(&str, Vec<u32>)],
-    baseline: Option<&Snapshot>,
-    book: &PriceBook,
-    settings: &ReportSettings,
-) -> Report {
-    let options = LambdaOptions {
-        free_tier: settings.free_tier,
-    };
-    let all: Vec<u32> = (0..tables.invocations.len() as u32).collect();
-    let totals = figures(tables, &all);
-    let functions = by_function
-        .iter()
-        .map(|(function, rows)| ((*function).to_owned(), figures(tables, rows)))
-        .collect();
-
-    let starts = || tables.invocations.iter().filter_map(|row| row.start_ns);
-    let period = starts().min().zip(starts().max());
-    let projected_monthly_usd = period.map(|(first, last)| {
-        let seconds = ((last - first) / 1_000_000_000).max(1) as u64;
-        project_month(&tables.usages, seconds, book, options)
-            .bill
-            .total
-    });
-
-    let units = unit_costs(&tables.units, &tables.total(), settings);
-    let findings = findings(tables, &units, projected_monthly_usd, settings);
-
-    Report {
-        period: period.map(|(first, last)| (table::rfc3339(first), table::rfc3339(last))),
-        totals,
-        functions,
-        projected_monthly_usd,
-        downstream: service_costs(tables),
-        traces: None,
-        units,
-        baseline: baseline.map(describe_snapshot),
-        regressions: regressions(tables, by_function, baseline, &settings.latency),
-        shifts: by_function
-            .iter()
-            .flat_map(|(function, rows)| {
-                compare::latency_shifts(function, tables, rows, &settings.change_points)
-            })
-            .collect(),
-        findings,
-        timeline: timeline::timeline(tables),
-    }
 }
 
 /// Runs the spiral and waste checks.
