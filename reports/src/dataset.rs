@@ -131,11 +131,14 @@ fn read_partition(
     } else {
         SPAN_COLUMNS.as_slice()
     };
-    let frame = collect(
+    let mut frame = collect(
         data_dir,
         table,
         frame.select(columns.iter().map(|name| col(*name)).collect::<Vec<_>>()),
     )?;
+    // Joined here, on the reading thread, so the thread that adds rows iterates one array
+    // per column.
+    frame.rechunk_mut();
     Ok(Some((table, frame)))
 }
 
@@ -215,22 +218,22 @@ const SPAN_COLUMNS: [&str; 13] = [
 ];
 
 fn push_invocations(builder: &mut TableBuilder, frame: &DataFrame) -> PolarsResult<()> {
-    let text = |name: &str| frame.column(name).and_then(|column| column.str().cloned());
+    let text = |name: &str| frame.column(name)?.str().map(one_chunk);
     let integer = |name: &str| {
         frame
             .column(name)?
             .cast(&DataType::Int64)
-            .and_then(|column| column.i64().cloned())
+            .and_then(|column| column.i64().map(one_chunk))
     };
     let float = |name: &str| {
         frame
             .column(name)?
             .cast(&DataType::Float64)
-            .and_then(|column| column.f64().cloned())
+            .and_then(|column| column.f64().map(one_chunk))
     };
-    let flag = |name: &str| frame.column(name).and_then(|column| column.bool().cloned());
+    let flag = |name: &str| frame.column(name)?.bool().map(one_chunk);
 
-    let request_id = frame.column("request_id")?.str()?;
+    let request_id = text("request_id")?;
     let (function, version, status, architecture, region, xray, source, era) = (
         text("function")?,
         text("version")?,
@@ -255,23 +258,23 @@ fn push_invocations(builder: &mut TableBuilder, frame: &DataFrame) -> PolarsResu
     let cold_start = flag("cold_start")?;
 
     builder.reserve(frame.height(), 0);
-    let mut request_id = request_id.iter();
-    let mut function = function.iter();
-    let mut version = version.iter();
-    let mut status = status.iter();
-    let mut architecture = architecture.iter();
-    let mut region = region.iter();
-    let mut xray = xray.iter();
-    let mut source = source.iter();
-    let mut era = era.iter();
-    let mut start_ns = start_ns.iter();
-    let mut billed_ms = billed_ms.iter();
-    let mut memory_mb = memory_mb.iter();
-    let mut max_memory_used_mb = max_memory_used_mb.iter();
-    let mut duration_ms = duration_ms.iter();
-    let mut init_ms = init_ms.iter();
-    let mut restore_ms = restore_ms.iter();
-    let mut cold_start = cold_start.iter();
+    let mut request_id = request_id.downcast_as_array().iter();
+    let mut function = function.downcast_as_array().iter();
+    let mut version = version.downcast_as_array().iter();
+    let mut status = status.downcast_as_array().iter();
+    let mut architecture = architecture.downcast_as_array().iter();
+    let mut region = region.downcast_as_array().iter();
+    let mut xray = xray.downcast_as_array().iter();
+    let mut source = source.downcast_as_array().iter();
+    let mut era = era.downcast_as_array().iter();
+    let mut start_ns = numbers(&start_ns);
+    let mut billed_ms = numbers(&billed_ms);
+    let mut memory_mb = numbers(&memory_mb);
+    let mut max_memory_used_mb = numbers(&max_memory_used_mb);
+    let mut duration_ms = numbers(&duration_ms);
+    let mut init_ms = numbers(&init_ms);
+    let mut restore_ms = numbers(&restore_ms);
+    let mut cold_start = cold_start.downcast_as_array().iter();
     for _ in 0..frame.height() {
         // The X-Ray header gives the trace when no span names the invocation.
         let trace = xray
@@ -313,6 +316,22 @@ fn push_invocations(builder: &mut TableBuilder, frame: &DataFrame) -> PolarsResu
     Ok(())
 }
 
+/// Returns a column as one chunk, joining its chunks when there are several. Iterating one
+/// arrow array avoids the per-value chunk bookkeeping of a chunked array's iterator.
+fn one_chunk<T: PolarsDataType>(column: &ChunkedArray<T>) -> ChunkedArray<T> {
+    column.rechunk().into_owned()
+}
+
+/// Iterates the values of a numeric column of one chunk.
+fn numbers<T: PolarsNumericType>(
+    column: &ChunkedArray<T>,
+) -> impl Iterator<Item = Option<T::Native>> + '_ {
+    column
+        .downcast_as_array()
+        .iter()
+        .map(Option::<&T::Native>::copied)
+}
+
 fn billing_era(name: &str) -> Option<BillingEra> {
     match name {
         "rounded_100ms" => Some(BillingEra::Rounded100Ms),
@@ -323,29 +342,43 @@ fn billing_era(name: &str) -> Option<BillingEra> {
 }
 
 fn push_spans(builder: &mut TableBuilder, frame: &DataFrame) -> PolarsResult<()> {
-    let text = |name: &str| frame.column(name).and_then(|column| column.str());
+    let text = |name: &str| frame.column(name)?.str().map(one_chunk);
     let integer = |name: &str| {
         frame
             .column(name)?
             .cast(&DataType::Int64)
-            .and_then(|column| column.i64().cloned())
+            .and_then(|column| column.i64().map(one_chunk))
     };
-    let start_ns = integer("start_ns")?;
-    let duration_ns = integer("duration_ns")?;
+    let (start_ns, duration_ns) = (integer("start_ns")?, integer("duration_ns")?);
+    let (trace_id, name, kind, faas_name, service_name, service_version) = (
+        text("trace_id")?,
+        text("name")?,
+        text("kind")?,
+        text("faas_name")?,
+        text("service_name")?,
+        text("service_version")?,
+    );
+    let (invocation_id, trigger, status, attributes, resource_attributes) = (
+        text("faas_invocation_id")?,
+        text("faas_trigger")?,
+        text("status")?,
+        text("attributes")?,
+        text("resource_attributes")?,
+    );
     builder.reserve(0, frame.height());
-    let mut trace_id = text("trace_id")?.iter();
-    let mut name = text("name")?.iter();
-    let mut kind = text("kind")?.iter();
-    let mut faas_name = text("faas_name")?.iter();
-    let mut service_name = text("service_name")?.iter();
-    let mut service_version = text("service_version")?.iter();
-    let mut invocation_id = text("faas_invocation_id")?.iter();
-    let mut trigger = text("faas_trigger")?.iter();
-    let mut status = text("status")?.iter();
-    let mut attributes = text("attributes")?.iter();
-    let mut resource_attributes = text("resource_attributes")?.iter();
-    let mut start_ns = start_ns.iter();
-    let mut duration_ns = duration_ns.iter();
+    let mut trace_id = trace_id.downcast_as_array().iter();
+    let mut name = name.downcast_as_array().iter();
+    let mut kind = kind.downcast_as_array().iter();
+    let mut faas_name = faas_name.downcast_as_array().iter();
+    let mut service_name = service_name.downcast_as_array().iter();
+    let mut service_version = service_version.downcast_as_array().iter();
+    let mut invocation_id = invocation_id.downcast_as_array().iter();
+    let mut trigger = trigger.downcast_as_array().iter();
+    let mut status = status.downcast_as_array().iter();
+    let mut attributes = attributes.downcast_as_array().iter();
+    let mut resource_attributes = resource_attributes.downcast_as_array().iter();
+    let mut start_ns = numbers(&start_ns);
+    let mut duration_ns = numbers(&duration_ns);
 
     let mut versions = ResourceVersions::default();
     let mut calls = SpanCalls::default();
