@@ -275,11 +275,18 @@ fn summarize<A: TraceAmount>(
         })
     };
 
-    // Each trace's total, with the position of its first item.
-    let traces: Vec<(A, u32)> = items
-        .traces()
-        .map(|(start, items)| (sum(items).total(), start))
-        .collect();
+    // Each trace's total, bucket by bucket: a bucket's traces fit in the cache.
+    let mut traces: Vec<(A, TraceId)> = Vec::with_capacity(tables.invocations.len());
+    let mut bucket_totals: foldhash::HashMap<TraceId, A> = foldhash::HashMap::default();
+    for bucket in &items.buckets {
+        for &(trace, item) in bucket {
+            bucket_totals
+                .entry(trace)
+                .or_default()
+                .add(item.amount(&costs, &calls));
+        }
+        traces.extend(bucket_totals.drain().map(|(trace, total)| (total, trace)));
+    }
     if traces.is_empty() {
         return None;
     }
@@ -298,7 +305,7 @@ fn summarize<A: TraceAmount>(
     drop(amounts);
 
     // Most expensive first; the trace id breaks ties so the order is reproducible.
-    let trace_of = |at: usize| items.items[traces[at].1 as usize].0;
+    let trace_of = |at: usize| traces[at].1;
     let order = |a: &u32, b: &u32| {
         let (a, b) = (*a as usize, *b as usize);
         traces[b]
@@ -316,13 +323,16 @@ fn summarize<A: TraceAmount>(
     let top = ranked
         .iter()
         .map(|&at| {
-            let start = traces[at as usize].1 as usize;
-            let trace = items.items[start].0;
-            let end = start + items.items[start..].partition_point(|&(id, _)| id == trace);
-            let sum = sum(&items.items[start..end]);
+            let trace = traces[at as usize].1;
+            let trace_items: Vec<(TraceId, Item)> = items.buckets[items.bucket(trace)]
+                .iter()
+                .filter(|(id, _)| *id == trace)
+                .copied()
+                .collect();
+            let sum = sum(&trace_items);
             let mut functions: BTreeMap<String, u64> = BTreeMap::new();
-            for &(_, item) in &items.items[start..end] {
-                if let Item::Invocation(row) = item {
+            for &(_, item) in &trace_items {
+                if let Item::Invocation { row, .. } = item {
                     let function = tables.invocations[row as usize].function;
                     *functions
                         .entry(tables.function(function).to_owned())
@@ -355,53 +365,69 @@ fn summarize<A: TraceAmount>(
     })
 }
 
-/// What a trace pays for: an invocation, by row, or a priced call, by span.
+/// A charge of a trace: an invocation, by its usage group and row, or a priced call, by its
+/// index in [`Tables::calls`]. The usage group gives the amount, so summing reads no row.
 #[derive(Debug, Clone, Copy)]
 enum Item {
-    Invocation(u32),
+    Invocation { cost: u32, row: u32 },
     Call(u32),
 }
 
-/// The invocations and priced calls of every trace, sorted by trace so that each trace's
-/// items are adjacent. A window can hold millions of traces, and a hash map of that size
-/// misses the cache at almost every lookup.
+impl Item {
+    /// Returns the item's amount, from `costs` (per usage group) or `calls` (per distinct
+    /// call).
+    fn amount<A: Copy>(self, costs: &[A], calls: &[A]) -> A {
+        match self {
+            Self::Invocation { cost, .. } => costs[cost as usize],
+            Self::Call(call) => calls[call as usize],
+        }
+    }
+}
+
+/// The invocations and priced calls of every trace, in buckets by a hash of the trace id.
+/// A window can hold millions of traces. Summing them in one hash map misses the cache at
+/// almost every item, while one bucket's traces fit in it.
 struct TraceItems {
-    items: Vec<(TraceId, Item)>,
+    buckets: Vec<Vec<(TraceId, Item)>>,
+    hasher: foldhash::fast::FixedState,
 }
 
 impl TraceItems {
+    /// Buckets per million invocations, so that a bucket's sums take a few megabytes.
+    const BUCKETS_PER_MILLION: usize = 32;
+
     fn of(tables: &Tables) -> Self {
         let invocations = tables
             .invocations
             .iter()
             .enumerate()
             .filter_map(|(row, invocation)| {
-                Some((invocation.trace?, Item::Invocation(row as u32)))
+                let item = Item::Invocation {
+                    cost: invocation.cost,
+                    row: row as u32,
+                };
+                Some((invocation.trace?, item))
             });
         let calls = tables
             .spans
             .iter()
-            .enumerate()
-            .filter(|(_, span)| span.call.is_some())
-            .map(|(index, span)| (span.trace, Item::Call(index as u32)));
-        let mut items: Vec<(TraceId, Item)> = invocations.chain(calls).collect();
-        // Any order that groups equal ids will do; hex ids sort as numbers.
-        items.sort_unstable_by_key(|&(trace, _)| match trace {
-            TraceId::Hex { high, low } => (0_u8, high, low),
-            TraceId::Other(id) => (1, 0, u64::from(id)),
-        });
-        Self { items }
+            .filter_map(|span| Some((span.trace, Item::Call(span.call?))));
+        let count = (tables.invocations.len() / 1_000_000 + 1) * Self::BUCKETS_PER_MILLION;
+        let mut items = Self {
+            buckets: vec![Vec::new(); count],
+            hasher: foldhash::fast::FixedState::with_seed(0x5eed),
+        };
+        for (trace, item) in invocations.chain(calls) {
+            let bucket = items.bucket(trace);
+            items.buckets[bucket].push((trace, item));
+        }
+        items
     }
 
-    /// Returns each trace's items with the position of the first.
-    fn traces(&self) -> impl Iterator<Item = (u32, &[(TraceId, Item)])> {
-        self.items
-            .chunk_by(|a, b| a.0 == b.0)
-            .scan(0_u32, |start, items| {
-                let at = *start;
-                *start += items.len() as u32;
-                Some((at, items))
-            })
+    /// Returns the bucket of a trace.
+    fn bucket(&self, trace: TraceId) -> usize {
+        let hash = std::hash::BuildHasher::hash_one(&self.hasher, trace);
+        ((u128::from(hash) * self.buckets.len() as u128) >> 64) as usize
     }
 }
 
@@ -420,14 +446,13 @@ impl<A: TraceAmount> TraceSum<A> {
     /// or `calls` (per distinct call).
     fn with(mut self, item: Item, tables: &Tables, costs: &[A], calls: &[A]) -> Self {
         match item {
-            Item::Invocation(row) => {
-                let row = &tables.invocations[row as usize];
+            Item::Invocation { cost, .. } => {
                 self.invocations += 1;
-                self.lambda.add(costs[row.cost as usize]);
-                self.estimated |= tables.cost(row).basis == Basis::Estimated;
+                self.lambda.add(costs[cost as usize]);
+                self.estimated |= tables.costs[cost as usize].basis == Basis::Estimated;
             }
-            Item::Call(span) => {
-                let call = tables.spans[span as usize].call.unwrap_or_default() as usize;
+            Item::Call(call) => {
+                let call = call as usize;
                 let cost = &tables.calls[call];
                 self.calls += cost.call.count;
                 self.downstream.add(calls[call]);
