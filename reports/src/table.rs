@@ -627,17 +627,37 @@ impl TableBuilder {
         if self.invocation_spans.is_empty() {
             return;
         }
-        let mut rows: foldhash::HashMap<RequestKey, u32> = foldhash::HashMap::default();
-        rows.reserve(self.request_keys.len());
-        for (row, &request_key) in self.request_keys.iter().enumerate() {
-            rows.insert(request_key, row as u32);
-        }
-        for &(span, request_key) in &self.invocation_spans {
-            if let Some(&row) = rows.get(&request_key) {
-                let span = &mut tables.spans[span as usize];
-                span.invocation = Some(row);
-                tables.invocations[row as usize].trace = Some(span.trace);
-            }
+        // One map of millions of keys misses the cache at almost every lookup. The keys go to
+        // buckets by hash instead, each bucket is joined with a map that fits in the cache,
+        // and two threads take half of the buckets each.
+        let partition = KeyPartition::new(self.request_keys.len());
+        let (rows, spans) = std::thread::scope(|scope| {
+            let rows = scope.spawn(|| {
+                let rows = self.request_keys.iter().enumerate();
+                partition.split(rows.map(|(row, &key)| (key, row as u32)))
+            });
+            let spans =
+                partition.split(self.invocation_spans.iter().map(|&(span, key)| (key, span)));
+            (
+                rows.join().expect("partitioning rows does not panic"),
+                spans,
+            )
+        });
+        let half = rows.len() / 2;
+        let (first, second) = std::thread::scope(|scope| {
+            let second = scope.spawn(|| join_buckets(&rows[half..], &spans[half..]));
+            let first = join_buckets(&rows[..half], &spans[..half]);
+            (
+                first,
+                second.join().expect("joining buckets does not panic"),
+            )
+        });
+        // A key is in one bucket only, so applying bucket by bucket keeps the span order that
+        // decides which span gives an invocation its trace.
+        for (span, row) in first.into_iter().chain(second) {
+            let span = &mut tables.spans[span as usize];
+            span.invocation = Some(row);
+            tables.invocations[row as usize].trace = Some(span.trace);
         }
     }
 
@@ -694,6 +714,57 @@ impl TableBuilder {
         tables.units = self.units;
         tables
     }
+}
+
+/// Buckets of request keys by hash, for a join in parts that fit in the cache.
+#[derive(Debug, Clone)]
+struct KeyPartition {
+    buckets: usize,
+    hasher: foldhash::fast::FixedState,
+}
+
+impl KeyPartition {
+    /// Buckets per million invocations, so that a bucket's map takes about a megabyte.
+    const BUCKETS_PER_MILLION: usize = 32;
+
+    fn new(invocations: usize) -> Self {
+        Self {
+            buckets: (invocations / 1_000_000 + 1) * Self::BUCKETS_PER_MILLION,
+            hasher: foldhash::fast::FixedState::with_seed(0x5eed),
+        }
+    }
+
+    /// Splits `(key, index)` pairs into buckets, keeping their order within each.
+    fn split(&self, pairs: impl Iterator<Item = (RequestKey, u32)>) -> Vec<Vec<(RequestKey, u32)>> {
+        let mut buckets = vec![Vec::new(); self.buckets];
+        for (key, index) in pairs {
+            let hash = std::hash::BuildHasher::hash_one(&self.hasher, key);
+            let bucket = ((u128::from(hash) * self.buckets as u128) >> 64) as usize;
+            buckets[bucket].push((key, index));
+        }
+        buckets
+    }
+}
+
+/// Joins the spans of each bucket with the invocation rows of the same bucket, and returns
+/// the (span, row) matches, in span order within each bucket. When several rows have one
+/// request id, the last one is matched.
+fn join_buckets(
+    rows: &[Vec<(RequestKey, u32)>],
+    spans: &[Vec<(RequestKey, u32)>],
+) -> Vec<(u32, u32)> {
+    let mut matches = Vec::new();
+    let mut map: foldhash::HashMap<RequestKey, u32> = foldhash::HashMap::default();
+    for (rows, spans) in rows.iter().zip(spans) {
+        map.clear();
+        map.extend(rows.iter().copied());
+        matches.extend(
+            spans
+                .iter()
+                .filter_map(|(key, span)| Some((*span, *map.get(key)?))),
+        );
+    }
+    matches
 }
 
 /// Returns the month of a day counted from the Unix epoch.
@@ -850,5 +921,20 @@ mod tests {
         assert_eq!(trace_of(0).as_deref(), Some(trace_b));
         assert_eq!(trace_of(1).as_deref(), Some(trace_a));
         assert_eq!(trace_of(2), None);
+    }
+
+    #[test]
+    fn join_takes_last_duplicate_row() {
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let mut builder = TableBuilder::default();
+        builder.push_invocation(&invocation_fields("req-1"));
+        builder.push_invocation(&invocation_fields("req-1"));
+        builder.push_span(&span_fields(trace, "req-1"));
+
+        let tables = builder.finish(&PriceBook::built_in(), LambdaOptions::default());
+
+        assert_eq!(tables.spans[0].invocation, Some(1));
+        assert_eq!(tables.invocations[0].trace, None);
+        assert!(tables.invocations[1].trace.is_some());
     }
 }
