@@ -23,7 +23,7 @@ use rust_decimal::prelude::ToPrimitive as _;
 use spanbill_collector::Status;
 
 use crate::lambda::InvocationCost;
-use crate::table::{InvocationRow, SpanRow, Tables, TraceId};
+use crate::table::{InvocationRow, SpanRow, Tables, TraceId, times};
 
 /// The kind of a finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -145,6 +145,34 @@ fn per_function<T: Default>(
     values
 }
 
+/// Invocations per usage group. Invocations of one group cost the same, so a sum over
+/// millions of them takes one multiplication per group instead of a decimal addition per
+/// invocation.
+#[derive(Debug, Default)]
+struct GroupCounts(Vec<u64>);
+
+impl GroupCounts {
+    /// Counts one invocation of the usage group `cost`.
+    fn add(&mut self, cost: u32) {
+        let group = cost as usize;
+        if group >= self.0.len() {
+            self.0.resize(group + 1, 0);
+        }
+        self.0[group] += 1;
+    }
+
+    /// Sums `amount` of each counted invocation.
+    fn sum(&self, tables: &Tables, amount: impl Fn(&InvocationCost) -> Decimal) -> Decimal {
+        let mut sum = Decimal::ZERO;
+        for (cost, &count) in tables.costs.iter().zip(&self.0) {
+            if count > 0 {
+                sum += times(amount(cost), count);
+            }
+        }
+        sum
+    }
+}
+
 fn usd(amount: Decimal) -> String {
     format!("${}", amount.round_dp(10).normalize())
 }
@@ -224,8 +252,8 @@ pub fn recursive_loops(tables: &Tables, settings: &SpiralSettings) -> Vec<Findin
 pub fn timeouts(tables: &Tables) -> Vec<Finding> {
     per_function(
         tables,
-        |entry: &mut (usize, u64, Decimal, Decimal), invocation, cost| {
-            entry.3 += cost.total;
+        |entry: &mut (usize, u64, Decimal, GroupCounts), invocation, cost| {
+            entry.3.add(invocation.cost);
             if invocation.status == Status::Timeout {
                 entry.0 += 1;
                 entry.1 += invocation.billed_ms;
@@ -235,7 +263,8 @@ pub fn timeouts(tables: &Tables) -> Vec<Finding> {
     )
     .into_iter()
         .filter(|(_, (count, ..))| *count > 0)
-        .map(|(function, (count, billed_ms, spent, total))| {
+        .map(|(function, (count, billed_ms, spent, all))| {
+            let total = all.sum(tables, |cost| cost.total);
             let share = if total.is_zero() { Decimal::ZERO } else { spent / total };
             Finding {
                 kind: FindingKind::Timeouts,
@@ -265,18 +294,19 @@ pub fn timeouts(tables: &Tables) -> Vec<Finding> {
 pub fn oversized_memory(tables: &Tables, settings: &SpiralSettings) -> Vec<Finding> {
     per_function(
         tables,
-        |entry: &mut (u32, u32, usize, Decimal), invocation, cost| {
+        |entry: &mut (u32, u32, usize, GroupCounts), invocation, _| {
             entry.0 = entry.0.max(invocation.memory_mb);
             entry.1 = entry.1.max(invocation.max_memory_used_mb);
             entry.2 += 1;
-            entry.3 += cost.compute;
+            entry.3.add(invocation.cost);
         },
     )
     .into_iter()
         .filter(|(_, (size, used, count, _))| {
             *count >= settings.min_invocations && f64::from(*used) < settings.memory_use_ratio * f64::from(*size)
         })
-        .filter_map(|(function, (size, used, count, compute))| {
+        .filter_map(|(function, (size, used, count, groups))| {
+            let compute = groups.sum(tables, |cost| cost.compute);
             let recommended = recommended_memory(used, settings.memory_headroom);
             if recommended >= size {
                 return None;
@@ -316,8 +346,8 @@ pub fn recommended_memory(used_mb: u32, headroom: f64) -> u32 {
 pub fn init_share(tables: &Tables, settings: &SpiralSettings) -> Vec<Finding> {
     per_function(
         tables,
-        |entry: &mut (Decimal, Decimal, usize), invocation, cost| {
-            entry.1 += cost.compute;
+        |entry: &mut (Decimal, GroupCounts, usize), invocation, cost| {
+            entry.1.add(invocation.cost);
             let init_billed = invocation.init_billed && invocation.cold_start;
             if let (true, Some(init_ms)) = (init_billed, invocation.init_ms) {
                 let init_ms = Decimal::try_from(init_ms).unwrap_or_default();
@@ -328,6 +358,9 @@ pub fn init_share(tables: &Tables, settings: &SpiralSettings) -> Vec<Finding> {
         },
     )
     .into_iter()
+        .map(|(function, (init, groups, cold))| {
+            (function, (init, groups.sum(tables, |cost| cost.compute), cold))
+        })
         .filter(|(_, (init, total, _))| {
             !total.is_zero() && (init / total).to_f64().unwrap_or_default() >= settings.init_share
         })
@@ -364,20 +397,22 @@ pub fn cost_per_invocation_trend(tables: &Tables, settings: &SpiralSettings) -> 
     // Per function: (count, cost) in the first half and in the second.
     per_function(
         tables,
-        |halves: &mut [(usize, Decimal); 2], invocation, cost| {
+        |halves: &mut [(usize, GroupCounts); 2], invocation, _| {
             if let Some(start) = invocation.start_ns {
                 let entry = &mut halves[usize::from(i128::from(start) > middle)];
                 entry.0 += 1;
-                entry.1 += cost.total;
+                entry.1.add(invocation.cost);
             }
         },
     )
     .into_iter()
     .filter(|(_, halves)| halves.iter().any(|(count, _)| *count > 0))
-        .filter_map(|(function, [(before_count, before_cost), (after_count, after_cost)])| {
+        .filter_map(|(function, [(before_count, before), (after_count, after)])| {
             if before_count < settings.min_invocations || after_count < settings.min_invocations {
                 return None;
             }
+            let before_cost = before.sum(tables, |cost| cost.total);
+            let after_cost = after.sum(tables, |cost| cost.total);
             let per_before = before_cost / Decimal::from(before_count);
             let per_after = after_cost / Decimal::from(after_count);
             let cost_rise = ((per_after - per_before) / per_before).to_f64()?;
@@ -424,12 +459,13 @@ pub fn cost_per_unit_trend(
     let last = i128::from(starts.max()?);
     let middle = middle(tables)?;
 
-    let mut spend = [Decimal::ZERO; 2];
+    let mut halves = [GroupCounts::default(), GroupCounts::default()];
     for row in &tables.invocations {
         if let Some(start) = row.start_ns {
-            spend[usize::from(i128::from(start) > middle)] += tables.cost(row).total;
+            halves[usize::from(i128::from(start) > middle)].add(row.cost);
         }
     }
+    let spend = halves.map(|half| half.sum(tables, |cost| cost.total));
     let mut counted = [0.0_f64; 2];
     for count in tables.units.iter().filter(|count| count.name == kpi) {
         let at = i128::from(count.time_ns);
