@@ -262,7 +262,7 @@ fn summarize<A: TraceAmount>(
     top: usize,
     amount: impl Fn(Decimal) -> A,
 ) -> Option<Summary<A>> {
-    let items = TraceItems::of(tables);
+    let items = crate::timed("bucketing trace charges", || TraceItems::of(tables));
     let costs: Vec<A> = tables.costs.iter().map(|cost| amount(cost.total)).collect();
     let calls: Vec<A> = tables
         .calls
@@ -276,17 +276,20 @@ fn summarize<A: TraceAmount>(
     };
 
     // Each trace's total, bucket by bucket: a bucket's traces fit in the cache.
-    let mut traces: Vec<(A, TraceId)> = Vec::with_capacity(tables.invocations.len());
-    let mut bucket_totals: foldhash::HashMap<TraceId, A> = foldhash::HashMap::default();
-    for bucket in &items.buckets {
-        for &(trace, item) in bucket {
-            bucket_totals
-                .entry(trace)
-                .or_default()
-                .add(item.amount(&costs, &calls));
+    let traces = crate::timed("summing traces", || {
+        let mut traces: Vec<(A, TraceId)> = Vec::with_capacity(tables.invocations.len());
+        let mut bucket_totals: foldhash::HashMap<TraceId, A> = foldhash::HashMap::default();
+        for bucket in &items.buckets {
+            for &(trace, item) in bucket {
+                bucket_totals
+                    .entry(trace)
+                    .or_default()
+                    .add(item.amount(&costs, &calls));
+            }
+            traces.extend(bucket_totals.drain().map(|(trace, total)| (total, trace)));
         }
-        traces.extend(bucket_totals.drain().map(|(trace, total)| (total, trace)));
-    }
+        traces
+    });
     if traces.is_empty() {
         return None;
     }

@@ -246,13 +246,17 @@ pub fn build_tables(
     });
     let units = unit_costs(&tables.units, &tables.total(), settings);
 
-    // Cost per trace takes about as long as the rest of the report together, so it runs on
-    // a second thread.
+    // Cost per trace and the timeline take about as long as the rest of the report
+    // together, so they run on a second thread.
     let report = std::thread::scope(|scope| {
-        let traces = scope.spawn(|| {
-            crate::timed("cost per trace", || {
+        let second = scope.spawn(|| {
+            let traces = crate::timed("cost per trace", || {
                 traces::trace_costs(tables, settings.top_traces)
-            })
+            });
+            (
+                traces,
+                crate::timed("timeline", || timeline::timeline(tables)),
+            )
         });
         let findings = crate::timed("spiral checks", || {
             findings(tables, &units, projected_monthly_usd, settings)
@@ -289,10 +293,9 @@ pub fn build_tables(
                 })
                 .collect()
         });
-        let timeline = crate::timed("timeline", || timeline::timeline(tables));
-        let traces = traces
+        let (traces, timeline) = second
             .join()
-            .expect("the cost-per-trace thread does not panic");
+            .expect("the cost-per-trace and timeline thread does not panic");
 
         Report {
             period: period.map(|(first, last)| (table::rfc3339(first), table::rfc3339(last))),
