@@ -136,14 +136,12 @@ fn decode_payload(payload: &[u8]) -> Option<Records> {
             };
             let body = &payload[OTLP_PREFIX_BYTES..];
             let converted = match kind {
-                OTLP_TRACES => otlp::convert_traces(
-                    ExportTraceServiceRequest::decode(body).ok()?,
-                    &limits,
-                ),
-                OTLP_METRICS => otlp::convert_metrics(
-                    ExportMetricsServiceRequest::decode(body).ok()?,
-                    &limits,
-                ),
+                OTLP_TRACES => {
+                    otlp::convert_traces(ExportTraceServiceRequest::decode(body).ok()?, &limits)
+                }
+                OTLP_METRICS => {
+                    otlp::convert_metrics(ExportMetricsServiceRequest::decode(body).ok()?, &limits)
+                }
                 OTLP_JSON_TRACES => {
                     otlp::convert_traces(otlp::traces_from_json(body).ok()?, &limits)
                 }
@@ -490,8 +488,7 @@ mod tests {
                 "endTimeUnixNano": "1717000000000000005"
             }]}]
         }]}"#;
-        let expected =
-            otlp::convert_traces(otlp::traces_from_json(json).unwrap(), &limits).records;
+        let expected = otlp::convert_traces(otlp::traces_from_json(json).unwrap(), &limits).records;
         let payload = otlp_payload(&OtlpRequest::TracesJson {
             json: json.to_vec(),
             limits,
