@@ -229,8 +229,8 @@ async fn export(receivers: &Receivers, request: Request, signal: Signal) -> Resp
 }
 
 /// Decodes and converts a body; the error is the message of a 400 response. Returns the
-/// request for the store's log, when the signal is traces or metrics: the body itself, in
-/// its encoding.
+/// request in protobuf for the store's log, when the signal is traces or metrics: the body
+/// itself, or the JSON request encoded again.
 fn decode(
     signal: Signal,
     encoding: Encoding,
@@ -242,28 +242,22 @@ fn decode(
         Signal::Traces => {
             let request =
                 otlp::decode_traces(&body, encoding).map_err(|error| error.to_string())?;
-            let converted = otlp::convert_traces(request, &limits);
-            let logged = match encoding {
-                Encoding::Protobuf => OtlpRequest::Traces {
-                    protobuf: body,
-                    limits,
-                },
-                Encoding::Json => OtlpRequest::TracesJson { json: body, limits },
+            let protobuf = match encoding {
+                Encoding::Protobuf => body,
+                Encoding::Json => request.encode_to_vec(),
             };
-            Ok((converted, Some(logged)))
+            let converted = otlp::convert_traces(request, &limits);
+            Ok((converted, Some(OtlpRequest::Traces { protobuf, limits })))
         }
         Signal::Metrics => {
             let request =
                 otlp::decode_metrics(&body, encoding).map_err(|error| error.to_string())?;
-            let converted = otlp::convert_metrics(request, &limits);
-            let logged = match encoding {
-                Encoding::Protobuf => OtlpRequest::Metrics {
-                    protobuf: body,
-                    limits,
-                },
-                Encoding::Json => OtlpRequest::MetricsJson { json: body, limits },
+            let protobuf = match encoding {
+                Encoding::Protobuf => body,
+                Encoding::Json => request.encode_to_vec(),
             };
-            Ok((converted, Some(logged)))
+            let converted = otlp::convert_metrics(request, &limits);
+            Ok((converted, Some(OtlpRequest::Metrics { protobuf, limits })))
         }
         Signal::Logs => {
             let request = otlp::decode_logs(&body, encoding).map_err(|error| error.to_string())?;

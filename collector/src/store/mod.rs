@@ -5,8 +5,7 @@
 //!
 //! - A write is acknowledged once its batch is in the write-ahead log and fsynced. Writes
 //!   waiting together share one fsync (group commit). The log stores an OTLP write as its
-//!   request in the encoding it came in ([`OtlpRequest`]) and any other write as JSON of its
-//!   records.
+//!   protobuf request ([`OtlpRequest`]) and any other write as JSON of its records.
 //! - Every write gets a sequence number. Parts name the range of writes they hold, and
 //!   every row carries its write's number in the `seq` column.
 //! - Parquet parts are written by a thread of their own while the writer goes on appending

@@ -13,8 +13,6 @@
 //! - `OTLP_TRACES` (1) or `OTLP_METRICS` (2): the conversion limits (`max_attribute_len` and
 //!   `max_attributes`, u64 each), then the OTLP export request in protobuf. Replay converts
 //!   the request again with those limits, which gives the same records.
-//! - `OTLP_JSON_TRACES` (3) or `OTLP_JSON_METRICS` (4): the same limits, then the OTLP/JSON
-//!   export request as the client sent it (after decompression).
 //!
 //! A torn or corrupt frame ends its segment: replay keeps the frames before it.
 
@@ -41,10 +39,6 @@ const MAX_FRAME_BYTES: usize = 1 << 30;
 const OTLP_TRACES: u8 = 1;
 /// Payload kind of an OTLP metrics export request in protobuf.
 const OTLP_METRICS: u8 = 2;
-/// Payload kind of an OTLP trace export request in OTLP/JSON.
-const OTLP_JSON_TRACES: u8 = 3;
-/// Payload kind of an OTLP metrics export request in OTLP/JSON.
-const OTLP_JSON_METRICS: u8 = 4;
 /// Bytes of the payload kind and the two limits before an OTLP request.
 const OTLP_PREFIX_BYTES: usize = 17;
 
@@ -54,9 +48,7 @@ const LEGACY_FILE: &str = "wal.log";
 /// The OTLP export request that a write's records were converted from.
 ///
 /// The log stores the request instead of the records because it is several times smaller:
-/// a request lists each resource's attributes once, and the records repeat them. A JSON
-/// request is stored as it came, because encoding it again as protobuf cost more CPU time
-/// than writing the larger body.
+/// a protobuf request lists each resource's attributes once, and the records repeat them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OtlpRequest {
     /// An `ExportTraceServiceRequest` in protobuf.
@@ -73,20 +65,6 @@ pub enum OtlpRequest {
         /// The limits the records were converted with.
         limits: Limits,
     },
-    /// An `ExportTraceServiceRequest` in OTLP/JSON.
-    TracesJson {
-        /// The request body.
-        json: Vec<u8>,
-        /// The limits the records were converted with.
-        limits: Limits,
-    },
-    /// An `ExportMetricsServiceRequest` in OTLP/JSON.
-    MetricsJson {
-        /// The request body.
-        json: Vec<u8>,
-        /// The limits the records were converted with.
-        limits: Limits,
-    },
 }
 
 /// Encodes the log payload of records that have no OTLP request to log.
@@ -97,17 +75,15 @@ pub(crate) fn records_payload(records: &Records) -> Result<Vec<u8>, StoreError> 
 
 /// Encodes the log payload of an OTLP request.
 pub(crate) fn otlp_payload(request: &OtlpRequest) -> Result<Vec<u8>, StoreError> {
-    let (kind, body, limits) = match request {
+    let (kind, protobuf, limits) = match request {
         OtlpRequest::Traces { protobuf, limits } => (OTLP_TRACES, protobuf, limits),
         OtlpRequest::Metrics { protobuf, limits } => (OTLP_METRICS, protobuf, limits),
-        OtlpRequest::TracesJson { json, limits } => (OTLP_JSON_TRACES, json, limits),
-        OtlpRequest::MetricsJson { json, limits } => (OTLP_JSON_METRICS, json, limits),
     };
-    let mut payload = Vec::with_capacity(OTLP_PREFIX_BYTES + body.len());
+    let mut payload = Vec::with_capacity(OTLP_PREFIX_BYTES + protobuf.len());
     payload.push(kind);
     payload.extend_from_slice(&(limits.max_attribute_len as u64).to_le_bytes());
     payload.extend_from_slice(&(limits.max_attributes as u64).to_le_bytes());
-    payload.extend_from_slice(body);
+    payload.extend_from_slice(protobuf);
     check_size(payload)
 }
 
@@ -124,7 +100,7 @@ fn check_size(payload: Vec<u8>) -> Result<Vec<u8>, StoreError> {
 fn decode_payload(payload: &[u8]) -> Option<Records> {
     match *payload.first()? {
         b'{' => serde_json::from_slice(payload).ok(),
-        kind @ (OTLP_TRACES | OTLP_METRICS | OTLP_JSON_TRACES | OTLP_JSON_METRICS) => {
+        kind @ (OTLP_TRACES | OTLP_METRICS) => {
             let prefix = payload.get(..OTLP_PREFIX_BYTES)?;
             let number = |range: std::ops::Range<usize>| {
                 let bytes: [u8; 8] = prefix[range].try_into().expect("8 bytes");
@@ -134,18 +110,11 @@ fn decode_payload(payload: &[u8]) -> Option<Records> {
                 max_attribute_len: number(1..9),
                 max_attributes: number(9..17),
             };
-            let body = &payload[OTLP_PREFIX_BYTES..];
-            let converted = match kind {
-                OTLP_TRACES => {
-                    otlp::convert_traces(ExportTraceServiceRequest::decode(body).ok()?, &limits)
-                }
-                OTLP_METRICS => {
-                    otlp::convert_metrics(ExportMetricsServiceRequest::decode(body).ok()?, &limits)
-                }
-                OTLP_JSON_TRACES => {
-                    otlp::convert_traces(otlp::traces_from_json(body).ok()?, &limits)
-                }
-                _ => otlp::convert_metrics(otlp::metrics_from_json(body).ok()?, &limits),
+            let protobuf = &payload[OTLP_PREFIX_BYTES..];
+            let converted = if kind == OTLP_TRACES {
+                otlp::convert_traces(ExportTraceServiceRequest::decode(protobuf).ok()?, &limits)
+            } else {
+                otlp::convert_metrics(ExportMetricsServiceRequest::decode(protobuf).ok()?, &limits)
             };
             Some(converted.records)
         }
@@ -467,99 +436,6 @@ mod tests {
             frames[0].records.spans[1].service_name.as_deref(),
             Some("checkout-wit")
         );
-    }
-
-    #[test]
-    fn json_otlp_frame_replays_as_converted_records() {
-        let dir = tempfile::tempdir().unwrap();
-        let limits = Limits {
-            max_attribute_len: 12,
-            max_attributes: 128,
-        };
-        let json = br#"{"resourceSpans": [{
-            "resource": {"attributes": [
-                {"key": "service.name", "value": {"stringValue": "checkout-with-a-long-name"}}
-            ]},
-            "scopeSpans": [{"spans": [{
-                "traceId": "07070707070707070707070707070707",
-                "spanId": "0101010101010101",
-                "name": "second span name",
-                "startTimeUnixNano": "1717000000000000000",
-                "endTimeUnixNano": "1717000000000000005"
-            }]}]
-        }]}"#;
-        let expected = otlp::convert_traces(otlp::traces_from_json(json).unwrap(), &limits).records;
-        let payload = otlp_payload(&OtlpRequest::TracesJson {
-            json: json.to_vec(),
-            limits,
-        })
-        .unwrap();
-        assert_eq!(payload[0], OTLP_JSON_TRACES);
-        let mut wal = Wal::create(dir.path(), 5).unwrap();
-        wal.append(5, &payload);
-        wal.sync().unwrap();
-
-        let frames = read_segments(&[wal.path().to_owned()]).unwrap();
-        assert_eq!(frames.len(), 1);
-        assert_eq!(frames[0].seq, 5);
-        assert_eq!(frames[0].records, expected);
-        assert_eq!(frames[0].records.spans.len(), 1);
-        assert_eq!(frames[0].records.spans[0].name, "second span ");
-        assert_eq!(
-            frames[0].records.spans[0].service_name.as_deref(),
-            Some("checkout-wit")
-        );
-    }
-
-    #[test]
-    fn json_metrics_frame_replays_as_converted_records() {
-        let dir = tempfile::tempdir().unwrap();
-        let json = br#"{"resourceMetrics": [{"scopeMetrics": [{"metrics": [{
-            "name": "orders.created",
-            "sum": {"aggregationTemporality": 2, "isMonotonic": true, "dataPoints": [
-                {"timeUnixNano": "1717000000000000000", "asInt": "3"}
-            ]}
-        }]}]}]}"#;
-        let limits = Limits::default();
-        let expected =
-            otlp::convert_metrics(otlp::metrics_from_json(json).unwrap(), &limits).records;
-        let payload = otlp_payload(&OtlpRequest::MetricsJson {
-            json: json.to_vec(),
-            limits,
-        })
-        .unwrap();
-        let mut wal = Wal::create(dir.path(), 1).unwrap();
-        wal.append(1, &payload);
-        wal.sync().unwrap();
-
-        let frames = read_segments(&[wal.path().to_owned()]).unwrap();
-        assert_eq!(frames.len(), 1);
-        assert_eq!(frames[0].records, expected);
-        assert_eq!(frames[0].records.metrics.len(), 1);
-    }
-
-    #[test]
-    fn undecodable_json_frame_ends_segment() {
-        let dir = tempfile::tempdir().unwrap();
-        let good = otlp_payload(&OtlpRequest::Traces {
-            protobuf: trace_request(&["kept"]).encode_to_vec(),
-            limits: Limits::default(),
-        })
-        .unwrap();
-        let bad = otlp_payload(&OtlpRequest::TracesJson {
-            json: br#"{"resourceSpans": [{"scopeSpans": 5}]}"#.to_vec(),
-            limits: Limits::default(),
-        })
-        .unwrap();
-        let mut wal = Wal::create(dir.path(), 1).unwrap();
-        wal.append(1, &good);
-        wal.append(2, &bad);
-        wal.append(3, &good);
-        wal.sync().unwrap();
-
-        let frames = read_segments(&[wal.path().to_owned()]).unwrap();
-        assert_eq!(frames.len(), 1);
-        assert_eq!(frames[0].seq, 1);
     }
 
     #[test]
