@@ -91,8 +91,10 @@ pub(crate) struct PendingPart<'a> {
 }
 
 /// Rows per Parquet row group. A flush joins the columns of one row group at a time, so
-/// this bounds the memory that joined columns take next to the buffer.
-const ROW_GROUP_ROWS: usize = 4_096;
+/// this bounds the memory that joined columns take next to the buffer. Encoding a row
+/// group also costs time per column however few rows it has (a cardinality estimate over
+/// 16,384 registers, and a zstd context per page).
+const ROW_GROUP_ROWS: usize = 16_384;
 
 impl PendingPart<'_> {
     /// Joins the part's frames into row groups of at most [`ROW_GROUP_ROWS`] rows, each with
@@ -247,19 +249,25 @@ mod tests {
 
     #[test]
     fn row_groups_split_writes_at_the_row_limit() {
+        // Writes of 3/4, 3/4 and 5/8 of a row group: two full groups and the rest.
+        let first = ROW_GROUP_ROWS * 3 / 4;
+        let last = ROW_GROUP_ROWS * 5 / 8;
+        let total = 2 * first + last;
         let mut buffer = Buffer::default();
-        // 3,000 + 3,000 + 2,500 rows: groups of 4,096, 4,096 and 308 rows.
-        buffer.push_records(1, &spans(3_000, 0)).unwrap();
-        buffer.push_records(2, &spans(3_000, 3_000)).unwrap();
-        buffer.push_records(3, &spans(2_500, 6_000)).unwrap();
-        assert_eq!(buffer.rows(), 8_500);
+        buffer.push_records(1, &spans(first, 0)).unwrap();
+        buffer.push_records(2, &spans(first, first)).unwrap();
+        buffer.push_records(3, &spans(last, 2 * first)).unwrap();
+        assert_eq!(buffer.rows(), total);
         let parts = buffer.parts();
         assert_eq!(parts.len(), 1);
         assert_eq!(parts[0].range, (1, 3));
 
         let groups: Vec<DataFrame> = parts[0].row_groups().map(Result::unwrap).collect();
         let heights: Vec<usize> = groups.iter().map(DataFrame::height).collect();
-        assert_eq!(heights, [4_096, 4_096, 308]);
+        assert_eq!(
+            heights,
+            [ROW_GROUP_ROWS, ROW_GROUP_ROWS, total - 2 * ROW_GROUP_ROWS]
+        );
         let mut names = Vec::new();
         let mut seqs = Vec::new();
         for group in &groups {
@@ -278,14 +286,14 @@ mod tests {
                     .into_no_null_iter(),
             );
         }
-        let expected_names: Vec<String> = (0..8_500).map(|index| format!("span {index}")).collect();
+        let expected_names: Vec<String> = (0..total).map(|index| format!("span {index}")).collect();
         assert_eq!(names, expected_names);
         assert_eq!(seqs[0], 1);
-        assert_eq!(seqs[2_999], 1);
-        assert_eq!(seqs[3_000], 2);
-        assert_eq!(seqs[5_999], 2);
-        assert_eq!(seqs[6_000], 3);
-        assert_eq!(seqs[8_499], 3);
+        assert_eq!(seqs[first - 1], 1);
+        assert_eq!(seqs[first], 2);
+        assert_eq!(seqs[2 * first - 1], 2);
+        assert_eq!(seqs[2 * first], 3);
+        assert_eq!(seqs[total - 1], 3);
     }
 
     #[test]
