@@ -19,7 +19,7 @@ pub use metric::{
     ExponentialBuckets, ExponentialHistogram, Histogram, MetricKind, MetricPoint, PointValue,
     Summary, Temporality,
 };
-pub use span::{Event, Link, Span, SpanKind, StatusCode};
+pub use span::{Event, Link, ResourceConventions, Span, SpanKind, StatusCode};
 
 /// Records that arrive together, such as one OTLP request or one platform log file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

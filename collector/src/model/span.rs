@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::attribute::{AttributeValue, Attributes, find};
+use super::attribute::{AttributeValue, Attributes, KeyValue, find};
 use super::ids::{SpanId, TraceId};
 
 /// One span.
@@ -36,18 +36,19 @@ pub struct Span {
     pub status: StatusCode,
     /// Status message, when set.
     pub status_message: Option<String>,
-    /// `service.name` resource attribute.
-    pub service_name: Option<String>,
+    /// `service.name` resource attribute. Spans that take a text from their resource share
+    /// one allocation of it, here and in the other `Arc<str>` fields.
+    pub service_name: Option<Arc<str>>,
     /// `service.version` resource attribute.
-    pub service_version: Option<String>,
+    pub service_version: Option<Arc<str>>,
     /// `faas.name`, from the resource or the span.
-    pub faas_name: Option<String>,
+    pub faas_name: Option<Arc<str>>,
     /// `faas.invocation_id`: the Lambda request id.
     pub faas_invocation_id: Option<String>,
     /// `faas.coldstart`; `None` when neither span nor resource sets it.
     pub faas_coldstart: Option<bool>,
     /// `faas.trigger` (`http`, `pubsub`, `datasource`, `timer`, `other`).
-    pub faas_trigger: Option<String>,
+    pub faas_trigger: Option<Arc<str>>,
     /// Links to other spans.
     pub links: Vec<Link>,
     /// Timed events, such as exceptions.
@@ -58,9 +59,9 @@ pub struct Span {
     /// one resource in a request.
     pub resource_attributes: Arc<Attributes>,
     /// Instrumentation scope name.
-    pub scope_name: Option<String>,
+    pub scope_name: Option<Arc<str>>,
     /// Instrumentation scope version.
-    pub scope_version: Option<String>,
+    pub scope_version: Option<Arc<str>>,
 }
 
 impl Span {
@@ -79,20 +80,67 @@ impl Span {
     /// Copies the service and FaaS conventions out of the attributes: span attributes win
     /// over resource attributes.
     pub fn fill_conventions(&mut self) {
-        let text = |key: &str| {
-            find(&self.attributes, key)
-                .or_else(|| find(&self.resource_attributes, key))
-                .and_then(AttributeValue::as_str)
-                .map(str::to_owned)
+        let resource = ResourceConventions::new(&self.resource_attributes);
+        self.fill_conventions_with(&resource);
+    }
+
+    /// Copies the service and FaaS conventions out of the span attributes, and takes those
+    /// that the span does not set from `resource`, which must be built from the span's
+    /// resource attributes. A key that the span sets wins even when its value has another
+    /// type, as in [`Span::fill_conventions`].
+    pub fn fill_conventions_with(&mut self, resource: &ResourceConventions) {
+        let attributes = &self.attributes;
+        let text = |key: &str, shared: &Option<Arc<str>>| match find(attributes, key) {
+            Some(value) => value.as_str().map(Arc::from),
+            None => shared.clone(),
         };
-        self.service_name = text("service.name");
-        self.service_version = text("service.version");
-        self.faas_name = text("faas.name");
-        self.faas_invocation_id = text("faas.invocation_id");
-        self.faas_trigger = text("faas.trigger");
-        self.faas_coldstart = find(&self.attributes, "faas.coldstart")
-            .or_else(|| find(&self.resource_attributes, "faas.coldstart"))
-            .and_then(AttributeValue::as_bool);
+        let service_name = text("service.name", &resource.service_name);
+        let service_version = text("service.version", &resource.service_version);
+        let faas_name = text("faas.name", &resource.faas_name);
+        let faas_invocation_id = match find(attributes, "faas.invocation_id") {
+            Some(value) => value.as_str().map(str::to_owned),
+            None => resource.faas_invocation_id.clone(),
+        };
+        let faas_trigger = text("faas.trigger", &resource.faas_trigger);
+        let faas_coldstart = match find(attributes, "faas.coldstart") {
+            Some(value) => value.as_bool(),
+            None => resource.faas_coldstart,
+        };
+        self.service_name = service_name;
+        self.service_version = service_version;
+        self.faas_name = faas_name;
+        self.faas_invocation_id = faas_invocation_id;
+        self.faas_trigger = faas_trigger;
+        self.faas_coldstart = faas_coldstart;
+    }
+}
+
+/// The service and FaaS conventions that one resource's attributes set, read once for all
+/// of its spans.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResourceConventions {
+    service_name: Option<Arc<str>>,
+    service_version: Option<Arc<str>>,
+    faas_name: Option<Arc<str>>,
+    faas_invocation_id: Option<String>,
+    faas_trigger: Option<Arc<str>>,
+    faas_coldstart: Option<bool>,
+}
+
+impl ResourceConventions {
+    /// Reads the conventions from resource attributes.
+    #[must_use]
+    pub fn new(resource_attributes: &[KeyValue]) -> Self {
+        let text = |key: &str| find(resource_attributes, key).and_then(AttributeValue::as_str);
+        Self {
+            service_name: text("service.name").map(Arc::from),
+            service_version: text("service.version").map(Arc::from),
+            faas_name: text("faas.name").map(Arc::from),
+            faas_invocation_id: text("faas.invocation_id").map(str::to_owned),
+            faas_trigger: text("faas.trigger").map(Arc::from),
+            faas_coldstart: find(resource_attributes, "faas.coldstart")
+                .and_then(AttributeValue::as_bool),
+        }
     }
 }
 
@@ -202,4 +250,102 @@ pub struct Event {
     pub time_ns: u64,
     /// Event attributes.
     pub attributes: Attributes,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(key: &str, value: &str) -> KeyValue {
+        KeyValue {
+            key: key.to_owned(),
+            value: AttributeValue::String(value.to_owned()),
+        }
+    }
+
+    fn span(attributes: Attributes, resource: Attributes) -> Span {
+        Span {
+            trace_id: TraceId::from_bytes(&[1; 16]).unwrap(),
+            span_id: SpanId::from_bytes(&[2; 8]).unwrap(),
+            parent_span_id: None,
+            trace_state: None,
+            flags: 0,
+            name: "handler".to_owned(),
+            kind: SpanKind::Server,
+            start_ns: 1,
+            end_ns: 2,
+            status: StatusCode::Unset,
+            status_message: None,
+            service_name: None,
+            service_version: None,
+            faas_name: None,
+            faas_invocation_id: None,
+            faas_coldstart: None,
+            faas_trigger: None,
+            links: Vec::new(),
+            events: Vec::new(),
+            attributes,
+            resource_attributes: Arc::new(resource),
+            scope_name: None,
+            scope_version: None,
+        }
+    }
+
+    #[test]
+    fn shared_conventions_match_per_span_reading() {
+        let resource = vec![
+            text("service.name", "orders"),
+            text("service.version", "1.2.3"),
+            text("faas.name", "orders-create"),
+            text("faas.invocation_id", "from-resource"),
+            text("faas.trigger", "timer"),
+            KeyValue {
+                key: "faas.coldstart".to_owned(),
+                value: AttributeValue::Bool(false),
+            },
+        ];
+        let cases = [
+            Vec::new(),
+            vec![
+                text("faas.trigger", "http"),
+                text("faas.invocation_id", "r-1"),
+            ],
+            // A key the span sets wins even with a value of another type.
+            vec![
+                KeyValue {
+                    key: "service.name".to_owned(),
+                    value: AttributeValue::Int(7),
+                },
+                text("faas.coldstart", "yes"),
+            ],
+        ];
+        let conventions = ResourceConventions::new(&resource);
+        for attributes in cases {
+            let mut expected = span(attributes.clone(), resource.clone());
+            expected.fill_conventions();
+            let mut shared = span(attributes, resource.clone());
+            shared.fill_conventions_with(&conventions);
+            assert_eq!(shared, expected);
+        }
+    }
+
+    #[test]
+    fn span_attributes_win_over_resource() {
+        let resource = vec![
+            text("service.name", "orders"),
+            text("faas.trigger", "timer"),
+        ];
+        let attributes = vec![
+            text("faas.trigger", "http"),
+            KeyValue {
+                key: "service.name".to_owned(),
+                value: AttributeValue::Int(7),
+            },
+        ];
+        let mut record = span(attributes, resource);
+        record.fill_conventions();
+        assert_eq!(record.faas_trigger.as_deref(), Some("http"));
+        assert_eq!(record.service_name, None);
+        assert_eq!(record.faas_coldstart, None);
+    }
 }

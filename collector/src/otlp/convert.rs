@@ -12,8 +12,8 @@ use opentelemetry_proto::tonic::trace::v1 as proto_trace;
 
 use crate::model::{
     AttributeValue, Attributes, Event, ExponentialBuckets, ExponentialHistogram, Histogram,
-    KeyValue, Link, MetricKind, MetricPoint, PointValue, Span, SpanId, SpanKind, StatusCode,
-    Summary, Temporality, TraceId, find,
+    KeyValue, Link, MetricKind, MetricPoint, PointValue, ResourceConventions, Span, SpanId,
+    SpanKind, StatusCode, Summary, Temporality, TraceId, find,
 };
 
 use super::{Converted, Limits, RejectReason};
@@ -33,10 +33,13 @@ pub fn convert_traces(request: ExportTraceServiceRequest, limits: &Limits) -> Co
                 .unwrap_or_default(),
             limits,
         ));
+        let conventions = ResourceConventions::new(&resource);
         for scope_spans in resource_spans.scope_spans {
             let (scope_name, scope_version) = scope_names(scope_spans.scope.as_ref());
+            let scope_name = scope_name.map(Arc::<str>::from);
+            let scope_version = scope_version.map(Arc::<str>::from);
             for span in scope_spans.spans {
-                match convert_span(span, &resource, limits) {
+                match convert_span(span, &resource, &conventions, limits) {
                     Ok(mut span) => {
                         span.scope_name.clone_from(&scope_name);
                         span.scope_version.clone_from(&scope_version);
@@ -62,6 +65,7 @@ fn scope_names(
 fn convert_span(
     span: proto_trace::Span,
     resource: &Arc<Attributes>,
+    conventions: &ResourceConventions,
     limits: &Limits,
 ) -> Result<Span, RejectReason> {
     let trace_id = TraceId::from_bytes(&span.trace_id).map_err(RejectReason::InvalidId)?;
@@ -127,7 +131,7 @@ fn convert_span(
         scope_name: None,
         scope_version: None,
     };
-    record.fill_conventions();
+    record.fill_conventions_with(conventions);
     Ok(record)
 }
 

@@ -1,9 +1,13 @@
-//! Records written to the log but not yet to Parquet, grouped per table and date at flush.
+//! Rows written to the log but not yet to Parquet, kept as columns per table and date.
+//!
+//! A write's records become columns before the write is queued, on the thread that queues
+//! it ([`WriteFrames::build`]). The request threads share that work while the records are
+//! still in their caches, and free the records themselves, so the flush thread only joins
+//! the columns into row groups and encodes them.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use polars::prelude::{DataFrame, PolarsResult};
+use polars::prelude::{Column, DataFrame, PolarsResult};
 use time::{Date, OffsetDateTime};
 
 use crate::model::{Invocation, MetricPoint, Records, Span};
@@ -29,11 +33,53 @@ pub(crate) fn invocation_date(invocation: &Invocation, fallback: Date) -> Date {
     })
 }
 
-/// Record batches waiting for the next flush, each with its sequence number.
+/// The columns of one write's records, one frame per table and date, without the `seq`
+/// column: the sequence number is not known until the writer takes the write.
+#[derive(Debug, Default)]
+pub(crate) struct WriteFrames {
+    frames: Vec<((Table, Date), DataFrame)>,
+}
+
+impl WriteFrames {
+    /// Builds the columns of `records`. An invocation without a start time is dated by
+    /// today's UTC date.
+    pub(crate) fn build(records: &Records) -> PolarsResult<Self> {
+        let today = OffsetDateTime::now_utc().date();
+        let mut frames = Vec::new();
+        for (date, rows) in group_by_date(&records.spans, span_date) {
+            frames.push(((Table::Spans, date), spans_frame(&rows)?));
+        }
+        for (date, rows) in group_by_date(&records.metrics, metric_date) {
+            frames.push(((Table::Metrics, date), metrics_frame(&rows)?));
+        }
+        let dated = |invocation: &Invocation| invocation_date(invocation, today);
+        for (date, rows) in group_by_date(&records.invocations, dated) {
+            frames.push(((Table::Invocations, date), invocations_frame(&rows)?));
+        }
+        Ok(Self { frames })
+    }
+
+    fn rows(&self) -> usize {
+        self.frames.iter().map(|(_, frame)| frame.height()).sum()
+    }
+}
+
+/// Groups `records` by date, keeping their order within each date.
+fn group_by_date<T>(records: &[T], date: impl Fn(&T) -> Date) -> BTreeMap<Date, Vec<&T>> {
+    let mut groups: BTreeMap<Date, Vec<&T>> = BTreeMap::new();
+    for record in records {
+        groups.entry(date(record)).or_default().push(record);
+    }
+    groups
+}
+
+/// Columns of buffered writes, per table and date, each frame with the sequence number of
+/// its write.
 #[derive(Debug, Default)]
 pub(crate) struct Buffer {
-    batches: Vec<(u64, Arc<Records>)>,
+    tables: BTreeMap<(Table, Date), Vec<(u64, DataFrame)>>,
     rows: usize,
+    writes: usize,
 }
 
 /// One part to write: its table, date, sequence range and rows.
@@ -41,107 +87,246 @@ pub(crate) struct PendingPart<'a> {
     pub(crate) table: Table,
     pub(crate) date: Date,
     pub(crate) range: (u64, u64),
-    rows: PartRows<'a>,
+    frames: &'a [(u64, DataFrame)],
 }
 
-enum PartRows<'a> {
-    Spans(Vec<(u64, &'a Span)>),
-    Metrics(Vec<(u64, &'a MetricPoint)>),
-    Invocations(Vec<(u64, &'a Invocation)>),
-}
-
-/// Rows per Parquet row group. A flush builds the columns of one row group at a time, so
-/// this bounds the memory that columns take next to the buffer.
-const ROW_GROUP_ROWS: usize = 4_096;
+/// Rows per Parquet row group. A flush joins the columns of one row group at a time, so
+/// this bounds the memory that joined columns take next to the buffer. Encoding a row
+/// group also costs time per column however few rows it has (a cardinality estimate over
+/// 16,384 registers, and a zstd context per page).
+const ROW_GROUP_ROWS: usize = 16_384;
 
 impl PendingPart<'_> {
-    /// Builds the part's columns, one frame per row group.
+    /// Joins the part's frames into row groups of at most [`ROW_GROUP_ROWS`] rows, each with
+    /// its `seq` column last and each column in one chunk.
     pub(crate) fn row_groups(&self) -> impl Iterator<Item = PolarsResult<DataFrame>> + '_ {
-        let groups: Box<dyn Iterator<Item = PolarsResult<DataFrame>> + '_> = match &self.rows {
-            PartRows::Spans(rows) => Box::new(rows.chunks(ROW_GROUP_ROWS).map(spans_frame)),
-            PartRows::Metrics(rows) => Box::new(rows.chunks(ROW_GROUP_ROWS).map(metrics_frame)),
-            PartRows::Invocations(rows) => {
-                Box::new(rows.chunks(ROW_GROUP_ROWS).map(invocations_frame))
+        let mut frames = self.frames.iter();
+        // The write being read and the number of its rows already in a row group.
+        let mut current: Option<(u64, &DataFrame, usize)> = None;
+        std::iter::from_fn(move || {
+            let mut group: Option<DataFrame> = None;
+            let mut group_rows = 0;
+            while group_rows < ROW_GROUP_ROWS {
+                let (seq, frame, offset) = match current.take() {
+                    Some(in_progress) => in_progress,
+                    None => match frames.next() {
+                        Some((seq, frame)) => (*seq, frame, 0),
+                        None => break,
+                    },
+                };
+                let take = (frame.height() - offset).min(ROW_GROUP_ROWS - group_rows);
+                if offset + take < frame.height() {
+                    current = Some((seq, frame, offset + take));
+                }
+                let piece = with_seq(frame.slice(offset as i64, take), seq);
+                group_rows += take;
+                let joined = match group.take() {
+                    None => piece,
+                    Some(mut joined) => match joined.vstack_mut_owned(piece) {
+                        Ok(_) => joined,
+                        Err(error) => return Some(Err(error)),
+                    },
+                };
+                group = Some(joined);
             }
-        };
-        groups
+            let mut group = group?;
+            group.rechunk_mut();
+            Some(Ok(group))
+        })
     }
 }
 
+/// Appends the `seq` column, `seq` on every row, to `frame`.
+fn with_seq(mut frame: DataFrame, seq: u64) -> DataFrame {
+    let column = Column::new("seq".into(), vec![seq; frame.height()]);
+    frame
+        .with_column(column)
+        .expect("a column of the frame's height with a new name fits");
+    frame
+}
+
 impl Buffer {
-    pub(crate) fn push(&mut self, seq: u64, records: Arc<Records>) {
-        self.rows += records.len();
-        self.batches.push((seq, records));
+    /// Adds the columns of write `seq`.
+    pub(crate) fn push(&mut self, seq: u64, write: WriteFrames) {
+        self.rows += write.rows();
+        self.writes += 1;
+        for (key, frame) in write.frames {
+            self.tables.entry(key).or_default().push((seq, frame));
+        }
+    }
+
+    /// Builds the columns of write `seq` from its records and adds them, as for a write
+    /// read back from the log.
+    pub(crate) fn push_records(&mut self, seq: u64, records: &Records) -> PolarsResult<()> {
+        self.push(seq, WriteFrames::build(records)?);
+        Ok(())
+    }
+
+    /// Moves every write of `other` into this buffer, after the writes it has.
+    pub(crate) fn append(&mut self, other: Self) {
+        self.rows += other.rows;
+        self.writes += other.writes;
+        for (key, frames) in other.tables {
+            self.tables.entry(key).or_default().extend(frames);
+        }
     }
 
     pub(crate) fn rows(&self) -> usize {
         self.rows
     }
 
+    /// Returns true when no write was added, not even one without records.
     pub(crate) fn is_empty(&self) -> bool {
-        self.batches.is_empty()
+        self.writes == 0
     }
 
-    pub(crate) fn into_batches(self) -> Vec<(u64, Arc<Records>)> {
-        self.batches
-    }
-
-    /// Groups the buffered records by table and date, one part each.
+    /// Returns one part per table and date.
     pub(crate) fn parts(&self) -> Vec<PendingPart<'_>> {
-        let today = OffsetDateTime::now_utc().date();
-        let mut spans: BTreeMap<Date, Vec<(u64, &Span)>> = BTreeMap::new();
-        let mut metrics: BTreeMap<Date, Vec<(u64, &MetricPoint)>> = BTreeMap::new();
-        let mut invocations: BTreeMap<Date, Vec<(u64, &Invocation)>> = BTreeMap::new();
-        for (seq, records) in &self.batches {
-            for span in &records.spans {
-                spans.entry(span_date(span)).or_default().push((*seq, span));
-            }
-            for point in &records.metrics {
-                metrics
-                    .entry(metric_date(point))
-                    .or_default()
-                    .push((*seq, point));
-            }
-            for invocation in &records.invocations {
-                invocations
-                    .entry(invocation_date(invocation, today))
-                    .or_default()
-                    .push((*seq, invocation));
-            }
-        }
-
-        let mut parts = Vec::new();
-        for (date, rows) in spans {
-            parts.push(PendingPart {
-                table: Table::Spans,
+        self.tables
+            .iter()
+            .map(|(&(table, date), frames)| PendingPart {
+                table,
                 date,
-                range: range(&rows),
-                rows: PartRows::Spans(rows),
-            });
-        }
-        for (date, rows) in metrics {
-            parts.push(PendingPart {
-                table: Table::Metrics,
-                date,
-                range: range(&rows),
-                rows: PartRows::Metrics(rows),
-            });
-        }
-        for (date, rows) in invocations {
-            parts.push(PendingPart {
-                table: Table::Invocations,
-                date,
-                range: range(&rows),
-                rows: PartRows::Invocations(rows),
-            });
-        }
-        parts
+                range: range(frames),
+                frames,
+            })
+            .collect()
     }
 }
 
-/// Returns the first and last sequence number of non-empty `rows`.
-fn range<T>(rows: &[(u64, T)]) -> (u64, u64) {
-    let first = rows.iter().map(|(seq, _)| *seq).min().unwrap_or(0);
-    let last = rows.iter().map(|(seq, _)| *seq).max().unwrap_or(0);
+/// Returns the first and last sequence number of non-empty `frames`.
+fn range<T>(frames: &[(u64, T)]) -> (u64, u64) {
+    let first = frames.iter().map(|(seq, _)| *seq).min().unwrap_or(0);
+    let last = frames.iter().map(|(seq, _)| *seq).max().unwrap_or(0);
     (first, last)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::model::{SpanId, SpanKind, StatusCode, TraceId};
+
+    const DAY_NS: u64 = 1_717_000_000_000_000_000;
+
+    fn span(index: usize, start_ns: u64) -> Span {
+        Span {
+            trace_id: TraceId::from_bytes(&[7; 16]).unwrap(),
+            span_id: SpanId::from_bytes(&(index as u64 + 1).to_le_bytes()).unwrap(),
+            parent_span_id: None,
+            trace_state: None,
+            flags: 1,
+            name: format!("span {index}"),
+            kind: SpanKind::Server,
+            start_ns,
+            end_ns: start_ns + 5,
+            status: StatusCode::Unset,
+            status_message: None,
+            service_name: None,
+            service_version: None,
+            faas_name: None,
+            faas_invocation_id: None,
+            faas_coldstart: None,
+            faas_trigger: None,
+            links: Vec::new(),
+            events: Vec::new(),
+            attributes: Vec::new(),
+            resource_attributes: Arc::default(),
+            scope_name: None,
+            scope_version: None,
+        }
+    }
+
+    fn spans(count: usize, first: usize) -> Records {
+        Records {
+            spans: (first..first + count)
+                .map(|index| span(index, DAY_NS))
+                .collect(),
+            ..Records::default()
+        }
+    }
+
+    #[test]
+    fn row_groups_split_writes_at_the_row_limit() {
+        // Writes of 3/4, 3/4 and 5/8 of a row group: two full groups and the rest.
+        let first = ROW_GROUP_ROWS * 3 / 4;
+        let last = ROW_GROUP_ROWS * 5 / 8;
+        let total = 2 * first + last;
+        let mut buffer = Buffer::default();
+        buffer.push_records(1, &spans(first, 0)).unwrap();
+        buffer.push_records(2, &spans(first, first)).unwrap();
+        buffer.push_records(3, &spans(last, 2 * first)).unwrap();
+        assert_eq!(buffer.rows(), total);
+        let parts = buffer.parts();
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].range, (1, 3));
+
+        let groups: Vec<DataFrame> = parts[0].row_groups().map(Result::unwrap).collect();
+        let heights: Vec<usize> = groups.iter().map(DataFrame::height).collect();
+        assert_eq!(
+            heights,
+            [ROW_GROUP_ROWS, ROW_GROUP_ROWS, total - 2 * ROW_GROUP_ROWS]
+        );
+        let mut names = Vec::new();
+        let mut seqs = Vec::new();
+        for group in &groups {
+            assert_eq!(group.get_column_names().last().unwrap().as_str(), "seq");
+            for column in group.columns() {
+                assert_eq!(column.n_chunks(), 1, "column {}", column.name());
+            }
+            let name = group.column("name").unwrap().str().unwrap();
+            names.extend((0..group.height()).map(|row| name.get(row).unwrap().to_owned()));
+            seqs.extend(
+                group
+                    .column("seq")
+                    .unwrap()
+                    .u64()
+                    .unwrap()
+                    .into_no_null_iter(),
+            );
+        }
+        let expected_names: Vec<String> = (0..total).map(|index| format!("span {index}")).collect();
+        assert_eq!(names, expected_names);
+        assert_eq!(seqs[0], 1);
+        assert_eq!(seqs[first - 1], 1);
+        assert_eq!(seqs[first], 2);
+        assert_eq!(seqs[2 * first - 1], 2);
+        assert_eq!(seqs[2 * first], 3);
+        assert_eq!(seqs[total - 1], 3);
+    }
+
+    #[test]
+    fn writes_split_into_parts_by_date() {
+        let mut records = spans(2, 0);
+        records.spans[1].start_ns += 86_400_000_000_000;
+        records.spans[1].end_ns += 86_400_000_000_000;
+        let mut buffer = Buffer::default();
+        buffer.push_records(4, &records).unwrap();
+        let parts = buffer.parts();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0].date, time::macros::date!(2024 - 05 - 29));
+        assert_eq!(parts[1].date, time::macros::date!(2024 - 05 - 30));
+        for part in &parts {
+            assert_eq!(part.range, (4, 4));
+            let heights: Vec<usize> = part
+                .row_groups()
+                .map(|group| group.unwrap().height())
+                .collect();
+            assert_eq!(heights, [1]);
+        }
+    }
+
+    #[test]
+    fn write_without_records_counts_as_a_write() {
+        let mut buffer = Buffer::default();
+        buffer.push_records(1, &Records::default()).unwrap();
+        assert!(!buffer.is_empty());
+        assert_eq!(buffer.rows(), 0);
+        assert!(buffer.parts().is_empty());
+
+        let mut merged = Buffer::default();
+        merged.append(buffer);
+        assert!(!merged.is_empty());
+    }
 }

@@ -2,7 +2,8 @@
 //!
 //! Nested values (attributes, links, events, histogram buckets) are stored as JSON text, so
 //! any Parquet reader can use them without knowing a nested schema. Every row carries `seq`,
-//! the sequence number of the write that stored it.
+//! the sequence number of the write that stored it, which the buffer appends as the last
+//! column when it joins frames into row groups.
 
 use std::sync::Arc;
 
@@ -91,11 +92,11 @@ fn write_attributes(attributes: &[KeyValue], out: &mut Vec<u8>) {
 /// so no `String` is allocated per row.
 fn text_column<'a, T: 'a>(
     name: &str,
-    rows: &'a [(u64, &'a T)],
+    rows: &[&'a T],
     value: impl Fn(&'a T) -> Option<&'a str>,
 ) -> Column {
     let mut builder = StringChunkedBuilder::new(name.into(), rows.len());
-    for (_, row) in rows {
+    for &row in rows {
         builder.append_option(value(row));
     }
     builder.finish().into_column()
@@ -105,12 +106,12 @@ fn text_column<'a, T: 'a>(
 /// every row; `write` returns `false` for a null.
 fn written_column<'a, T: 'a>(
     name: &str,
-    rows: &'a [(u64, &'a T)],
+    rows: &[&'a T],
     mut write: impl FnMut(&'a T, &mut Vec<u8>) -> bool,
 ) -> Column {
     let mut builder = StringChunkedBuilder::new(name.into(), rows.len());
     let mut scratch = Vec::new();
-    for (_, row) in rows {
+    for &row in rows {
         scratch.clear();
         if write(row, &mut scratch) {
             builder.append_value(std::str::from_utf8(&scratch).expect("values are UTF-8"));
@@ -138,7 +139,7 @@ fn resource_writer<'a>() -> impl FnMut(&'a Arc<Attributes>, &mut Vec<u8>) -> boo
 }
 
 /// Builds the `spans` table rows.
-pub(crate) fn spans_frame(rows: &[(u64, &Span)]) -> PolarsResult<DataFrame> {
+pub(crate) fn spans_frame(rows: &[&Span]) -> PolarsResult<DataFrame> {
     let mut hex = [0_u8; 32];
     let mut resource = resource_writer();
     DataFrame::new_infer_height(vec![
@@ -159,24 +160,22 @@ pub(crate) fn spans_frame(rows: &[(u64, &Span)]) -> PolarsResult<DataFrame> {
         text_column("trace_state", rows, |span| span.trace_state.as_deref()),
         Column::new(
             "flags".into(),
-            rows.iter().map(|(_, span)| span.flags).collect::<Vec<_>>(),
+            rows.iter().map(|span| span.flags).collect::<Vec<_>>(),
         ),
         text_column("name", rows, |span| Some(span.name.as_str())),
         text_column("kind", rows, |span| Some(span.kind.as_str())),
         Column::new(
             "start_ns".into(),
-            rows.iter()
-                .map(|(_, span)| span.start_ns)
-                .collect::<Vec<_>>(),
+            rows.iter().map(|span| span.start_ns).collect::<Vec<_>>(),
         ),
         Column::new(
             "end_ns".into(),
-            rows.iter().map(|(_, span)| span.end_ns).collect::<Vec<_>>(),
+            rows.iter().map(|span| span.end_ns).collect::<Vec<_>>(),
         ),
         Column::new(
             "duration_ns".into(),
             rows.iter()
-                .map(|(_, span)| span.duration_ns())
+                .map(|span| span.duration_ns())
                 .collect::<Vec<_>>(),
         ),
         text_column("status", rows, |span| Some(span.status.as_str())),
@@ -194,7 +193,7 @@ pub(crate) fn spans_frame(rows: &[(u64, &Span)]) -> PolarsResult<DataFrame> {
         Column::new(
             "faas_coldstart".into(),
             rows.iter()
-                .map(|(_, span)| span.faas_coldstart)
+                .map(|span| span.faas_coldstart)
                 .collect::<Vec<_>>(),
         ),
         text_column("faas_trigger", rows, |span| span.faas_trigger.as_deref()),
@@ -215,12 +214,7 @@ pub(crate) fn spans_frame(rows: &[(u64, &Span)]) -> PolarsResult<DataFrame> {
         }),
         text_column("scope_name", rows, |span| span.scope_name.as_deref()),
         text_column("scope_version", rows, |span| span.scope_version.as_deref()),
-        seq_column(rows.iter().map(|(seq, _)| *seq)),
     ])
-}
-
-fn seq_column(seqs: impl Iterator<Item = u64>) -> Column {
-    Column::new("seq".into(), seqs.collect::<Vec<_>>())
 }
 
 /// Returns the bucket part of a point as JSON; `None` for gauges and sums.
@@ -276,18 +270,11 @@ fn aggregates(value: &PointValue) -> (Option<u64>, Option<f64>, Option<f64>, Opt
 }
 
 /// Builds the `metrics` table rows.
-#[expect(
-    clippy::too_many_lines,
-    reason = "one entry per column, in table order"
-)]
-pub(crate) fn metrics_frame(rows: &[(u64, &MetricPoint)]) -> PolarsResult<DataFrame> {
+pub(crate) fn metrics_frame(rows: &[&MetricPoint]) -> PolarsResult<DataFrame> {
     let text = |f: fn(&MetricPoint) -> Option<&str>| -> Vec<Option<&str>> {
-        rows.iter().map(|(_, point)| f(point)).collect()
+        rows.iter().map(|point| f(point)).collect()
     };
-    let aggregate: Vec<_> = rows
-        .iter()
-        .map(|(_, point)| aggregates(&point.value))
-        .collect();
+    let aggregate: Vec<_> = rows.iter().map(|point| aggregates(&point.value)).collect();
     DataFrame::new_infer_height(vec![
         Column::new("name".into(), text(|point| Some(point.name.as_str()))),
         Column::new(
@@ -302,21 +289,15 @@ pub(crate) fn metrics_frame(rows: &[(u64, &MetricPoint)]) -> PolarsResult<DataFr
         ),
         Column::new(
             "monotonic".into(),
-            rows.iter()
-                .map(|(_, point)| point.monotonic)
-                .collect::<Vec<_>>(),
+            rows.iter().map(|point| point.monotonic).collect::<Vec<_>>(),
         ),
         Column::new(
             "start_ns".into(),
-            rows.iter()
-                .map(|(_, point)| point.start_ns)
-                .collect::<Vec<_>>(),
+            rows.iter().map(|point| point.start_ns).collect::<Vec<_>>(),
         ),
         Column::new(
             "time_ns".into(),
-            rows.iter()
-                .map(|(_, point)| point.time_ns)
-                .collect::<Vec<_>>(),
+            rows.iter().map(|point| point.time_ns).collect::<Vec<_>>(),
         ),
         Column::new(
             "value_state".into(),
@@ -325,7 +306,7 @@ pub(crate) fn metrics_frame(rows: &[(u64, &MetricPoint)]) -> PolarsResult<DataFr
         Column::new(
             "value_int".into(),
             rows.iter()
-                .map(|(_, point)| match point.value {
+                .map(|point| match point.value {
                     PointValue::Int(value) => Some(value),
                     _ => None,
                 })
@@ -334,7 +315,7 @@ pub(crate) fn metrics_frame(rows: &[(u64, &MetricPoint)]) -> PolarsResult<DataFr
         Column::new(
             "value_double".into(),
             rows.iter()
-                .map(|(_, point)| match point.value {
+                .map(|point| match point.value {
                     PointValue::Double(value) => Some(value),
                     _ => None,
                 })
@@ -359,14 +340,12 @@ pub(crate) fn metrics_frame(rows: &[(u64, &MetricPoint)]) -> PolarsResult<DataFr
         Column::new(
             "buckets".into(),
             rows.iter()
-                .map(|(_, point)| histogram_json(&point.value))
+                .map(|point| histogram_json(&point.value))
                 .collect::<Vec<_>>(),
         ),
         Column::new(
             "flags".into(),
-            rows.iter()
-                .map(|(_, point)| point.flags)
-                .collect::<Vec<_>>(),
+            rows.iter().map(|point| point.flags).collect::<Vec<_>>(),
         ),
         written_column("attributes", rows, |point, out| {
             write_attributes(&point.attributes, out);
@@ -384,7 +363,6 @@ pub(crate) fn metrics_frame(rows: &[(u64, &MetricPoint)]) -> PolarsResult<DataFr
             "scope_name".into(),
             text(|point| point.scope_name.as_deref()),
         ),
-        seq_column(rows.iter().map(|(seq, _)| *seq)),
     ])
 }
 
@@ -439,12 +417,12 @@ fn billing_era_name(era: BillingEra) -> &'static str {
     clippy::too_many_lines,
     reason = "one entry per column, in table order"
 )]
-pub(crate) fn invocations_frame(rows: &[(u64, &Invocation)]) -> PolarsResult<DataFrame> {
+pub(crate) fn invocations_frame(rows: &[&Invocation]) -> PolarsResult<DataFrame> {
     let text = |f: fn(&Invocation) -> Option<&str>| -> Vec<Option<&str>> {
-        rows.iter().map(|(_, invocation)| f(invocation)).collect()
+        rows.iter().map(|invocation| f(invocation)).collect()
     };
     let numbers = |f: fn(&Invocation) -> Option<f64>| -> Vec<Option<f64>> {
-        rows.iter().map(|(_, invocation)| f(invocation)).collect()
+        rows.iter().map(|invocation| f(invocation)).collect()
     };
     DataFrame::new_infer_height(vec![
         Column::new(
@@ -462,7 +440,7 @@ pub(crate) fn invocations_frame(rows: &[(u64, &Invocation)]) -> PolarsResult<Dat
         Column::new(
             "start_ns".into(),
             rows.iter()
-                .map(|(_, invocation)| {
+                .map(|invocation| {
                     invocation
                         .start
                         .and_then(|start| i64::try_from(start.unix_timestamp_nanos()).ok())
@@ -476,13 +454,13 @@ pub(crate) fn invocations_frame(rows: &[(u64, &Invocation)]) -> PolarsResult<Dat
         Column::new(
             "billed_ms".into(),
             rows.iter()
-                .map(|(_, invocation)| invocation.billed_ms)
+                .map(|invocation| invocation.billed_ms)
                 .collect::<Vec<_>>(),
         ),
         Column::new(
             "memory_mb".into(),
             rows.iter()
-                .map(|(_, invocation)| invocation.memory_mb)
+                .map(|invocation| invocation.memory_mb)
                 .collect::<Vec<_>>(),
         ),
         Column::new(
@@ -492,7 +470,7 @@ pub(crate) fn invocations_frame(rows: &[(u64, &Invocation)]) -> PolarsResult<Dat
         Column::new(
             "max_memory_used_mb".into(),
             rows.iter()
-                .map(|(_, invocation)| invocation.max_memory_used_mb)
+                .map(|invocation| invocation.max_memory_used_mb)
                 .collect::<Vec<_>>(),
         ),
         Column::new("init_ms".into(), numbers(|invocation| invocation.init_ms)),
@@ -503,7 +481,7 @@ pub(crate) fn invocations_frame(rows: &[(u64, &Invocation)]) -> PolarsResult<Dat
         Column::new(
             "billed_restore_ms".into(),
             rows.iter()
-                .map(|(_, invocation)| invocation.billed_restore_ms)
+                .map(|invocation| invocation.billed_restore_ms)
                 .collect::<Vec<_>>(),
         ),
         Column::new(
@@ -517,13 +495,13 @@ pub(crate) fn invocations_frame(rows: &[(u64, &Invocation)]) -> PolarsResult<Dat
         Column::new(
             "out_of_memory".into(),
             rows.iter()
-                .map(|(_, invocation)| invocation.out_of_memory)
+                .map(|invocation| invocation.out_of_memory)
                 .collect::<Vec<_>>(),
         ),
         Column::new(
             "cold_start".into(),
             rows.iter()
-                .map(|(_, invocation)| invocation.cold_start)
+                .map(|invocation| invocation.cold_start)
                 .collect::<Vec<_>>(),
         ),
         Column::new(
@@ -572,6 +550,5 @@ pub(crate) fn invocations_frame(rows: &[(u64, &Invocation)]) -> PolarsResult<Dat
             "billing_era".into(),
             text(|invocation| invocation.billing_era.map(billing_era_name)),
         ),
-        seq_column(rows.iter().map(|(seq, _)| *seq)),
     ])
 }

@@ -43,6 +43,7 @@ pub use query::{DateRange, scan};
 
 pub use wal::OtlpRequest;
 
+use buffer::WriteFrames;
 use writer::{Command, Writer};
 
 /// A table of the dataset.
@@ -200,6 +201,10 @@ impl FeedReceiver {
 #[derive(Debug)]
 pub struct PendingWrite {
     ack: oneshot::Receiver<Result<u64, StoreError>>,
+    /// The write's records, kept so that the caller's thread, which allocated them, is
+    /// usually the one that frees them: the writer thread lets go of its reference before
+    /// it acknowledges the write.
+    _records: Arc<Records>,
 }
 
 impl PendingWrite {
@@ -305,13 +310,19 @@ impl Store {
 
     fn try_send(&self, records: Records, payload: Vec<u8>) -> Result<PendingWrite, StoreError> {
         let (ack, receiver) = oneshot::channel();
+        let frames = self.build_frames(&records)?;
+        let records = Arc::new(records);
         let command = Command::Write {
-            records: Arc::new(records),
+            records: Arc::clone(&records),
+            frames,
             payload,
             ack,
         };
         match self.inner.queue.try_send(command) {
-            Ok(()) => Ok(PendingWrite { ack: receiver }),
+            Ok(()) => Ok(PendingWrite {
+                ack: receiver,
+                _records: records,
+            }),
             Err(TrySendError::Full(_)) => Err(StoreError::Busy {
                 retry_after: writer::retry_after(&self.inner.options),
             }),
@@ -324,13 +335,28 @@ impl Store {
     pub fn write_blocking(&self, records: Records) -> Result<u64, StoreError> {
         let payload = wal::records_payload(&records)?;
         let (ack, receiver) = oneshot::channel();
+        let frames = self.build_frames(&records)?;
+        let records = Arc::new(records);
         let command = Command::Write {
-            records: Arc::new(records),
+            records: Arc::clone(&records),
+            frames,
             payload,
             ack,
         };
         self.inner.queue.send(command).map_err(|_| shut_down())?;
-        PendingWrite { ack: receiver }.durable_blocking()
+        PendingWrite {
+            ack: receiver,
+            _records: records,
+        }
+        .durable_blocking()
+    }
+
+    /// Builds the Parquet columns of `records` on the calling thread.
+    fn build_frames(&self, records: &Records) -> Result<WriteFrames, StoreError> {
+        WriteFrames::build(records).map_err(|source| StoreError::Parquet {
+            path: self.inner.data_dir.clone(),
+            source,
+        })
     }
 
     /// Writes everything acknowledged so far to Parquet parts and empties the log, blocking
@@ -487,7 +513,7 @@ mod tests {
     fn write_one_part(data_dir: &Path, table: Table, batches: &[(u64, Records)]) {
         let mut buffer = buffer::Buffer::default();
         for (seq, records) in batches {
-            buffer.push(*seq, Arc::new(records.clone()));
+            buffer.push_records(*seq, records).unwrap();
         }
         let parts = buffer.parts();
         let part = parts.iter().find(|part| part.table == table).unwrap();

@@ -23,7 +23,7 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::model::Records;
 
-use super::buffer::Buffer;
+use super::buffer::{Buffer, WriteFrames};
 use super::buffer::{invocation_date, metric_date, span_date};
 use super::parts::{PartIndex, Table, is_covered, scan_parts, write_part};
 use super::wal::{self, Wal};
@@ -42,6 +42,8 @@ type FlushAck = oneshot::Sender<Result<(), StoreError>>;
 pub(crate) enum Command {
     Write {
         records: Arc<Records>,
+        /// The records' columns, built by the caller.
+        frames: WriteFrames,
         /// The records' log payload, encoded by the caller.
         payload: Vec<u8>,
         ack: WriteAck,
@@ -52,6 +54,14 @@ pub(crate) enum Command {
     Shutdown {
         ack: oneshot::Sender<Result<StoreTotals, StoreError>>,
     },
+}
+
+/// A write taken from the queue.
+struct Write {
+    records: Arc<Records>,
+    frames: WriteFrames,
+    payload: Vec<u8>,
+    ack: WriteAck,
 }
 
 /// A buffer handed to the flush thread, with the segments that hold its records.
@@ -105,7 +115,12 @@ impl Writer {
             next_seq = next_seq.max(frame.seq + 1);
             let records = uncovered(&index, frame.seq, frame.records);
             if !records.is_empty() {
-                buffer.push(frame.seq, Arc::new(records));
+                buffer
+                    .push_records(frame.seq, &records)
+                    .map_err(|source| StoreError::Parquet {
+                        path: wal_dir.to_owned(),
+                        source,
+                    })?;
             }
         }
         let replayed = buffer.rows() as u64;
@@ -175,9 +190,15 @@ impl Writer {
                 match current {
                     Command::Write {
                         records,
+                        frames,
                         payload,
                         ack,
-                    } => writes.push((records, payload, ack)),
+                    } => writes.push(Write {
+                        records,
+                        frames,
+                        payload,
+                        ack,
+                    }),
                     Command::Flush { ack } => {
                         self.commit(std::mem::take(&mut writes));
                         self.hand_off(Some(ack), true);
@@ -205,7 +226,7 @@ impl Writer {
     }
 
     /// Appends `writes` to the log, fsyncs once, then acknowledges each write.
-    fn commit(&mut self, writes: Vec<(Arc<Records>, Vec<u8>, WriteAck)>) {
+    fn commit(&mut self, writes: Vec<Write>) {
         if writes.is_empty() {
             return;
         }
@@ -219,7 +240,7 @@ impl Writer {
                 "write buffer full because no flush could start; writes rejected"
             );
             self.totals.failed_writes += writes.len() as u64;
-            for (_, _, ack) in writes {
+            for Write { ack, .. } in writes {
                 let _ = ack.send(Err(StoreError::Unavailable {
                     reason: "the write buffer is full because no flush could start; retry later"
                         .to_owned(),
@@ -228,10 +249,10 @@ impl Writer {
             return;
         }
         let mut accepted = Vec::with_capacity(writes.len());
-        for (records, payload, ack) in writes {
+        for write in writes {
             let seq = self.next_seq + accepted.len() as u64;
-            self.wal.append(seq, &payload);
-            accepted.push((records, ack));
+            self.wal.append(seq, &write.payload);
+            accepted.push((write.records, write.frames, write.ack));
         }
 
         if let Err(error) = self.wal.sync() {
@@ -240,7 +261,7 @@ impl Writer {
             // reached the disk anyway cannot share its number with a later write.
             self.next_seq += accepted.len() as u64;
             self.totals.failed_writes += accepted.len() as u64;
-            for (_, ack) in accepted {
+            for (_, _, ack) in accepted {
                 let _ = ack.send(Err(StoreError::Unavailable {
                     reason: error.to_string(),
                 }));
@@ -248,17 +269,19 @@ impl Writer {
             return;
         }
 
-        for (records, ack) in accepted {
+        for (records, frames, ack) in accepted {
             let seq = self.next_seq;
             self.next_seq += 1;
             self.totals.writes += 1;
             self.totals.spans += records.spans.len() as u64;
             self.totals.metrics += records.metrics.len() as u64;
             self.totals.invocations += records.invocations.len() as u64;
-            self.buffer.push(seq, Arc::clone(&records));
-            let _ = ack.send(Ok(seq));
-            // A send with no subscriber fails, which is fine. A slow subscriber gets a missed count.
+            self.buffer.push(seq, frames);
+            // A send with no subscriber fails, which is fine. A slow subscriber gets a missed
+            // count. The feed goes first so that this thread lets go of the records before
+            // the caller, which then frees them on its own thread.
             let _ = self.feed.send(FeedBatch { seq, records });
+            let _ = ack.send(Ok(seq));
         }
     }
 
@@ -334,9 +357,7 @@ impl Writer {
         if !self.buffer.is_empty() {
             segments.push(self.wal.path().to_owned());
         }
-        for (seq, records) in std::mem::take(&mut self.buffer).into_batches() {
-            buffer.push(seq, records);
-        }
+        buffer.append(std::mem::take(&mut self.buffer));
         Some(FlushJob {
             buffer,
             segments,
@@ -370,18 +391,6 @@ fn shut_down() -> StoreError {
 
 /// Runs the flush thread until the writer drops its end of `jobs`.
 fn run_flusher(data_dir: &Path, wal_dir: &Path, jobs: &Receiver<FlushJob>, shared: &Shared) {
-    // Freeing a flushed buffer, a few allocations per span made on the request threads, took
-    // a quarter of this thread's time. A thread of its own frees it while the next flush
-    // runs. The hand-over waits until that thread is done with the buffer before, so at most
-    // one buffer is being freed at a time.
-    let (to_free, buffers) = sync_channel::<Buffer>(0);
-    let freer = std::thread::Builder::new()
-        .name("spanbill-free".to_owned())
-        .spawn(move || buffers.into_iter().for_each(drop))
-        .inspect_err(|error| {
-            tracing::warn!(%error, "no thread to free flushed buffers; the flush thread frees them");
-        })
-        .ok();
     for job in jobs {
         let started = Instant::now();
         let result = write_parts(data_dir, &job.buffer).and_then(|parts| {
@@ -413,14 +422,6 @@ fn run_flusher(data_dir: &Path, wal_dir: &Path, jobs: &Receiver<FlushJob>, share
                 }
             }
         }
-        // Without the freeing thread, the send fails and this thread frees the buffer.
-        if let Err(unsent) = to_free.send(job.buffer) {
-            drop(unsent.0);
-        }
-    }
-    drop(to_free);
-    if let Some(freer) = freer {
-        let _ = freer.join();
     }
 }
 
@@ -446,7 +447,12 @@ fn reread_failed(data_dir: &Path, segments: &[PathBuf]) -> Result<Buffer, StoreE
     for frame in wal::read_segments(segments)? {
         let records = uncovered(&index, frame.seq, frame.records);
         if !records.is_empty() {
-            buffer.push(frame.seq, Arc::new(records));
+            buffer
+                .push_records(frame.seq, &records)
+                .map_err(|source| StoreError::Parquet {
+                    path: data_dir.to_owned(),
+                    source,
+                })?;
         }
     }
     Ok(buffer)
@@ -464,8 +470,9 @@ pub(crate) fn retry_after(options: &StoreOptions) -> Duration {
 /// Keeps the records of write `seq` that no part contains yet.
 fn uncovered(index: &PartIndex, seq: u64, mut records: Records) -> Records {
     let today = time::OffsetDateTime::now_utc().date();
-    // NOTE: an invocation without a start time is dated by the day of the flush, so a
-    // replay on a later day than the crashed flush can store it a second time.
+    // NOTE: an invocation without a start time is dated by the day its write was queued,
+    // and here by the day of the replay. A replay on a later day than a crashed flush that
+    // wrote its part can store it a second time.
     records
         .spans
         .retain(|span| !is_covered(index, Table::Spans, span_date(span), seq));
