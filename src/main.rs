@@ -54,6 +54,9 @@ enum Command {
     Demo(demo_cmd::DemoArgs),
     /// Report cost, latency regressions and cost spirals; exit 1 when a `--fail-on` gate
     /// finds something.
+    ///
+    /// Set `SPANBILL_LOG=spanbill_reports=debug` to log the wall time of each phase of the
+    /// report to stderr.
     Report(report_cmd::ReportArgs),
     /// Save a window's latency distributions as a baseline for `report --baseline`.
     Snapshot(report_cmd::SnapshotArgs),
