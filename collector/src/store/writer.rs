@@ -232,8 +232,13 @@ impl Writer {
         }
         // A full buffer is handed to the flush thread at once, so a buffer past twice its
         // limit means that flushes cannot start (a new log segment could not be created).
-        // Writes are rejected until one starts, so that memory stays bounded.
-        if self.buffer.rows() >= self.options.max_buffered_rows.saturating_mul(2) {
+        // The flush is tried again first, and writes are rejected only while it still
+        // cannot start, so that memory stays bounded.
+        let limit = self.options.max_buffered_rows.saturating_mul(2);
+        if self.buffer.rows() >= limit {
+            self.hand_off(None, true);
+        }
+        if self.buffer.rows() >= limit {
             tracing::error!(
                 rows = self.buffer.rows(),
                 writes = writes.len(),
