@@ -218,13 +218,8 @@ const SPAN_COLUMNS: [&str; 13] = [
 ];
 
 fn push_invocations(builder: &mut TableBuilder, frame: &DataFrame) -> PolarsResult<()> {
-    let text = |name: &str| frame.column(name)?.str().map(one_chunk);
-    let integer = |name: &str| {
-        frame
-            .column(name)?
-            .cast(&DataType::Int64)
-            .and_then(|column| column.i64().map(one_chunk))
-    };
+    let text = |name: &str| texts(frame, name);
+    let integer = |name: &str| integers(frame, name);
     let float = |name: &str| {
         frame
             .column(name)?
@@ -322,6 +317,19 @@ fn one_chunk<T: PolarsDataType>(column: &ChunkedArray<T>) -> ChunkedArray<T> {
     column.rechunk().into_owned()
 }
 
+/// Returns a text column as one chunk.
+fn texts(frame: &DataFrame, name: &str) -> PolarsResult<StringChunked> {
+    frame.column(name)?.str().map(one_chunk)
+}
+
+/// Returns an integer column, cast to 64 bits, as one chunk.
+fn integers(frame: &DataFrame, name: &str) -> PolarsResult<Int64Chunked> {
+    frame
+        .column(name)?
+        .cast(&DataType::Int64)
+        .and_then(|column| column.i64().map(one_chunk))
+}
+
 /// Iterates the values of a numeric column of one chunk.
 fn numbers<T: PolarsNumericType>(
     column: &ChunkedArray<T>,
@@ -342,13 +350,8 @@ fn billing_era(name: &str) -> Option<BillingEra> {
 }
 
 fn push_spans(builder: &mut TableBuilder, frame: &DataFrame) -> PolarsResult<()> {
-    let text = |name: &str| frame.column(name)?.str().map(one_chunk);
-    let integer = |name: &str| {
-        frame
-            .column(name)?
-            .cast(&DataType::Int64)
-            .and_then(|column| column.i64().map(one_chunk))
-    };
+    let text = |name: &str| texts(frame, name);
+    let integer = |name: &str| integers(frame, name);
     let (start_ns, duration_ns) = (integer("start_ns")?, integer("duration_ns")?);
     let (trace_id, name, kind, faas_name, service_name, service_version) = (
         text("trace_id")?,

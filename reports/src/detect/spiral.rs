@@ -23,7 +23,7 @@ use rust_decimal::prelude::ToPrimitive as _;
 use spanbill_collector::Status;
 
 use crate::lambda::InvocationCost;
-use crate::table::{InvocationRow, SpanRow, Tables, TraceId, times};
+use crate::table::{GroupCounts, InvocationRow, SpanRow, Tables, TraceId};
 
 /// The kind of a finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -143,34 +143,6 @@ fn per_function<T: Default>(
         .collect();
     values.sort_unstable_by(|a, b| a.0.cmp(b.0));
     values
-}
-
-/// Invocations per usage group. Invocations of one group cost the same, so a sum over
-/// millions of them takes one multiplication per group instead of a decimal addition per
-/// invocation.
-#[derive(Debug, Default)]
-struct GroupCounts(Vec<u64>);
-
-impl GroupCounts {
-    /// Counts one invocation of the usage group `cost`.
-    fn add(&mut self, cost: u32) {
-        let group = cost as usize;
-        if group >= self.0.len() {
-            self.0.resize(group + 1, 0);
-        }
-        self.0[group] += 1;
-    }
-
-    /// Sums `amount` of each counted invocation.
-    fn sum(&self, tables: &Tables, amount: impl Fn(&InvocationCost) -> Decimal) -> Decimal {
-        let mut sum = Decimal::ZERO;
-        for (cost, &count) in tables.costs.iter().zip(&self.0) {
-            if count > 0 {
-                sum += times(amount(cost), count);
-            }
-        }
-        sum
-    }
 }
 
 fn usd(amount: Decimal) -> String {

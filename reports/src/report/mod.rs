@@ -30,7 +30,7 @@ use crate::detect::spiral::{self, Finding, SpiralSettings};
 use crate::lambda::{LambdaOptions, project_month};
 use crate::pricing::PriceBook;
 use crate::snapshot::Snapshot;
-use crate::table::{self, Tables};
+use crate::table::{self, GroupCounts, Tables};
 use crate::traces::{self, TraceCosts, TraceSpan, UnitCount};
 
 /// Version of the JSON layout; it changes when a field changes meaning or goes away.
@@ -464,25 +464,19 @@ fn figures(tables: &Tables, rows: &[u32]) -> Figures {
     let mut errors = 0_usize;
     let mut timeouts = 0_usize;
     let mut billed_mb_ms = 0_u128;
-    // Rows of one usage group cost the same, so the cost is a sum over the groups, with one
-    // multiplication each, instead of a decimal addition per row.
-    let mut per_cost = vec![0_u64; tables.costs.len()];
+    let mut groups = GroupCounts::default();
     for &row in rows {
         let row = &invocations[row as usize];
         cold += usize::from(row.cold_start);
         errors += usize::from(row.status == Status::Error);
         timeouts += usize::from(row.status == Status::Timeout);
         billed_mb_ms += u128::from(row.billed_ms) * u128::from(row.memory_mb);
-        per_cost[row.cost as usize] += 1;
+        groups.add(row.cost);
     }
-    let mut cost_usd = Decimal::ZERO;
-    let mut basis = Basis::Billed;
-    for (cost, &count) in tables.costs.iter().zip(&per_cost) {
-        if count > 0 {
-            cost_usd += table::times(cost.total, count);
-            basis = basis.combine(cost.basis);
-        }
-    }
+    let cost_usd = groups.sum(tables, |cost| cost.total);
+    let basis = groups
+        .groups(tables)
+        .fold(Basis::Billed, |basis, (cost, _)| basis.combine(cost.basis));
     Figures {
         invocations: count,
         gb_seconds: Decimal::from_i128_with_scale(
