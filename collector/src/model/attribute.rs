@@ -128,7 +128,111 @@ pub fn attributes_to_json(attributes: &[KeyValue]) -> serde_json::Value {
 /// `serde_json::Value`: keys in byte order, and a repeated key keeps its first value.
 #[must_use]
 pub fn attributes_to_json_text(attributes: &[KeyValue]) -> String {
-    serde_json::to_string(&JsonObject(attributes)).expect("attribute values serialize to JSON")
+    let mut text = String::new();
+    write_json_object(attributes, &mut text);
+    text
+}
+
+/// Appends attributes to `out` as the JSON text of [`attributes_to_json`].
+///
+/// The text is the same, byte for byte, as `serde_json` writes for [`JsonObject`]: the same
+/// string escapes, integer digits and shortest round-trip doubles. Writing into a `String`
+/// needs no UTF-8 check afterwards, which writing through `serde_json` into bytes does.
+pub(crate) fn write_json_object(attributes: &[KeyValue], out: &mut String) {
+    out.push('{');
+    // Keys that arrive in strictly increasing order need no sorted copy.
+    if attributes.windows(2).all(|pair| pair[0].key < pair[1].key) {
+        for (index, pair) in attributes.iter().enumerate() {
+            write_json_entry(index, pair, out);
+        }
+    } else {
+        // A stable sort keeps the first of equal keys first, so `dedup_by` keeps it.
+        let mut pairs: Vec<&KeyValue> = attributes.iter().collect();
+        pairs.sort_by(|left, right| left.key.cmp(&right.key));
+        pairs.dedup_by(|later, earlier| later.key == earlier.key);
+        for (index, pair) in pairs.into_iter().enumerate() {
+            write_json_entry(index, pair, out);
+        }
+    }
+    out.push('}');
+}
+
+fn write_json_entry(index: usize, pair: &KeyValue, out: &mut String) {
+    if index > 0 {
+        out.push(',');
+    }
+    write_json_string(&pair.key, out);
+    out.push(':');
+    write_json_value(&pair.value, out);
+}
+
+fn write_json_value(value: &AttributeValue, out: &mut String) {
+    match value {
+        AttributeValue::String(text) => write_json_string(text, out),
+        AttributeValue::Bool(true) => out.push_str("true"),
+        AttributeValue::Bool(false) => out.push_str("false"),
+        AttributeValue::Int(value) => out.push_str(itoa::Buffer::new().format(*value)),
+        AttributeValue::Double(value) if value.is_finite() => {
+            out.push_str(zmij::Buffer::new().format_finite(*value));
+        }
+        AttributeValue::Double(_) | AttributeValue::Empty => out.push_str("null"),
+        AttributeValue::Bytes(bytes) => {
+            out.push('[');
+            let mut digits = itoa::Buffer::new();
+            for (index, byte) in bytes.iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                out.push_str(digits.format(*byte));
+            }
+            out.push(']');
+        }
+        AttributeValue::Array(values) => {
+            out.push('[');
+            for (index, value) in values.iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                write_json_value(value, out);
+            }
+            out.push(']');
+        }
+        AttributeValue::Map(pairs) => write_json_object(pairs, out),
+    }
+}
+
+/// Appends `text` as a JSON string, escaped as `serde_json` escapes it: quote, backslash
+/// and the control characters, with `\b`, `\t`, `\n`, `\f` and `\r` in their short form
+/// and the rest as `\u00XX` in lowercase hex.
+fn write_json_string(text: &str, out: &mut String) {
+    out.push('"');
+    let mut start = 0;
+    for (index, byte) in text.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        // Every byte that needs an escape is ASCII, so `index` is a character boundary.
+        out.push_str(&text[start..index]);
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0xf)]));
+        } else {
+            out.push_str(escape);
+        }
+        start = index + 1;
+    }
+    out.push_str(&text[start..]);
+    out.push('"');
 }
 
 /// Attributes serialized as one JSON object, as [`attributes_to_json`] builds it.
@@ -250,5 +354,51 @@ mod tests {
             attributes_to_json(&attributes).to_string()
         );
         assert_eq!(attributes_to_json_text(&[]), "{}");
+    }
+
+    #[test]
+    fn json_text_escapes_and_numbers_match_serde_json() {
+        let mut controls: String = (0_u8..0x20).map(char::from).collect();
+        controls.push_str("\u{7f}\\/\"é\u{2028}😀");
+        let doubles = [
+            0.1,
+            -0.0,
+            1e-7,
+            1e21,
+            1e300,
+            5e-324,
+            123_456.789,
+            -2.5,
+            1.0,
+            9_007_199_254_740_993.0,
+        ];
+        let mut attributes: Vec<KeyValue> = doubles
+            .iter()
+            .enumerate()
+            .map(|(index, &value)| KeyValue {
+                key: format!("double.{index:02}"),
+                value: AttributeValue::Double(value),
+            })
+            .collect();
+        for (index, value) in [i64::MIN, i64::MAX, 0, -1].into_iter().enumerate() {
+            attributes.push(KeyValue {
+                key: format!("int.{index}"),
+                value: AttributeValue::Int(value),
+            });
+        }
+        attributes.push(KeyValue {
+            key: controls.clone(),
+            value: AttributeValue::Array(vec![
+                AttributeValue::String(controls.clone()),
+                AttributeValue::Bool(false),
+                AttributeValue::Bytes(Vec::new()),
+                AttributeValue::Array(Vec::new()),
+                AttributeValue::Map(Vec::new()),
+            ]),
+        });
+        assert_eq!(
+            attributes_to_json_text(&attributes),
+            attributes_to_json(&attributes).to_string()
+        );
     }
 }

@@ -42,7 +42,7 @@ use tonic::server::NamedService;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Request, Response, Status};
 
-use crate::otlp::{self, Converted};
+use crate::otlp::{self, Converted, Encoding};
 use crate::platform::ReadOptions;
 use crate::store::{OtlpRequest, StoreError};
 
@@ -255,9 +255,12 @@ impl TraceService for Handlers {
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         let request = request.into_inner();
         let limits = self.receivers.limits.otlp;
-        let protobuf = request.encode_to_vec();
+        let logged = OtlpRequest::Traces {
+            body: request.encode_to_vec(),
+            encoding: Encoding::Protobuf,
+            limits,
+        };
         let converted = otlp::convert_traces(request, &limits);
-        let logged = OtlpRequest::Traces { protobuf, limits };
         let (rejected, message) = self.store(converted, Some(logged)).await?;
         Ok(Response::new(ExportTraceServiceResponse {
             partial_success: (rejected > 0).then_some(ExportTracePartialSuccess {
@@ -276,9 +279,12 @@ impl MetricsService for Handlers {
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
         let request = request.into_inner();
         let limits = self.receivers.limits.otlp;
-        let protobuf = request.encode_to_vec();
+        let logged = OtlpRequest::Metrics {
+            body: request.encode_to_vec(),
+            encoding: Encoding::Protobuf,
+            limits,
+        };
         let converted = otlp::convert_metrics(request, &limits);
-        let logged = OtlpRequest::Metrics { protobuf, limits };
         let (rejected, message) = self.store(converted, Some(logged)).await?;
         Ok(Response::new(ExportMetricsServiceResponse {
             partial_success: (rejected > 0).then_some(ExportMetricsPartialSuccess {

@@ -229,8 +229,7 @@ async fn export(receivers: &Receivers, request: Request, signal: Signal) -> Resp
 }
 
 /// Decodes and converts a body; the error is the message of a 400 response. Returns the
-/// request in protobuf for the store's log, when the signal is traces or metrics: the body
-/// itself, or the JSON request encoded again.
+/// body for the store's log as well, when the signal is traces or metrics.
 fn decode(
     signal: Signal,
     encoding: Encoding,
@@ -242,22 +241,24 @@ fn decode(
         Signal::Traces => {
             let request =
                 otlp::decode_traces(&body, encoding).map_err(|error| error.to_string())?;
-            let protobuf = match encoding {
-                Encoding::Protobuf => body,
-                Encoding::Json => request.encode_to_vec(),
-            };
             let converted = otlp::convert_traces(request, &limits);
-            Ok((converted, Some(OtlpRequest::Traces { protobuf, limits })))
+            let logged = OtlpRequest::Traces {
+                body,
+                encoding,
+                limits,
+            };
+            Ok((converted, Some(logged)))
         }
         Signal::Metrics => {
             let request =
                 otlp::decode_metrics(&body, encoding).map_err(|error| error.to_string())?;
-            let protobuf = match encoding {
-                Encoding::Protobuf => body,
-                Encoding::Json => request.encode_to_vec(),
-            };
             let converted = otlp::convert_metrics(request, &limits);
-            Ok((converted, Some(OtlpRequest::Metrics { protobuf, limits })))
+            let logged = OtlpRequest::Metrics {
+                body,
+                encoding,
+                limits,
+            };
+            Ok((converted, Some(logged)))
         }
         Signal::Logs => {
             let request = otlp::decode_logs(&body, encoding).map_err(|error| error.to_string())?;

@@ -248,6 +248,50 @@ mod tests {
     }
 
     #[test]
+    fn rows_of_one_resource_share_its_text() {
+        use crate::model::{AttributeValue, KeyValue, attributes_to_json_text};
+        let attribute = |key: &str, value: &str| KeyValue {
+            key: key.to_owned(),
+            value: AttributeValue::String(value.to_owned()),
+        };
+        let long = Arc::new(vec![
+            attribute("service.name", "orders-api"),
+            attribute("cloud.region", "eu-west-1"),
+        ]);
+        let short = Arc::new(vec![attribute("a", "b")]);
+        let empty = Arc::new(Vec::new());
+        let resources = [&long, &long, &short, &short, &long, &empty, &long];
+        let spans = resources
+            .iter()
+            .enumerate()
+            .map(|(index, resource)| Span {
+                resource_attributes: Arc::clone(resource),
+                ..span(index, DAY_NS)
+            })
+            .collect();
+        let records = Records {
+            spans,
+            ..Records::default()
+        };
+        let frames = WriteFrames::build(&records).unwrap();
+        let column = frames.frames[0].1.column("resource_attributes").unwrap();
+        let texts: Vec<Option<&str>> = column.str().unwrap().iter().collect();
+        let expected: Vec<String> = resources
+            .iter()
+            .map(|resource| attributes_to_json_text(resource))
+            .collect();
+        assert_eq!(
+            texts,
+            expected
+                .iter()
+                .map(|text| Some(text.as_str()))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(expected[2], r#"{"a":"b"}"#);
+        assert_eq!(expected[5], "{}");
+    }
+
+    #[test]
     fn row_groups_split_writes_at_the_row_limit() {
         // Writes of 3/4, 3/4 and 5/8 of a row group: two full groups and the rest.
         let first = ROW_GROUP_ROWS * 3 / 4;

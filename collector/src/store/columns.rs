@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use polars::prelude::*;
+use polars_arrow::array::{MutableBinaryViewArray, View};
 use serde::Serialize;
 use serde_json::json;
 use time::{Date, OffsetDateTime};
@@ -15,9 +16,9 @@ use time::{Date, OffsetDateTime};
 use crate::invocation::{
     Architecture, BillingEra, ColdStartSource, InitializationType, MemoryUnit, Source,
 };
-use crate::model::attribute::JsonObject;
+use crate::model::attribute::{JsonObject, write_json_object};
 use crate::model::{
-    Attributes, Event, Invocation, KeyValue, Link, MetricPoint, PointValue, Span, Temporality,
+    Attributes, Event, Invocation, Link, MetricPoint, PointValue, Span, Temporality,
 };
 
 /// Returns the UTC date of a time in ns since the Unix epoch; times past the range `time`
@@ -50,9 +51,9 @@ struct EventJson<'a> {
     time_ns: u64,
 }
 
-fn write_links(links: &[Link], out: &mut Vec<u8>) {
+fn write_links(links: &[Link], out: &mut String) {
     if links.is_empty() {
-        out.extend_from_slice(b"[]");
+        out.push_str("[]");
         return;
     }
     let links: Vec<LinkJson<'_>> = links
@@ -65,12 +66,12 @@ fn write_links(links: &[Link], out: &mut Vec<u8>) {
             trace_state: &link.trace_state,
         })
         .collect();
-    serde_json::to_writer(out, &links).expect("links serialize to JSON");
+    out.push_str(&serde_json::to_string(&links).expect("links serialize to JSON"));
 }
 
-fn write_events(events: &[Event], out: &mut Vec<u8>) {
+fn write_events(events: &[Event], out: &mut String) {
     if events.is_empty() {
-        out.extend_from_slice(b"[]");
+        out.push_str("[]");
         return;
     }
     let events: Vec<EventJson<'_>> = events
@@ -81,11 +82,7 @@ fn write_events(events: &[Event], out: &mut Vec<u8>) {
             time_ns: event.time_ns,
         })
         .collect();
-    serde_json::to_writer(out, &events).expect("events serialize to JSON");
-}
-
-fn write_attributes(attributes: &[KeyValue], out: &mut Vec<u8>) {
-    serde_json::to_writer(out, &JsonObject(attributes)).expect("attributes serialize to JSON");
+    out.push_str(&serde_json::to_string(&events).expect("events serialize to JSON"));
 }
 
 /// Builds a text column value by value. Each value is copied into the column's own buffers,
@@ -102,19 +99,19 @@ fn text_column<'a, T: 'a>(
     builder.finish().into_column()
 }
 
-/// Builds a text column from values that `write` puts into one scratch buffer, reused for
+/// Builds a text column from values that `write` puts into one scratch `String`, reused for
 /// every row; `write` returns `false` for a null.
 fn written_column<'a, T: 'a>(
     name: &str,
     rows: &[&'a T],
-    mut write: impl FnMut(&'a T, &mut Vec<u8>) -> bool,
+    mut write: impl FnMut(&'a T, &mut String) -> bool,
 ) -> Column {
     let mut builder = StringChunkedBuilder::new(name.into(), rows.len());
-    let mut scratch = Vec::new();
+    let mut scratch = String::new();
     for &row in rows {
         scratch.clear();
         if write(row, &mut scratch) {
-            builder.append_value(std::str::from_utf8(&scratch).expect("values are UTF-8"));
+            builder.append_value(&scratch);
         } else {
             builder.append_null();
         }
@@ -122,38 +119,61 @@ fn written_column<'a, T: 'a>(
     builder.finish().into_column()
 }
 
-/// Returns a writer of resource attributes as JSON. Rows that share one resource (the spans
-/// of one request) share one encoding.
-fn resource_writer<'a>() -> impl FnMut(&'a Arc<Attributes>, &mut Vec<u8>) -> bool {
-    let mut previous: Option<(&'a Arc<Attributes>, Vec<u8>)> = None;
-    move |resource, out| {
-        match &mut previous {
-            Some((shared, text)) if Arc::ptr_eq(shared, resource) => out.extend_from_slice(text),
+/// Builds the `resource_attributes` column. Rows that share one resource (the spans of one
+/// request) share one JSON encoding of it, and their values point at one copy of that text
+/// instead of each holding its own.
+fn resource_column<'a, T: 'a>(
+    rows: &[&'a T],
+    resource: impl Fn(&'a T) -> &'a Arc<Attributes>,
+) -> Column {
+    let mut array = MutableBinaryViewArray::<str>::with_capacity(rows.len());
+    // The last resource, the view of its text, and the array buffer that holds the text.
+    let mut previous: Option<(&Arc<Attributes>, View, _)> = None;
+    for &row in rows {
+        let attributes = resource(row);
+        match &previous {
+            Some((shared, view, text)) if Arc::ptr_eq(shared, attributes) => {
+                array.push_view(*view, std::slice::from_ref(text));
+            }
             _ => {
-                write_attributes(resource, out);
-                previous = Some((resource, out.clone()));
+                let mut json = String::new();
+                write_json_object(attributes, &mut json);
+                array.push_value(&json);
+                // The text goes into a completed buffer, so later rows can point at it.
+                array.finish_in_progress();
+                let view: View = *array.views().last().expect("a value was just pushed");
+                previous = if json.len() > View::MAX_INLINE_SIZE as usize {
+                    let text = array.completed_buffers()[view.buffer_idx as usize].clone();
+                    // `push_view` reads the buffer index against the one-buffer slice.
+                    let shared_view = View {
+                        buffer_idx: 0,
+                        ..view
+                    };
+                    Some((attributes, shared_view, text))
+                } else {
+                    None
+                };
             }
         }
-        true
     }
+    StringChunked::with_chunk("resource_attributes".into(), array.freeze()).into_column()
 }
 
 /// Builds the `spans` table rows.
 pub(crate) fn spans_frame(rows: &[&Span]) -> PolarsResult<DataFrame> {
     let mut hex = [0_u8; 32];
-    let mut resource = resource_writer();
     DataFrame::new_infer_height(vec![
         written_column("trace_id", rows, |span, out| {
-            out.extend_from_slice(span.trace_id.hex_in(&mut hex).as_bytes());
+            out.push_str(span.trace_id.hex_in(&mut hex));
             true
         }),
         written_column("span_id", rows, |span, out| {
-            out.extend_from_slice(span.span_id.hex_in(&mut hex).as_bytes());
+            out.push_str(span.span_id.hex_in(&mut hex));
             true
         }),
         written_column("parent_span_id", rows, |span, out| {
             span.parent_span_id.is_some_and(|id| {
-                out.extend_from_slice(id.hex_in(&mut hex).as_bytes());
+                out.push_str(id.hex_in(&mut hex));
                 true
             })
         }),
@@ -206,12 +226,10 @@ pub(crate) fn spans_frame(rows: &[&Span]) -> PolarsResult<DataFrame> {
             true
         }),
         written_column("attributes", rows, |span, out| {
-            write_attributes(&span.attributes, out);
+            write_json_object(&span.attributes, out);
             true
         }),
-        written_column("resource_attributes", rows, |span, out| {
-            resource(&span.resource_attributes, out)
-        }),
+        resource_column(rows, |span| &span.resource_attributes),
         text_column("scope_name", rows, |span| span.scope_name.as_deref()),
         text_column("scope_version", rows, |span| span.scope_version.as_deref()),
     ])
@@ -348,13 +366,10 @@ pub(crate) fn metrics_frame(rows: &[&MetricPoint]) -> PolarsResult<DataFrame> {
             rows.iter().map(|point| point.flags).collect::<Vec<_>>(),
         ),
         written_column("attributes", rows, |point, out| {
-            write_attributes(&point.attributes, out);
+            write_json_object(&point.attributes, out);
             true
         }),
-        written_column("resource_attributes", rows, {
-            let mut resource = resource_writer();
-            move |point, out| resource(&point.resource_attributes, out)
-        }),
+        resource_column(rows, |point| &point.resource_attributes),
         Column::new(
             "service_name".into(),
             text(|point| point.service_name.as_deref()),

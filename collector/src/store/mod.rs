@@ -662,7 +662,8 @@ mod tests {
         let limits = crate::otlp::Limits::default();
         let records = crate::otlp::convert_traces(request.clone(), &limits).records;
         let logged = OtlpRequest::Traces {
-            protobuf: request.encode_to_vec(),
+            body: request.encode_to_vec(),
+            encoding: crate::otlp::Encoding::Protobuf,
             limits,
         };
         let write = store.try_write_otlp(records.clone(), &logged).unwrap();

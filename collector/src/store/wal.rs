@@ -13,6 +13,8 @@
 //! - `OTLP_TRACES` (1) or `OTLP_METRICS` (2): the conversion limits (`max_attribute_len` and
 //!   `max_attributes`, u64 each), then the OTLP export request in protobuf. Replay converts
 //!   the request again with those limits, which gives the same records.
+//! - `OTLP_TRACES_JSON` (3) or `OTLP_METRICS_JSON` (4): the same, with the request in OTLP
+//!   JSON as the client sent it.
 //!
 //! A torn or corrupt frame ends its segment: replay keeps the frames before it.
 
@@ -20,12 +22,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::Message as _;
-
 use crate::model::Records;
-use crate::otlp::{self, Limits};
+use crate::otlp::{self, Encoding, Limits};
 
 use super::StoreError;
 
@@ -39,6 +37,10 @@ const MAX_FRAME_BYTES: usize = 1 << 30;
 const OTLP_TRACES: u8 = 1;
 /// Payload kind of an OTLP metrics export request in protobuf.
 const OTLP_METRICS: u8 = 2;
+/// Payload kind of an OTLP trace export request in JSON.
+const OTLP_TRACES_JSON: u8 = 3;
+/// Payload kind of an OTLP metrics export request in JSON.
+const OTLP_METRICS_JSON: u8 = 4;
 /// Bytes of the payload kind and the two limits before an OTLP request.
 const OTLP_PREFIX_BYTES: usize = 17;
 
@@ -48,20 +50,26 @@ const LEGACY_FILE: &str = "wal.log";
 /// The OTLP export request that a write's records were converted from.
 ///
 /// The log stores the request instead of the records because it is several times smaller:
-/// a protobuf request lists each resource's attributes once, and the records repeat them.
+/// a request lists each resource's attributes once, and the records repeat them. A JSON
+/// request is logged as it arrived: encoding it again in protobuf took more time than
+/// writing the larger text.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OtlpRequest {
-    /// An `ExportTraceServiceRequest` in protobuf.
+    /// An `ExportTraceServiceRequest`.
     Traces {
         /// The encoded request.
-        protobuf: Vec<u8>,
+        body: Vec<u8>,
+        /// The request's encoding.
+        encoding: Encoding,
         /// The limits the records were converted with.
         limits: Limits,
     },
-    /// An `ExportMetricsServiceRequest` in protobuf.
+    /// An `ExportMetricsServiceRequest`.
     Metrics {
         /// The encoded request.
-        protobuf: Vec<u8>,
+        body: Vec<u8>,
+        /// The request's encoding.
+        encoding: Encoding,
         /// The limits the records were converted with.
         limits: Limits,
     },
@@ -75,15 +83,33 @@ pub(crate) fn records_payload(records: &Records) -> Result<Vec<u8>, StoreError> 
 
 /// Encodes the log payload of an OTLP request.
 pub(crate) fn otlp_payload(request: &OtlpRequest) -> Result<Vec<u8>, StoreError> {
-    let (kind, protobuf, limits) = match request {
-        OtlpRequest::Traces { protobuf, limits } => (OTLP_TRACES, protobuf, limits),
-        OtlpRequest::Metrics { protobuf, limits } => (OTLP_METRICS, protobuf, limits),
+    let (kind, body, limits) = match request {
+        OtlpRequest::Traces {
+            body,
+            encoding: Encoding::Protobuf,
+            limits,
+        } => (OTLP_TRACES, body, limits),
+        OtlpRequest::Traces {
+            body,
+            encoding: Encoding::Json,
+            limits,
+        } => (OTLP_TRACES_JSON, body, limits),
+        OtlpRequest::Metrics {
+            body,
+            encoding: Encoding::Protobuf,
+            limits,
+        } => (OTLP_METRICS, body, limits),
+        OtlpRequest::Metrics {
+            body,
+            encoding: Encoding::Json,
+            limits,
+        } => (OTLP_METRICS_JSON, body, limits),
     };
-    let mut payload = Vec::with_capacity(OTLP_PREFIX_BYTES + protobuf.len());
+    let mut payload = Vec::with_capacity(OTLP_PREFIX_BYTES + body.len());
     payload.push(kind);
     payload.extend_from_slice(&(limits.max_attribute_len as u64).to_le_bytes());
     payload.extend_from_slice(&(limits.max_attributes as u64).to_le_bytes());
-    payload.extend_from_slice(protobuf);
+    payload.extend_from_slice(body);
     check_size(payload)
 }
 
@@ -100,7 +126,7 @@ fn check_size(payload: Vec<u8>) -> Result<Vec<u8>, StoreError> {
 fn decode_payload(payload: &[u8]) -> Option<Records> {
     match *payload.first()? {
         b'{' => serde_json::from_slice(payload).ok(),
-        kind @ (OTLP_TRACES | OTLP_METRICS) => {
+        kind @ (OTLP_TRACES | OTLP_METRICS | OTLP_TRACES_JSON | OTLP_METRICS_JSON) => {
             let prefix = payload.get(..OTLP_PREFIX_BYTES)?;
             let number = |range: std::ops::Range<usize>| {
                 let bytes: [u8; 8] = prefix[range].try_into().expect("8 bytes");
@@ -110,11 +136,16 @@ fn decode_payload(payload: &[u8]) -> Option<Records> {
                 max_attribute_len: number(1..9),
                 max_attributes: number(9..17),
             };
-            let protobuf = &payload[OTLP_PREFIX_BYTES..];
-            let converted = if kind == OTLP_TRACES {
-                otlp::convert_traces(ExportTraceServiceRequest::decode(protobuf).ok()?, &limits)
+            let body = &payload[OTLP_PREFIX_BYTES..];
+            let encoding = if matches!(kind, OTLP_TRACES | OTLP_METRICS) {
+                Encoding::Protobuf
             } else {
-                otlp::convert_metrics(ExportMetricsServiceRequest::decode(protobuf).ok()?, &limits)
+                Encoding::Json
+            };
+            let converted = if matches!(kind, OTLP_TRACES | OTLP_TRACES_JSON) {
+                otlp::convert_traces(otlp::decode_traces(body, encoding).ok()?, &limits)
+            } else {
+                otlp::convert_metrics(otlp::decode_metrics(body, encoding).ok()?, &limits)
             };
             Some(converted.records)
         }
@@ -347,9 +378,12 @@ fn read_frames(file: File, frames: &mut Vec<Frame>) -> io::Result<u64> {
 
 #[cfg(test)]
 mod tests {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
     use opentelemetry_proto::tonic::resource::v1::Resource;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    use prost::Message as _;
 
     use super::*;
 
@@ -418,7 +452,8 @@ mod tests {
         let request = trace_request(&["first span", "second span name"]);
         let expected = otlp::convert_traces(request.clone(), &limits).records;
         let payload = otlp_payload(&OtlpRequest::Traces {
-            protobuf: request.encode_to_vec(),
+            body: request.encode_to_vec(),
+            encoding: Encoding::Protobuf,
             limits,
         })
         .unwrap();
@@ -439,13 +474,53 @@ mod tests {
     }
 
     #[test]
+    fn json_frame_replays_as_converted_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = br#"{"resourceSpans":[{"resource":{"attributes":[
+            {"key":"service.name","value":{"stringValue":"checkout"}}]},
+            "scopeSpans":[{"spans":[{"traceId":"5B8EFFF798038103D269B633813FC60C",
+            "spanId":"EEE19B7EC3C1B174","name":"charge card","kind":3,
+            "startTimeUnixNano":"1717000000000000000","endTimeUnixNano":1717000000250000000,
+            "attributes":[{"key":"retries","value":{"intValue":"9007199254740993"}}]}]}]}]}"#;
+        let limits = Limits::default();
+        let expected =
+            otlp::convert_traces(otlp::decode_traces(body, Encoding::Json).unwrap(), &limits)
+                .records;
+        assert_eq!(expected.spans.len(), 1);
+        let payload = otlp_payload(&OtlpRequest::Traces {
+            body: body.to_vec(),
+            encoding: Encoding::Json,
+            limits,
+        })
+        .unwrap();
+        assert_eq!(payload[0], OTLP_TRACES_JSON);
+        let mut wal = Wal::create(dir.path(), 9).unwrap();
+        wal.append(9, &payload);
+        wal.sync().unwrap();
+
+        let frames = read_segments(&[wal.path().to_owned()]).unwrap();
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].seq, 9);
+        assert_eq!(frames[0].records, expected);
+        let span = &frames[0].records.spans[0];
+        assert_eq!(span.name, "charge card");
+        assert_eq!(span.service_name.as_deref(), Some("checkout"));
+        assert_eq!(
+            crate::model::find(&span.attributes, "retries")
+                .and_then(crate::model::AttributeValue::as_i64),
+            Some(9_007_199_254_740_993)
+        );
+    }
+
+    #[test]
     fn otlp_frame_is_smaller_than_records_json() {
         let names: Vec<String> = (0..64).map(|index| format!("span {index}")).collect();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let request = trace_request(&names);
         let records = otlp::convert_traces(request.clone(), &Limits::default()).records;
         let otlp = otlp_payload(&OtlpRequest::Traces {
-            protobuf: request.encode_to_vec(),
+            body: request.encode_to_vec(),
+            encoding: Encoding::Protobuf,
             limits: Limits::default(),
         })
         .unwrap();
