@@ -865,3 +865,85 @@ async fn grpc_logs_reject_non_platform_records() {
         .unwrap();
     assert_eq!(totals.invocations, 2);
 }
+
+/// A protobuf trace request is read straight into columns while nothing subscribes to the
+/// live feed, and through records while something does. Both store the same rows, answer
+/// with the same partial success, and the subscriber gets the second request's spans.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_protobuf_spans_reach_the_dataset_and_feed_subscribers() {
+    use spanbill_collector::store::{DateRange, FeedEvent, Table, scan};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let receivers = Receivers::new(store.clone(), ReceiverLimits::default());
+    let (address, stop) = start_http(receivers.clone()).await;
+    let start = 1_717_000_000_000_000_000;
+    let body = |first: u8| {
+        request(vec![
+            span(vec![first; 8], start, start + 10),
+            span(vec![first + 1; 7], start, start + 10),
+            span(vec![first + 2; 8], start, start + 20),
+        ])
+        .encode_to_vec()
+    };
+
+    let mut responses = Vec::new();
+    let unsubscribed = send_http(address, "POST", "/v1/traces", &[PROTOBUF], &body(1)).await;
+    responses.push(unsubscribed);
+    let mut feed = store.subscribe();
+    let subscribed = send_http(address, "POST", "/v1/traces", &[PROTOBUF], &body(11)).await;
+    responses.push(subscribed);
+    for response in &responses {
+        assert_eq!(response.status, 200, "{response:?}");
+        let decoded =
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse::decode(
+                &response.body[..],
+            )
+            .unwrap();
+        let partial = decoded.partial_success.expect("one span is rejected");
+        assert_eq!(partial.rejected_spans, 1);
+        assert!(partial.error_message.contains("expected 8 bytes, found 7"));
+    }
+    let Some(FeedEvent::Batch(batch)) = feed.recv().await else {
+        panic!("the subscriber got no batch");
+    };
+    let fed: Vec<String> = batch
+        .records
+        .spans
+        .iter()
+        .map(|span| span.span_id.to_hex())
+        .collect();
+    assert_eq!(fed, ["0b0b0b0b0b0b0b0b", "0d0d0d0d0d0d0d0d"]);
+
+    let shutdown_store = store.clone();
+    let totals = tokio::task::spawn_blocking(move || shutdown_store.shutdown_blocking().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(totals.spans, 4);
+    assert_eq!(receivers.counters.rejected_items.load(Ordering::Relaxed), 2);
+    let frame = scan(dir.path(), Table::Spans, DateRange::default())
+        .unwrap()
+        .unwrap()
+        .collect()
+        .unwrap();
+    let mut stored: Vec<(String, u64)> = frame
+        .column("span_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .zip(frame.column("duration_ns").unwrap().u64().unwrap().iter())
+        .map(|(id, duration)| (id.unwrap().to_owned(), duration.unwrap()))
+        .collect();
+    stored.sort();
+    assert_eq!(
+        stored,
+        [
+            ("0101010101010101".to_owned(), 10),
+            ("0303030303030303".to_owned(), 20),
+            ("0b0b0b0b0b0b0b0b".to_owned(), 10),
+            ("0d0d0d0d0d0d0d0d".to_owned(), 20),
+        ]
+    );
+    let _ = stop.send(());
+}

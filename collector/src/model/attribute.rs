@@ -1,7 +1,6 @@
 //! Attribute values as OpenTelemetry defines them (`AnyValue`), and lists of key-value pairs.
 
-use serde::ser::{SerializeMap as _, SerializeSeq as _};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 /// One attribute value.
 ///
@@ -133,12 +132,80 @@ pub fn attributes_to_json_text(attributes: &[KeyValue]) -> String {
     text
 }
 
+/// One attribute that borrows its key and value, from a [`KeyValue`] or straight from a
+/// request body. The column writers take attributes in this form, so both give the same text.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AttributeRef<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) value: ValueRef<'a>,
+}
+
+/// A borrowed [`AttributeValue`]. A double is finite, as in [`AttributeValue`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ValueRef<'a> {
+    String(&'a str),
+    Bool(bool),
+    Int(i64),
+    Double(f64),
+    Bytes(&'a [u8]),
+    Array(Vec<ValueRef<'a>>),
+    Map(Vec<AttributeRef<'a>>),
+    Empty,
+}
+
+impl<'a> ValueRef<'a> {
+    /// Borrows an owned value.
+    pub(crate) fn of(value: &'a AttributeValue) -> Self {
+        match value {
+            AttributeValue::String(text) => Self::String(text),
+            AttributeValue::Bool(value) => Self::Bool(*value),
+            AttributeValue::Int(value) => Self::Int(*value),
+            AttributeValue::Double(value) => Self::Double(*value),
+            AttributeValue::Bytes(bytes) => Self::Bytes(bytes),
+            AttributeValue::Array(values) => Self::Array(values.iter().map(Self::of).collect()),
+            AttributeValue::Map(pairs) => Self::Map(borrow_attributes(pairs)),
+            AttributeValue::Empty => Self::Empty,
+        }
+    }
+
+    /// A double, or its text form when it is not finite, as [`AttributeValue::double`].
+    pub(crate) fn double(value: f64) -> Self {
+        if value.is_finite() {
+            Self::Double(value)
+        } else if value.is_nan() {
+            Self::String("NaN")
+        } else if value > 0.0 {
+            Self::String("Infinity")
+        } else {
+            Self::String("-Infinity")
+        }
+    }
+}
+
+/// Borrows owned attributes.
+pub(crate) fn borrow_attributes(attributes: &[KeyValue]) -> Vec<AttributeRef<'_>> {
+    attributes
+        .iter()
+        .map(|pair| AttributeRef {
+            key: &pair.key,
+            value: ValueRef::of(&pair.value),
+        })
+        .collect()
+}
+
 /// Appends attributes to `out` as the JSON text of [`attributes_to_json`].
-///
-/// The text is the same, byte for byte, as `serde_json` writes for [`JsonObject`]: the same
-/// string escapes, integer digits and shortest round-trip doubles. Writing into a `String`
-/// needs no UTF-8 check afterwards, which writing through `serde_json` into bytes does.
 pub(crate) fn write_json_object(attributes: &[KeyValue], out: &mut String) {
+    write_json_attributes(&borrow_attributes(attributes), out);
+}
+
+/// Appends attributes to `out` as one JSON object: keys in byte order, and a repeated key
+/// keeps its first value.
+///
+/// The text is the same, byte for byte, as `serde_json` writes for [`attributes_to_json`]:
+/// the same string escapes, integer digits and shortest round-trip doubles. Writing into a
+/// `String` needs no UTF-8 check afterwards, which writing through `serde_json` into bytes
+/// does.
+pub(crate) fn write_json_attributes(attributes: &[AttributeRef<'_>], out: &mut String) {
     out.push('{');
     // Keys that arrive in strictly increasing order need no sorted copy.
     if attributes.windows(2).all(|pair| pair[0].key < pair[1].key) {
@@ -147,8 +214,8 @@ pub(crate) fn write_json_object(attributes: &[KeyValue], out: &mut String) {
         }
     } else {
         // A stable sort keeps the first of equal keys first, so `dedup_by` keeps it.
-        let mut pairs: Vec<&KeyValue> = attributes.iter().collect();
-        pairs.sort_by(|left, right| left.key.cmp(&right.key));
+        let mut pairs: Vec<&AttributeRef<'_>> = attributes.iter().collect();
+        pairs.sort_by(|left, right| left.key.cmp(right.key));
         pairs.dedup_by(|later, earlier| later.key == earlier.key);
         for (index, pair) in pairs.into_iter().enumerate() {
             write_json_entry(index, pair, out);
@@ -157,26 +224,26 @@ pub(crate) fn write_json_object(attributes: &[KeyValue], out: &mut String) {
     out.push('}');
 }
 
-fn write_json_entry(index: usize, pair: &KeyValue, out: &mut String) {
+fn write_json_entry(index: usize, pair: &AttributeRef<'_>, out: &mut String) {
     if index > 0 {
         out.push(',');
     }
-    write_json_string(&pair.key, out);
+    write_json_string(pair.key, out);
     out.push(':');
     write_json_value(&pair.value, out);
 }
 
-fn write_json_value(value: &AttributeValue, out: &mut String) {
+fn write_json_value(value: &ValueRef<'_>, out: &mut String) {
     match value {
-        AttributeValue::String(text) => write_json_string(text, out),
-        AttributeValue::Bool(true) => out.push_str("true"),
-        AttributeValue::Bool(false) => out.push_str("false"),
-        AttributeValue::Int(value) => out.push_str(itoa::Buffer::new().format(*value)),
-        AttributeValue::Double(value) if value.is_finite() => {
+        ValueRef::String(text) => write_json_string(text, out),
+        ValueRef::Bool(true) => out.push_str("true"),
+        ValueRef::Bool(false) => out.push_str("false"),
+        ValueRef::Int(value) => out.push_str(itoa::Buffer::new().format(*value)),
+        ValueRef::Double(value) if value.is_finite() => {
             out.push_str(zmij::Buffer::new().format_finite(*value));
         }
-        AttributeValue::Double(_) | AttributeValue::Empty => out.push_str("null"),
-        AttributeValue::Bytes(bytes) => {
+        ValueRef::Double(_) | ValueRef::Empty => out.push_str("null"),
+        ValueRef::Bytes(bytes) => {
             out.push('[');
             let mut digits = itoa::Buffer::new();
             for (index, byte) in bytes.iter().enumerate() {
@@ -187,7 +254,7 @@ fn write_json_value(value: &AttributeValue, out: &mut String) {
             }
             out.push(']');
         }
-        AttributeValue::Array(values) => {
+        ValueRef::Array(values) => {
             out.push('[');
             for (index, value) in values.iter().enumerate() {
                 if index > 0 {
@@ -197,14 +264,14 @@ fn write_json_value(value: &AttributeValue, out: &mut String) {
             }
             out.push(']');
         }
-        AttributeValue::Map(pairs) => write_json_object(pairs, out),
+        ValueRef::Map(pairs) => write_json_attributes(pairs, out),
     }
 }
 
 /// Appends `text` as a JSON string, escaped as `serde_json` escapes it: quote, backslash
 /// and the control characters, with `\b`, `\t`, `\n`, `\f` and `\r` in their short form
 /// and the rest as `\u00XX` in lowercase hex.
-fn write_json_string(text: &str, out: &mut String) {
+pub(crate) fn write_json_string(text: &str, out: &mut String) {
     out.push('"');
     let mut start = 0;
     for (index, byte) in text.bytes().enumerate() {
@@ -233,62 +300,6 @@ fn write_json_string(text: &str, out: &mut String) {
     }
     out.push_str(&text[start..]);
     out.push('"');
-}
-
-/// Attributes serialized as one JSON object, as [`attributes_to_json`] builds it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct JsonObject<'a>(pub(crate) &'a [KeyValue]);
-
-impl Serialize for JsonObject<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // Keys that arrive in strictly increasing order need no sorted copy.
-        if self.0.windows(2).all(|pair| pair[0].key < pair[1].key) {
-            let mut map = serializer.serialize_map(Some(self.0.len()))?;
-            for pair in self.0 {
-                map.serialize_entry(&pair.key, &JsonValue(&pair.value))?;
-            }
-            return map.end();
-        }
-        // A stable sort keeps the first of equal keys first, so `dedup_by` keeps it.
-        let mut pairs: Vec<&KeyValue> = self.0.iter().collect();
-        pairs.sort_by(|left, right| left.key.cmp(&right.key));
-        pairs.dedup_by(|later, earlier| later.key == earlier.key);
-        let mut map = serializer.serialize_map(Some(pairs.len()))?;
-        for pair in pairs {
-            map.serialize_entry(&pair.key, &JsonValue(&pair.value))?;
-        }
-        map.end()
-    }
-}
-
-/// One attribute value serialized as [`AttributeValue::to_json`] converts it.
-struct JsonValue<'a>(&'a AttributeValue);
-
-impl Serialize for JsonValue<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            AttributeValue::String(text) => serializer.serialize_str(text),
-            AttributeValue::Bool(value) => serializer.serialize_bool(*value),
-            AttributeValue::Int(value) => serializer.serialize_i64(*value),
-            AttributeValue::Double(value) if value.is_finite() => serializer.serialize_f64(*value),
-            AttributeValue::Double(_) | AttributeValue::Empty => serializer.serialize_unit(),
-            AttributeValue::Bytes(bytes) => {
-                let mut seq = serializer.serialize_seq(Some(bytes.len()))?;
-                for byte in bytes {
-                    seq.serialize_element(byte)?;
-                }
-                seq.end()
-            }
-            AttributeValue::Array(values) => {
-                let mut seq = serializer.serialize_seq(Some(values.len()))?;
-                for value in values {
-                    seq.serialize_element(&JsonValue(value))?;
-                }
-                seq.end()
-            }
-            AttributeValue::Map(pairs) => JsonObject(pairs).serialize(serializer),
-        }
-    }
 }
 
 #[cfg(test)]

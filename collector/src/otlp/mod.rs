@@ -14,6 +14,7 @@
 mod convert;
 mod json;
 mod logs;
+mod wire;
 
 use std::collections::BTreeMap;
 
@@ -27,6 +28,7 @@ use crate::model::{IdError, Records};
 pub use convert::{convert_metrics, convert_traces, log_bodies};
 pub use json::{logs_from_json, metrics_from_json, traces_from_json};
 pub use logs::convert_logs;
+pub(crate) use wire::trace_rows;
 
 /// Limits applied while converting OTLP into records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

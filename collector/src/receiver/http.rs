@@ -34,9 +34,9 @@ use tokio::net::TcpListener;
 use tonic::Code;
 
 use crate::model::Records;
-use crate::otlp::{self, Converted, Encoding};
+use crate::otlp::{self, Converted, Encoding, RejectReason};
 use crate::platform::{self, ReadOptions};
-use crate::store::{OtlpRequest, StoreError};
+use crate::store::{OtlpRequest, StoreError, WriteFrames};
 
 use super::Receivers;
 use super::body::{self, BodyError};
@@ -208,6 +208,29 @@ async fn export(receivers: &Receivers, request: Request, signal: Signal) -> Resp
         Ok(read) => read,
         Err(response) => return response,
     };
+    if signal == Signal::Traces
+        && encoding == Encoding::Protobuf
+        && let Some(read) = read_span_rows(receivers, &body)
+    {
+        let (frames, rejected) = match read {
+            Ok(read) => read,
+            Err(error) => return store_error_response(&error, Some(encoding)),
+        };
+        let message = Converted {
+            rejected,
+            ..Converted::default()
+        };
+        let request = OtlpRequest::Traces {
+            body,
+            encoding,
+            limits: receivers.limits.otlp,
+        };
+        let rejected = message.rejected.len();
+        if let Err(error) = receivers.store_frames(frames, &request, rejected).await {
+            return store_error_response(&error, Some(encoding));
+        }
+        return success_response(signal, encoding, rejected as i64, message.error_message());
+    }
     let (converted, request) = match decode(signal, encoding, body, receivers) {
         Ok(decoded) => decoded,
         Err(error) => {
@@ -226,6 +249,28 @@ async fn export(receivers: &Receivers, request: Request, signal: Signal) -> Resp
         return store_error_response(&error, Some(encoding));
     }
     success_response(signal, encoding, rejected as i64, message)
+}
+
+/// Reads a protobuf trace request straight into span columns, without the message types and
+/// records, when nothing subscribes to the store's live feed. `None` leaves the body to
+/// [`decode`]: a subscriber needs records, and the wire reader hands unusual encodings and
+/// every malformed body to prost.
+fn read_span_rows(
+    receivers: &Receivers,
+    body: &[u8],
+) -> Option<Result<(WriteFrames, Vec<RejectReason>), StoreError>> {
+    if receivers.store.has_subscribers() {
+        return None;
+    }
+    let (rows, rejected) = otlp::trace_rows(body, &receivers.limits.otlp)?;
+    Some(
+        WriteFrames::of_span_rows(&rows)
+            .map(|frames| (frames, rejected))
+            .map_err(|source| StoreError::Parquet {
+                path: receivers.store.data_dir().to_owned(),
+                source,
+            }),
+    )
 }
 
 /// Decodes and converts a body; the error is the message of a 400 response. Returns the

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::model::Records;
 use crate::otlp;
-use crate::store::{OtlpRequest, Store, StoreError};
+use crate::store::{OtlpRequest, Store, StoreError, Table, WriteFrames};
 
 pub use body::{BodyError, decode as decode_body};
 pub use grpc::serve_grpc;
@@ -171,6 +171,34 @@ impl Receivers {
             return Err(error);
         }
         self.counters.stored(counts);
+        Ok(())
+    }
+
+    /// Stores span `frames` read straight from `request` and waits until they are durable.
+    pub(crate) async fn store_frames(
+        &self,
+        frames: WriteFrames,
+        request: &OtlpRequest,
+        rejected: usize,
+    ) -> Result<(), StoreError> {
+        self.counters
+            .rejected_items
+            .fetch_add(rejected as u64, Ordering::Relaxed);
+        let spans = frames.table_rows(Table::Spans);
+        if spans == 0 {
+            return Ok(());
+        }
+        let result = match self.store.try_write_frames(frames, request) {
+            Ok(pending) => pending.durable().await.map(|_| ()),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = result {
+            if matches!(error, StoreError::Busy { .. }) {
+                self.counters.busy();
+            }
+            return Err(error);
+        }
+        self.counters.stored((spans, 0, 0));
         Ok(())
     }
 }

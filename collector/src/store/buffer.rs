@@ -13,7 +13,7 @@ use time::{Date, OffsetDateTime};
 use crate::model::{Invocation, MetricPoint, Records, Span};
 
 use super::Table;
-use super::columns::{date_of_ns, invocations_frame, metrics_frame, spans_frame};
+use super::columns::{SpanRows, date_of_ns, invocations_frame, metrics_frame};
 
 /// Returns the partition date of a span: the UTC date of its start.
 pub(crate) fn span_date(span: &Span) -> Date {
@@ -46,9 +46,8 @@ impl WriteFrames {
     pub(crate) fn build(records: &Records) -> PolarsResult<Self> {
         let today = OffsetDateTime::now_utc().date();
         let mut frames = Vec::new();
-        for (date, rows) in group_by_date(&records.spans, span_date) {
-            frames.push(((Table::Spans, date), spans_frame(&rows)?));
-        }
+        let spans: Vec<&Span> = records.spans.iter().collect();
+        frames.extend(SpanRows::from_spans(&spans).frames()?);
         for (date, rows) in group_by_date(&records.metrics, metric_date) {
             frames.push(((Table::Metrics, date), metrics_frame(&rows)?));
         }
@@ -61,6 +60,36 @@ impl WriteFrames {
 
     fn rows(&self) -> usize {
         self.frames.iter().map(|(_, frame)| frame.height()).sum()
+    }
+
+    /// Returns the number of rows for `table`.
+    pub(crate) fn table_rows(&self, table: Table) -> usize {
+        self.frames
+            .iter()
+            .filter(|((frame_table, _), _)| *frame_table == table)
+            .map(|(_, frame)| frame.height())
+            .sum()
+    }
+
+    /// Takes the `spans` frames of span rows.
+    pub(crate) fn of_span_rows(rows: &SpanRows<'_>) -> PolarsResult<Self> {
+        Ok(Self {
+            frames: rows.frames()?,
+        })
+    }
+}
+
+impl SpanRows<'_> {
+    /// Builds the `spans` frames of the rows, one per date.
+    pub(crate) fn frames(&self) -> PolarsResult<Vec<((Table, Date), DataFrame)>> {
+        let indices: Vec<usize> = (0..self.rows.len()).collect();
+        group_by_date(&indices, |&index| date_of_ns(self.rows[index].start_ns))
+            .into_iter()
+            .map(|(date, rows)| {
+                let rows: Vec<usize> = rows.into_iter().copied().collect();
+                Ok(((Table::Spans, date), self.frame(&rows)?))
+            })
+            .collect()
     }
 }
 

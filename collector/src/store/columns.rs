@@ -5,20 +5,24 @@
 //! the sequence number of the write that stored it, which the buffer appends as the last
 //! column when it joins frames into row groups.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use polars::prelude::*;
 use polars_arrow::array::{MutableBinaryViewArray, View};
-use serde::Serialize;
+use polars_buffer::Buffer;
 use serde_json::json;
 use time::{Date, OffsetDateTime};
 
 use crate::invocation::{
     Architecture, BillingEra, ColdStartSource, InitializationType, MemoryUnit, Source,
 };
-use crate::model::attribute::{JsonObject, write_json_object};
+use crate::model::attribute::{
+    AttributeRef, borrow_attributes, write_json_attributes, write_json_object, write_json_string,
+};
 use crate::model::{
-    Attributes, Event, Invocation, Link, MetricPoint, PointValue, Span, Temporality,
+    Attributes, Event, Invocation, Link, MetricPoint, PointValue, Span, SpanId, SpanKind,
+    StatusCode, Temporality, TraceId,
 };
 
 /// Returns the UTC date of a time in ns since the Unix epoch; times past the range `time`
@@ -32,57 +36,91 @@ fn json_text(value: &serde_json::Value) -> String {
     value.to_string()
 }
 
-/// A link as the `links` column stores it. Fields are in key order, as in a
-/// `serde_json::Value` object, so the text matches what earlier versions wrote.
-#[derive(Serialize)]
-struct LinkJson<'a> {
-    attributes: JsonObject<'a>,
-    flags: u32,
-    span_id: String,
-    trace_id: String,
-    trace_state: &'a Option<String>,
+/// A link as the `links` column stores it, borrowed from a [`Link`] or a request body.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LinkRef<'a> {
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
+    pub(crate) trace_state: Option<&'a str>,
+    pub(crate) flags: u32,
+    pub(crate) attributes: Vec<AttributeRef<'a>>,
 }
 
-/// An event as the `events` column stores it, fields in key order.
-#[derive(Serialize)]
-struct EventJson<'a> {
-    attributes: JsonObject<'a>,
-    name: &'a str,
-    time_ns: u64,
+/// An event as the `events` column stores it, borrowed from an [`Event`] or a request body.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct EventRef<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) time_ns: u64,
+    pub(crate) attributes: Vec<AttributeRef<'a>>,
 }
 
-fn write_links(links: &[Link], out: &mut String) {
-    if links.is_empty() {
-        out.push_str("[]");
-        return;
+/// Appends links as the `links` column's JSON: an array of objects with their fields in key
+/// order, as earlier versions wrote them through `serde_json`.
+pub(crate) fn write_links(links: &[LinkRef<'_>], out: &mut String) {
+    let mut hex = [0_u8; 32];
+    out.push('[');
+    for (index, link) in links.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        out.push_str(r#"{"attributes":"#);
+        write_json_attributes(&link.attributes, out);
+        out.push_str(r#","flags":"#);
+        out.push_str(itoa::Buffer::new().format(link.flags));
+        out.push_str(r#","span_id":""#);
+        out.push_str(link.span_id.hex_in(&mut hex));
+        out.push_str(r#"","trace_id":""#);
+        out.push_str(link.trace_id.hex_in(&mut hex));
+        out.push_str(r#"","trace_state":"#);
+        match link.trace_state {
+            Some(state) => write_json_string(state, out),
+            None => out.push_str("null"),
+        }
+        out.push('}');
     }
-    let links: Vec<LinkJson<'_>> = links
+    out.push(']');
+}
+
+/// Appends events as the `events` column's JSON, fields in key order.
+pub(crate) fn write_events(events: &[EventRef<'_>], out: &mut String) {
+    out.push('[');
+    for (index, event) in events.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        out.push_str(r#"{"attributes":"#);
+        write_json_attributes(&event.attributes, out);
+        out.push_str(r#","name":"#);
+        write_json_string(event.name, out);
+        out.push_str(r#","time_ns":"#);
+        out.push_str(itoa::Buffer::new().format(event.time_ns));
+        out.push('}');
+    }
+    out.push(']');
+}
+
+fn borrow_links(links: &[Link]) -> Vec<LinkRef<'_>> {
+    links
         .iter()
-        .map(|link| LinkJson {
-            attributes: JsonObject(&link.attributes),
+        .map(|link| LinkRef {
+            trace_id: link.trace_id,
+            span_id: link.span_id,
+            trace_state: link.trace_state.as_deref(),
             flags: link.flags,
-            span_id: link.span_id.to_hex(),
-            trace_id: link.trace_id.to_hex(),
-            trace_state: &link.trace_state,
+            attributes: borrow_attributes(&link.attributes),
         })
-        .collect();
-    out.push_str(&serde_json::to_string(&links).expect("links serialize to JSON"));
+        .collect()
 }
 
-fn write_events(events: &[Event], out: &mut String) {
-    if events.is_empty() {
-        out.push_str("[]");
-        return;
-    }
-    let events: Vec<EventJson<'_>> = events
+fn borrow_events(events: &[Event]) -> Vec<EventRef<'_>> {
+    events
         .iter()
-        .map(|event| EventJson {
-            attributes: JsonObject(&event.attributes),
+        .map(|event| EventRef {
             name: &event.name,
             time_ns: event.time_ns,
+            attributes: borrow_attributes(&event.attributes),
         })
-        .collect();
-    out.push_str(&serde_json::to_string(&events).expect("events serialize to JSON"));
+        .collect()
 }
 
 /// Builds a text column value by value. Each value is copied into the column's own buffers,
@@ -119,120 +157,232 @@ fn written_column<'a, T: 'a>(
     builder.finish().into_column()
 }
 
-/// Builds the `resource_attributes` column. Rows that share one resource (the spans of one
-/// request) share one JSON encoding of it, and their values point at one copy of that text
-/// instead of each holding its own.
+/// Builds the `resource_attributes` column of metric points. Rows that share one resource
+/// (the points of one request) share one JSON encoding of it, and their values point at one
+/// copy of that text instead of each holding its own.
 fn resource_column<'a, T: 'a>(
     rows: &[&'a T],
     resource: impl Fn(&'a T) -> &'a Arc<Attributes>,
 ) -> Column {
-    let mut array = MutableBinaryViewArray::<str>::with_capacity(rows.len());
-    // The last resource, the view of its text, and the array buffer that holds the text.
-    let mut previous: Option<(&Arc<Attributes>, View, _)> = None;
+    let mut column = SharedTextColumn::new(rows.len());
+    let mut previous: Option<&Arc<Attributes>> = None;
+    let mut json = String::new();
     for &row in rows {
         let attributes = resource(row);
-        match &previous {
-            Some((shared, view, text)) if Arc::ptr_eq(shared, attributes) => {
-                array.push_view(*view, std::slice::from_ref(text));
-            }
-            _ => {
-                let mut json = String::new();
-                write_json_object(attributes, &mut json);
-                array.push_value(&json);
-                // The text goes into a completed buffer, so later rows can point at it.
-                array.finish_in_progress();
-                let view: View = *array.views().last().expect("a value was just pushed");
-                previous = if json.len() > View::MAX_INLINE_SIZE as usize {
-                    let text = array.completed_buffers()[view.buffer_idx as usize].clone();
-                    // `push_view` reads the buffer index against the one-buffer slice.
-                    let shared_view = View {
-                        buffer_idx: 0,
-                        ..view
-                    };
-                    Some((attributes, shared_view, text))
-                } else {
-                    None
-                };
-            }
+        if !previous.is_some_and(|shared| Arc::ptr_eq(shared, attributes)) {
+            json.clear();
+            write_json_object(attributes, &mut json);
+            column.start_value(&json);
+            previous = Some(attributes);
         }
+        column.push_current();
     }
-    StringChunked::with_chunk("resource_attributes".into(), array.freeze()).into_column()
+    column.finish("resource_attributes")
 }
 
-/// Builds the `spans` table rows.
-pub(crate) fn spans_frame(rows: &[&Span]) -> PolarsResult<DataFrame> {
-    let mut hex = [0_u8; 32];
-    DataFrame::new_infer_height(vec![
-        written_column("trace_id", rows, |span, out| {
-            out.push_str(span.trace_id.hex_in(&mut hex));
-            true
-        }),
-        written_column("span_id", rows, |span, out| {
-            out.push_str(span.span_id.hex_in(&mut hex));
-            true
-        }),
-        written_column("parent_span_id", rows, |span, out| {
-            span.parent_span_id.is_some_and(|id| {
-                out.push_str(id.hex_in(&mut hex));
+/// A text column in which runs of rows repeat one value. Each run's text is stored once and
+/// the rows of the run point at it.
+struct SharedTextColumn {
+    array: MutableBinaryViewArray<str>,
+    /// The view of the current run's text, and the array buffer that holds it; no buffer
+    /// when the text is short enough to sit in the view itself.
+    current: (View, Option<Buffer<u8>>),
+}
+
+impl SharedTextColumn {
+    fn new(capacity: usize) -> Self {
+        Self {
+            array: MutableBinaryViewArray::with_capacity(capacity),
+            current: (View::default(), None),
+        }
+    }
+
+    /// Starts a run of rows with `text`; [`SharedTextColumn::push_current`] adds its rows.
+    fn start_value(&mut self, text: &str) {
+        if text.len() <= View::MAX_INLINE_SIZE as usize {
+            self.current = (View::new_from_bytes(text.as_bytes(), 0, 0), None);
+            return;
+        }
+        let buffer = Buffer::from(text.as_bytes().to_vec());
+        // `push_view` reads the buffer index against the one-buffer slice it is given.
+        self.current = (View::new_from_bytes(&buffer, 0, 0), Some(buffer));
+    }
+
+    /// Adds a row with the current run's text.
+    fn push_current(&mut self) {
+        let (view, buffer) = &self.current;
+        self.array.push_view(*view, buffer.as_slice());
+    }
+
+    fn finish(self, name: &str) -> Column {
+        StringChunked::with_chunk(name.into(), self.array.freeze()).into_column()
+    }
+}
+
+/// The column values of one span, borrowed from a [`Span`] or straight from a request body.
+/// The JSON texts of links, events and attributes sit in the [`SpanRows`] text and the row
+/// holds their ranges.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SpanRow<'a> {
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
+    pub(crate) parent_span_id: Option<SpanId>,
+    pub(crate) trace_state: Option<&'a str>,
+    pub(crate) flags: u32,
+    pub(crate) name: &'a str,
+    pub(crate) kind: SpanKind,
+    pub(crate) start_ns: u64,
+    pub(crate) end_ns: u64,
+    pub(crate) status: StatusCode,
+    pub(crate) status_message: Option<&'a str>,
+    pub(crate) service_name: Option<&'a str>,
+    pub(crate) service_version: Option<&'a str>,
+    pub(crate) faas_name: Option<&'a str>,
+    pub(crate) faas_invocation_id: Option<&'a str>,
+    pub(crate) faas_coldstart: Option<bool>,
+    pub(crate) faas_trigger: Option<&'a str>,
+    pub(crate) links: Range<usize>,
+    pub(crate) events: Range<usize>,
+    pub(crate) attributes: Range<usize>,
+    /// Index of the row's resource in [`SpanRows::resources`].
+    pub(crate) resource: usize,
+    pub(crate) scope_name: Option<&'a str>,
+    pub(crate) scope_version: Option<&'a str>,
+}
+
+/// Span rows with the JSON texts they point into.
+#[derive(Debug, Default)]
+pub(crate) struct SpanRows<'a> {
+    pub(crate) rows: Vec<SpanRow<'a>>,
+    /// The JSON texts of every row and resource, one after the other.
+    pub(crate) texts: String,
+    /// The range of each resource's attributes JSON in `texts`.
+    pub(crate) resources: Vec<Range<usize>>,
+}
+
+impl<'a> SpanRows<'a> {
+    /// Appends the JSON text that `write` produces and returns its range in `texts`.
+    pub(crate) fn write_text(&mut self, write: impl FnOnce(&mut String)) -> Range<usize> {
+        let start = self.texts.len();
+        write(&mut self.texts);
+        start..self.texts.len()
+    }
+
+    /// Borrows the rows of `spans`. Spans that follow one another with one resource share
+    /// its JSON text.
+    pub(crate) fn from_spans(spans: &[&'a Span]) -> Self {
+        let mut rows = Self::default();
+        let mut previous: Option<&Arc<Attributes>> = None;
+        for &span in spans {
+            if !previous.is_some_and(|shared| Arc::ptr_eq(shared, &span.resource_attributes)) {
+                let range =
+                    rows.write_text(|out| write_json_object(&span.resource_attributes, out));
+                rows.resources.push(range);
+                previous = Some(&span.resource_attributes);
+            }
+            let links = rows.write_text(|out| write_links(&borrow_links(&span.links), out));
+            let events = rows.write_text(|out| write_events(&borrow_events(&span.events), out));
+            let attributes = rows.write_text(|out| write_json_object(&span.attributes, out));
+            rows.rows.push(SpanRow {
+                trace_id: span.trace_id,
+                span_id: span.span_id,
+                parent_span_id: span.parent_span_id,
+                trace_state: span.trace_state.as_deref(),
+                flags: span.flags,
+                name: &span.name,
+                kind: span.kind,
+                start_ns: span.start_ns,
+                end_ns: span.end_ns,
+                status: span.status,
+                status_message: span.status_message.as_deref(),
+                service_name: span.service_name.as_deref(),
+                service_version: span.service_version.as_deref(),
+                faas_name: span.faas_name.as_deref(),
+                faas_invocation_id: span.faas_invocation_id.as_deref(),
+                faas_coldstart: span.faas_coldstart,
+                faas_trigger: span.faas_trigger.as_deref(),
+                links,
+                events,
+                attributes,
+                resource: rows.resources.len() - 1,
+                scope_name: span.scope_name.as_deref(),
+                scope_version: span.scope_version.as_deref(),
+            });
+        }
+        rows
+    }
+
+    /// Builds the `spans` table rows of the rows at `indices`.
+    pub(crate) fn frame(&self, indices: &[usize]) -> PolarsResult<DataFrame> {
+        let rows: Vec<&SpanRow<'a>> = indices.iter().map(|&index| &self.rows[index]).collect();
+        let text = |range: &Range<usize>| &self.texts[range.clone()];
+        let mut hex = [0_u8; 32];
+        let mut resources = SharedTextColumn::new(rows.len());
+        let mut previous_resource = None;
+        for row in &rows {
+            if previous_resource != Some(row.resource) {
+                resources.start_value(text(&self.resources[row.resource]));
+                previous_resource = Some(row.resource);
+            }
+            resources.push_current();
+        }
+        DataFrame::new_infer_height(vec![
+            written_column("trace_id", &rows, |row, out| {
+                out.push_str(row.trace_id.hex_in(&mut hex));
                 true
-            })
-        }),
-        text_column("trace_state", rows, |span| span.trace_state.as_deref()),
-        Column::new(
-            "flags".into(),
-            rows.iter().map(|span| span.flags).collect::<Vec<_>>(),
-        ),
-        text_column("name", rows, |span| Some(span.name.as_str())),
-        text_column("kind", rows, |span| Some(span.kind.as_str())),
-        Column::new(
-            "start_ns".into(),
-            rows.iter().map(|span| span.start_ns).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "end_ns".into(),
-            rows.iter().map(|span| span.end_ns).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "duration_ns".into(),
-            rows.iter()
-                .map(|span| span.duration_ns())
-                .collect::<Vec<_>>(),
-        ),
-        text_column("status", rows, |span| Some(span.status.as_str())),
-        text_column("status_message", rows, |span| {
-            span.status_message.as_deref()
-        }),
-        text_column("service_name", rows, |span| span.service_name.as_deref()),
-        text_column("service_version", rows, |span| {
-            span.service_version.as_deref()
-        }),
-        text_column("faas_name", rows, |span| span.faas_name.as_deref()),
-        text_column("faas_invocation_id", rows, |span| {
-            span.faas_invocation_id.as_deref()
-        }),
-        Column::new(
-            "faas_coldstart".into(),
-            rows.iter()
-                .map(|span| span.faas_coldstart)
-                .collect::<Vec<_>>(),
-        ),
-        text_column("faas_trigger", rows, |span| span.faas_trigger.as_deref()),
-        written_column("links", rows, |span, out| {
-            write_links(&span.links, out);
-            true
-        }),
-        written_column("events", rows, |span, out| {
-            write_events(&span.events, out);
-            true
-        }),
-        written_column("attributes", rows, |span, out| {
-            write_json_object(&span.attributes, out);
-            true
-        }),
-        resource_column(rows, |span| &span.resource_attributes),
-        text_column("scope_name", rows, |span| span.scope_name.as_deref()),
-        text_column("scope_version", rows, |span| span.scope_version.as_deref()),
-    ])
+            }),
+            written_column("span_id", &rows, |row, out| {
+                out.push_str(row.span_id.hex_in(&mut hex));
+                true
+            }),
+            written_column("parent_span_id", &rows, |row, out| {
+                row.parent_span_id.is_some_and(|id| {
+                    out.push_str(id.hex_in(&mut hex));
+                    true
+                })
+            }),
+            text_column("trace_state", &rows, |row| row.trace_state),
+            Column::new(
+                "flags".into(),
+                rows.iter().map(|row| row.flags).collect::<Vec<_>>(),
+            ),
+            text_column("name", &rows, |row| Some(row.name)),
+            text_column("kind", &rows, |row| Some(row.kind.as_str())),
+            Column::new(
+                "start_ns".into(),
+                rows.iter().map(|row| row.start_ns).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "end_ns".into(),
+                rows.iter().map(|row| row.end_ns).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "duration_ns".into(),
+                rows.iter()
+                    .map(|row| row.end_ns.saturating_sub(row.start_ns))
+                    .collect::<Vec<_>>(),
+            ),
+            text_column("status", &rows, |row| Some(row.status.as_str())),
+            text_column("status_message", &rows, |row| row.status_message),
+            text_column("service_name", &rows, |row| row.service_name),
+            text_column("service_version", &rows, |row| row.service_version),
+            text_column("faas_name", &rows, |row| row.faas_name),
+            text_column("faas_invocation_id", &rows, |row| row.faas_invocation_id),
+            Column::new(
+                "faas_coldstart".into(),
+                rows.iter()
+                    .map(|row| row.faas_coldstart)
+                    .collect::<Vec<_>>(),
+            ),
+            text_column("faas_trigger", &rows, |row| row.faas_trigger),
+            text_column("links", &rows, |row| Some(text(&row.links))),
+            text_column("events", &rows, |row| Some(text(&row.events))),
+            text_column("attributes", &rows, |row| Some(text(&row.attributes))),
+            resources.finish("resource_attributes"),
+            text_column("scope_name", &rows, |row| row.scope_name),
+            text_column("scope_version", &rows, |row| row.scope_version),
+        ])
+    }
 }
 
 /// Returns the bucket part of a point as JSON; `None` for gauges and sums.

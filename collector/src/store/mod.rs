@@ -23,7 +23,7 @@
 //!   it never slows writes.
 
 mod buffer;
-mod columns;
+pub(crate) mod columns;
 mod parts;
 mod query;
 mod wal;
@@ -43,7 +43,7 @@ pub use query::{DateRange, scan};
 
 pub use wal::OtlpRequest;
 
-use buffer::WriteFrames;
+pub(crate) use buffer::WriteFrames;
 use writer::{Command, Writer};
 
 /// A table of the dataset.
@@ -204,7 +204,7 @@ pub struct PendingWrite {
     /// The write's records, kept so that the caller's thread, which allocated them, is
     /// usually the one that frees them: the writer thread lets go of its reference before
     /// it acknowledges the write.
-    _records: Arc<Records>,
+    _records: Option<Arc<Records>>,
 }
 
 impl PendingWrite {
@@ -291,7 +291,8 @@ impl Store {
     /// full. Await [`PendingWrite::durable`] before acknowledging the write to a client.
     pub fn try_write(&self, records: Records) -> Result<PendingWrite, StoreError> {
         let payload = wal::records_payload(&records)?;
-        self.try_send(records, payload)
+        let frames = self.build_frames(&records)?;
+        self.try_send(Some(records), frames, payload)
     }
 
     /// Queues the records converted from an OTLP request, as [`Store::try_write`] does. The
@@ -305,15 +306,38 @@ impl Store {
         request: &OtlpRequest,
     ) -> Result<PendingWrite, StoreError> {
         let payload = wal::otlp_payload(request)?;
-        self.try_send(records, payload)
+        let frames = self.build_frames(&records)?;
+        self.try_send(Some(records), frames, payload)
     }
 
-    fn try_send(&self, records: Records, payload: Vec<u8>) -> Result<PendingWrite, StoreError> {
+    /// Stores the `frames` of spans read straight from an OTLP request body, without
+    /// records, and logs `request`. The live feed does not see these spans, so readers use
+    /// this only while nothing subscribes to it ([`Store::has_subscribers`]).
+    pub(crate) fn try_write_frames(
+        &self,
+        frames: WriteFrames,
+        request: &OtlpRequest,
+    ) -> Result<PendingWrite, StoreError> {
+        let payload = wal::otlp_payload(request)?;
+        self.try_send(None, frames, payload)
+    }
+
+    /// Returns true while something subscribes to the live feed.
+    #[must_use]
+    pub fn has_subscribers(&self) -> bool {
+        self.inner.feed.receiver_count() > 0
+    }
+
+    fn try_send(
+        &self,
+        records: Option<Records>,
+        frames: WriteFrames,
+        payload: Vec<u8>,
+    ) -> Result<PendingWrite, StoreError> {
         let (ack, receiver) = oneshot::channel();
-        let frames = self.build_frames(&records)?;
-        let records = Arc::new(records);
+        let records = records.map(Arc::new);
         let command = Command::Write {
-            records: Arc::clone(&records),
+            records: records.clone(),
             frames,
             payload,
             ack,
@@ -338,7 +362,7 @@ impl Store {
         let frames = self.build_frames(&records)?;
         let records = Arc::new(records);
         let command = Command::Write {
-            records: Arc::clone(&records),
+            records: Some(Arc::clone(&records)),
             frames,
             payload,
             ack,
@@ -346,7 +370,7 @@ impl Store {
         self.inner.queue.send(command).map_err(|_| shut_down())?;
         PendingWrite {
             ack: receiver,
-            _records: records,
+            _records: Some(records),
         }
         .durable_blocking()
     }

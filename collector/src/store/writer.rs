@@ -41,7 +41,9 @@ type FlushAck = oneshot::Sender<Result<(), StoreError>>;
 /// A request to the writer thread.
 pub(crate) enum Command {
     Write {
-        records: Arc<Records>,
+        /// The records for the live feed; `None` for rows read straight from a request
+        /// body, which are stored only while nothing subscribes to the feed.
+        records: Option<Arc<Records>>,
         /// The records' columns, built by the caller.
         frames: WriteFrames,
         /// The records' log payload, encoded by the caller.
@@ -58,7 +60,7 @@ pub(crate) enum Command {
 
 /// A write taken from the queue.
 struct Write {
-    records: Arc<Records>,
+    records: Option<Arc<Records>>,
     frames: WriteFrames,
     payload: Vec<u8>,
     ack: WriteAck,
@@ -278,14 +280,16 @@ impl Writer {
             let seq = self.next_seq;
             self.next_seq += 1;
             self.totals.writes += 1;
-            self.totals.spans += records.spans.len() as u64;
-            self.totals.metrics += records.metrics.len() as u64;
-            self.totals.invocations += records.invocations.len() as u64;
+            self.totals.spans += frames.table_rows(Table::Spans) as u64;
+            self.totals.metrics += frames.table_rows(Table::Metrics) as u64;
+            self.totals.invocations += frames.table_rows(Table::Invocations) as u64;
             self.buffer.push(seq, frames);
             // A send with no subscriber fails, which is fine. A slow subscriber gets a missed
             // count. The feed goes first so that this thread lets go of the records before
             // the caller, which then frees them on its own thread.
-            let _ = self.feed.send(FeedBatch { seq, records });
+            if let Some(records) = records {
+                let _ = self.feed.send(FeedBatch { seq, records });
+            }
             let _ = ack.send(Ok(seq));
         }
     }
