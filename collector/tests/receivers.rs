@@ -866,11 +866,12 @@ async fn grpc_logs_reject_non_platform_records() {
     assert_eq!(totals.invocations, 2);
 }
 
-/// A protobuf trace request is read straight into columns while nothing subscribes to the
-/// live feed, and through records while something does. Both store the same rows, answer
-/// with the same partial success, and the subscriber gets the second request's spans.
+/// A trace request is read straight into columns while nothing subscribes to the live feed,
+/// and through records while something does. Both store the same rows, answer with the same
+/// partial success, and the subscriber gets the second request's spans. A JSON request sent
+/// before the subscription goes into columns through its decoded messages.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn http_protobuf_spans_reach_the_dataset_and_feed_subscribers() {
+async fn http_trace_requests_reach_the_dataset_and_feed_subscribers() {
     use spanbill_collector::store::{DateRange, FeedEvent, Table, scan};
 
     let dir = tempfile::tempdir().unwrap();
@@ -887,6 +888,15 @@ async fn http_protobuf_spans_reach_the_dataset_and_feed_subscribers() {
         .encode_to_vec()
     };
 
+    let json = send_http(
+        address,
+        "POST",
+        "/v1/traces",
+        &[JSON],
+        &data("otlp_json_traces_twin_of_protobuf_sample.json"),
+    )
+    .await;
+    assert_eq!(json.status, 200, "{json:?}");
     let mut responses = Vec::new();
     let unsubscribed = send_http(address, "POST", "/v1/traces", &[PROTOBUF], &body(1)).await;
     responses.push(unsubscribed);
@@ -907,19 +917,19 @@ async fn http_protobuf_spans_reach_the_dataset_and_feed_subscribers() {
     let Some(FeedEvent::Batch(batch)) = feed.recv().await else {
         panic!("the subscriber got no batch");
     };
-    let fed: Vec<String> = batch
+    let batch_span_ids: Vec<String> = batch
         .records
         .spans
         .iter()
         .map(|span| span.span_id.to_hex())
         .collect();
-    assert_eq!(fed, ["0b0b0b0b0b0b0b0b", "0d0d0d0d0d0d0d0d"]);
+    assert_eq!(batch_span_ids, ["0b0b0b0b0b0b0b0b", "0d0d0d0d0d0d0d0d"]);
 
     let shutdown_store = store.clone();
     let totals = tokio::task::spawn_blocking(move || shutdown_store.shutdown_blocking().unwrap())
         .await
         .unwrap();
-    assert_eq!(totals.spans, 4);
+    assert_eq!(totals.spans, 6);
     assert_eq!(receivers.counters.rejected_items.load(Ordering::Relaxed), 2);
     let frame = scan(dir.path(), Table::Spans, DateRange::default())
         .unwrap()
@@ -935,6 +945,9 @@ async fn http_protobuf_spans_reach_the_dataset_and_feed_subscribers() {
         .zip(frame.column("duration_ns").unwrap().u64().unwrap().iter())
         .map(|(id, duration)| (id.unwrap().to_owned(), duration.unwrap()))
         .collect();
+    assert_eq!(stored.len(), 6);
+    let from_json = ["b6398f586e9f4fe4", "0ce50fbc716fa05f"];
+    stored.retain(|(id, _)| !from_json.contains(&id.as_str()));
     stored.sort();
     assert_eq!(
         stored,

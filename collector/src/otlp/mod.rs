@@ -28,7 +28,7 @@ use crate::model::{IdError, Records};
 pub use convert::{convert_metrics, convert_traces, log_bodies};
 pub use json::{logs_from_json, metrics_from_json, traces_from_json};
 pub use logs::convert_logs;
-pub(crate) use wire::trace_rows;
+pub(crate) use wire::{request_rows, trace_rows};
 
 /// Limits applied while converting OTLP into records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,12 +107,19 @@ impl Converted {
     /// when nothing was rejected.
     #[must_use]
     pub fn error_message(&self) -> String {
-        self.rejected_by_reason()
-            .iter()
-            .map(|(reason, count)| format!("{count} rejected: {reason}"))
-            .collect::<Vec<_>>()
-            .join("; ")
+        rejection_message(&self.rejected)
     }
+}
+
+/// Returns a partial-success message for `rejected`: the counts by reason, or an empty string
+/// when nothing was rejected.
+#[must_use]
+pub fn rejection_message(rejected: &[RejectReason]) -> String {
+    convert::count_reasons(rejected)
+        .iter()
+        .map(|(reason, count)| format!("{count} rejected: {reason}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Encoding of an OTLP body.

@@ -13,6 +13,9 @@
 //! a singular message field given twice (which prost merges), an `AnyValue` with two values
 //! set, entity references on a resource, or values nested deeper than [`MAX_WIRE_DEPTH`].
 
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue as ProtoKeyValue, any_value};
+
 use crate::model::attribute::{AttributeRef, ValueRef, write_json_attributes};
 use crate::model::{SpanId, SpanKind, StatusCode, TraceId};
 use crate::store::columns::{EventRef, LinkRef, SpanRow, SpanRows, write_events, write_links};
@@ -168,6 +171,122 @@ pub(crate) fn trace_rows<'a>(
     Some((reader.rows, reader.rejected))
 }
 
+/// Builds the rows of a decoded trace request, borrowing from its messages instead of
+/// converting them into records. The rows and rejections are those of [`trace_rows`] for
+/// the request's protobuf encoding, and of [`convert_traces`](super::convert_traces).
+pub(crate) fn request_rows<'a>(
+    request: &'a ExportTraceServiceRequest,
+    limits: &Limits,
+) -> (SpanRows<'a>, Vec<RejectReason>) {
+    let mut reader = TraceReader {
+        limits,
+        rows: SpanRows::default(),
+        rejected: Vec::new(),
+    };
+    for resource_spans in &request.resource_spans {
+        let resource = resource_spans
+            .resource
+            .as_ref()
+            .map_or(&[][..], |resource| &resource.attributes);
+        let attributes = proto_attributes(resource, limits, 0);
+        let conventions = Conventions::of_resource(&attributes);
+        reader.push_resource(&attributes);
+        for scope_spans in &resource_spans.scope_spans {
+            let non_empty = |text: &'a str| (!text.is_empty()).then_some(text);
+            let scope = scope_spans.scope.as_ref().map_or((None, None), |scope| {
+                (non_empty(&scope.name), non_empty(&scope.version))
+            });
+            for span in &scope_spans.spans {
+                let status = span.status.as_ref();
+                let mut fields = SpanFields {
+                    trace_id: &span.trace_id,
+                    span_id: &span.span_id,
+                    parent_span_id: &span.parent_span_id,
+                    trace_state: &span.trace_state,
+                    flags: span.flags,
+                    name: &span.name,
+                    kind: span.kind,
+                    start_ns: span.start_time_unix_nano,
+                    end_ns: span.end_time_unix_nano,
+                    status: None,
+                    status_code: status.map_or(0, |status| status.code),
+                    status_message: status.map_or("", |status| &status.message),
+                    attributes: proto_attributes(&span.attributes, limits, 0),
+                    events: span
+                        .events
+                        .iter()
+                        .map(|event| EventRef {
+                            name: &event.name,
+                            time_ns: event.time_unix_nano,
+                            attributes: proto_attributes(&event.attributes, limits, 0),
+                        })
+                        .collect(),
+                    links: span
+                        .links
+                        .iter()
+                        .map(|link| LinkFields {
+                            trace_id: &link.trace_id,
+                            span_id: &link.span_id,
+                            trace_state: &link.trace_state,
+                            flags: link.flags,
+                            attributes: proto_attributes(&link.attributes, limits, 0),
+                        })
+                        .collect(),
+                };
+                reader.finish_span(&mut fields, &conventions, scope);
+            }
+        }
+    }
+    (reader.rows, reader.rejected)
+}
+
+/// Borrows decoded attributes with the limits applied, as the conversion into records does.
+fn proto_attributes<'a>(
+    pairs: &'a [ProtoKeyValue],
+    limits: &Limits,
+    depth: usize,
+) -> Vec<AttributeRef<'a>> {
+    pairs
+        .iter()
+        .take(limits.max_attributes)
+        .map(|pair| AttributeRef {
+            key: truncate(&pair.key, limits.max_attribute_len),
+            value: pair
+                .value
+                .as_ref()
+                .map_or(ValueRef::Empty, |value| proto_value(value, limits, depth)),
+        })
+        .collect()
+}
+
+fn proto_value<'a>(value: &'a AnyValue, limits: &Limits, depth: usize) -> ValueRef<'a> {
+    use any_value::Value;
+    let max_len = limits.max_attribute_len;
+    match &value.value {
+        Some(Value::StringValue(text)) => ValueRef::String(truncate(text, max_len)),
+        Some(Value::BoolValue(value)) => ValueRef::Bool(*value),
+        Some(Value::IntValue(value)) => ValueRef::Int(*value),
+        Some(Value::DoubleValue(value)) => ValueRef::double(*value),
+        Some(Value::BytesValue(bytes)) => ValueRef::Bytes(&bytes[..bytes.len().min(max_len)]),
+        Some(Value::ArrayValue(array)) if depth < MAX_VALUE_DEPTH => ValueRef::Array(
+            array
+                .values
+                .iter()
+                .take(limits.max_attributes)
+                .map(|value| proto_value(value, limits, depth + 1))
+                .collect(),
+        ),
+        Some(Value::KvlistValue(list)) if depth < MAX_VALUE_DEPTH => {
+            ValueRef::Map(proto_attributes(&list.values, limits, depth + 1))
+        }
+        // String-table references belong to the profiles signal, which has no table here.
+        None
+        | Some(Value::ArrayValue(_) | Value::KvlistValue(_) | Value::StringValueStrindex(_)) => {
+            ValueRef::Empty
+        }
+    }
+}
+
 struct TraceReader<'l, 'a> {
     limits: &'l Limits,
     rows: SpanRows<'a>,
@@ -258,7 +377,16 @@ struct SpanFields<'a> {
     status_message: &'a str,
     attributes: Vec<AttributeRef<'a>>,
     events: Vec<EventRef<'a>>,
-    links: Vec<&'a [u8]>,
+    links: Vec<LinkFields<'a>>,
+}
+
+/// The fields of one link, before its ids are checked.
+struct LinkFields<'a> {
+    trace_id: &'a [u8],
+    span_id: &'a [u8],
+    trace_state: &'a str,
+    flags: u32,
+    attributes: Vec<AttributeRef<'a>>,
 }
 
 impl<'a> TraceReader<'_, 'a> {
@@ -292,10 +420,7 @@ impl<'a> TraceReader<'_, 'a> {
             None => Vec::new(),
         };
         let conventions = Conventions::of_resource(&attributes);
-        let range = self
-            .rows
-            .write_text(|out| write_json_attributes(&attributes, out));
-        self.rows.resources.push(range);
+        self.push_resource(&attributes);
         for scope in scopes {
             self.scope_spans(scope, &conventions)?;
         }
@@ -339,18 +464,31 @@ impl<'a> TraceReader<'_, 'a> {
         let mut scratch = SpanFields::default();
         for span in spans {
             self.span(span, &mut scratch)?;
-            // A span's links are read even when the span is rejected, so a malformed one
-            // sends the body to prost, whose decoder fails there too.
-            let links = self.links(&scratch)?;
-            match check(&scratch).and_then(|checked| Ok((checked, links?))) {
-                Ok((checked, links)) => {
-                    let scope = (scope_name, scope_version);
-                    self.push_row(&scratch, &checked, &links, resource, scope);
-                }
-                Err(reason) => self.rejected.push(reason),
-            }
+            self.finish_span(&mut scratch, resource, (scope_name, scope_version));
         }
         Ok(())
+    }
+
+    /// Starts the rows of a resource: its attributes' JSON text, shared by its rows.
+    fn push_resource(&mut self, attributes: &[AttributeRef<'a>]) {
+        let range = self
+            .rows
+            .write_text(|out| write_json_attributes(attributes, out));
+        self.rows.resources.push(range);
+    }
+
+    /// Checks a span and adds its row, or its rejection.
+    fn finish_span(
+        &mut self,
+        span: &mut SpanFields<'a>,
+        resource: &Conventions<'a>,
+        scope: (Option<&'a str>, Option<&'a str>),
+    ) {
+        let links = check_links(std::mem::take(&mut span.links));
+        match check(span).and_then(|checked| Ok((checked, links?))) {
+            Ok((checked, links)) => self.push_row(span, &checked, &links, resource, scope),
+            Err(reason) => self.rejected.push(reason),
+        }
     }
 
     fn scope(&self, bytes: &'a [u8]) -> Read<(Option<&'a str>, Option<&'a str>)> {
@@ -395,7 +533,7 @@ impl<'a> TraceReader<'_, 'a> {
                 8 => span.end_ns = fields.fixed64(wire_type)?,
                 9 => self.push_attribute(&mut attributes, fields.bytes(wire_type)?, 0)?,
                 11 => events.push(self.event(fields.bytes(wire_type)?)?),
-                13 => links.push(fields.bytes(wire_type)?),
+                13 => links.push(self.link(fields.bytes(wire_type)?)?),
                 15 => once(&mut span.status, fields.bytes(wire_type)?)?,
                 16 => span.flags = fields.fixed32(wire_type)?,
                 10 | 12 | 14 => {
@@ -413,51 +551,29 @@ impl<'a> TraceReader<'_, 'a> {
         Ok(())
     }
 
-    /// Reads a span's links. The outer error sends the body to prost; the inner one rejects
-    /// the span.
-    fn links(&self, span: &SpanFields<'a>) -> Read<Result<Vec<LinkRef<'a>>, RejectReason>> {
-        let mut links = Vec::with_capacity(span.links.len());
-        let mut rejected = None;
-        for &bytes in &span.links {
-            let mut trace_id: &[u8] = &[];
-            let mut span_id: &[u8] = &[];
-            let mut trace_state = "";
-            let mut flags = 0;
-            let mut attributes = Vec::new();
-            let mut fields = Fields::new(bytes);
-            while let Some((number, wire_type)) = fields.next()? {
-                match number {
-                    1 => trace_id = fields.bytes(wire_type)?,
-                    2 => span_id = fields.bytes(wire_type)?,
-                    3 => trace_state = fields.text(wire_type)?,
-                    4 => self.push_attribute(&mut attributes, fields.bytes(wire_type)?, 0)?,
-                    5 => {
-                        fields.number(wire_type)?;
-                    }
-                    6 => flags = fields.fixed32(wire_type)?,
-                    _ => fields.skip(wire_type)?,
+    fn link(&self, bytes: &'a [u8]) -> Read<LinkFields<'a>> {
+        let mut link = LinkFields {
+            trace_id: &[],
+            span_id: &[],
+            trace_state: "",
+            flags: 0,
+            attributes: Vec::new(),
+        };
+        let mut fields = Fields::new(bytes);
+        while let Some((number, wire_type)) = fields.next()? {
+            match number {
+                1 => link.trace_id = fields.bytes(wire_type)?,
+                2 => link.span_id = fields.bytes(wire_type)?,
+                3 => link.trace_state = fields.text(wire_type)?,
+                4 => self.push_attribute(&mut link.attributes, fields.bytes(wire_type)?, 0)?,
+                5 => {
+                    fields.number(wire_type)?;
                 }
-            }
-            if rejected.is_some() {
-                continue;
-            }
-            let ids = TraceId::from_bytes(trace_id)
-                .and_then(|trace_id| Ok((trace_id, SpanId::from_bytes(span_id)?)));
-            match ids {
-                Ok((trace_id, span_id)) => links.push(LinkRef {
-                    trace_id,
-                    span_id,
-                    trace_state: (!trace_state.is_empty()).then_some(trace_state),
-                    flags,
-                    attributes,
-                }),
-                Err(error) => rejected = Some(RejectReason::InvalidId(error)),
+                6 => link.flags = fields.fixed32(wire_type)?,
+                _ => fields.skip(wire_type)?,
             }
         }
-        Ok(match rejected {
-            Some(reason) => Err(reason),
-            None => Ok(links),
-        })
+        Ok(link)
     }
 
     fn event(&self, bytes: &'a [u8]) -> Read<EventRef<'a>> {
@@ -672,6 +788,22 @@ fn check<'a>(span: &SpanFields<'a>) -> Result<Checked<'a>, RejectReason> {
         status,
         status_message: span.status_message,
     })
+}
+
+/// Checks the ids of a span's links; the first invalid one rejects the span.
+fn check_links(links: Vec<LinkFields<'_>>) -> Result<Vec<LinkRef<'_>>, RejectReason> {
+    links
+        .into_iter()
+        .map(|link| {
+            Ok(LinkRef {
+                trace_id: TraceId::from_bytes(link.trace_id).map_err(RejectReason::InvalidId)?,
+                span_id: SpanId::from_bytes(link.span_id).map_err(RejectReason::InvalidId)?,
+                trace_state: (!link.trace_state.is_empty()).then_some(link.trace_state),
+                flags: link.flags,
+                attributes: link.attributes,
+            })
+        })
+        .collect()
 }
 
 /// Reads a `Status`: its code and message. An error sends the body to prost.

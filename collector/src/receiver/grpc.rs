@@ -260,8 +260,18 @@ impl TraceService for Handlers {
             encoding: Encoding::Protobuf,
             limits,
         };
-        let converted = otlp::convert_traces(request, &limits);
-        let (rejected, message) = self.store(converted, Some(logged)).await?;
+        let (rejected, message) = if let Some(frames) = self.receivers.request_frames(&request) {
+            let (frames, rejected) = frames.map_err(|error| store_status(&error))?;
+            drop(request);
+            self.receivers
+                .store_frames(frames, &logged, rejected.len())
+                .await
+                .map_err(|error| store_status(&error))?;
+            (rejected.len() as i64, otlp::rejection_message(&rejected))
+        } else {
+            let converted = otlp::convert_traces(request, &limits);
+            self.store(converted, Some(logged)).await?
+        };
         Ok(Response::new(ExportTraceServiceResponse {
             partial_success: (rejected > 0).then_some(ExportTracePartialSuccess {
                 rejected_spans: rejected,

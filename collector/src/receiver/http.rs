@@ -34,13 +34,13 @@ use tokio::net::TcpListener;
 use tonic::Code;
 
 use crate::model::Records;
-use crate::otlp::{self, Converted, Encoding, RejectReason};
+use crate::otlp::{self, Converted, Encoding};
 use crate::platform::{self, ReadOptions};
-use crate::store::{OtlpRequest, StoreError, WriteFrames};
+use crate::store::{OtlpRequest, StoreError};
 
-use super::Receivers;
 use super::body::{self, BodyError};
 use super::status::RpcStatus;
+use super::{Receivers, SpanFrames};
 
 /// Serves the HTTP receivers on `listener` until `shutdown` resolves.
 pub async fn serve_http(
@@ -208,30 +208,7 @@ async fn export(receivers: &Receivers, request: Request, signal: Signal) -> Resp
         Ok(read) => read,
         Err(response) => return response,
     };
-    if signal == Signal::Traces
-        && encoding == Encoding::Protobuf
-        && let Some(read) = read_span_rows(receivers, &body)
-    {
-        let (frames, rejected) = match read {
-            Ok(read) => read,
-            Err(error) => return store_error_response(&error, Some(encoding)),
-        };
-        let message = Converted {
-            rejected,
-            ..Converted::default()
-        };
-        let request = OtlpRequest::Traces {
-            body,
-            encoding,
-            limits: receivers.limits.otlp,
-        };
-        let rejected = message.rejected.len();
-        if let Err(error) = receivers.store_frames(frames, &request, rejected).await {
-            return store_error_response(&error, Some(encoding));
-        }
-        return success_response(signal, encoding, rejected as i64, message.error_message());
-    }
-    let (converted, request) = match decode(signal, encoding, body, receivers) {
+    let decoded = match decode(signal, encoding, body, receivers) {
         Ok(decoded) => decoded,
         Err(error) => {
             receivers.counters.bad_request(&path, &error);
@@ -239,60 +216,78 @@ async fn export(receivers: &Receivers, request: Request, signal: Signal) -> Resp
             return error_response(StatusCode::BAD_REQUEST, &status, Some(encoding));
         }
     };
-
-    let rejected = converted.rejected.len();
-    let message = converted.error_message();
-    if let Err(error) = receivers
-        .store(converted.records, request.as_ref(), rejected)
-        .await
-    {
+    let (stored, rejected) = match decoded {
+        Decoded::Records(converted, request) => {
+            let rejected = converted.rejected;
+            let stored = receivers
+                .store(converted.records, request.as_ref(), rejected.len())
+                .await;
+            (stored, rejected)
+        }
+        Decoded::Frames(frames, request) => match frames {
+            Ok((frames, rejected)) => {
+                let stored = receivers
+                    .store_frames(frames, &request, rejected.len())
+                    .await;
+                (stored, rejected)
+            }
+            Err(error) => return store_error_response(&error, Some(encoding)),
+        },
+    };
+    if let Err(error) = stored {
         return store_error_response(&error, Some(encoding));
     }
-    success_response(signal, encoding, rejected as i64, message)
+    let message = otlp::rejection_message(&rejected);
+    success_response(signal, encoding, rejected.len() as i64, message)
 }
 
-/// Reads a protobuf trace request straight into span columns, without the message types and
-/// records, when nothing subscribes to the store's live feed. `None` leaves the body to
-/// [`decode`]: a subscriber needs records, and the wire reader hands unusual encodings and
-/// every malformed body to prost.
-fn read_span_rows(
-    receivers: &Receivers,
-    body: &[u8],
-) -> Option<Result<(WriteFrames, Vec<RejectReason>), StoreError>> {
-    if receivers.store.has_subscribers() {
-        return None;
-    }
-    let (rows, rejected) = otlp::trace_rows(body, &receivers.limits.otlp)?;
-    Some(
-        WriteFrames::of_span_rows(&rows)
-            .map(|frames| (frames, rejected))
-            .map_err(|source| StoreError::Parquet {
-                path: receivers.store.data_dir().to_owned(),
-                source,
-            }),
-    )
+/// A decoded body, ready for the store.
+enum Decoded {
+    /// Records, with the OTLP request to log when the signal is traces or metrics.
+    Records(Converted, Option<OtlpRequest>),
+    /// Span columns read straight from a trace request, and the request to log.
+    Frames(Result<SpanFrames, StoreError>, OtlpRequest),
 }
 
-/// Decodes and converts a body; the error is the message of a 400 response. Returns the
-/// body for the store's log as well, when the signal is traces or metrics.
+/// Decodes and converts a body; the error is the message of a 400 response. Trace requests
+/// go straight into span columns while nothing subscribes to the store's live feed; a
+/// protobuf one is read from the body without the message types when the wire reader
+/// handles its encoding.
 fn decode(
     signal: Signal,
     encoding: Encoding,
     body: Vec<u8>,
     receivers: &Receivers,
-) -> Result<(Converted, Option<OtlpRequest>), String> {
+) -> Result<Decoded, String> {
     let limits = receivers.limits.otlp;
     match signal {
         Signal::Traces => {
-            let request =
-                otlp::decode_traces(&body, encoding).map_err(|error| error.to_string())?;
-            let converted = otlp::convert_traces(request, &limits);
+            let wire = match encoding {
+                Encoding::Protobuf => receivers.wire_frames(&body),
+                Encoding::Json => None,
+            };
+            let frames = if let Some(frames) = wire {
+                frames
+            } else {
+                let request =
+                    otlp::decode_traces(&body, encoding).map_err(|error| error.to_string())?;
+                let Some(frames) = receivers.request_frames(&request) else {
+                    let converted = otlp::convert_traces(request, &limits);
+                    let logged = OtlpRequest::Traces {
+                        body,
+                        encoding,
+                        limits,
+                    };
+                    return Ok(Decoded::Records(converted, Some(logged)));
+                };
+                frames
+            };
             let logged = OtlpRequest::Traces {
                 body,
                 encoding,
                 limits,
             };
-            Ok((converted, Some(logged)))
+            Ok(Decoded::Frames(frames, logged))
         }
         Signal::Metrics => {
             let request =
@@ -303,13 +298,13 @@ fn decode(
                 encoding,
                 limits,
             };
-            Ok((converted, Some(logged)))
+            Ok(Decoded::Records(converted, Some(logged)))
         }
         Signal::Logs => {
             let request = otlp::decode_logs(&body, encoding).map_err(|error| error.to_string())?;
             let converted = otlp::convert_logs(&request, &ReadOptions::default())
                 .map_err(|error| error.to_string())?;
-            Ok((converted, None))
+            Ok(Decoded::Records(converted, None))
         }
     }
 }

@@ -17,8 +17,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::model::Records;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+
 use crate::otlp;
+use crate::store::columns::SpanRows;
 use crate::store::{OtlpRequest, Store, StoreError, Table, WriteFrames};
+
+/// Span columns read straight from a trace request, with the reasons of the spans it
+/// rejected.
+pub(crate) type SpanFrames = (WriteFrames, Vec<otlp::RejectReason>);
 
 pub use body::{BodyError, decode as decode_body};
 pub use grpc::serve_grpc;
@@ -172,6 +179,37 @@ impl Receivers {
         }
         self.counters.stored(counts);
         Ok(())
+    }
+
+    /// Reads a protobuf trace request body straight into span columns, while nothing
+    /// subscribes to the store's live feed. `None` when a subscriber needs records, or when
+    /// the wire reader leaves the body to prost.
+    pub(crate) fn wire_frames(&self, body: &[u8]) -> Option<Result<SpanFrames, StoreError>> {
+        if self.store.has_subscribers() {
+            return None;
+        }
+        let (rows, rejected) = otlp::trace_rows(body, &self.limits.otlp)?;
+        Some(self.frames_of(&rows).map(|frames| (frames, rejected)))
+    }
+
+    /// Builds the span columns of a decoded trace request without records, while nothing
+    /// subscribes to the store's live feed; `None` when a subscriber needs records.
+    pub(crate) fn request_frames(
+        &self,
+        request: &ExportTraceServiceRequest,
+    ) -> Option<Result<SpanFrames, StoreError>> {
+        if self.store.has_subscribers() {
+            return None;
+        }
+        let (rows, rejected) = otlp::request_rows(request, &self.limits.otlp);
+        Some(self.frames_of(&rows).map(|frames| (frames, rejected)))
+    }
+
+    fn frames_of(&self, rows: &SpanRows<'_>) -> Result<WriteFrames, StoreError> {
+        WriteFrames::of_span_rows(rows).map_err(|source| StoreError::Parquet {
+            path: self.store.data_dir().to_owned(),
+            source,
+        })
     }
 
     /// Stores span `frames` read straight from `request` and waits until they are durable.

@@ -45,12 +45,22 @@ fn assert_same_frames(wire: &Frames, prost: &Frames, context: &str) {
 }
 
 /// Checks that the wire reader reads `body` and agrees with prost.
+/// Checks that the wire reader reads `body` and agrees with prost, and that the rows
+/// borrowed from the decoded request agree too.
 fn assert_agrees(body: &[u8], limits: &Limits, context: &str) {
     let (prost_frames, prost_rejected) = through_prost(body, limits).expect("prost decodes");
     let (wire_frames, wire_rejected) =
         through_wire(body, limits).unwrap_or_else(|| panic!("{context}: wire reader gave up"));
     assert_eq!(wire_rejected, prost_rejected, "{context}: rejections");
     assert_same_frames(&wire_frames, &prost_frames, context);
+
+    let request = ExportTraceServiceRequest::decode(body).unwrap();
+    let (rows, borrowed_rejected) = request_rows(&request, limits);
+    assert_eq!(
+        borrowed_rejected, prost_rejected,
+        "{context}: rejections of request rows"
+    );
+    assert_same_frames(&rows.frames().unwrap(), &prost_frames, context);
 }
 
 /// A small deterministic generator (xorshift64*), so failures reproduce.
