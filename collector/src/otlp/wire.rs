@@ -183,6 +183,7 @@ pub(crate) fn request_rows<'a>(
         rows: SpanRows::default(),
         rejected: Vec::new(),
     };
+    let mut scratch = Vec::new();
     for resource_spans in &request.resource_spans {
         let resource = resource_spans
             .resource
@@ -198,6 +199,10 @@ pub(crate) fn request_rows<'a>(
             });
             for span in &scope_spans.spans {
                 let status = span.status.as_ref();
+                // The attribute vector keeps its allocation from span to span.
+                let mut attributes = std::mem::take(&mut scratch);
+                attributes.clear();
+                attributes.extend(borrowed_attributes(&span.attributes, limits, 0));
                 let mut fields = SpanFields {
                     trace_id: &span.trace_id,
                     span_id: &span.span_id,
@@ -211,7 +216,7 @@ pub(crate) fn request_rows<'a>(
                     status: None,
                     status_code: status.map_or(0, |status| status.code),
                     status_message: status.map_or("", |status| &status.message),
-                    attributes: proto_attributes(&span.attributes, limits, 0),
+                    attributes,
                     events: span
                         .events
                         .iter()
@@ -234,6 +239,7 @@ pub(crate) fn request_rows<'a>(
                         .collect(),
                 };
                 reader.finish_span(&mut fields, &conventions, scope);
+                scratch = fields.attributes;
             }
         }
     }
@@ -246,17 +252,24 @@ fn proto_attributes<'a>(
     limits: &Limits,
     depth: usize,
 ) -> Vec<AttributeRef<'a>> {
+    borrowed_attributes(pairs, limits, depth).collect()
+}
+
+fn borrowed_attributes<'a, 'l>(
+    pairs: &'a [ProtoKeyValue],
+    limits: &'l Limits,
+    depth: usize,
+) -> impl Iterator<Item = AttributeRef<'a>> + use<'a, 'l> {
     pairs
         .iter()
         .take(limits.max_attributes)
-        .map(|pair| AttributeRef {
+        .map(move |pair| AttributeRef {
             key: truncate(&pair.key, limits.max_attribute_len),
             value: pair
                 .value
                 .as_ref()
                 .map_or(ValueRef::Empty, |value| proto_value(value, limits, depth)),
         })
-        .collect()
 }
 
 fn proto_value<'a>(value: &'a AnyValue, limits: &Limits, depth: usize) -> ValueRef<'a> {

@@ -598,6 +598,69 @@ mod tests {
         }
     }
 
+    /// Rows that share a resource share its text in memory; the parts keep each row's text.
+    #[test]
+    fn parts_keep_the_shared_resource_text_of_every_row() {
+        use crate::model::{AttributeValue, KeyValue, attributes_to_json_text};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let resource = |region: &str| {
+            Arc::new(vec![
+                KeyValue {
+                    key: "service.name".to_owned(),
+                    value: AttributeValue::String("orders-api".to_owned()),
+                },
+                KeyValue {
+                    key: "cloud.region".to_owned(),
+                    value: AttributeValue::String(region.to_owned()),
+                },
+            ])
+        };
+        let (west, east) = (resource("eu-west-1"), resource("us-east-1"));
+        let mut expected = Vec::new();
+        for (write, shared) in [&west, &east, &west, &west].into_iter().enumerate() {
+            let spans: Vec<Span> = (0..5_u8)
+                .map(|index| Span {
+                    resource_attributes: Arc::clone(shared),
+                    ..span(u8::try_from(write).unwrap() * 10 + index + 1)
+                })
+                .collect();
+            for span in &spans {
+                expected.push((span.span_id.to_hex(), attributes_to_json_text(shared)));
+            }
+            store
+                .write_blocking(Records {
+                    spans,
+                    ..Records::default()
+                })
+                .unwrap();
+        }
+        store.shutdown_blocking().unwrap();
+
+        let frame = scan(dir.path(), Table::Spans, DateRange::default())
+            .unwrap()
+            .unwrap()
+            .collect()
+            .unwrap();
+        let column = |name: &str| -> Vec<String> {
+            frame
+                .column(name)
+                .unwrap()
+                .str()
+                .unwrap()
+                .iter()
+                .map(|text| text.unwrap().to_owned())
+                .collect()
+        };
+        let mut stored: Vec<(String, String)> = column("span_id")
+            .into_iter()
+            .zip(column("resource_attributes"))
+            .collect();
+        stored.sort();
+        expected.sort();
+        assert_eq!(stored, expected);
+    }
+
     #[test]
     fn full_buffer_rotates_to_new_segment() {
         let dir = tempfile::tempdir().unwrap();
