@@ -168,7 +168,8 @@ impl<'a> ValueRef<'a> {
         }
     }
 
-    /// A double, or its text form when it is not finite, as [`AttributeValue::double`].
+    /// Returns a double value, or its text form when it is not finite, as
+    /// [`AttributeValue::double`] does.
     pub(crate) fn double(value: f64) -> Self {
         if value.is_finite() {
             Self::Double(value)

@@ -2,10 +2,14 @@
 //! into spanbill records.
 //!
 //! Both encodings go through the same protobuf message types (`opentelemetry-proto`), so a
-//! JSON request and its protobuf twin give the same records. The JSON decoder is spanbill's
-//! own, because OTLP/JSON needs rules that a generic mapping misses: hex ids in either case,
-//! enums as integers, 64-bit integers as strings or bare numbers without rounding, and
-//! `"NaN"` or `"Infinity"` as double values.
+//! JSON request and its protobuf twin give the same records. Trace requests can also go
+//! straight into span columns without records: a protobuf body through the wire reader
+//! (`trace_rows`), which borrows from the body, and a decoded request through
+//! `request_rows`, which borrows from its messages. Both give the rows of the records.
+//!
+//! The JSON decoder is spanbill's own, because OTLP/JSON needs rules that a generic mapping
+//! misses: hex ids in either case, enums as integers, 64-bit integers as strings or bare
+//! numbers without rounding, and `"NaN"` or `"Infinity"` as double values.
 //!
 //! Invalid items (a span with a wrong-length id, a span that ends before it starts) are
 //! rejected one by one and counted by reason. The rest of the request is kept, because

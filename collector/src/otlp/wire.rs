@@ -8,10 +8,11 @@
 //! limits and the same rejected spans.
 //!
 //! It reads what OTLP exporters send. For anything else it returns `None`, and the caller
-//! decodes the body with prost, which gives the same rows or the precise error: a body that
-//! does not decode, a string that is not UTF-8, a field with an unexpected wire type, a group,
-//! a singular message field given twice (which prost merges), an `AnyValue` with two values
-//! set, entity references on a resource, or values nested deeper than [`MAX_WIRE_DEPTH`].
+//! decodes the body with prost, which gives the same rows or the precise error. These cases
+//! go to prost: a body that does not decode, a string that is not UTF-8, a field with an
+//! unexpected wire type, a group, and a singular message field given twice (which prost
+//! merges). So do an `AnyValue` with two values set, entity references on a resource, and
+//! values nested deeper than [`MAX_WIRE_DEPTH`].
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue as ProtoKeyValue, any_value};

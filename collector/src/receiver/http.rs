@@ -249,8 +249,8 @@ enum Decoded {
     Frames(Result<SpanFrames, StoreError>, OtlpRequest),
 }
 
-/// Decodes and converts a body; the error is the message of a 400 response. Trace requests
-/// go straight into span columns while nothing subscribes to the store's live feed; a
+/// Decodes and converts a body. The error is the message of a 400 response. Trace requests
+/// go straight into span columns while nothing subscribes to the store's live feed. A
 /// protobuf one is read from the body without the message types when the wire reader
 /// handles its encoding.
 fn decode(

@@ -193,7 +193,7 @@ impl Receivers {
     }
 
     /// Builds the span columns of a decoded trace request without records, while nothing
-    /// subscribes to the store's live feed; `None` when a subscriber needs records.
+    /// subscribes to the store's live feed. `None` when a subscriber needs records.
     pub(crate) fn request_frames(
         &self,
         request: &ExportTraceServiceRequest,

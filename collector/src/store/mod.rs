@@ -5,7 +5,8 @@
 //!
 //! - A write is acknowledged once its batch is in the write-ahead log and fsynced. Writes
 //!   waiting together share one fsync (group commit). The log stores an OTLP write as its
-//!   protobuf request ([`OtlpRequest`]) and any other write as JSON of its records.
+//!   request, in protobuf or JSON as it arrived ([`OtlpRequest`]), and any other write as
+//!   JSON of its records.
 //! - Every write gets a sequence number. Parts name the range of writes they hold, and
 //!   every row carries its write's number in the `seq` column.
 //! - Parquet parts are written by a thread of their own while the writer goes on appending
@@ -20,7 +21,9 @@
 //!   receivers report as 429/503 or gRPC `UNAVAILABLE`.
 //! - [`Store::subscribe`] is the live feed: a broadcast of every acknowledged batch with a
 //!   bounded buffer. A slow subscriber misses batches and receives their count instead, so
-//!   it never slows writes.
+//!   it never slows writes. Receivers that read trace requests straight into columns
+//!   ([`Store::has_subscribers`]) do so only while nothing subscribes, so the feed sees
+//!   every batch that is written while it has subscribers.
 
 mod buffer;
 pub(crate) mod columns;

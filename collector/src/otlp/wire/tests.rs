@@ -19,7 +19,8 @@ use crate::store::Table;
 
 type Frames = Vec<((Table, time::Date), DataFrame)>;
 
-/// The frames and rejections through prost, conversion and the records' column writer.
+/// Returns the frames and rejections of prost decoding, conversion and the records' column
+/// writer.
 fn through_prost(body: &[u8], limits: &Limits) -> Option<(Frames, Vec<RejectReason>)> {
     let request = ExportTraceServiceRequest::decode(body).ok()?;
     let converted = convert_traces(request, limits);
@@ -44,7 +45,6 @@ fn assert_same_frames(wire: &Frames, prost: &Frames, context: &str) {
     }
 }
 
-/// Checks that the wire reader reads `body` and agrees with prost.
 /// Checks that the wire reader reads `body` and agrees with prost, and that the rows
 /// borrowed from the decoded request agree too.
 fn assert_agrees(body: &[u8], limits: &Limits, context: &str) {
@@ -146,8 +146,8 @@ fn any_value(random: &mut Random, depth: usize) -> AnyValue {
     AnyValue { value }
 }
 
-fn attributes(random: &mut Random, most: u64, depth: usize) -> Vec<KeyValue> {
-    (0..random.below(most + 1))
+fn attributes(random: &mut Random, max: u64, depth: usize) -> Vec<KeyValue> {
+    (0..random.below(max + 1))
         .map(|_| KeyValue {
             key: random.pick(KEYS).to_owned(),
             value: (!random.chance(5)).then(|| match random.below(4) {
