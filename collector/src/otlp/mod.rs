@@ -30,6 +30,7 @@ use prost::Message as _;
 use crate::model::{IdError, Records};
 
 pub use convert::{convert_metrics, convert_traces, log_bodies};
+pub(crate) use json::trace_rows_json;
 pub use json::{logs_from_json, metrics_from_json, traces_from_json};
 pub use logs::convert_logs;
 pub(crate) use wire::{request_rows, trace_rows};

@@ -28,7 +28,7 @@ const MAX_WIRE_DEPTH: usize = 32;
 
 /// Nesting depth past which arrays and maps become empty values, as in the conversion of
 /// decoded messages.
-const MAX_VALUE_DEPTH: usize = 8;
+pub(super) const MAX_VALUE_DEPTH: usize = 8;
 
 /// The reader met an encoding it leaves to prost.
 #[derive(Debug)]
@@ -146,7 +146,7 @@ fn once<'a>(slot: &mut Option<&'a [u8]>, bytes: &'a [u8]) -> Read<()> {
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary.
-fn truncate(text: &str, max: usize) -> &str {
+pub(super) fn truncate(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
     }
@@ -205,9 +205,9 @@ pub(crate) fn request_rows<'a>(
                 attributes.clear();
                 attributes.extend(borrowed_attributes(&span.attributes, limits, 0));
                 let mut fields = SpanFields {
-                    trace_id: &span.trace_id,
-                    span_id: &span.span_id,
-                    parent_span_id: &span.parent_span_id,
+                    trace_id: Id::Borrowed(&span.trace_id),
+                    span_id: Id::Borrowed(&span.span_id),
+                    parent_span_id: Id::Borrowed(&span.parent_span_id),
                     trace_state: &span.trace_state,
                     flags: span.flags,
                     name: &span.name,
@@ -231,8 +231,8 @@ pub(crate) fn request_rows<'a>(
                         .links
                         .iter()
                         .map(|link| LinkFields {
-                            trace_id: &link.trace_id,
-                            span_id: &link.span_id,
+                            trace_id: Id::Borrowed(&link.trace_id),
+                            span_id: Id::Borrowed(&link.span_id),
                             trace_state: &link.trace_state,
                             flags: link.flags,
                             attributes: proto_attributes(&link.attributes, limits, 0),
@@ -301,15 +301,30 @@ fn proto_value<'a>(value: &'a AnyValue, limits: &Limits, depth: usize) -> ValueR
     }
 }
 
-struct TraceReader<'l, 'a> {
-    limits: &'l Limits,
+pub(super) struct TraceReader<'l, 'a> {
+    pub(super) limits: &'l Limits,
     rows: SpanRows<'a>,
     rejected: Vec<RejectReason>,
 }
 
+impl<'l, 'a> TraceReader<'l, 'a> {
+    pub(super) fn new(limits: &'l Limits) -> Self {
+        Self {
+            limits,
+            rows: SpanRows::default(),
+            rejected: Vec::new(),
+        }
+    }
+
+    /// Returns the rows and the reasons of the rejected spans.
+    pub(super) fn finish(self) -> (SpanRows<'a>, Vec<RejectReason>) {
+        (self.rows, self.rejected)
+    }
+}
+
 /// The service and FaaS conventions of one resource, borrowed from its attributes.
 #[derive(Default, Clone, Copy)]
-struct Conventions<'a> {
+pub(super) struct Conventions<'a> {
     service_name: Option<&'a str>,
     service_version: Option<&'a str>,
     faas_name: Option<&'a str>,
@@ -320,7 +335,7 @@ struct Conventions<'a> {
 
 impl<'a> Conventions<'a> {
     /// Reads the conventions from resource attributes.
-    fn of_resource(attributes: &[AttributeRef<'a>]) -> Self {
+    pub(super) fn of_resource(attributes: &[AttributeRef<'a>]) -> Self {
         let text = |key| find(attributes, key).and_then(as_str);
         Self {
             service_name: text("service.name"),
@@ -374,33 +389,54 @@ fn as_bool(value: &ValueRef<'_>) -> Option<bool> {
     }
 }
 
+/// An id's bytes, borrowed from a request or decoded from hex text.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) enum Id<'a> {
+    #[default]
+    Empty,
+    Borrowed(&'a [u8]),
+    /// Up to 32 bytes decoded from hex, and how many of them are used. Valid ids have 16
+    /// or 8, and a longer one is kept so that its span is rejected for its length.
+    Decoded([u8; 32], u8),
+}
+
+impl Id<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Empty => &[],
+            Self::Borrowed(bytes) => bytes,
+            Self::Decoded(bytes, length) => &bytes[..usize::from(*length)],
+        }
+    }
+}
+
 /// The fields of one span, as slices of the body until the span is checked.
 #[derive(Default)]
-struct SpanFields<'a> {
-    trace_id: &'a [u8],
-    span_id: &'a [u8],
-    parent_span_id: &'a [u8],
-    trace_state: &'a str,
-    flags: u32,
-    name: &'a str,
-    kind: i32,
-    start_ns: u64,
-    end_ns: u64,
-    status: Option<&'a [u8]>,
-    status_code: i32,
-    status_message: &'a str,
-    attributes: Vec<AttributeRef<'a>>,
-    events: Vec<EventRef<'a>>,
-    links: Vec<LinkFields<'a>>,
+pub(super) struct SpanFields<'a> {
+    pub(super) trace_id: Id<'a>,
+    pub(super) span_id: Id<'a>,
+    pub(super) parent_span_id: Id<'a>,
+    pub(super) trace_state: &'a str,
+    pub(super) flags: u32,
+    pub(super) name: &'a str,
+    pub(super) kind: i32,
+    pub(super) start_ns: u64,
+    pub(super) end_ns: u64,
+    pub(super) status: Option<&'a [u8]>,
+    pub(super) status_code: i32,
+    pub(super) status_message: &'a str,
+    pub(super) attributes: Vec<AttributeRef<'a>>,
+    pub(super) events: Vec<EventRef<'a>>,
+    pub(super) links: Vec<LinkFields<'a>>,
 }
 
 /// The fields of one link, before its ids are checked.
-struct LinkFields<'a> {
-    trace_id: &'a [u8],
-    span_id: &'a [u8],
-    trace_state: &'a str,
-    flags: u32,
-    attributes: Vec<AttributeRef<'a>>,
+pub(super) struct LinkFields<'a> {
+    pub(super) trace_id: Id<'a>,
+    pub(super) span_id: Id<'a>,
+    pub(super) trace_state: &'a str,
+    pub(super) flags: u32,
+    pub(super) attributes: Vec<AttributeRef<'a>>,
 }
 
 impl<'a> TraceReader<'_, 'a> {
@@ -484,7 +520,7 @@ impl<'a> TraceReader<'_, 'a> {
     }
 
     /// Starts the rows of a resource: its attributes' JSON text, shared by its rows.
-    fn push_resource(&mut self, attributes: &[AttributeRef<'a>]) {
+    pub(super) fn push_resource(&mut self, attributes: &[AttributeRef<'a>]) {
         let range = self
             .rows
             .write_text(|out| write_json_attributes(attributes, out));
@@ -492,7 +528,7 @@ impl<'a> TraceReader<'_, 'a> {
     }
 
     /// Checks a span and adds its row, or its rejection.
-    fn finish_span(
+    pub(super) fn finish_span(
         &mut self,
         span: &mut SpanFields<'a>,
         resource: &Conventions<'a>,
@@ -537,10 +573,10 @@ impl<'a> TraceReader<'_, 'a> {
         let mut fields = Fields::new(bytes);
         while let Some((number, wire_type)) = fields.next()? {
             match number {
-                1 => span.trace_id = fields.bytes(wire_type)?,
-                2 => span.span_id = fields.bytes(wire_type)?,
+                1 => span.trace_id = Id::Borrowed(fields.bytes(wire_type)?),
+                2 => span.span_id = Id::Borrowed(fields.bytes(wire_type)?),
                 3 => span.trace_state = fields.text(wire_type)?,
-                4 => span.parent_span_id = fields.bytes(wire_type)?,
+                4 => span.parent_span_id = Id::Borrowed(fields.bytes(wire_type)?),
                 5 => span.name = fields.text(wire_type)?,
                 6 => span.kind = fields.number(wire_type)? as i32,
                 7 => span.start_ns = fields.fixed64(wire_type)?,
@@ -567,8 +603,8 @@ impl<'a> TraceReader<'_, 'a> {
 
     fn link(&self, bytes: &'a [u8]) -> Read<LinkFields<'a>> {
         let mut link = LinkFields {
-            trace_id: &[],
-            span_id: &[],
+            trace_id: Id::default(),
+            span_id: Id::default(),
             trace_state: "",
             flags: 0,
             attributes: Vec::new(),
@@ -576,8 +612,8 @@ impl<'a> TraceReader<'_, 'a> {
         let mut fields = Fields::new(bytes);
         while let Some((number, wire_type)) = fields.next()? {
             match number {
-                1 => link.trace_id = fields.bytes(wire_type)?,
-                2 => link.span_id = fields.bytes(wire_type)?,
+                1 => link.trace_id = Id::Borrowed(fields.bytes(wire_type)?),
+                2 => link.span_id = Id::Borrowed(fields.bytes(wire_type)?),
                 3 => link.trace_state = fields.text(wire_type)?,
                 4 => self.push_attribute(&mut link.attributes, fields.bytes(wire_type)?, 0)?,
                 5 => {
@@ -778,12 +814,12 @@ struct Checked<'a> {
 /// Checks a span as the conversion of decoded messages does, in the same order, so a span
 /// with several faults is rejected for the same one.
 fn check<'a>(span: &SpanFields<'a>) -> Result<Checked<'a>, RejectReason> {
-    let trace_id = TraceId::from_bytes(span.trace_id).map_err(RejectReason::InvalidId)?;
-    let span_id = SpanId::from_bytes(span.span_id).map_err(RejectReason::InvalidId)?;
-    let parent_span_id = if span.parent_span_id.is_empty() {
+    let trace_id = TraceId::from_bytes(span.trace_id.bytes()).map_err(RejectReason::InvalidId)?;
+    let span_id = SpanId::from_bytes(span.span_id.bytes()).map_err(RejectReason::InvalidId)?;
+    let parent_span_id = if span.parent_span_id.bytes().is_empty() {
         None
     } else {
-        Some(SpanId::from_bytes(span.parent_span_id).map_err(RejectReason::InvalidId)?)
+        Some(SpanId::from_bytes(span.parent_span_id.bytes()).map_err(RejectReason::InvalidId)?)
     };
     if span.end_ns < span.start_ns {
         return Err(RejectReason::NegativeDuration);
@@ -810,8 +846,10 @@ fn check_links(links: Vec<LinkFields<'_>>) -> Result<Vec<LinkRef<'_>>, RejectRea
         .into_iter()
         .map(|link| {
             Ok(LinkRef {
-                trace_id: TraceId::from_bytes(link.trace_id).map_err(RejectReason::InvalidId)?,
-                span_id: SpanId::from_bytes(link.span_id).map_err(RejectReason::InvalidId)?,
+                trace_id: TraceId::from_bytes(link.trace_id.bytes())
+                    .map_err(RejectReason::InvalidId)?,
+                span_id: SpanId::from_bytes(link.span_id.bytes())
+                    .map_err(RejectReason::InvalidId)?,
                 trace_state: (!link.trace_state.is_empty()).then_some(link.trace_state),
                 flags: link.flags,
                 attributes: link.attributes,
@@ -836,4 +874,4 @@ fn status(bytes: &[u8]) -> Read<(i32, &str)> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -250,9 +250,9 @@ enum Decoded {
 }
 
 /// Decodes and converts a body. The error is the message of a 400 response. Trace requests
-/// go straight into span columns while nothing subscribes to the store's live feed. A
-/// protobuf one is read from the body without the message types when the wire reader
-/// handles its encoding.
+/// go straight into span columns while nothing subscribes to the store's live feed. They
+/// are read from the body without the message types when the wire reader (protobuf) or the
+/// borrowing JSON reader handles their encoding.
 fn decode(
     signal: Signal,
     encoding: Encoding,
@@ -264,7 +264,7 @@ fn decode(
         Signal::Traces => {
             let wire = match encoding {
                 Encoding::Protobuf => receivers.wire_frames(&body),
-                Encoding::Json => None,
+                Encoding::Json => receivers.json_frames(&body),
             };
             let frames = if let Some(frames) = wire {
                 frames

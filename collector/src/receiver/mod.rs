@@ -192,6 +192,18 @@ impl Receivers {
         Some(self.frames_of(&rows).map(|frames| (frames, rejected)))
     }
 
+    /// Reads an OTLP/JSON trace request body straight into span columns, while nothing
+    /// subscribes to the store's live feed. `None` when a subscriber needs records, or when
+    /// the borrowing JSON reader leaves the body to the decoder.
+    pub(crate) fn json_frames(&self, body: &[u8]) -> Option<Result<SpanFrames, StoreError>> {
+        if self.store.has_subscribers() {
+            return None;
+        }
+        let arena = bumpalo::Bump::new();
+        let (rows, rejected) = otlp::trace_rows_json(body, &arena, &self.limits.otlp)?;
+        Some(self.frames_of(&rows).map(|frames| (frames, rejected)))
+    }
+
     /// Builds the span columns of a decoded trace request without records, while nothing
     /// subscribes to the store's live feed. `None` when a subscriber needs records.
     pub(crate) fn request_frames(

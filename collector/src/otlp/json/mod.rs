@@ -13,6 +13,9 @@
 //! (`resourceSpans[0].scopeSpans[0].spans[3].traceId`).
 
 mod attributes;
+mod rows;
+
+pub(crate) use rows::trace_rows_json;
 mod scalars;
 
 use std::fmt;

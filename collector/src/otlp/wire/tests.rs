@@ -17,7 +17,7 @@ use crate::model::Span as SpanRecord;
 use crate::otlp::{Encoding, convert_traces, decode_traces};
 use crate::store::Table;
 
-type Frames = Vec<((Table, time::Date), DataFrame)>;
+pub(in crate::otlp) type Frames = Vec<((Table, time::Date), DataFrame)>;
 
 /// Returns the frames and rejections of prost decoding, conversion and the records' column
 /// writer.
@@ -34,7 +34,7 @@ fn through_wire(body: &[u8], limits: &Limits) -> Option<(Frames, Vec<RejectReaso
     Some((rows.frames().unwrap(), rejected))
 }
 
-fn assert_same_frames(wire: &Frames, prost: &Frames, context: &str) {
+pub(in crate::otlp) fn assert_same_frames(wire: &Frames, prost: &Frames, context: &str) {
     assert_eq!(wire.len(), prost.len(), "{context}: frame count");
     for ((wire_key, wire_frame), (prost_key, prost_frame)) in wire.iter().zip(prost) {
         assert_eq!(wire_key, prost_key, "{context}");
@@ -64,21 +64,21 @@ fn assert_agrees(body: &[u8], limits: &Limits, context: &str) {
 }
 
 /// A small deterministic generator (xorshift64*), so failures reproduce.
-struct Random(u64);
+pub(in crate::otlp) struct Random(pub(in crate::otlp) u64);
 
 impl Random {
-    fn next(&mut self) -> u64 {
+    pub(in crate::otlp) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
-    fn below(&mut self, bound: u64) -> u64 {
+    pub(in crate::otlp) fn below(&mut self, bound: u64) -> u64 {
         self.next() % bound
     }
 
-    fn chance(&mut self, percent: u64) -> bool {
+    pub(in crate::otlp) fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
     }
 
@@ -234,7 +234,7 @@ fn span(random: &mut Random) -> Span {
     }
 }
 
-fn request(random: &mut Random) -> ExportTraceServiceRequest {
+pub(in crate::otlp) fn request(random: &mut Random) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
         resource_spans: (0..=random.below(3))
             .map(|_| ResourceSpans {
@@ -260,7 +260,7 @@ fn request(random: &mut Random) -> ExportTraceServiceRequest {
     }
 }
 
-const SMALL_LIMITS: Limits = Limits {
+pub(in crate::otlp) const SMALL_LIMITS: Limits = Limits {
     max_attribute_len: 7,
     max_attributes: 3,
 };

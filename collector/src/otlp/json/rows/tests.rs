@@ -1,0 +1,472 @@
+//! The borrowing JSON reader must give the rows that the decoder and `request_rows` give,
+//! and must leave every body the decoder rejects to the decoder.
+
+use std::fmt::Write as _;
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use serde_json::{Map, Value, json};
+
+use super::*;
+use crate::otlp::wire::tests::{Frames, Random, SMALL_LIMITS, assert_same_frames, request};
+use crate::otlp::{Encoding, decode_traces, request_rows};
+
+/// Writes requests as OTLP/JSON with the choices an exporter may make: either field name,
+/// integers as numbers or strings, enums by number or name, ids in either case, and
+/// explicit nulls and unknown fields. Without `escapes`, texts lose the characters that
+/// JSON escapes, so the reader can borrow them.
+struct Writer<'r> {
+    random: &'r mut Random,
+    escapes: bool,
+}
+
+impl Writer<'_> {
+    fn name(&mut self, camel: &str, proto: &str) -> String {
+        if self.random.chance(20) { proto } else { camel }.to_owned()
+    }
+
+    fn text(&mut self, text: &str) -> Value {
+        if self.escapes {
+            Value::from(text)
+        } else {
+            Value::from(text.replace(|c: char| c == '"' || c == '\\' || c.is_control(), ""))
+        }
+    }
+
+    fn integer(&mut self, value: u64) -> Value {
+        if self.random.chance(50) {
+            Value::from(value.to_string())
+        } else {
+            Value::from(value)
+        }
+    }
+
+    fn id(&mut self, bytes: &[u8]) -> Value {
+        if bytes.is_empty() && self.random.chance(50) {
+            return Value::Null;
+        }
+        let hex = bytes.iter().fold(String::new(), |mut hex, byte| {
+            write!(hex, "{byte:02x}").expect("writing to a String succeeds");
+            hex
+        });
+        Value::from(if self.random.chance(30) {
+            hex.to_uppercase()
+        } else {
+            hex
+        })
+    }
+
+    fn enumeration(&mut self, value: i32, names: &[&str]) -> Value {
+        match usize::try_from(value)
+            .ok()
+            .and_then(|index| names.get(index))
+        {
+            Some(name) if self.random.chance(40) => Value::from(*name),
+            _ => Value::from(value),
+        }
+    }
+
+    /// Sets a field under one of its names, and sometimes adds an unknown field or a null
+    /// in its place when the value is a default.
+    fn set(&mut self, object: &mut Map<String, Value>, (camel, proto): (&str, &str), value: Value) {
+        let name = self.name(camel, proto);
+        object.insert(name, value);
+        if self.random.chance(5) {
+            object.insert(
+                "unknownField".to_owned(),
+                json!({"nested": [1, "two", null]}),
+            );
+        }
+    }
+
+    fn attributes(&mut self, pairs: &[KeyValue]) -> Value {
+        Value::Array(
+            pairs
+                .iter()
+                .map(|pair| {
+                    let mut object = Map::new();
+                    object.insert("key".to_owned(), self.text(&pair.key));
+                    let value = match &pair.value {
+                        Some(value) => self.value(value),
+                        None => Value::Null,
+                    };
+                    if !value.is_null() || self.random.chance(50) {
+                        object.insert("value".to_owned(), value);
+                    }
+                    Value::Object(object)
+                })
+                .collect(),
+        )
+    }
+
+    fn value(&mut self, value: &AnyValue) -> Value {
+        use any_value::Value as V;
+        let mut object = Map::new();
+        let (names, written) = match &value.value {
+            None => return json!({}),
+            Some(V::StringValue(text)) => (("stringValue", "string_value"), self.text(text)),
+            Some(V::BoolValue(value)) => (("boolValue", "bool_value"), Value::from(*value)),
+            Some(V::IntValue(value)) => (
+                ("intValue", "int_value"),
+                if self.random.chance(50) {
+                    Value::from(value.to_string())
+                } else {
+                    Value::from(*value)
+                },
+            ),
+            Some(V::DoubleValue(value)) => (
+                ("doubleValue", "double_value"),
+                if value.is_nan() {
+                    Value::from("NaN")
+                } else if value.is_infinite() {
+                    Value::from(if *value > 0.0 {
+                        "Infinity"
+                    } else {
+                        "-Infinity"
+                    })
+                } else {
+                    Value::from(*value)
+                },
+            ),
+            Some(V::BytesValue(_) | V::StringValueStrindex(_)) => {
+                (("bytesValue", "bytes_value"), Value::Null)
+            }
+            Some(V::ArrayValue(array)) => (
+                ("arrayValue", "array_value"),
+                json!({"values": array.values.iter().map(|item| self.value(item)).collect::<Vec<_>>()}),
+            ),
+            Some(V::KvlistValue(list)) => (
+                ("kvlistValue", "kvlist_value"),
+                json!({"values": self.attributes(&list.values)}),
+            ),
+        };
+        self.set(&mut object, names, written);
+        Value::Object(object)
+    }
+
+    fn request(&mut self, request: &ExportTraceServiceRequest) -> String {
+        let mut resources = Vec::new();
+        for resource_spans in &request.resource_spans {
+            let mut object = Map::new();
+            if let Some(resource) = &resource_spans.resource {
+                let mut written = Map::new();
+                let attributes = self.attributes(&resource.attributes);
+                self.set(&mut written, ("attributes", "attributes"), attributes);
+                object.insert("resource".to_owned(), Value::Object(written));
+            }
+            let mut scopes = Vec::new();
+            for scope_spans in &resource_spans.scope_spans {
+                let mut scope_object = Map::new();
+                if let Some(scope) = &scope_spans.scope {
+                    let name = self.text(&scope.name);
+                    let version = self.text(&scope.version);
+                    scope_object.insert(
+                        "scope".to_owned(),
+                        json!({"name": name, "version": version}),
+                    );
+                }
+                let spans: Vec<Value> = scope_spans
+                    .spans
+                    .iter()
+                    .map(|span| self.span(span))
+                    .collect();
+                scope_object.insert("spans".to_owned(), Value::Array(spans));
+                let url = self.text(&scope_spans.schema_url);
+                self.set(&mut scope_object, ("schemaUrl", "schema_url"), url);
+                scopes.push(Value::Object(scope_object));
+            }
+            self.set(
+                &mut object,
+                ("scopeSpans", "scope_spans"),
+                Value::Array(scopes),
+            );
+            resources.push(Value::Object(object));
+        }
+        let mut top = Map::new();
+        self.set(
+            &mut top,
+            ("resourceSpans", "resource_spans"),
+            Value::Array(resources),
+        );
+        Value::Object(top).to_string()
+    }
+
+    fn span(&mut self, span: &opentelemetry_proto::tonic::trace::v1::Span) -> Value {
+        let mut object = Map::new();
+        let trace_id = self.id(&span.trace_id);
+        self.set(&mut object, ("traceId", "trace_id"), trace_id);
+        let span_id = self.id(&span.span_id);
+        self.set(&mut object, ("spanId", "span_id"), span_id);
+        let parent = self.id(&span.parent_span_id);
+        self.set(&mut object, ("parentSpanId", "parent_span_id"), parent);
+        let state = self.text(&span.trace_state);
+        self.set(&mut object, ("traceState", "trace_state"), state);
+        let flags = self.integer(u64::from(span.flags));
+        self.set(&mut object, ("flags", "flags"), flags);
+        let name = self.text(&span.name);
+        self.set(&mut object, ("name", "name"), name);
+        let kind = self.enumeration(span.kind, SPAN_KINDS);
+        self.set(&mut object, ("kind", "kind"), kind);
+        let start = self.integer(span.start_time_unix_nano);
+        self.set(
+            &mut object,
+            ("startTimeUnixNano", "start_time_unix_nano"),
+            start,
+        );
+        let end = self.integer(span.end_time_unix_nano);
+        self.set(&mut object, ("endTimeUnixNano", "end_time_unix_nano"), end);
+        let attributes = self.attributes(&span.attributes);
+        self.set(&mut object, ("attributes", "attributes"), attributes);
+        let dropped = self.integer(u64::from(span.dropped_attributes_count));
+        self.set(
+            &mut object,
+            ("droppedAttributesCount", "dropped_attributes_count"),
+            dropped,
+        );
+        let events: Vec<Value> = span
+            .events
+            .iter()
+            .map(|event| {
+                let time = self.integer(event.time_unix_nano);
+                let name = self.text(&event.name);
+                let attributes = self.attributes(&event.attributes);
+                json!({"timeUnixNano": time, "name": name, "attributes": attributes})
+            })
+            .collect();
+        self.set(&mut object, ("events", "events"), Value::Array(events));
+        let links: Vec<Value> = span
+            .links
+            .iter()
+            .map(|link| {
+                let trace_id = self.id(&link.trace_id);
+                let span_id = self.id(&link.span_id);
+                let state = self.text(&link.trace_state);
+                let attributes = self.attributes(&link.attributes);
+                let flags = self.integer(u64::from(link.flags));
+                json!({"traceId": trace_id, "spanId": span_id, "traceState": state,
+                       "attributes": attributes, "flags": flags})
+            })
+            .collect();
+        self.set(&mut object, ("links", "links"), Value::Array(links));
+        let status = match &span.status {
+            Some(status) => {
+                let message = self.text(&status.message);
+                let code = self.enumeration(status.code, STATUS_CODES);
+                json!({"message": message, "code": code})
+            }
+            None => Value::Null,
+        };
+        self.set(&mut object, ("status", "status"), status);
+        Value::Object(object)
+    }
+}
+
+/// The rows through the decoder and `request_rows`; `None` when the decoder rejects the body.
+fn through_decoder(body: &[u8], limits: &Limits) -> Option<(Frames, Vec<RejectReason>)> {
+    let request = decode_traces(body, Encoding::Json).ok()?;
+    let (rows, rejected) = request_rows(&request, limits);
+    Some((rows.frames().unwrap(), rejected))
+}
+
+fn through_reader(body: &[u8], limits: &Limits) -> Option<(Frames, Vec<RejectReason>)> {
+    let arena = Bump::new();
+    let (rows, rejected) = trace_rows_json(body, &arena, limits)?;
+    Some((rows.frames().unwrap(), rejected))
+}
+
+/// Compares the two paths on `body` and returns whether the reader read it.
+fn compare(body: &str, limits: &Limits, context: &str) -> bool {
+    match (
+        through_reader(body.as_bytes(), limits),
+        through_decoder(body.as_bytes(), limits),
+    ) {
+        (Some(_), None) => panic!("{context}: the reader read a body the decoder rejects"),
+        (Some((frames, rejected)), Some((expected, expected_rejected))) => {
+            assert_eq!(rejected, expected_rejected, "{context}: rejections");
+            assert_same_frames(&frames, &expected, context);
+            true
+        }
+        (None, _) => false,
+    }
+}
+
+#[test]
+fn random_json_requests_give_the_decoders_rows() {
+    let mut random = Random(0x5eed_2026_1205_0004);
+    let mut read = 0;
+    let rounds = 300;
+    for round in 0..rounds {
+        let request = request(&mut random);
+        let escapes = round % 5 == 0;
+        let body = Writer {
+            random: &mut random,
+            escapes,
+        }
+        .request(&request);
+        let limits = if round % 3 == 0 {
+            SMALL_LIMITS
+        } else {
+            Limits::default()
+        };
+        if compare(&body, &limits, &format!("request {round}")) {
+            read += 1;
+        }
+    }
+    // The writer makes no body that the reader leaves to the decoder.
+    assert_eq!(read, rounds);
+}
+
+#[test]
+fn unusual_json_is_read_or_left_to_the_decoder() {
+    let span = r#"{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"x","startTimeUnixNano":"1717000000000000000","endTimeUnixNano":"1717000000000000001"}"#;
+    let plain = format!(
+        r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"orders"}}}}]}},"scopeSpans":[{{"scope":{{"name":"s"}},"spans":[{span}]}}]}}]}}"#
+    );
+    assert!(compare(&plain, &Limits::default(), "plain"));
+
+    let escaped = plain.replace(r#""name":"x""#, r#""name":"\u0078 \"quoted\"\n""#);
+    assert!(compare(&escaped, &Limits::default(), "escaped name"));
+    let escaped_key = plain.replace(r#""key":"service.name""#, r#""k\u0065y":"service.name""#);
+    assert!(compare(&escaped_key, &Limits::default(), "escaped key"));
+
+    // Values nested past the depth at which the conversion empties them, but within the
+    // decoder's limit.
+    let mut deep = r#"{"intValue":"7"}"#.to_owned();
+    for level in 0..12 {
+        deep = if level % 2 == 0 {
+            format!(r#"{{"arrayValue":{{"values":[{deep},{{"boolValue":true}}]}}}}"#)
+        } else {
+            format!(r#"{{"kvlistValue":{{"values":[{{"key":"k{level}","value":{deep}}}]}}}}"#)
+        };
+    }
+    let nested = plain.replace(r#"{"stringValue":"orders"}"#, &deep);
+    assert!(compare(&nested, &Limits::default(), "nested values"));
+    assert!(compare(
+        &nested,
+        &SMALL_LIMITS,
+        "nested values, small limits"
+    ));
+
+    let cases = [
+        (
+            "bytes value",
+            plain.replace(
+                r#"{"stringValue":"orders"}"#,
+                r#"{"bytesValue":"b3JkZXJz"}"#,
+            ),
+            true,
+        ),
+        (
+            "resource after its spans",
+            format!(
+                r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{span}]}}],"resource":{{"attributes":[]}}}}]}}"#
+            ),
+            true,
+        ),
+        (
+            "scope after its spans",
+            format!(
+                r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{span}],"scope":{{"name":"s"}}}}]}}]}}"#
+            ),
+            true,
+        ),
+        (
+            "id longer than 32 bytes",
+            plain.replace("eee19b7ec3c1b174", &"eee19b7ec3c1b174".repeat(5)),
+            true,
+        ),
+        (
+            "field given by both names",
+            plain.replace(
+                r#""name":"x""#,
+                r#""name":"x","trace_id":"5b8efff798038103d269b633813fc60c""#,
+            ),
+            false,
+        ),
+        (
+            "odd hex digits",
+            plain.replace("eee19b7ec3c1b174", "eee19b7ec3c1b17"),
+            false,
+        ),
+        ("trailing text", format!("{plain} x"), false),
+    ];
+    for (name, body, decodes) in cases {
+        assert!(
+            !compare(&body, &Limits::default(), name),
+            "{name}: the reader read it"
+        );
+        assert_eq!(
+            decode_traces(body.as_bytes(), Encoding::Json).is_ok(),
+            decodes,
+            "{name}: the decoder's outcome"
+        );
+    }
+}
+
+#[test]
+fn corpus_json_gives_the_decoders_rows() {
+    for (name, body) in [
+        (
+            "links and error status",
+            include_str!(
+                "../../../../tests/data/otlp_json_traces_lambda_events_links_error_status.json"
+            ),
+        ),
+        (
+            "twin of the protobuf sample",
+            include_str!("../../../../tests/data/otlp_json_traces_twin_of_protobuf_sample.json"),
+        ),
+        (
+            "uppercase hex and large integers",
+            include_str!(
+                "../../../../tests/data/otlp_json_traces_uppercase_hex_bare_int64_beyond_2p53.json"
+            ),
+        ),
+    ] {
+        assert!(
+            compare(body, &Limits::default(), name),
+            "{name}: left to the decoder"
+        );
+        compare(body, &SMALL_LIMITS, name);
+    }
+}
+
+/// Truncated bodies and bodies with one character changed: the reader reads only bodies the
+/// decoder accepts, and gives its rows.
+#[test]
+fn damaged_json_never_gives_other_rows() {
+    let mut random = Random(0x5eed_2026_1205_0005);
+    let mut read = 0;
+    for round in 0..40 {
+        let request = request(&mut random);
+        let body = Writer {
+            random: &mut random,
+            escapes: false,
+        }
+        .request(&request);
+        let bytes = body.as_bytes();
+        let mut damaged: Vec<Vec<u8>> = (0..bytes.len())
+            .step_by(1 + bytes.len() / 30)
+            .map(|end| bytes[..end].to_vec())
+            .collect();
+        for _ in 0..60 {
+            let mut changed = bytes.to_vec();
+            let at = random.below(changed.len() as u64) as usize;
+            changed[at] = b"{}[]\":,0a9- nultrefxAZ"[random.below(22) as usize];
+            damaged.push(changed);
+        }
+        for (index, body) in damaged.iter().enumerate() {
+            let Ok(text) = std::str::from_utf8(body) else {
+                continue;
+            };
+            if compare(
+                text,
+                &Limits::default(),
+                &format!("request {round}, body {index}"),
+            ) {
+                read += 1;
+            }
+        }
+    }
+    assert!(read > 100, "read {read}");
+}
