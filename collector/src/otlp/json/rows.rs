@@ -280,6 +280,23 @@ impl Visitor<'_> for SkippedText {
     }
 }
 
+/// The value of each hex digit in either case, by byte; 0xff for bytes that are not one.
+const HEX_DIGITS: [u8; 256] = {
+    let mut digits = [0xff_u8; 256];
+    let mut index = 0;
+    while index < 10 {
+        digits[b'0' as usize + index] = index as u8;
+        index += 1;
+    }
+    let mut index = 0;
+    while index < 6 {
+        digits[b'a' as usize + index] = 10 + index as u8;
+        digits[b'A' as usize + index] = 10 + index as u8;
+        index += 1;
+    }
+    digits
+};
+
 /// A trace or span id in hex, either case, decoded into at most 32 bytes. `null` or `""` is
 /// an empty id.
 struct HexId;
@@ -304,21 +321,17 @@ impl Visitor<'_> for HexId {
     }
 
     fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
-        let digit = |byte: u8| match byte {
-            b'0'..=b'9' => Some(byte - b'0'),
-            b'a'..=b'f' => Some(byte - b'a' + 10),
-            b'A'..=b'F' => Some(byte - b'A' + 10),
-            _ => None,
-        };
         if !value.len().is_multiple_of(2) || value.len() > 64 {
             return Err(E::invalid_value(de::Unexpected::Str(value), &self));
         }
         let mut bytes = [0_u8; 32];
         for (byte, pair) in bytes.iter_mut().zip(value.as_bytes().chunks_exact(2)) {
-            *byte = digit(pair[0])
-                .zip(digit(pair[1]))
-                .map(|(high, low)| high << 4 | low)
-                .ok_or_else(|| E::invalid_value(de::Unexpected::Str(value), &self))?;
+            let high = HEX_DIGITS[usize::from(pair[0])];
+            let low = HEX_DIGITS[usize::from(pair[1])];
+            if (high | low) > 0x0f {
+                return Err(E::invalid_value(de::Unexpected::Str(value), &self));
+            }
+            *byte = high << 4 | low;
         }
         let length = u8::try_from(value.len() / 2).expect("at most 32 bytes");
         Ok(Id::Decoded(bytes, length))
