@@ -274,6 +274,16 @@ fn write_json_value(value: &ValueRef<'_>, out: &mut String) {
 /// and the rest as `\u00XX` in lowercase hex.
 pub(crate) fn write_json_string(text: &str, out: &mut String) {
     out.push('"');
+    // Most texts need no escape. This check has no early exit, so the compiler can test
+    // many bytes at once.
+    let needs_escape = text.bytes().fold(0_u8, |found, byte| {
+        found | u8::from(byte < 0x20) | u8::from(byte == b'"') | u8::from(byte == b'\\')
+    }) != 0;
+    if !needs_escape {
+        out.push_str(text);
+        out.push('"');
+        return;
+    }
     let mut start = 0;
     for (index, byte) in text.bytes().enumerate() {
         let escape = match byte {

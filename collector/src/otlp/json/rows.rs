@@ -101,15 +101,6 @@ const LINK: Fields = &[
     ("flags", "flags"),
 ];
 const STATUS: Fields = &[("message", "message"), ("code", "code")];
-const VALUE: Fields = &[
-    ("stringValue", "string_value"),
-    ("boolValue", "bool_value"),
-    ("intValue", "int_value"),
-    ("doubleValue", "double_value"),
-    ("bytesValue", "bytes_value"),
-    ("arrayValue", "array_value"),
-    ("kvlistValue", "kvlist_value"),
-];
 
 /// Reads the next key of a message and returns its field number among `fields`, skipping
 /// the values of unknown fields. A field given twice fails, as serde's derive fails the
@@ -481,12 +472,18 @@ impl<'de> Visitor<'de> for AnyValue<'_, 'de> {
         // not null counts.
         let mut value = ValueRef::Empty;
         while let Some(key) = map.next_key_seed(Text(self.arena))? {
-            let Some(field) = VALUE
-                .iter()
-                .position(|(camel, proto)| key == *camel || key == *proto)
-            else {
-                map.next_value::<IgnoredAny>()?;
-                continue;
+            let field = match key {
+                "stringValue" | "string_value" => 0,
+                "boolValue" | "bool_value" => 1,
+                "intValue" | "int_value" => 2,
+                "doubleValue" | "double_value" => 3,
+                "bytesValue" | "bytes_value" => 4,
+                "arrayValue" | "array_value" => 5,
+                "kvlistValue" | "kvlist_value" => 6,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
             };
             let read = match field {
                 0 => map
