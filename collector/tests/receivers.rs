@@ -867,11 +867,11 @@ async fn grpc_logs_reject_non_platform_records() {
 }
 
 /// A trace request is read straight into columns while nothing subscribes to the live feed,
-/// and through records while something does. Both store the same rows, answer with the same
+/// and through records while something does. Both store the same rows, respond with the same
 /// partial success, and the subscriber gets the second request's spans. A JSON request sent
 /// before the subscription goes into columns through its decoded messages.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn http_trace_requests_reach_the_dataset_and_feed_subscribers() {
+async fn http_traces_reach_dataset_and_feed() {
     use spanbill_collector::store::{DateRange, FeedEvent, Table, scan};
 
     let dir = tempfile::tempdir().unwrap();

@@ -347,8 +347,8 @@ impl<'a> Conventions<'a> {
         }
     }
 
-    /// The conventions of one span: a key the span's attributes set wins over the resource,
-    /// even when its value has another type.
+    /// Returns the conventions of one span. A key that the span's attributes set wins over
+    /// the resource, even when its value has another type.
     fn of_span(attributes: &[AttributeRef<'a>], resource: &Self) -> Self {
         let text = |key, shared: Option<&'a str>| match find(attributes, key) {
             Some(value) => as_str(value),
@@ -647,7 +647,7 @@ impl<'a> TraceReader<'_, 'a> {
         Ok(event)
     }
 
-    /// Reads one `KeyValue` and appends it to `attributes` unless they are at the limit; it
+    /// Reads one `KeyValue` and appends it to `attributes` unless they are at the limit. It
     /// is read either way, so a malformed one sends the body to prost.
     fn push_attribute(
         &self,

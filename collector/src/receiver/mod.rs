@@ -21,7 +21,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
 use crate::otlp;
 use crate::store::columns::SpanRows;
-use crate::store::{OtlpRequest, Store, StoreError, Table, WriteFrames};
+use crate::store::{OtlpRequest, PendingWrite, Store, StoreError, Table, WriteFrames};
 
 /// Span columns read straight from a trace request, with the reasons of the spans it
 /// rejected.
@@ -167,6 +167,16 @@ impl Receivers {
             Some(request) => self.store.try_write_otlp(records, request),
             None => self.store.try_write(records),
         };
+        self.wait_durable(queued, counts).await
+    }
+
+    /// Waits until a queued write is durable and counts it: as stored with `counts` (spans,
+    /// metric points, invocations), or as busy when the store's queue was full.
+    async fn wait_durable(
+        &self,
+        queued: Result<PendingWrite, StoreError>,
+        counts: (usize, usize, usize),
+    ) -> Result<(), StoreError> {
         let result = match queued {
             Ok(pending) => pending.durable().await.map(|_| ()),
             Err(error) => Err(error),
@@ -238,17 +248,7 @@ impl Receivers {
         if spans == 0 {
             return Ok(());
         }
-        let result = match self.store.try_write_frames(frames, request) {
-            Ok(pending) => pending.durable().await.map(|_| ()),
-            Err(error) => Err(error),
-        };
-        if let Err(error) = result {
-            if matches!(error, StoreError::Busy { .. }) {
-                self.counters.busy();
-            }
-            return Err(error);
-        }
-        self.counters.stored((spans, 0, 0));
-        Ok(())
+        let queued = self.store.try_write_frames(frames, request);
+        self.wait_durable(queued, (spans, 0, 0)).await
     }
 }

@@ -271,7 +271,7 @@ impl Visitor<'_> for SkippedText {
     }
 }
 
-/// The value of each hex digit in either case, by byte; 0xff for bytes that are not one.
+/// The value of each hex digit in either case, by byte. Other bytes map to 0xff.
 const HEX_DIGITS: [u8; 256] = {
     let mut digits = [0xff_u8; 256];
     let mut index = 0;
@@ -466,7 +466,7 @@ impl<'de> Visitor<'de> for AnyValue<'_, 'de> {
             return Err(de::Error::custom("attribute value nested too deeply"));
         }
         let nested = self.depth + 1;
-        let kept = self.depth < MAX_VALUE_DEPTH;
+        let within_depth = self.depth < MAX_VALUE_DEPTH;
         let max_len = self.limits.max_attribute_len;
         // As in the decoder, a value field given twice is allowed and the last one that is
         // not null counts.
@@ -505,7 +505,7 @@ impl<'de> Visitor<'de> for AnyValue<'_, 'de> {
                     })))?
                     .map(|mut items| {
                         items.truncate(self.limits.max_attributes);
-                        if kept {
+                        if within_depth {
                             ValueRef::Array(items)
                         } else {
                             ValueRef::Empty
@@ -518,7 +518,7 @@ impl<'de> Visitor<'de> for AnyValue<'_, 'de> {
                         depth: nested,
                     })))?
                     .map(|pairs| {
-                        if kept {
+                        if within_depth {
                             ValueRef::Map(pairs)
                         } else {
                             ValueRef::Empty

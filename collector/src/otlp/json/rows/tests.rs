@@ -66,8 +66,7 @@ impl Writer<'_> {
         }
     }
 
-    /// Sets a field under one of its names, and sometimes adds an unknown field or a null
-    /// in its place when the value is a default.
+    /// Sets a field under one of its names, and sometimes adds an unknown field next to it.
     fn set(&mut self, object: &mut Map<String, Value>, (camel, proto): (&str, &str), value: Value) {
         let name = self.name(camel, proto);
         object.insert(name, value);
@@ -193,6 +192,7 @@ impl Writer<'_> {
 
     fn span(&mut self, span: &opentelemetry_proto::tonic::trace::v1::Span) -> Value {
         let mut object = Map::new();
+
         let trace_id = self.id(&span.trace_id);
         self.set(&mut object, ("traceId", "trace_id"), trace_id);
         let span_id = self.id(&span.span_id);
@@ -215,6 +215,7 @@ impl Writer<'_> {
         );
         let end = self.integer(span.end_time_unix_nano);
         self.set(&mut object, ("endTimeUnixNano", "end_time_unix_nano"), end);
+
         let attributes = self.attributes(&span.attributes);
         self.set(&mut object, ("attributes", "attributes"), attributes);
         let dropped = self.integer(u64::from(span.dropped_attributes_count));
@@ -223,6 +224,7 @@ impl Writer<'_> {
             ("droppedAttributesCount", "dropped_attributes_count"),
             dropped,
         );
+
         let events: Vec<Value> = span
             .events
             .iter()
@@ -234,6 +236,7 @@ impl Writer<'_> {
             })
             .collect();
         self.set(&mut object, ("events", "events"), Value::Array(events));
+
         let links: Vec<Value> = span
             .links
             .iter()
@@ -248,6 +251,7 @@ impl Writer<'_> {
             })
             .collect();
         self.set(&mut object, ("links", "links"), Value::Array(links));
+
         let status = match &span.status {
             Some(status) => {
                 let message = self.text(&status.message);
@@ -261,7 +265,8 @@ impl Writer<'_> {
     }
 }
 
-/// The rows through the decoder and `request_rows`; `None` when the decoder rejects the body.
+/// Returns the rows through the decoder and `request_rows`. `None` when the decoder rejects
+/// the body.
 fn through_decoder(body: &[u8], limits: &Limits) -> Option<(Frames, Vec<RejectReason>)> {
     let request = decode_traces(body, Encoding::Json).ok()?;
     let (rows, rejected) = request_rows(&request, limits);
@@ -317,7 +322,7 @@ fn random_json_requests_give_the_decoders_rows() {
 }
 
 #[test]
-fn unusual_json_is_read_or_left_to_the_decoder() {
+fn unusual_json_cases() {
     let span = r#"{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"x","startTimeUnixNano":"1717000000000000000","endTimeUnixNano":"1717000000000000001"}"#;
     let plain = format!(
         r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"orders"}}}}]}},"scopeSpans":[{{"scope":{{"name":"s"}},"spans":[{span}]}}]}}]}}"#
