@@ -184,8 +184,8 @@ fn resource_column<'a, T: 'a>(
 /// the rows of the run point at it.
 struct SharedTextColumn {
     array: MutableBinaryViewArray<str>,
-    /// The view of the current run's text, and the array buffer that holds it; no buffer
-    /// when the text is short enough to sit in the view itself.
+    /// The view of the current run's text, and the array buffer that contains it. A text
+    /// short enough to sit in the view itself has no buffer.
     current: (View, Option<Buffer<u8>>),
 }
 
@@ -221,7 +221,7 @@ impl SharedTextColumn {
 
 /// The column values of one span, borrowed from a [`Span`] or straight from a request body.
 /// The JSON texts of links, events and attributes sit in the [`SpanRows`] text and the row
-/// holds their ranges.
+/// keeps their ranges.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SpanRow<'a> {
     pub(crate) trace_id: TraceId,

@@ -22,7 +22,7 @@
 //! - [`Store::subscribe`] is the live feed: a broadcast of every acknowledged batch with a
 //!   bounded buffer. A slow subscriber misses batches and receives their count instead, so
 //!   it never slows writes. Receivers that read trace requests straight into columns
-//!   ([`Store::has_subscribers`]) do so only while nothing subscribes, so the feed sees
+//!   ([`Store::has_subscribers`]) do so only while nothing subscribes, so the feed gets
 //!   every batch that is written while it has subscribers.
 
 mod buffer;
@@ -603,7 +603,7 @@ mod tests {
 
     /// Rows that share a resource share its text in memory; the parts keep each row's text.
     #[test]
-    fn parts_keep_the_shared_resource_text_of_every_row() {
+    fn parts_keep_shared_resource_text() {
         use crate::model::{AttributeValue, KeyValue, attributes_to_json_text};
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), StoreOptions::default()).unwrap();

@@ -164,7 +164,7 @@ fn attributes(random: &mut Random, max: u64, depth: usize) -> Vec<KeyValue> {
         .collect()
 }
 
-/// An id of `length` bytes, sometimes of a wrong length or all zeros.
+/// Returns an id of `length` bytes, sometimes of a wrong length or all zeros.
 fn id(random: &mut Random, length: usize) -> Vec<u8> {
     match random.below(40) {
         0 => Vec::new(),
@@ -354,9 +354,9 @@ fn damaged_bodies_never_give_other_rows() {
 #[test]
 fn merged_fields_and_deep_values_go_to_prost() {
     let mut random = Random(0x5eed_2026_1205_0003);
-    let mut one = request(&mut random);
-    one.resource_spans.truncate(1);
-    let body = one.encode_to_vec();
+    let mut single = request(&mut random);
+    single.resource_spans.truncate(1);
+    let body = single.encode_to_vec();
 
     // A resource given twice: prost merges the two.
     let resource = Resource {
@@ -396,7 +396,7 @@ fn merged_fields_and_deep_values_go_to_prost() {
             })),
         };
     }
-    let mut nested = one.clone();
+    let mut nested = single.clone();
     nested.resource_spans[0].scope_spans = vec![ScopeSpans {
         spans: vec![Span {
             attributes: vec![KeyValue {
