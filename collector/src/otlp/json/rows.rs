@@ -14,7 +14,7 @@ use bumpalo::Bump;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::attributes::MAX_DEPTH;
-use super::scalars::{Double, EnumNumber, Integer, NullOr};
+use super::scalars::{Double, EnumNumber, Integer, NullOr, hex_byte};
 use super::{SPAN_KINDS, STATUS_CODES};
 use crate::model::attribute::{AttributeRef, ValueRef};
 use crate::otlp::wire::{
@@ -271,23 +271,6 @@ impl Visitor<'_> for SkippedText {
     }
 }
 
-/// The value of each hex digit in either case, by byte. Other bytes map to 0xff.
-const HEX_DIGITS: [u8; 256] = {
-    let mut digits = [0xff_u8; 256];
-    let mut index = 0;
-    while index < 10 {
-        digits[b'0' as usize + index] = index as u8;
-        index += 1;
-    }
-    let mut index = 0;
-    while index < 6 {
-        digits[b'a' as usize + index] = 10 + index as u8;
-        digits[b'A' as usize + index] = 10 + index as u8;
-        index += 1;
-    }
-    digits
-};
-
 /// A trace or span id in hex, either case, decoded into at most 32 bytes. `null` or `""` is
 /// an empty id.
 struct HexId;
@@ -317,12 +300,8 @@ impl Visitor<'_> for HexId {
         }
         let mut bytes = [0_u8; 32];
         for (byte, pair) in bytes.iter_mut().zip(value.as_bytes().chunks_exact(2)) {
-            let high = HEX_DIGITS[usize::from(pair[0])];
-            let low = HEX_DIGITS[usize::from(pair[1])];
-            if (high | low) > 0x0f {
-                return Err(E::invalid_value(de::Unexpected::Str(value), &self));
-            }
-            *byte = high << 4 | low;
+            *byte = hex_byte(pair)
+                .ok_or_else(|| E::invalid_value(de::Unexpected::Str(value), &self))?;
         }
         let length = u8::try_from(value.len() / 2).expect("at most 32 bytes");
         Ok(Id::Decoded(bytes, length))
@@ -750,7 +729,6 @@ impl<'a> ReadObject<'a> for ScopeSpansReader<'_, '_, 'a> {
                         arena: self.arena,
                         resource: self.resource,
                         scope: (non_empty(scope.name), non_empty(scope.version)),
-                        fields: SpanFields::default(),
                     }))?;
                 }
                 _ => map.next_value_seed(SkippedText)?,
@@ -796,7 +774,6 @@ struct SpanReader<'r, 'l, 'a> {
     arena: &'a Bump,
     resource: Conventions<'a>,
     scope: (Option<&'a str>, Option<&'a str>),
-    fields: SpanFields<'a>,
 }
 
 impl<'a> ReadObject<'a> for SpanReader<'_, '_, 'a> {
@@ -854,9 +831,8 @@ impl<'a> ReadObject<'a> for SpanReader<'_, '_, 'a> {
                 }
             }
         }
-        self.fields = span;
         self.reader
-            .finish_span(&mut self.fields, &self.resource, self.scope);
+            .finish_span(&mut span, &self.resource, self.scope);
         Ok(())
     }
 }

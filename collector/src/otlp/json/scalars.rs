@@ -200,6 +200,31 @@ impl Visitor<'_> for Double {
     }
 }
 
+/// The value of each hex digit in either case, by byte. Other bytes map to 0xff.
+const HEX_DIGITS: [u8; 256] = {
+    let mut digits = [0xff_u8; 256];
+    let mut index = 0;
+    while index < 10 {
+        digits[b'0' as usize + index] = index as u8;
+        index += 1;
+    }
+    let mut index = 0;
+    while index < 6 {
+        digits[b'a' as usize + index] = 10 + index as u8;
+        digits[b'A' as usize + index] = 10 + index as u8;
+        index += 1;
+    }
+    digits
+};
+
+/// Returns the byte that a pair of hex digits in either case spells, or `None` when either
+/// is not a hex digit.
+pub(super) fn hex_byte(pair: &[u8]) -> Option<u8> {
+    let high = HEX_DIGITS[usize::from(pair[0])];
+    let low = HEX_DIGITS[usize::from(pair[1])];
+    ((high | low) <= 0x0f).then_some(high << 4 | low)
+}
+
 /// A trace or span id: hex digits in either case. `null` or `""` is an empty id. An invalid
 /// hex string fails the whole request; a valid one of the wrong length is passed on, so that
 /// validation rejects only its item.
@@ -217,12 +242,6 @@ impl Visitor<'_> for HexId {
     }
 
     fn visit_str<E: de::Error>(self, value: &str) -> Result<Vec<u8>, E> {
-        let digit = |byte: u8| match byte {
-            b'0'..=b'9' => Some(byte - b'0'),
-            b'a'..=b'f' => Some(byte - b'a' + 10),
-            b'A'..=b'F' => Some(byte - b'A' + 10),
-            _ => None,
-        };
         let invalid = || E::invalid_value(de::Unexpected::Str(value), &self);
         if !value.len().is_multiple_of(2) {
             return Err(invalid());
@@ -230,7 +249,7 @@ impl Visitor<'_> for HexId {
         value
             .as_bytes()
             .chunks_exact(2)
-            .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
+            .map(hex_byte)
             .collect::<Option<Vec<u8>>>()
             .ok_or_else(invalid)
     }

@@ -334,3 +334,18 @@ fn log_records_with_body_and_ids() {
         Some(any_value::Value::StringValue("REPORT ...".into()))
     );
 }
+
+/// Ids of an even length with a character that is not a hex digit fail the request, in
+/// either reader of OTLP/JSON.
+#[test]
+fn even_length_non_hex_id_fails() {
+    for id in ["5b8efff798038103d269b633813fc6zz", "0g", "5B8E-FFF7"] {
+        let body = format!(
+            r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"traceId":"{id}"}}]}}]}}]}}"#
+        );
+        assert!(traces_from_json(body.as_bytes()).is_err(), "{id}");
+        let arena = bumpalo::Bump::new();
+        let read = super::trace_rows_json(body.as_bytes(), &arena, &crate::otlp::Limits::default());
+        assert!(read.is_none(), "{id}");
+    }
+}
