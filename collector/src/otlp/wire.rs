@@ -570,6 +570,7 @@ impl<'a> TraceReader<'_, 'a> {
         events.clear();
         links.clear();
         *span = SpanFields::default();
+
         let mut fields = Fields::new(bytes);
         while let Some((number, wire_type)) = fields.next()? {
             match number {
@@ -592,6 +593,7 @@ impl<'a> TraceReader<'_, 'a> {
                 _ => fields.skip(wire_type)?,
             }
         }
+
         if let Some(bytes) = span.status {
             (span.status_code, span.status_message) = status(bytes)?;
         }

@@ -289,6 +289,7 @@ mod tests {
         ]);
         let short = Arc::new(vec![attribute("a", "b")]);
         let empty = Arc::new(Vec::new());
+
         let resources = [&long, &long, &short, &short, &long, &empty, &long];
         let spans = resources
             .iter()
@@ -302,6 +303,7 @@ mod tests {
             spans,
             ..Records::default()
         };
+
         let frames = WriteFrames::build(&records).unwrap();
         let column = frames.frames[0].1.column("resource_attributes").unwrap();
         let texts: Vec<Option<&str>> = column.str().unwrap().iter().collect();
