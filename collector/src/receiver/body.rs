@@ -2,6 +2,8 @@
 
 use std::io::Read;
 
+use bytes::Bytes;
+
 /// Failure to decode a request body's content encoding.
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
@@ -26,23 +28,27 @@ pub enum BodyError {
 
 /// Decodes `body` by its `Content-Encoding`, reading at most `limit` inflated bytes, so a
 /// compression bomb costs no more than `limit` bytes of memory.
-pub fn decode(encoding: Option<&str>, body: &[u8], limit: usize) -> Result<Vec<u8>, BodyError> {
+pub fn decode(encoding: Option<&str>, body: Bytes, limit: usize) -> Result<Bytes, BodyError> {
     let encoding = encoding.map_or("identity", str::trim);
     match encoding.to_ascii_lowercase().as_str() {
         "" | "identity" => {
             if body.len() > limit {
                 return Err(BodyError::TooLarge { limit });
             }
-            Ok(body.to_vec())
+            Ok(body)
         }
-        "gzip" | "x-gzip" => read_bounded(flate2::read::MultiGzDecoder::new(body), "gzip", limit),
+        "gzip" | "x-gzip" => {
+            read_bounded(flate2::read::MultiGzDecoder::new(&body[..]), "gzip", limit)
+                .map(Bytes::from)
+        }
         "zstd" => {
-            let decoder =
-                zstd::stream::read::Decoder::new(body).map_err(|source| BodyError::Corrupt {
+            let decoder = zstd::stream::read::Decoder::new(&body[..]).map_err(|source| {
+                BodyError::Corrupt {
                     encoding: "zstd",
                     source,
-                })?;
-            read_bounded(decoder, "zstd", limit)
+                }
+            })?;
+            read_bounded(decoder, "zstd", limit).map(Bytes::from)
         }
         other => Err(BodyError::UnsupportedEncoding(other.to_owned())),
     }
@@ -77,7 +83,7 @@ mod tests {
         let bomb = encoder.finish().unwrap();
         assert!(bomb.len() < 1 << 20);
         assert!(matches!(
-            decode(Some("gzip"), &bomb, 1 << 20),
+            decode(Some("gzip"), bomb.into(), 1 << 20),
             Err(BodyError::TooLarge { .. })
         ));
     }
@@ -85,9 +91,12 @@ mod tests {
     #[test]
     fn zstd_round_trip_and_unknown_encoding() {
         let compressed = zstd::encode_all(&b"hello"[..], 3).unwrap();
-        assert_eq!(decode(Some("zstd"), &compressed, 100).unwrap(), b"hello");
+        assert_eq!(
+            decode(Some("zstd"), compressed.into(), 100).unwrap(),
+            &b"hello"[..]
+        );
         assert!(matches!(
-            decode(Some("br"), b"x", 100),
+            decode(Some("br"), Bytes::from_static(b"x"), 100),
             Err(BodyError::UnsupportedEncoding(_))
         ));
     }

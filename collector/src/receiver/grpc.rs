@@ -256,7 +256,7 @@ impl TraceService for Handlers {
         let request = request.into_inner();
         let limits = self.receivers.limits.otlp;
         let logged = OtlpRequest::Traces {
-            body: request.encode_to_vec(),
+            body: request.encode_to_vec().into(),
             encoding: Encoding::Protobuf,
             limits,
         };
@@ -290,7 +290,7 @@ impl MetricsService for Handlers {
         let request = request.into_inner();
         let limits = self.receivers.limits.otlp;
         let logged = OtlpRequest::Metrics {
-            body: request.encode_to_vec(),
+            body: request.encode_to_vec().into(),
             encoding: Encoding::Protobuf,
             limits,
         };

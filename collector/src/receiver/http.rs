@@ -77,7 +77,7 @@ enum Signal {
 async fn read_request(
     receivers: &Receivers,
     request: Request,
-) -> Result<(Encoding, Vec<u8>), Response> {
+) -> Result<(Encoding, Bytes), Response> {
     let path = request.uri().path().to_owned();
     let headers = request.headers().clone();
     let Some(encoding) = request_encoding(&headers) else {
@@ -114,7 +114,7 @@ async fn read_request(
     let content_encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|value| value.to_str().ok());
-    match body::decode(content_encoding, &raw, limits.max_decompressed_bytes) {
+    match body::decode(content_encoding, raw, limits.max_decompressed_bytes) {
         Ok(decoded) => Ok((encoding, decoded)),
         Err(error) => {
             receivers.counters.bad_request(&path, &error);
@@ -256,7 +256,7 @@ enum Decoded {
 fn decode(
     signal: Signal,
     encoding: Encoding,
-    body: Vec<u8>,
+    body: Bytes,
     receivers: &Receivers,
 ) -> Result<Decoded, String> {
     let limits = receivers.limits.otlp;

@@ -335,7 +335,7 @@ impl Store {
         &self,
         records: Option<Records>,
         frames: WriteFrames,
-        payload: Vec<u8>,
+        payload: wal::Payload,
     ) -> Result<PendingWrite, StoreError> {
         let (ack, receiver) = oneshot::channel();
         let records = records.map(Arc::new);
@@ -752,7 +752,7 @@ mod tests {
         let limits = crate::otlp::Limits::default();
         let records = crate::otlp::convert_traces(request.clone(), &limits).records;
         let logged = OtlpRequest::Traces {
-            body: request.encode_to_vec(),
+            body: request.encode_to_vec().into(),
             encoding: crate::otlp::Encoding::Protobuf,
             limits,
         };

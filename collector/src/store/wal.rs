@@ -19,7 +19,9 @@
 //! A torn or corrupt frame ends its segment: replay keeps the frames before it.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, IoSlice, Read, Write};
+
+use bytes::Bytes;
 use std::path::{Path, PathBuf};
 
 use crate::model::Records;
@@ -58,7 +60,7 @@ pub enum OtlpRequest {
     /// An `ExportTraceServiceRequest`.
     Traces {
         /// The encoded request.
-        body: Vec<u8>,
+        body: Bytes,
         /// The request's encoding.
         encoding: Encoding,
         /// The limits the records were converted with.
@@ -67,7 +69,7 @@ pub enum OtlpRequest {
     /// An `ExportMetricsServiceRequest`.
     Metrics {
         /// The encoded request.
-        body: Vec<u8>,
+        body: Bytes,
         /// The request's encoding.
         encoding: Encoding,
         /// The limits the records were converted with.
@@ -75,14 +77,32 @@ pub enum OtlpRequest {
     },
 }
 
+/// The payload of one log frame: `head`, then `body`. An OTLP request's body is shared with
+/// its reader, so logging it copies nothing until the write to the segment.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Payload {
+    head: Vec<u8>,
+    body: Bytes,
+}
+
+impl Payload {
+    /// Returns the payload's size in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.head.len() + self.body.len()
+    }
+}
+
 /// Encodes the log payload of records that have no OTLP request to log.
-pub(crate) fn records_payload(records: &Records) -> Result<Vec<u8>, StoreError> {
-    let payload = serde_json::to_vec(records).map_err(StoreError::Encode)?;
-    check_size(payload)
+pub(crate) fn records_payload(records: &Records) -> Result<Payload, StoreError> {
+    let head = serde_json::to_vec(records).map_err(StoreError::Encode)?;
+    check_size(Payload {
+        head,
+        body: Bytes::new(),
+    })
 }
 
 /// Encodes the log payload of an OTLP request.
-pub(crate) fn otlp_payload(request: &OtlpRequest) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn otlp_payload(request: &OtlpRequest) -> Result<Payload, StoreError> {
     let (kind, body, limits) = match request {
         OtlpRequest::Traces {
             body,
@@ -105,15 +125,17 @@ pub(crate) fn otlp_payload(request: &OtlpRequest) -> Result<Vec<u8>, StoreError>
             limits,
         } => (OTLP_METRICS_JSON, body, limits),
     };
-    let mut payload = Vec::with_capacity(OTLP_PREFIX_BYTES + body.len());
-    payload.push(kind);
-    payload.extend_from_slice(&(limits.max_attribute_len as u64).to_le_bytes());
-    payload.extend_from_slice(&(limits.max_attributes as u64).to_le_bytes());
-    payload.extend_from_slice(body);
-    check_size(payload)
+    let mut head = Vec::with_capacity(OTLP_PREFIX_BYTES);
+    head.push(kind);
+    head.extend_from_slice(&(limits.max_attribute_len as u64).to_le_bytes());
+    head.extend_from_slice(&(limits.max_attributes as u64).to_le_bytes());
+    check_size(Payload {
+        head,
+        body: body.clone(),
+    })
 }
 
-fn check_size(payload: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+fn check_size(payload: Payload) -> Result<Payload, StoreError> {
     if payload.len() > MAX_FRAME_BYTES {
         return Err(StoreError::BatchTooLarge {
             bytes: payload.len(),
@@ -168,8 +190,9 @@ pub(crate) struct Wal {
     file: File,
     /// Bytes of the segment that hold complete frames.
     len: u64,
-    /// Frames appended since the last sync, written with one system call.
-    pending: Vec<u8>,
+    /// Frames appended since the last sync, written with one system call: each frame's
+    /// header and payload head, then its payload body.
+    pending: Vec<(Vec<u8>, Bytes)>,
 }
 
 impl Wal {
@@ -207,24 +230,30 @@ impl Wal {
     }
 
     /// Appends one frame in memory; [`Wal::sync`] writes and fsyncs it.
-    pub(crate) fn append(&mut self, seq: u64, payload: &[u8]) {
+    pub(crate) fn append(&mut self, seq: u64, payload: &Payload) {
         let length = u32::try_from(payload.len()).expect("payload size checked at encoding");
-        self.pending.extend_from_slice(&length.to_le_bytes());
-        self.pending
-            .extend_from_slice(&checksum(seq, payload).to_le_bytes());
-        self.pending.extend_from_slice(&seq.to_le_bytes());
-        self.pending.extend_from_slice(payload);
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&seq.to_le_bytes());
+        hasher.update(&payload.head);
+        hasher.update(&payload.body);
+        let mut head = Vec::with_capacity(HEADER_BYTES + payload.head.len());
+        head.extend_from_slice(&length.to_le_bytes());
+        head.extend_from_slice(&hasher.finalize().to_le_bytes());
+        head.extend_from_slice(&seq.to_le_bytes());
+        head.extend_from_slice(&payload.head);
+        self.pending.push((head, payload.body.clone()));
     }
 
     /// Writes the appended frames and flushes them to disk (fdatasync). On failure the
     /// segment is cut back to its last complete frame, so later frames stay readable.
     pub(crate) fn sync(&mut self) -> Result<(), StoreError> {
-        let written = self
-            .file
-            .write_all(&self.pending)
-            .and_then(|()| self.file.sync_data());
-        let appended = self.pending.len() as u64;
-        self.pending.clear();
+        let pending = std::mem::take(&mut self.pending);
+        let appended: usize = pending
+            .iter()
+            .map(|(head, body)| head.len() + body.len())
+            .sum();
+        let written =
+            write_all_vectored(&mut self.file, &pending).and_then(|()| self.file.sync_data());
         if let Err(source) = written {
             if let Err(error) = self.file.set_len(self.len) {
                 tracing::error!(path = %self.path.display(), %error, "cutting a failed write from the write-ahead log failed");
@@ -234,11 +263,7 @@ impl Wal {
                 source,
             });
         }
-        self.len += appended;
-        // Keep a burst's buffer for the next group, but not a rare huge one.
-        if self.pending.capacity() > 64 << 20 {
-            self.pending = Vec::new();
-        }
+        self.len += appended as u64;
         Ok(())
     }
 
@@ -246,6 +271,30 @@ impl Wal {
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
+}
+
+/// Writes every piece of `frames` in order, with as few system calls as the kernel allows.
+fn write_all_vectored(file: &mut File, frames: &[(Vec<u8>, Bytes)]) -> io::Result<()> {
+    // The kernel takes at most 1,024 slices per call (IOV_MAX on Linux).
+    const MAX_SLICES: usize = 1024;
+    let pieces: Vec<&[u8]> = frames
+        .iter()
+        .flat_map(|(head, body)| [head.as_slice(), body.as_ref()])
+        .filter(|piece| !piece.is_empty())
+        .collect();
+    for group in pieces.chunks(MAX_SLICES) {
+        let mut slices: Vec<IoSlice<'_>> = group.iter().map(|piece| IoSlice::new(piece)).collect();
+        let mut slices = slices.as_mut_slice();
+        while !slices.is_empty() {
+            match file.write_vectored(slices) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(written) => IoSlice::advance_slices(&mut slices, written),
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+    }
+    Ok(())
 }
 
 fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
@@ -452,7 +501,7 @@ mod tests {
         let request = trace_request(&["first span", "second span name"]);
         let expected = otlp::convert_traces(request.clone(), &limits).records;
         let payload = otlp_payload(&OtlpRequest::Traces {
-            body: request.encode_to_vec(),
+            body: request.encode_to_vec().into(),
             encoding: Encoding::Protobuf,
             limits,
         })
@@ -488,12 +537,12 @@ mod tests {
                 .records;
         assert_eq!(expected.spans.len(), 1);
         let payload = otlp_payload(&OtlpRequest::Traces {
-            body: body.to_vec(),
+            body: Bytes::copy_from_slice(body),
             encoding: Encoding::Json,
             limits,
         })
         .unwrap();
-        assert_eq!(payload[0], OTLP_TRACES_JSON);
+        assert_eq!(payload.head[0], OTLP_TRACES_JSON);
         let mut wal = Wal::create(dir.path(), 9).unwrap();
         wal.append(9, &payload);
         wal.sync().unwrap();
@@ -513,13 +562,41 @@ mod tests {
     }
 
     #[test]
+    fn a_sync_of_more_frames_than_one_system_call_takes_replays_them_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let request = trace_request(&["first span", "second span"]);
+        let payload = otlp_payload(&OtlpRequest::Traces {
+            body: request.encode_to_vec().into(),
+            encoding: Encoding::Protobuf,
+            limits: Limits::default(),
+        })
+        .unwrap();
+        let expected = otlp::convert_traces(request, &Limits::default()).records;
+        let mut wal = Wal::create(dir.path(), 1).unwrap();
+        // Each OTLP frame is two slices, so 700 frames need two vectored writes.
+        for seq in 1..=700 {
+            wal.append(seq, &payload);
+        }
+        wal.append(701, &records_payload(&Records::default()).unwrap());
+        wal.sync().unwrap();
+
+        let frames = read_segments(&[wal.path().to_owned()]).unwrap();
+        assert_eq!(frames.len(), 701);
+        for (frame, seq) in frames.iter().zip(1..) {
+            assert_eq!(frame.seq, seq);
+        }
+        assert_eq!(frames[699].records, expected);
+        assert_eq!(frames[700].records, Records::default());
+    }
+
+    #[test]
     fn otlp_frame_is_smaller_than_records_json() {
         let names: Vec<String> = (0..64).map(|index| format!("span {index}")).collect();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let request = trace_request(&names);
         let records = otlp::convert_traces(request.clone(), &Limits::default()).records;
         let otlp = otlp_payload(&OtlpRequest::Traces {
-            body: request.encode_to_vec(),
+            body: request.encode_to_vec().into(),
             encoding: Encoding::Protobuf,
             limits: Limits::default(),
         })

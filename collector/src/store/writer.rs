@@ -26,7 +26,7 @@ use crate::model::Records;
 use super::buffer::{Buffer, WriteFrames};
 use super::buffer::{invocation_date, metric_date, span_date};
 use super::parts::{PartIndex, Table, is_covered, scan_parts, write_part};
-use super::wal::{self, Wal};
+use super::wal::{self, Payload, Wal};
 use super::{FeedBatch, StoreError, StoreOptions, StoreTotals};
 
 /// Writes taken from the queue for one group commit, at most.
@@ -47,7 +47,7 @@ pub(crate) enum Command {
         /// The records' columns, built by the caller.
         frames: WriteFrames,
         /// The records' log payload, encoded by the caller.
-        payload: Vec<u8>,
+        payload: Payload,
         ack: WriteAck,
     },
     Flush {
@@ -62,7 +62,7 @@ pub(crate) enum Command {
 struct Write {
     records: Option<Arc<Records>>,
     frames: WriteFrames,
-    payload: Vec<u8>,
+    payload: Payload,
     ack: WriteAck,
 }
 

@@ -38,11 +38,30 @@ pub(in crate::otlp) fn assert_same_frames(wire: &Frames, prost: &Frames, context
     assert_eq!(wire.len(), prost.len(), "{context}: frame count");
     for ((wire_key, wire_frame), (prost_key, prost_frame)) in wire.iter().zip(prost) {
         assert_eq!(wire_key, prost_key, "{context}");
+        if let Some(difference) = first_difference(wire_frame, prost_frame) {
+            panic!("{context}: {difference}");
+        }
         assert!(
             wire_frame.equals_missing(prost_frame),
             "{context}: frames differ\nwire: {wire_frame}\nprost: {prost_frame}"
         );
     }
+}
+
+/// Names the first column and row where `wire` and `prost` hold different values.
+fn first_difference(wire: &DataFrame, prost: &DataFrame) -> Option<String> {
+    for (ours, theirs) in wire.columns().iter().zip(prost.columns()) {
+        for row in 0..ours.len().min(theirs.len()) {
+            let (a, b) = (ours.get(row).ok()?, theirs.get(row).ok()?);
+            if a != b {
+                return Some(format!(
+                    "column {} row {row}: {a:?} against {b:?}",
+                    ours.name()
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// Checks that the wire reader reads `body` and agrees with prost, and that the rows
