@@ -87,12 +87,14 @@ pub fn load_tables(
             });
             for frame in receiver {
                 let (table, frame) = frame?;
-                let pushed = if table == Table::Invocations {
-                    push_invocations(&mut builder, &frame)
-                } else {
-                    push_spans(&mut builder, &frame)
-                };
-                pushed.map_err(|source| read_error(data_dir, table, source))?;
+                for chunk in chunks(&frame) {
+                    let pushed = if table == Table::Invocations {
+                        push_invocations(&mut builder, &chunk)
+                    } else {
+                        push_spans(&mut builder, &chunk)
+                    };
+                    pushed.map_err(|source| read_error(data_dir, table, source))?;
+                }
             }
             Ok::<_, DatasetError>(())
         })
@@ -136,10 +138,29 @@ fn read_partition(
         table,
         frame.select(columns.iter().map(|name| col(*name)).collect::<Vec<_>>()),
     )?;
-    // Joined here, on the reading thread, so the thread that adds rows iterates one array
-    // per column.
-    frame.rechunk_mut();
+    // The thread that adds rows walks one arrow array per column at a time. Columns whose
+    // chunks (Parquet row groups) line up are split at their chunk boundaries instead of
+    // being joined, because joining copies every text value.
+    frame.align_chunks();
     Ok(Some((table, frame)))
+}
+
+/// Splits `frame` at the chunk boundaries of its columns, which [`DataFrame::align_chunks`]
+/// has lined up, so that each column of each slice is one arrow array.
+fn chunks(frame: &DataFrame) -> Vec<DataFrame> {
+    let Some(first) = frame.columns().first() else {
+        return Vec::new();
+    };
+    let mut offset = 0_i64;
+    first
+        .as_materialized_series()
+        .chunk_lengths()
+        .map(|length| {
+            let chunk = frame.slice(offset, length);
+            offset += length as i64;
+            chunk
+        })
+        .collect()
 }
 
 /// Returns the dates of the partitions of `table` within `dates`, in order, each as a
@@ -772,4 +793,158 @@ fn float_column(frame: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>>
 /// Reads a string column, borrowing the values from `frame`.
 fn text_column<'a>(frame: &'a DataFrame, name: &str) -> PolarsResult<Vec<Option<&'a str>>> {
     Ok(frame.column(name)?.str()?.iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::File;
+
+    use super::*;
+
+    /// Writes `frame` as a part of `table` on 2026-10-01, in row groups of `group_rows`.
+    fn write_part(
+        data_dir: &Path,
+        table: Table,
+        name: &str,
+        frame: &mut DataFrame,
+        group_rows: usize,
+    ) {
+        let partition = data_dir.join(table.name()).join("date=2026-10-01");
+        std::fs::create_dir_all(&partition).unwrap();
+        let file = File::create(partition.join(name)).unwrap();
+        ParquetWriter::new(file)
+            .with_row_group_size(Some(group_rows))
+            .finish(frame)
+            .unwrap();
+    }
+
+    /// Builds the invocations `first..first + count`, one second apart, and one span for each.
+    fn rows(first: i64, count: i64) -> (DataFrame, DataFrame) {
+        let index: Vec<i64> = (first..first + count).collect();
+        let text = |make: &dyn Fn(i64) -> String| -> Vec<String> {
+            index.iter().map(|&i| make(i)).collect()
+        };
+        let start: Vec<i64> = index
+            .iter()
+            .map(|i| 1_790_812_800_000_000_000 + i * 1_000_000_000)
+            .collect();
+        let duration: Vec<f64> = index.iter().map(|&i| 10.0 + i as f64).collect();
+        let request = text(&|i| format!("request-{i}"));
+        let nothing: Vec<Option<&str>> = vec![None; index.len()];
+        let no_number: Vec<Option<f64>> = vec![None; index.len()];
+        let invocations = df!(
+            "request_id" => &request,
+            "function" => text(&|i| format!("function-{}", i % 2)),
+            "version" => vec!["1"; index.len()],
+            "start_ns" => &start,
+            "duration_ms" => &duration,
+            "billed_ms" => index.iter().map(|i| 11 + i).collect::<Vec<i64>>(),
+            "memory_mb" => vec![512_i64; index.len()],
+            "max_memory_used_mb" => vec![90_i64; index.len()],
+            "init_ms" => &no_number,
+            "restore_ms" => &no_number,
+            "status" => vec!["success"; index.len()],
+            "cold_start" => vec![false; index.len()],
+            "architecture" => vec!["arm64"; index.len()],
+            "region" => vec!["us-east-1"; index.len()],
+            "xray_trace_id" => &nothing,
+            "source" => vec!["report_line"; index.len()],
+            "billing_era" => vec!["init_billed"; index.len()],
+        )
+        .unwrap();
+
+        let spans = df!(
+            "trace_id" => text(&|i| format!("{i:032x}")),
+            "name" => text(&|i| format!("span-{}", i % 3)),
+            "kind" => vec!["server"; index.len()],
+            "faas_name" => text(&|i| format!("function-{}", i % 2)),
+            "service_name" => &nothing,
+            "service_version" => &nothing,
+            "faas_invocation_id" => &request,
+            "faas_trigger" => vec!["http"; index.len()],
+            "start_ns" => &start,
+            "duration_ns" => duration.iter().map(|ms| (ms * 1e6) as i64).collect::<Vec<i64>>(),
+            "status" => vec!["unset"; index.len()],
+            "attributes" => vec!["{}"; index.len()],
+            "resource_attributes" => vec!["{}"; index.len()],
+        )
+        .unwrap();
+        (invocations, spans)
+    }
+
+    #[test]
+    fn partition_of_several_parts_and_row_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        // Five rows in row groups of two, then three rows in one row group, so the columns
+        // of the partition arrive in several chunks.
+        let (mut invocations, mut spans) = rows(0, 5);
+        write_part(
+            dir.path(),
+            Table::Invocations,
+            "part-a.parquet",
+            &mut invocations,
+            2,
+        );
+        write_part(dir.path(), Table::Spans, "part-a.parquet", &mut spans, 2);
+        let (mut invocations, mut spans) = rows(5, 3);
+        write_part(
+            dir.path(),
+            Table::Invocations,
+            "part-b.parquet",
+            &mut invocations,
+            8,
+        );
+        write_part(dir.path(), Table::Spans, "part-b.parquet", &mut spans, 8);
+
+        let day = partitions(dir.path(), Table::Invocations, DateRange::default());
+        assert_eq!(day.len(), 1);
+        let (_, frame) = read_partition(dir.path(), Table::Invocations, day[0])
+            .unwrap()
+            .unwrap();
+        assert!(
+            chunks(&frame).len() > 1,
+            "the partition arrives in several chunks"
+        );
+
+        let tables = load_tables(
+            dir.path(),
+            DateRange::default(),
+            Vec::new(),
+            &PriceBook::built_in(),
+            LambdaOptions::default(),
+        )
+        .unwrap();
+
+        assert_eq!(tables.invocations.len(), 8);
+        assert_eq!(tables.spans.len(), 8);
+        let mut durations: Vec<f64> = tables
+            .invocations
+            .iter()
+            .map(|row| row.duration_ms)
+            .collect();
+        durations.sort_by(f64::total_cmp);
+        assert_eq!(durations, [10.0, 11.0, 12.0, 13.0, 14.0, 15.0, 16.0, 17.0]);
+        for row in &tables.invocations {
+            let index = row.duration_ms as u64 - 10;
+            assert_eq!(row.billed_ms, 11 + index, "billed ms of invocation {index}");
+            assert_eq!(
+                tables.functions.get(row.function),
+                format!("function-{}", index % 2),
+                "function of invocation {index}"
+            );
+            assert!(row.trace.is_some(), "invocation {index} joined to its span");
+        }
+        for span in &tables.spans {
+            let index = (span.duration_ms - 10.0).round() as u64;
+            assert_eq!(
+                tables.span_names.get(span.name),
+                format!("span-{}", index % 3),
+                "name of span {index}"
+            );
+            assert!(
+                span.invocation.is_some(),
+                "span {index} joined to its invocation"
+            );
+        }
+    }
 }
