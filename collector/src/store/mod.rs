@@ -32,6 +32,7 @@ mod query;
 mod wal;
 mod writer;
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
@@ -144,6 +145,56 @@ pub enum StoreError {
         /// What failed.
         reason: String,
     },
+    /// Another process has the data directory open for writing.
+    #[error(
+        "data directory `{}` is in use by another spanbill collect or ingest{}: stop that \
+         process first, or give this one another --data-dir",
+        path.display(),
+        holder.map_or_else(String::new, |pid| format!(" (process {pid})"))
+    )]
+    InUse {
+        /// The data directory.
+        path: PathBuf,
+        /// Process id that the lock file names, when it names one.
+        holder: Option<u32>,
+    },
+}
+
+/// File in the data directory that an open store holds an exclusive lock on. It contains
+/// the process id of the holder, for the error of a second process.
+const LOCK_FILE: &str = "spanbill.lock";
+
+/// Takes the exclusive lock of `data_dir`, which lasts until the returned file is closed.
+/// The operating system releases it when the process ends, so a crash leaves no stale lock.
+fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, StoreError> {
+    let path = data_dir.join(LOCK_FILE);
+    let io_error = |source| StoreError::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io_error)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|text| text.trim().parse().ok());
+            return Err(StoreError::InUse {
+                path: data_dir.to_owned(),
+                holder,
+            });
+        }
+        Err(std::fs::TryLockError::Error(source)) => return Err(io_error(source)),
+    }
+    file.set_len(0).map_err(io_error)?;
+    writeln!(file, "{}", std::process::id()).map_err(io_error)?;
+    Ok(file)
 }
 
 /// Counts of what a store wrote since it opened.
@@ -255,13 +306,19 @@ impl Store {
             path: wal_dir.clone(),
             source,
         })?;
+        // Two writers replaying and truncating one log would lose or duplicate records.
+        let lock = lock_data_dir(data_dir)?;
         let (feed, _) = broadcast::channel(options.feed_capacity.max(1));
         let (writer, replayed) = Writer::open(data_dir, &wal_dir, options, feed.clone())?;
 
         let (queue, receiver) = sync_channel(options.queue_capacity.max(1));
         let thread = std::thread::Builder::new()
             .name("spanbill-store".to_owned())
-            .spawn(move || writer.run(&receiver))
+            .spawn(move || {
+                // Held until the writer has flushed its last part and stopped.
+                let _lock = lock;
+                writer.run(&receiver);
+            })
             .map_err(|source| StoreError::Io {
                 path: data_dir.to_owned(),
                 source,
@@ -545,6 +602,57 @@ mod tests {
         let parts = buffer.parts();
         let part = parts.iter().find(|part| part.table == table).unwrap();
         parts::write_part(data_dir, table, part.date, part.range, part.row_groups()).unwrap();
+    }
+
+    #[test]
+    fn store_open_twice_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        first.write_blocking(batch(1)).unwrap();
+
+        let error = Store::open(dir.path(), StoreOptions::default()).unwrap_err();
+        let StoreError::InUse { path, holder } = &error else {
+            panic!("expected InUse, got {error}");
+        };
+        assert_eq!(path, dir.path());
+        assert_eq!(*holder, Some(std::process::id()));
+        let message = error.to_string();
+        assert!(message.contains("--data-dir"), "{message}");
+        assert!(
+            message.contains(&format!("process {}", std::process::id())),
+            "{message}"
+        );
+
+        // The lock ends with the writer, so the next run replays nothing twice.
+        first.shutdown_blocking().unwrap();
+        let second = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        assert_eq!(second.replayed(), 0);
+        second.shutdown_blocking().unwrap();
+        assert_eq!(seqs(dir.path(), Table::Spans), vec![1]);
+    }
+
+    #[test]
+    fn replay_past_damaged_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        write_segment(
+            dir.path(),
+            1,
+            &[(1, batch(1)), (2, batch(2)), (3, batch(3))],
+        );
+        let segment = dir.path().join("wal/segment-00000000000000000001.log");
+        let mut data = std::fs::read(&segment).unwrap();
+        // Bytes inside the payload of write 1, after its 16-byte frame header.
+        data[40..56].fill(0xAB);
+        std::fs::write(&segment, &data).unwrap();
+
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        store.shutdown_blocking().unwrap();
+        assert_eq!(seqs(dir.path(), Table::Spans), vec![2, 3]);
+        let copy = (
+            "segment-00000000000000000001.log.damaged".to_owned(),
+            data.len() as u64,
+        );
+        assert_eq!(wal_files(dir.path()), vec![copy]);
     }
 
     #[test]

@@ -16,10 +16,12 @@
 //! - `OTLP_TRACES_JSON` (3) or `OTLP_METRICS_JSON` (4): the same, with the request in OTLP
 //!   JSON as the client sent it.
 //!
-//! A torn or corrupt frame ends its segment: replay keeps the frames before it.
+//! Replay keeps every intact frame. A torn frame at the end of a segment, left by a crash
+//! during a write that was never acknowledged, is ignored. After a damaged frame inside a
+//! segment, replay goes on at the next intact frame and keeps a copy of the segment.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Write};
 
 use bytes::Bytes;
 use std::path::{Path, PathBuf};
@@ -331,6 +333,10 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
 }
 
 /// Reads every intact frame of the segments at `paths`, in order.
+///
+/// A damaged frame inside a segment does not end it, because reading goes on at the next
+/// intact frame. A copy of such a segment is kept beside it with the suffix `.damaged`,
+/// since the writer deletes the segment once its frames are in parts.
 pub(crate) fn read_segments(paths: &[PathBuf]) -> Result<Vec<Frame>, StoreError> {
     let mut frames = Vec::new();
     for path in paths {
@@ -338,19 +344,38 @@ pub(crate) fn read_segments(paths: &[PathBuf]) -> Result<Vec<Frame>, StoreError>
             path: path.clone(),
             source,
         };
-        let file = File::open(path).map_err(io_error)?;
-        let length = file.metadata().map_err(io_error)?.len();
-        let intact_bytes = read_frames(file, &mut frames).map_err(io_error)?;
-        if intact_bytes < length {
+        let data = fs::read(path).map_err(io_error)?;
+        let before = frames.len();
+        let scan = read_frames(&data, &mut frames);
+        if !scan.skipped.is_empty() {
+            let copy = damaged_copy_path(path);
+            fs::copy(path, &copy).map_err(io_error)?;
+            tracing::error!(
+                path = %path.display(),
+                damaged_bytes = ?scan.skipped,
+                kept_frames = frames.len() - before,
+                copy = %copy.display(),
+                "write-ahead log segment has damaged frames; replaying the intact frames before and after them, and the records of the damaged frames are lost"
+            );
+        }
+        if scan.torn_tail > 0 {
             tracing::warn!(
                 path = %path.display(),
-                kept_bytes = intact_bytes,
-                ignored_bytes = length - intact_bytes,
+                kept_bytes = data.len() as u64 - scan.torn_tail,
+                ignored_bytes = scan.torn_tail,
                 "write-ahead log segment ends in a torn or corrupt frame; replaying the frames before it"
             );
         }
     }
     Ok(frames)
+}
+
+/// Returns the path for the copy of a damaged segment: beside it, under a name that
+/// [`list_segments`] does not list.
+fn damaged_copy_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".damaged");
+    path.with_file_name(name)
 }
 
 /// Deletes segments whose records are all in durable parts, and makes the deletion durable.
@@ -389,40 +414,76 @@ fn checksum(seq: u64, payload: &[u8]) -> u32 {
     hasher.finalize()
 }
 
-/// Reads frames from `file` until its end or the first bad frame, appending them to
-/// `frames`. Returns the number of bytes the intact frames span.
-fn read_frames(file: File, frames: &mut Vec<Frame>) -> io::Result<u64> {
-    let mut reader = BufReader::new(file);
-    let mut offset = 0_u64;
-    loop {
-        let mut header = [0_u8; HEADER_BYTES];
-        match reader.read_exact(&mut header) {
-            Ok(()) => {}
-            Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => break,
-            Err(error) => return Err(error),
+/// The damage found while reading one segment.
+#[derive(Debug, Default, PartialEq)]
+struct SegmentScan {
+    /// Byte ranges of damaged frames that intact frames follow.
+    skipped: Vec<std::ops::Range<usize>>,
+    /// Bytes after the last intact frame: a write torn by a crash, or damage at the end.
+    torn_tail: u64,
+}
+
+/// Reads the frames of one segment's bytes, appending the intact ones to `frames`. After a
+/// damaged frame it looks for the next intact frame: one whose header fits, whose sequence
+/// number follows the last intact one, whose payload starts with a known kind and whose
+/// CRC-32 matches.
+fn read_frames(data: &[u8], frames: &mut Vec<Frame>) -> SegmentScan {
+    let mut scan = SegmentScan::default();
+    let mut offset = 0;
+    while offset < data.len() {
+        if let Some((frame, end)) = parse_frame(data, offset) {
+            frames.push(frame);
+            offset = end;
+            continue;
         }
-        let length = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as usize;
-        let expected = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
-        let seq = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
-        if length > MAX_FRAME_BYTES {
-            break;
-        }
-        let mut payload = vec![0_u8; length];
-        match reader.read_exact(&mut payload) {
-            Ok(()) => {}
-            Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => break,
-            Err(error) => return Err(error),
-        }
-        if checksum(seq, &payload) != expected {
-            break;
-        }
-        let Some(records) = decode_payload(&payload) else {
+        let last_seq = frames.last().map(|frame| frame.seq);
+        let next = (offset + 1..data.len())
+            .filter(|&start| plausible_frame(data, start, last_seq))
+            .find_map(|start| Some((start, parse_frame(data, start)?)));
+        let Some((start, (frame, end))) = next else {
+            scan.torn_tail = (data.len() - offset) as u64;
             break;
         };
-        frames.push(Frame { seq, records });
-        offset += (HEADER_BYTES + length) as u64;
+        scan.skipped.push(offset..start);
+        frames.push(frame);
+        offset = end;
     }
-    Ok(offset)
+    scan
+}
+
+/// Reads the frame at `offset`; `None` when it is cut short, fails its checksum or has a
+/// payload that does not decode.
+fn parse_frame(data: &[u8], offset: usize) -> Option<(Frame, usize)> {
+    let header = data.get(offset..offset.checked_add(HEADER_BYTES)?)?;
+    let length = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as usize;
+    let expected = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
+    let seq = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
+    if length > MAX_FRAME_BYTES {
+        return None;
+    }
+    let start = offset + HEADER_BYTES;
+    let payload = data.get(start..start + length)?;
+    if checksum(seq, payload) != expected {
+        return None;
+    }
+    let records = decode_payload(payload)?;
+    Some((Frame { seq, records }, start + length))
+}
+
+/// Checks the cheap signs of a frame at `offset` before its checksum is computed.
+fn plausible_frame(data: &[u8], offset: usize, last_seq: Option<u64>) -> bool {
+    let Some(header) = data.get(offset..offset + HEADER_BYTES) else {
+        return false;
+    };
+    let length = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as usize;
+    let seq = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
+    let kind = data.get(offset + HEADER_BYTES).copied();
+    length <= data.len() - offset - HEADER_BYTES
+        && last_seq.is_none_or(|last| seq > last)
+        && matches!(
+            kind,
+            Some(b'{' | OTLP_TRACES | OTLP_METRICS | OTLP_TRACES_JSON | OTLP_METRICS_JSON)
+        )
 }
 
 #[cfg(test)]
@@ -562,7 +623,7 @@ mod tests {
     }
 
     #[test]
-    fn a_sync_of_more_frames_than_one_system_call_takes_replays_them_all() {
+    fn sync_of_over_1024_slices_replays() {
         let dir = tempfile::tempdir().unwrap();
         let request = trace_request(&["first span", "second span"]);
         let payload = otlp_payload(&OtlpRequest::Traces {
@@ -608,6 +669,89 @@ mod tests {
             otlp.len(),
             json.len()
         );
+    }
+
+    /// Writes a segment of three trace frames, seq 1 to 3, and returns its path and the
+    /// byte offset where each frame starts.
+    fn three_frame_segment(dir: &Path) -> (PathBuf, Vec<usize>) {
+        let mut wal = Wal::create(dir, 1).unwrap();
+        for seq in 1..=3 {
+            let name = format!("span of write {seq}");
+            let payload = otlp_payload(&OtlpRequest::Traces {
+                body: trace_request(&[name.as_str()]).encode_to_vec().into(),
+                encoding: Encoding::Protobuf,
+                limits: Limits::default(),
+            })
+            .unwrap();
+            wal.append(seq, &payload);
+        }
+        wal.sync().unwrap();
+        let data = fs::read(wal.path()).unwrap();
+        let mut starts = vec![0];
+        while starts.len() < 3 {
+            let start = *starts.last().unwrap();
+            let length = u32::from_le_bytes(data[start..start + 4].try_into().unwrap()) as usize;
+            starts.push(start + HEADER_BYTES + length);
+        }
+        (wal.path().to_owned(), starts)
+    }
+
+    /// Overwrites 16 bytes of the file at `offset` with 0xAB.
+    fn damage(path: &Path, offset: usize) {
+        let mut data = fs::read(path).unwrap();
+        data[offset..offset + 16].fill(0xAB);
+        fs::write(path, data).unwrap();
+    }
+
+    fn seqs_of(frames: &[Frame]) -> Vec<u64> {
+        frames.iter().map(|frame| frame.seq).collect()
+    }
+
+    #[test]
+    fn segment_with_damaged_first_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, starts) = three_frame_segment(dir.path());
+        damage(&path, starts[0] + HEADER_BYTES + 20);
+
+        let frames = read_segments(std::slice::from_ref(&path)).unwrap();
+        assert_eq!(seqs_of(&frames), [2, 3]);
+        assert_eq!(frames[0].records.spans[0].name, "span of write 2");
+        let copy = damaged_copy_path(&path);
+        assert!(copy.exists(), "a copy of the damaged segment is kept");
+        assert_eq!(fs::read(&copy).unwrap(), fs::read(&path).unwrap());
+        assert_eq!(list_segments(dir.path()).unwrap(), [path]);
+    }
+
+    #[test]
+    fn segment_with_damaged_middle_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, starts) = three_frame_segment(dir.path());
+        // The header of frame 2: its length and checksum.
+        damage(&path, starts[1]);
+
+        let data = fs::read(&path).unwrap();
+        let mut frames = Vec::new();
+        let scan = read_frames(&data, &mut frames);
+        assert_eq!(seqs_of(&frames), [1, 3]);
+        assert_eq!(scan.skipped, [starts[1]..starts[2]]);
+        assert_eq!(scan.torn_tail, 0);
+    }
+
+    #[test]
+    fn segment_with_torn_last_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _) = three_frame_segment(dir.path());
+        let data = fs::read(&path).unwrap();
+        fs::write(&path, &data[..data.len() - 10]).unwrap();
+
+        let frames = read_segments(std::slice::from_ref(&path)).unwrap();
+        assert_eq!(seqs_of(&frames), [1, 2]);
+        assert!(!damaged_copy_path(&path).exists());
+
+        let mut frames = Vec::new();
+        let scan = read_frames(&data[..data.len() - 10], &mut frames);
+        assert!(scan.skipped.is_empty());
+        assert!(scan.torn_tail > 0);
     }
 
     #[test]
