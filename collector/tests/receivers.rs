@@ -960,3 +960,77 @@ async fn http_traces_reach_dataset_and_feed() {
     );
     let _ = stop.send(());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telemetry_rejects_bodies_that_are_no_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let receivers = Receivers::new(store.clone(), ReceiverLimits::default());
+    let (address, stop) = start_http(receivers.clone()).await;
+
+    let batch = data("telemetry_api_batch_on_demand_cold_start_full.json");
+    let cases: [(&str, Vec<(&str, &str)>, Vec<u8>, u16, &str); 7] = [
+        (
+            "not JSON",
+            vec![],
+            b"hello".to_vec(),
+            400,
+            "invalid Telemetry API batch",
+        ),
+        (
+            "empty body",
+            vec![],
+            Vec::new(),
+            400,
+            "invalid Telemetry API batch",
+        ),
+        (
+            "object",
+            vec![],
+            b"{}".to_vec(),
+            400,
+            "a JSON object instead of an array",
+        ),
+        (
+            "event without type",
+            vec![],
+            br#"[{"time": "2024-02-09T08:42:43.512Z"}]"#.to_vec(),
+            400,
+            "event 0 has no string `type`",
+        ),
+        (
+            "gzip without its header",
+            vec![],
+            gzip(&batch),
+            400,
+            "invalid Telemetry API batch",
+        ),
+        (
+            "unknown encoding",
+            vec![("Content-Encoding", "br")],
+            batch.clone(),
+            415,
+            "unsupported content encoding `br`",
+        ),
+        (
+            "gzip",
+            vec![("Content-Encoding", "gzip")],
+            gzip(&batch),
+            200,
+            "",
+        ),
+    ];
+    for (name, headers, body, status, message) in cases {
+        let response = send_http(address, "POST", "/telemetry", &headers, &body).await;
+        assert_eq!(response.status, status, "{name}");
+        let text = String::from_utf8_lossy(&response.body);
+        assert!(text.contains(message), "{name}: {text}");
+    }
+
+    let _ = stop.send(());
+    let totals = tokio::task::spawn_blocking(move || store.shutdown_blocking().unwrap())
+        .await
+        .unwrap();
+    // The invocation of the batch sent with gzip.
+    assert_eq!(totals.invocations, 1);
+}

@@ -410,6 +410,7 @@ fn success_response(
 /// forwards, and stores the invocations the platform reader builds from it.
 async fn telemetry(State(receivers): State<Arc<Receivers>>, request: Request) -> Response {
     let path = request.uri().path().to_owned();
+    let headers = request.headers().clone();
     let limits = receivers.limits;
     let raw = match axum::body::to_bytes(request.into_body(), limits.max_body_bytes).await {
         Ok(raw) => raw,
@@ -422,6 +423,25 @@ async fn telemetry(State(receivers): State<Arc<Receivers>>, request: Request) ->
             return (StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
         }
     };
+    let content_encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|value| value.to_str().ok());
+    let raw = match body::decode(content_encoding, raw, limits.max_decompressed_bytes) {
+        Ok(raw) => raw,
+        Err(error) => {
+            receivers.counters.bad_request(&path, &error);
+            let status = match error {
+                BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                BodyError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                BodyError::Corrupt { .. } => StatusCode::BAD_REQUEST,
+            };
+            return (status, error.to_string()).into_response();
+        }
+    };
+    if let Err(message) = check_telemetry_batch(&raw) {
+        receivers.counters.bad_request(&path, &message);
+        return (StatusCode::BAD_REQUEST, message).into_response();
+    }
     let read = match platform::read_bytes("telemetry api", &raw, &ReadOptions::default()) {
         Ok(read) => read,
         Err(error) => {
@@ -440,6 +460,41 @@ async fn telemetry(State(receivers): State<Arc<Receivers>>, request: Request) ->
         Ok(()) => StatusCode::OK.into_response(),
         // The Telemetry API has no error body format, so errors are plain text.
         Err(error) => store_error_response(&error, None),
+    }
+}
+
+/// Checks that `body` is a Telemetry API batch: a JSON array of objects that each have a
+/// string `type`. The error is the message of the 400 response.
+fn check_telemetry_batch(body: &[u8]) -> Result<(), String> {
+    let fix = "send a JSON array of Telemetry API events such as \
+               [{\"time\": \"...\", \"type\": \"platform.report\", \"record\": {...}}]";
+    let batch: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|error| format!("invalid Telemetry API batch: {error}; {fix}"))?;
+    let Some(events) = batch.as_array() else {
+        return Err(format!(
+            "invalid Telemetry API batch: the body is a JSON {} instead of an array; {fix}",
+            json_kind(&batch)
+        ));
+    };
+    for (index, event) in events.iter().enumerate() {
+        if !event.get("type").is_some_and(serde_json::Value::is_string) {
+            return Err(format!(
+                "invalid Telemetry API batch: event {index} has no string `type`; {fix}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Returns the name of a JSON value's kind, for messages.
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
     }
 }
 
