@@ -20,27 +20,50 @@ pub(crate) struct CollectArgs {
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Address of the OTLP/gRPC receiver.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4317")]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4317", value_parser = listen_address)]
     grpc_listen: SocketAddr,
     /// Address of the OTLP/HTTP receiver and the Telemetry API endpoint (`/telemetry`).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4318")]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4318", value_parser = listen_address)]
     http_listen: SocketAddr,
     /// Largest request body accepted as sent, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 8 << 20)]
+    #[arg(long, value_name = "BYTES", default_value_t = 8 << 20, value_parser = at_least_one)]
     max_body_bytes: usize,
     /// Largest size a compressed request may inflate to, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 32 << 20)]
+    #[arg(long, value_name = "BYTES", default_value_t = 32 << 20, value_parser = at_least_one)]
     max_decompressed_bytes: usize,
     /// Maximum length of an attribute key or string value, in bytes; longer ones are cut.
-    #[arg(long, value_name = "BYTES", default_value_t = 4096)]
+    #[arg(long, value_name = "BYTES", default_value_t = 4096, value_parser = at_least_one)]
     max_attribute_length: usize,
     /// Maximum time a record waits in the write-ahead log before it is written to Parquet,
     /// in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     flush_interval_ms: u64,
     /// Writes that may wait for the store before receivers respond with retry-later.
-    #[arg(long, value_name = "WRITES", default_value_t = 64)]
+    #[arg(long, value_name = "WRITES", default_value_t = 64, value_parser = at_least_one)]
     queue_capacity: usize,
+}
+
+/// Parses a size or count flag that must be at least 1.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    let value: usize = text
+        .parse()
+        .map_err(|error| format!("`{text}` is not a whole number: {error}"))?;
+    if value == 0 {
+        return Err("0 would reject every request; give at least 1".to_owned());
+    }
+    Ok(value)
+}
+
+/// Parses a listen address, which must be an IP address and a port, because the collector
+/// does not resolve host names.
+fn listen_address(text: &str) -> Result<SocketAddr, String> {
+    text.parse().map_err(|_| {
+        let port = text.rsplit_once(':').map_or("4318", |(_, port)| port);
+        format!(
+            "`{text}` is not an IP address and port; write an address such as \
+             127.0.0.1:{port} or [::1]:{port}, because host names are not resolved"
+        )
+    })
 }
 
 /// Runs `spanbill collect` until SIGTERM or Ctrl-C.
@@ -48,8 +71,8 @@ pub(crate) fn run(args: &CollectArgs) -> anyhow::Result<()> {
     init_logging("info");
     let data_dir = crate::data_dir::resolve(args.data_dir.clone())?;
     let options = StoreOptions {
-        flush_interval: Duration::from_millis(args.flush_interval_ms.max(1)),
-        queue_capacity: args.queue_capacity.max(1),
+        flush_interval: Duration::from_millis(args.flush_interval_ms),
+        queue_capacity: args.queue_capacity,
         ..StoreOptions::default()
     };
     let store = Store::open(&data_dir, options)

@@ -51,3 +51,75 @@ fn trace_id_rejects_garbage_with_exit_2() {
         "error: invalid X-Ray trace id `1-abc`: expected `1-<8 hex>-<24 hex>`\n"
     );
 }
+
+#[test]
+fn collect_rejects_bad_flags_with_exit_2() {
+    let cases = [
+        (["--max-body-bytes", "0"], "0 would reject every request"),
+        (["--queue-capacity", "0"], "0 would reject every request"),
+        (["--max-attribute-length", "x"], "`x` is not a whole number"),
+        (
+            ["--grpc-listen", "localhost:4317"],
+            "`localhost:4317` is not an IP address and port",
+        ),
+        (
+            ["--http-listen", "localhost"],
+            "127.0.0.1:4318 or [::1]:4318",
+        ),
+    ];
+    for (flags, message) in cases {
+        let data_dir = tempfile::tempdir().unwrap();
+        let output = spanbill()
+            .arg("collect")
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .args(flags)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{flags:?}");
+        let text = String::from_utf8(output.stderr).unwrap();
+        assert!(text.contains(message), "{flags:?}: {text}");
+    }
+}
+
+#[test]
+fn second_collect_on_a_data_dir_exits_2() {
+    let data_dir = tempfile::tempdir().unwrap();
+    // Ports 0 let the system choose free ones, so the first collector starts on any machine.
+    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("spanbill"))
+        .arg("collect")
+        .arg("--data-dir")
+        .arg(data_dir.path())
+        .args([
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lock = data_dir.path().join("spanbill.lock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::fs::read_to_string(&lock).map_or(true, |text| text.trim().is_empty()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first collector did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    let output = spanbill()
+        .args(["ingest", "--data-dir"])
+        .arg(data_dir.path())
+        .arg("-")
+        .write_stdin("")
+        .output()
+        .unwrap();
+    let _ = first.kill();
+    let _ = first.wait();
+    assert_eq!(output.status.code(), Some(2));
+    let text = String::from_utf8(output.stderr).unwrap();
+    assert!(text.contains("is in use by another spanbill"), "{text}");
+    assert!(text.contains(&format!("process {}", first.id())), "{text}");
+}

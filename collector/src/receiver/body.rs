@@ -11,7 +11,10 @@ pub enum BodyError {
     #[error("unsupported content encoding `{0}`: send gzip, zstd or identity")]
     UnsupportedEncoding(String),
     /// The body inflates past the limit; it was not inflated further.
-    #[error("body inflates past {limit} bytes")]
+    #[error(
+        "body inflates past {limit} bytes, the collector's limit (`spanbill collect \
+         --max-decompressed-bytes`); send smaller batches"
+    )]
     TooLarge {
         /// Inflated size limit in bytes.
         limit: usize,

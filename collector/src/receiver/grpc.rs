@@ -193,7 +193,8 @@ where
             self.read = self.read.saturating_add(data.len());
             if self.read > self.limit {
                 return Poll::Ready(Some(Err(Status::resource_exhausted(format!(
-                    "request body over {} bytes; raise `max_body_bytes` or send smaller batches",
+                    "request body over {} bytes, the collector's limit (`spanbill collect \
+                     --max-body-bytes`); send smaller batches",
                     self.limit
                 )))));
             }

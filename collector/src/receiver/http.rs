@@ -99,7 +99,8 @@ async fn read_request(
         Ok(raw) => raw,
         Err(error) => {
             let message = format!(
-                "request body over {} bytes or unreadable: {error}",
+                "request body over {} bytes, the collector's limit (`spanbill collect \
+                 --max-body-bytes`), or unreadable: {error}",
                 limits.max_body_bytes
             );
             receivers.counters.bad_request(&path, &error);
@@ -417,7 +418,8 @@ async fn telemetry(State(receivers): State<Arc<Receivers>>, request: Request) ->
         Err(error) => {
             receivers.counters.bad_request(&path, &error);
             let message = format!(
-                "request body over {} bytes or unreadable: {error}",
+                "request body over {} bytes, the collector's limit (`spanbill collect \
+                 --max-body-bytes`), or unreadable: {error}",
                 limits.max_body_bytes
             );
             return (StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
