@@ -106,6 +106,33 @@ fn ingest_rejects_bad_date_flag() {
 }
 
 #[test]
+fn date_flag_files_records_without_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = "REPORT RequestId: 5c1e7d2a-1111-2222-3333-444455556666\tDuration: 12.34 ms\t\
+                  Billed Duration: 13 ms\tMemory Size: 128 MB\tMax Memory Used: 40 MB\t\n";
+    let output = Command::cargo_bin("spanbill")
+        .unwrap()
+        .args([
+            "ingest",
+            "--function",
+            "f1",
+            "--date",
+            "2026-12-01",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .arg("-")
+        .write_stdin(report)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stored = parts(dir.path(), "invocations");
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let partition = stored[0].parent().unwrap().file_name().unwrap();
+    assert_eq!(partition, "date=2026-12-01");
+}
+
+#[test]
 fn ingest_rejected_records_exit_3() {
     let dir = tempfile::tempdir().unwrap();
     let json =

@@ -20,6 +20,10 @@ pub struct Invocation {
     /// Time the invocation started: the START time when it was captured, otherwise the
     /// END or REPORT time minus `duration_ms`.
     pub start: Option<OffsetDateTime>,
+    /// UTC day of an invocation whose start is unknown, from the date option of the read
+    /// (`spanbill ingest --date`). The store files such an invocation under this day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<Date>,
     /// `Duration`: time spent in the handler, in ms.
     pub duration_ms: f64,
     /// `Billed Duration` as printed, in ms. Depending on [`Invocation::billing_era`] it
@@ -300,6 +304,7 @@ mod tests {
             function: None,
             version: None,
             start: None,
+            date: None,
             duration_ms: 1.0,
             billed_ms,
             memory_mb,

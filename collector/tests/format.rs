@@ -104,6 +104,7 @@ fn record(request_id: &str) -> Invocation {
         function: None,
         version: Some("12".to_owned()),
         start: None,
+        date: None,
         duration_ms: 133.61,
         billed_ms: 214,
         memory_mb: 1769,

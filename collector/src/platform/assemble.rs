@@ -423,6 +423,7 @@ impl<'a> Assembler<'a> {
             function: identity.function,
             version: identity.version,
             start,
+            date: if start.is_none() { date } else { None },
             duration_ms: report.duration_ms,
             billed_ms: report.billed_ms,
             memory_mb,

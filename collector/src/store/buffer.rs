@@ -25,12 +25,14 @@ pub(crate) fn metric_date(point: &MetricPoint) -> Date {
     date_of_ns(point.time_ns)
 }
 
-/// Returns the partition date of an invocation: the UTC date of its start, or of `fallback`
-/// when the input gave no time.
+/// Returns the partition date of an invocation: the UTC date of its start, else its date
+/// from the read's date option, else `fallback`.
 pub(crate) fn invocation_date(invocation: &Invocation, fallback: Date) -> Date {
-    invocation.start.map_or(fallback, |start| {
-        start.to_offset(time::UtcOffset::UTC).date()
-    })
+    invocation
+        .start
+        .map(|start| start.to_offset(time::UtcOffset::UTC).date())
+        .or(invocation.date)
+        .unwrap_or(fallback)
 }
 
 /// The columns of one write's records, one frame per table and date, without the `seq`
@@ -41,8 +43,8 @@ pub(crate) struct WriteFrames {
 }
 
 impl WriteFrames {
-    /// Builds the columns of `records`. An invocation without a start time is dated by
-    /// today's UTC date.
+    /// Builds the columns of `records`. An invocation with neither a start time nor a date
+    /// is dated by today's UTC date.
     pub(crate) fn build(records: &Records) -> PolarsResult<Self> {
         let today = OffsetDateTime::now_utc().date();
         let mut frames = Vec::new();

@@ -363,6 +363,7 @@ impl Platform {
             function: Some(spec.name.clone()),
             version: Some(spec.version.clone()),
             start: Some(time::OffsetDateTime::from(started)),
+            date: None,
             duration_ms: 0.0,
             billed_ms: 0,
             memory_mb: spec.memory_mb,
