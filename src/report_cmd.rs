@@ -141,6 +141,7 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let baseline = args.baseline.as_deref().map(Snapshot::read).transpose()?;
 
     let (data_dir, window) = resolve(&args.window)?;
+    settings.window_ns = projection_window(window, OffsetDateTime::now_utc())?;
     let units = load_unit_counts(&data_dir, window, settings.business_units.as_deref())?;
     let options = LambdaOptions {
         free_tier: settings.free_tier,
@@ -278,6 +279,17 @@ fn window(args: &WindowArgs, now: OffsetDateTime) -> anyhow::Result<Window> {
         start_ns: start,
         end_ns: end,
     })
+}
+
+/// Returns the part of `window` up to `now` that the monthly projection scales, or `None`
+/// when the window has no start and the projection uses the data's span instead.
+fn projection_window(window: Window, now: OffsetDateTime) -> anyhow::Result<Option<(i64, i64)>> {
+    let Some(start) = window.start_ns else {
+        return Ok(None);
+    };
+    let now = unix_ns(now)?;
+    let end = window.end_ns.map_or(now, |end| end.min(now));
+    Ok(Some((start, end.max(start))))
 }
 
 /// Parses a `--from` or `--to` value (`flag`) into ns since the Unix epoch: an RFC 3339

@@ -267,6 +267,55 @@ fn since_hours_is_not_whole_days() {
 }
 
 #[test]
+fn one_invocation_passes_budget_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("platform.jsonl");
+    // 2026-11-01T00:00:00Z.
+    invocations_log(&log, &[1_793_491_200_000]);
+    let output = spanbill()
+        .args(["ingest", "--function", "single", "--data-dir"])
+        .arg(dir.path())
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let (code, json) = report_json(dir.path(), &["--fail-on", "budget", "--budget", "1"]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(json["projected_monthly_usd"], serde_json::Value::Null);
+    let note = json["projection_note"].as_str().unwrap_or_default();
+    assert!(note.starts_with("the invocations span 0 s"), "{json}");
+
+    // A selected window of a day projects the invocation over the day.
+    let (code, json) = report_json(
+        dir.path(),
+        &[
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-01",
+            "--fail-on",
+            "budget",
+            "--budget",
+            "1",
+        ],
+    );
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(json["projection_note"], serde_json::Value::Null);
+    let projected: f64 = json["projected_monthly_usd"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(projected > 0.0, "{json}");
+    assert!(projected < 0.01, "{json}");
+}
+
+#[test]
 fn from_and_to_times_are_exact() {
     // One invocation a minute from 2026-11-01T00:00:00Z.
     let dir = version_dataset("1", 1, 1.0);

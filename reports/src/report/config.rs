@@ -147,6 +147,7 @@ impl ReportConfig {
             free_tier: self.report.free_tier.unwrap_or(defaults.free_tier),
             business_units: self.report.business_units.clone(),
             top_traces: self.report.top_traces.unwrap_or(defaults.top_traces),
+            window_ns: defaults.window_ns,
         }
     }
 }
