@@ -463,6 +463,46 @@ fn bad_baseline_exits_2() {
 }
 
 #[test]
+fn negative_baseline_duration_exits_2() {
+    let dir = version_dataset("1", 1, 1.0);
+    let snapshot = dir.path().join("baseline.json");
+    let output = spanbill()
+        .args(["snapshot", "--data-dir"])
+        .arg(dir.path())
+        .arg("--output")
+        .arg(&snapshot)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&snapshot).unwrap()).unwrap();
+    json["functions"]["updateInventory"]["durations_ms"][0] = serde_json::json!(-5.0);
+    std::fs::write(&snapshot, json.to_string()).unwrap();
+
+    let output = spanbill()
+        .args(["report", "--data-dir"])
+        .arg(dir.path())
+        .arg("--baseline")
+        .arg(&snapshot)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let text = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        text.contains("`functions.updateInventory.durations_ms[0]` is -5"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Write the baseline again with `spanbill snapshot`."),
+        "{text}"
+    );
+}
+
+#[test]
 fn html_report_is_written() {
     let dir = version_dataset("1", 1, 1.0);
     let path = dir.path().join("report.html");
