@@ -119,11 +119,16 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_default();
     let mut settings = config.settings();
     if let Some(text) = &args.budget {
-        settings.budget = Some(
-            Decimal::from_str(text.trim_start_matches('$')).with_context(|| {
-                format!("invalid budget `{text}`: pass an amount in USD, such as `250` or `99.50`")
-            })?,
-        );
+        let invalid = || {
+            format!(
+                "invalid budget `{text}`: pass an amount of 0 or more USD, such as `250` or `99.50`"
+            )
+        };
+        let budget = Decimal::from_str(text.trim_start_matches('$')).with_context(invalid)?;
+        if budget.is_sign_negative() && !budget.is_zero() {
+            bail!(invalid());
+        }
+        settings.budget = Some(budget);
     }
     settings.free_tier |= args.free_tier;
     let gates = if args.fail_on.is_empty() {

@@ -134,6 +134,7 @@ fn bad_flags_exit_2() {
         vec!["--from", "2026-13-01"],
         vec!["--fail-on", "budget"],
         vec!["--budget", "lots"],
+        vec!["--budget=-5"],
     ] {
         let output = spanbill()
             .args(["report", "--data-dir"])
@@ -440,6 +441,38 @@ fn config_file_sets_gates() {
     let text = String::from_utf8(output.stderr).unwrap();
     assert!(text.contains("invalid configuration file"), "{text}");
     assert!(text.contains("alpah"), "{text}");
+}
+
+#[test]
+fn out_of_range_settings_exit_2() {
+    let dir = dataset();
+    let config = dir.path().join("spanbill.toml");
+    std::fs::write(&config, "[latency]\nalpha = -1\n").unwrap();
+    let output = spanbill()
+        .args(["report", "--data-dir"])
+        .arg(dir.path())
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let text = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        text.contains("`latency.alpha` is -1, but it must be greater than 0 and less than 1"),
+        "{text}"
+    );
+
+    let output = spanbill()
+        .args(["report", "--budget=-5", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let text = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        text.contains("invalid budget `-5`: pass an amount of 0 or more USD"),
+        "{text}"
+    );
 }
 
 #[test]
