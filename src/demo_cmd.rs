@@ -16,12 +16,12 @@ use clap::{Args, ValueEnum};
 use spanbill_collector::model::Records;
 use spanbill_collector::platform::{ReadOptions, read_file};
 use spanbill_collector::receiver::{ReceiverLimits, Receivers, serve_http};
-use spanbill_collector::store::{DateRange, Store, StoreOptions};
+use spanbill_collector::store::{Store, StoreOptions};
 use spanbill_functions::platform::{
     FunctionSpec, Platform, PlatformLog, PlatformSettings, TelemetryFactory,
 };
 use spanbill_functions::scenario::{Deploy, ScenarioSettings, Simulation};
-use spanbill_reports::dataset::{load_tables, load_unit_counts};
+use spanbill_reports::dataset::{Window, load_tables, load_unit_counts};
 use spanbill_reports::lambda::LambdaOptions;
 use spanbill_reports::pricing::PriceBook;
 use spanbill_reports::report::{self, Format, ReportSettings};
@@ -154,9 +154,9 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     ingest_platform_logs(&collector.store, &data_dir.join("platform-logs"))?;
     collector.stop(&runtime)?;
 
-    let dates = DateRange::default();
+    let window = Window::default();
     let business_units = vec!["orders.created".to_owned()];
-    let units = load_unit_counts(&data_dir, dates, Some(&business_units))?;
+    let units = load_unit_counts(&data_dir, window, Some(&business_units))?;
     // The order service counts orders, payments and stock-outs; the unit that cost is
     // divided by is the order.
     let settings = ReportSettings {
@@ -164,7 +164,7 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
         ..ReportSettings::default()
     };
     let book = PriceBook::built_in();
-    let tables = load_tables(&data_dir, dates, units, &book, LambdaOptions::default())?;
+    let tables = load_tables(&data_dir, window, units, &book, LambdaOptions::default())?;
     let report = report::build_tables(&tables, None, &book, &settings);
     print!(
         "{}",

@@ -10,8 +10,7 @@ use std::str::FromStr;
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use rust_decimal::Decimal;
-use spanbill_collector::store::DateRange;
-use spanbill_reports::dataset::{load_tables, load_unit_counts};
+use spanbill_reports::dataset::{Window, load_tables, load_unit_counts};
 use spanbill_reports::lambda::LambdaOptions;
 use spanbill_reports::pricing::PriceBook;
 use spanbill_reports::report::{self, Format, ReportConfig};
@@ -29,14 +28,16 @@ pub(crate) struct WindowArgs {
     /// Dataset directory (default: `$XDG_DATA_HOME/spanbill`).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// Read the last DURATION, in days (`7d`) or hours (`36h`), up to today.
+    /// Read the last DURATION up to now, in days (`7d`) or hours (`36h`).
     #[arg(long, value_name = "DURATION", conflicts_with_all = ["from", "to"])]
     since: Option<String>,
-    /// First date of the window, `YYYY-MM-DD`.
-    #[arg(long, value_name = "DATE")]
+    /// Start of the window: a UTC date, `YYYY-MM-DD`, or an RFC 3339 time such as
+    /// `2026-07-01T09:30:00Z`.
+    #[arg(long, value_name = "TIME")]
     from: Option<String>,
-    /// Last date of the window, `YYYY-MM-DD`.
-    #[arg(long, value_name = "DATE")]
+    /// End of the window: a UTC date, whose whole day is included, or an RFC 3339 time,
+    /// which is not included.
+    #[arg(long, value_name = "TIME")]
     to: Option<String>,
 }
 
@@ -118,11 +119,16 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_default();
     let mut settings = config.settings();
     if let Some(text) = &args.budget {
-        settings.budget = Some(
-            Decimal::from_str(text.trim_start_matches('$')).with_context(|| {
-                format!("invalid budget `{text}`: pass an amount in USD, such as `250` or `99.50`")
-            })?,
-        );
+        let invalid = || {
+            format!(
+                "invalid budget `{text}`: pass an amount of 0 or more USD, such as `250` or `99.50`"
+            )
+        };
+        let budget = Decimal::from_str(text.trim_start_matches('$')).with_context(invalid)?;
+        if budget.is_sign_negative() && !budget.is_zero() {
+            bail!(invalid());
+        }
+        settings.budget = Some(budget);
     }
     settings.free_tier |= args.free_tier;
     let gates = if args.fail_on.is_empty() {
@@ -139,17 +145,18 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     };
     let baseline = args.baseline.as_deref().map(Snapshot::read).transpose()?;
 
-    let (data_dir, dates) = resolve(&args.window)?;
-    let units = load_unit_counts(&data_dir, dates, settings.business_units.as_deref())?;
+    let (data_dir, window) = resolve(&args.window)?;
+    settings.window_ns = projection_window(window, OffsetDateTime::now_utc())?;
+    let units = load_unit_counts(&data_dir, window, settings.business_units.as_deref())?;
     let options = LambdaOptions {
         free_tier: settings.free_tier,
     };
-    let tables = load_tables(&data_dir, dates, units, &book, options)?;
+    let tables = load_tables(&data_dir, window, units, &book, options)?;
     if tables.invocations.is_empty() {
         bail!(
             "no invocations in `{}` for {}: run `spanbill ingest` or `spanbill collect` first, or widen the window",
             data_dir.display(),
-            describe(dates)
+            describe(window)
         );
     }
     let report = report::build_tables(&tables, baseline.as_ref(), &book, &settings);
@@ -186,10 +193,10 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs `spanbill snapshot`.
 pub(crate) fn run_snapshot(args: &SnapshotArgs) -> anyhow::Result<()> {
-    let (data_dir, dates) = resolve(&args.window)?;
+    let (data_dir, window) = resolve(&args.window)?;
     let tables = load_tables(
         &data_dir,
-        dates,
+        window,
         Vec::new(),
         &PriceBook::built_in(),
         LambdaOptions::default(),
@@ -198,7 +205,7 @@ pub(crate) fn run_snapshot(args: &SnapshotArgs) -> anyhow::Result<()> {
         bail!(
             "no invocations in `{}` for {}: a baseline needs data; widen the window",
             data_dir.display(),
-            describe(dates)
+            describe(window)
         );
     }
     let created = OffsetDateTime::now_utc()
@@ -237,42 +244,99 @@ fn config_gates(config: &ReportConfig) -> anyhow::Result<Vec<Gate>> {
         .collect()
 }
 
-fn resolve(args: &WindowArgs) -> anyhow::Result<(PathBuf, DateRange)> {
-    Ok((data_dir::resolve(args.data_dir.clone())?, window(args)?))
+fn resolve(args: &WindowArgs) -> anyhow::Result<(PathBuf, Window)> {
+    let now = OffsetDateTime::now_utc();
+    Ok((
+        data_dir::resolve(args.data_dir.clone())?,
+        window(args, now)?,
+    ))
 }
 
-fn window(args: &WindowArgs) -> anyhow::Result<DateRange> {
-    let parse = |text: &str| {
-        Date::parse(
-            text,
-            time::macros::format_description!("[year]-[month]-[day]"),
-        )
-        .with_context(|| format!("invalid date `{text}`: expected `YYYY-MM-DD`"))
-    };
+/// Returns the window that the flags select, with `--since` counted back from `now`.
+fn window(args: &WindowArgs, now: OffsetDateTime) -> anyhow::Result<Window> {
     if let Some(since) = &args.since {
         let back = crate::duration::parse_days_or_hours(since)?;
-        let today = OffsetDateTime::now_utc().date();
-        let from = (OffsetDateTime::now_utc() - back).date();
-        return Ok(DateRange {
-            from: Some(from),
-            to: Some(today),
+        return Ok(Window {
+            start_ns: Some(unix_ns(now - back)?),
+            end_ns: Some(unix_ns(now)?),
         });
     }
-    let from = args.from.as_deref().map(parse).transpose()?;
-    let to = args.to.as_deref().map(parse).transpose()?;
-    if let (Some(from), Some(to)) = (from, to)
-        && from > to
+    let start = args
+        .from
+        .as_deref()
+        .map(|text| parse_bound("--from", text, false))
+        .transpose()?;
+    let end = args
+        .to
+        .as_deref()
+        .map(|text| parse_bound("--to", text, true))
+        .transpose()?;
+    if let (Some(start), Some(end)) = (start, end)
+        && start >= end
     {
-        bail!("`--from {from}` is after `--to {to}`");
+        bail!(
+            "`--from {}` is not before `--to {}`: pass an earlier `--from` or a later `--to`",
+            args.from.as_deref().unwrap_or_default(),
+            args.to.as_deref().unwrap_or_default()
+        );
     }
-    Ok(DateRange { from, to })
+    Ok(Window {
+        start_ns: start,
+        end_ns: end,
+    })
 }
 
-fn describe(dates: DateRange) -> String {
-    match (dates.from, dates.to) {
-        (None, None) => "any date".to_owned(),
-        (Some(from), None) => format!("{from} onwards"),
-        (None, Some(to)) => format!("dates up to {to}"),
-        (Some(from), Some(to)) => format!("{from} to {to}"),
+/// Returns the part of `window` up to `now` that the monthly projection scales, or `None`
+/// when the window has no start and the projection uses the data's span instead.
+fn projection_window(window: Window, now: OffsetDateTime) -> anyhow::Result<Option<(i64, i64)>> {
+    let Some(start) = window.start_ns else {
+        return Ok(None);
+    };
+    let now = unix_ns(now)?;
+    let end = window.end_ns.map_or(now, |end| end.min(now));
+    Ok(Some((start, end.max(start))))
+}
+
+/// Parses a `--from` or `--to` value (`flag`) into ns since the Unix epoch: an RFC 3339
+/// time as given, or a UTC date as its start, or as the start of the next day when
+/// `end_of_day` is set.
+fn parse_bound(flag: &str, text: &str, end_of_day: bool) -> anyhow::Result<i64> {
+    if let Ok(time) = OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
+        return unix_ns(time);
+    }
+    let date = Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .with_context(|| {
+        format!(
+            "invalid `{flag} {text}`: expected a date, `YYYY-MM-DD`, or an RFC 3339 time, \
+             such as `2026-07-01T09:30:00Z`"
+        )
+    })?;
+    let day = if end_of_day {
+        date.next_day()
+            .with_context(|| format!("`{flag} {text}` is past the last supported date"))?
+    } else {
+        date
+    };
+    unix_ns(day.midnight().assume_utc())
+}
+
+/// Returns `time` in ns since the Unix epoch.
+fn unix_ns(time: OffsetDateTime) -> anyhow::Result<i64> {
+    i64::try_from(time.unix_timestamp_nanos()).with_context(|| {
+        format!("time {time} is outside the years 1677 to 2262 that spanbill stores")
+    })
+}
+
+/// Describes `window` for messages, in RFC 3339.
+fn describe(window: Window) -> String {
+    let time = |ns: i64| spanbill_reports::table::rfc3339(ns);
+    match (window.start_ns, window.end_ns) {
+        (None, None) => "any time".to_owned(),
+        (Some(start), None) => format!("{} onwards", time(start)),
+        (None, Some(end)) => format!("times before {}", time(end)),
+        (Some(start), Some(end)) => format!("{} to {}", time(start), time(end)),
     }
 }

@@ -9,8 +9,7 @@ use std::process::Command;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::{Span as _, SpanKind, Tracer as _};
-use spanbill_collector::store::DateRange;
-use spanbill_reports::dataset::{load_spans, load_unit_counts};
+use spanbill_reports::dataset::{Window, load_spans, load_unit_counts};
 use support::Collector;
 
 use crate::support;
@@ -64,7 +63,7 @@ fn grpc_export_reaches_collector() {
         String::from_utf8_lossy(&child.stderr)
     );
 
-    let spans = load_spans(dir.path(), DateRange::default()).unwrap();
+    let spans = load_spans(dir.path(), Window::default()).unwrap();
     assert_eq!(spans.len(), SPANS, "{spans:?}");
     for index in 0..SPANS {
         let name = format!("grpc-span-{index}");
@@ -82,7 +81,7 @@ fn grpc_export_reaches_collector() {
 
     // The set-up requests delta temporality, so each point is an increment.
     let names = vec!["orders.created".to_owned()];
-    let counts = load_unit_counts(dir.path(), DateRange::default(), Some(&names)).unwrap();
+    let counts = load_unit_counts(dir.path(), Window::default(), Some(&names)).unwrap();
     let total: f64 = counts.iter().map(|count| count.units).sum();
     assert!((total - SPANS as f64).abs() < 1e-9, "{counts:?}");
 }

@@ -134,6 +134,7 @@ fn bad_flags_exit_2() {
         vec!["--from", "2026-13-01"],
         vec!["--fail-on", "budget"],
         vec!["--budget", "lots"],
+        vec!["--budget=-5"],
     ] {
         let output = spanbill()
             .args(["report", "--data-dir"])
@@ -202,6 +203,158 @@ fn version_dataset(version: &str, day: i64, slower: f64) -> tempfile::TempDir {
         String::from_utf8_lossy(&output.stderr)
     );
     dir
+}
+
+/// Writes CloudWatch Logs events of one 50 ms invocation per entry of `starts` (Unix ms).
+fn invocations_log(path: &Path, starts: &[i64]) {
+    let mut lines = String::new();
+    for (index, at) in starts.iter().enumerate() {
+        let request = format!("7a2b3c4d-0000-4000-8000-{index:012}");
+        let events = [
+            format!("START RequestId: {request} Version: 1\n"),
+            format!("END RequestId: {request}\n"),
+            format!(
+                "REPORT RequestId: {request}\tDuration: 50.00 ms\tBilled Duration: 50 ms\tMemory Size: 1024 MB\tMax Memory Used: 90 MB\t\n"
+            ),
+        ];
+        for (offset, message) in events.iter().enumerate() {
+            let event = serde_json::json!({
+                "timestamp": at + offset as i64,
+                "ingestionTime": at + 500,
+                "logStreamName": "2026/11/01/[1]0f6c2a9e51d34b7c8a1e2f3d4c5b6a79",
+                "message": message,
+            });
+            lines.push_str(&event.to_string());
+            lines.push('\n');
+        }
+    }
+    std::fs::write(path, lines).unwrap();
+}
+
+#[test]
+fn since_hours_is_not_whole_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("platform.jsonl");
+    let now_ms = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    let hour_ms = 3_600_000;
+    // Before 02:00 UTC the older invocation falls on the previous day. The test still
+    // checks that it is excluded, and `window_filters_rows_by_start` in the dataset module
+    // checks the filter inside one partition.
+    invocations_log(&log, &[now_ms - 2 * hour_ms, now_ms - hour_ms / 2]);
+    let output = spanbill()
+        .args(["ingest", "--function", "recent", "--data-dir"])
+        .arg(dir.path())
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let (code, json) = report_json(dir.path(), &["--since", "1h"]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(json["totals"]["invocations"], 1, "{json}");
+    let (code, json) = report_json(dir.path(), &["--since", "3h"]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(json["totals"]["invocations"], 2, "{json}");
+}
+
+#[test]
+fn one_invocation_passes_budget_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("platform.jsonl");
+    // 2026-11-01T00:00:00Z.
+    invocations_log(&log, &[1_793_491_200_000]);
+    let output = spanbill()
+        .args(["ingest", "--function", "single", "--data-dir"])
+        .arg(dir.path())
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let (code, json) = report_json(dir.path(), &["--fail-on", "budget", "--budget", "1"]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(json["projected_monthly_usd"], serde_json::Value::Null);
+    let note = json["projection_note"].as_str().unwrap_or_default();
+    assert!(note.starts_with("the invocations span 0 s"), "{json}");
+
+    // A selected window of a day projects the invocation over the day.
+    let (code, json) = report_json(
+        dir.path(),
+        &[
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-01",
+            "--fail-on",
+            "budget",
+            "--budget",
+            "1",
+        ],
+    );
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(json["projection_note"], serde_json::Value::Null);
+    let projected: f64 = json["projected_monthly_usd"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(projected > 0.0, "{json}");
+    assert!(projected < 0.01, "{json}");
+}
+
+#[test]
+fn from_and_to_times_are_exact() {
+    // One invocation a minute from 2026-11-01T00:00:00Z.
+    let dir = version_dataset("1", 1, 1.0);
+    let (code, json) = report_json(
+        dir.path(),
+        &[
+            "--from",
+            "2026-11-01T01:00:00Z",
+            "--to",
+            "2026-11-01T02:00:00Z",
+        ],
+    );
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(json["totals"]["invocations"], 60, "{json}");
+    assert_eq!(json["period"]["from"], "2026-11-01T01:00:00Z", "{json}");
+
+    // A date covers its whole day.
+    let (code, json) = report_json(dir.path(), &["--from", "2026-11-01", "--to", "2026-11-01"]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(json["totals"]["invocations"], 1000, "{json}");
+
+    let output = spanbill()
+        .args(["report", "--data-dir"])
+        .arg(dir.path())
+        .args([
+            "--from",
+            "2026-11-01T02:00:00Z",
+            "--to",
+            "2026-11-01T01:00:00Z",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let text = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        text.contains("`--from 2026-11-01T02:00:00Z` is not before `--to 2026-11-01T01:00:00Z`"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -291,6 +444,38 @@ fn config_file_sets_gates() {
 }
 
 #[test]
+fn out_of_range_settings_exit_2() {
+    let dir = dataset();
+    let config = dir.path().join("spanbill.toml");
+    std::fs::write(&config, "[latency]\nalpha = -1\n").unwrap();
+    let output = spanbill()
+        .args(["report", "--data-dir"])
+        .arg(dir.path())
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let text = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        text.contains("`latency.alpha` is -1, but it must be greater than 0 and less than 1"),
+        "{text}"
+    );
+
+    let output = spanbill()
+        .args(["report", "--budget=-5", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let text = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        text.contains("invalid budget `-5`: pass an amount of 0 or more USD"),
+        "{text}"
+    );
+}
+
+#[test]
 fn bad_baseline_exits_2() {
     let dir = dataset();
     let path = dir.path().join("not-a-snapshot.json");
@@ -306,6 +491,46 @@ fn bad_baseline_exits_2() {
     let text = String::from_utf8(output.stderr).unwrap();
     assert!(
         text.contains("is not a spanbill baseline snapshot"),
+        "{text}"
+    );
+}
+
+#[test]
+fn negative_baseline_duration_exits_2() {
+    let dir = version_dataset("1", 1, 1.0);
+    let snapshot = dir.path().join("baseline.json");
+    let output = spanbill()
+        .args(["snapshot", "--data-dir"])
+        .arg(dir.path())
+        .arg("--output")
+        .arg(&snapshot)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&snapshot).unwrap()).unwrap();
+    json["functions"]["updateInventory"]["durations_ms"][0] = serde_json::json!(-5.0);
+    std::fs::write(&snapshot, json.to_string()).unwrap();
+
+    let output = spanbill()
+        .args(["report", "--data-dir"])
+        .arg(dir.path())
+        .arg("--baseline")
+        .arg(&snapshot)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let text = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        text.contains("`functions.updateInventory.durations_ms[0]` is -5"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Write the baseline again with `spanbill snapshot`."),
         "{text}"
     );
 }

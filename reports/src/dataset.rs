@@ -54,11 +54,81 @@ pub enum DatasetError {
     },
 }
 
-/// Reads the invocations and spans whose partition date is within `dates` into priced
-/// tables, with the KPI counts `units`. Missing tables give no rows.
+/// A window of the dataset: the rows whose time (`start_ns` of invocations and spans,
+/// `time_ns` of metric points) is at or after `start_ns` and before `end_ns`, in ns since
+/// the Unix epoch. `None` leaves that end open.
+///
+/// Rows without a time are kept when their partition date is within [`Window::dates`],
+/// because the partition date is the only time they have.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Window {
+    /// First time included.
+    pub start_ns: Option<i64>,
+    /// First time after the window.
+    pub end_ns: Option<i64>,
+}
+
+impl Window {
+    /// Returns the partition dates that hold the rows of the window. The collector
+    /// partitions rows by the UTC date of their time.
+    #[must_use]
+    pub fn dates(self) -> DateRange {
+        let date = |ns: i64| {
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
+                .ok()
+                .map(time::OffsetDateTime::date)
+        };
+        DateRange {
+            from: self.start_ns.and_then(date),
+            to: self.end_ns.and_then(|end| date(end.saturating_sub(1))),
+        }
+    }
+
+    /// Returns the condition that keeps the rows of the window, by the time column
+    /// `column`, or `None` when both ends are open.
+    fn filter(self, column: &str) -> Option<Expr> {
+        if self.start_ns.is_none() && self.end_ns.is_none() {
+            return None;
+        }
+        // The collector writes times as UInt64, and a time past i64::MAX becomes null.
+        let time = || col(column).cast(DataType::Int64);
+        let mut inside = lit(true);
+        if let Some(start) = self.start_ns {
+            inside = inside.and(time().gt_eq(lit(start)));
+        }
+        if let Some(end) = self.end_ns {
+            inside = inside.and(time().lt(lit(end)));
+        }
+        Some(time().is_null().or(inside))
+    }
+
+    /// Restricts `frame` to the rows of the window, by the time column `column`.
+    fn apply(self, frame: LazyFrame, column: &str) -> LazyFrame {
+        match self.filter(column) {
+            Some(condition) => frame.filter(condition),
+            None => frame,
+        }
+    }
+}
+
+impl From<DateRange> for Window {
+    /// Converts whole UTC days: from the start of `from` to the end of `to`.
+    fn from(dates: DateRange) -> Self {
+        let midnight = |date: time::Date| {
+            i64::try_from(date.midnight().assume_utc().unix_timestamp_nanos()).ok()
+        };
+        Self {
+            start_ns: dates.from.and_then(midnight),
+            end_ns: dates.to.and_then(time::Date::next_day).and_then(midnight),
+        }
+    }
+}
+
+/// Reads the invocations and spans within `window` into priced tables, with the KPI
+/// counts `units`. Missing tables give no rows.
 pub fn load_tables(
     data_dir: &Path,
-    dates: DateRange,
+    window: Window,
     units: Vec<UnitCount>,
     book: &PriceBook,
     options: LambdaOptions,
@@ -68,16 +138,17 @@ pub fn load_tables(
     let mut builder = TableBuilder::default();
     // Growing the row vectors partition by partition would copy them several times.
     builder.reserve(
-        row_count(data_dir, Table::Invocations, dates)?,
-        row_count(data_dir, Table::Spans, dates)?,
+        row_count(data_dir, Table::Invocations, window)?,
+        row_count(data_dir, Table::Spans, window)?,
     );
+    let dates = window.dates();
     let (sender, receiver) = std::sync::mpsc::sync_channel(1);
     crate::timed("reading rows", || {
         std::thread::scope(|scope| {
             scope.spawn(move || {
                 for table in [Table::Invocations, Table::Spans] {
                     for day in partitions(data_dir, table, dates) {
-                        let frame = read_partition(data_dir, table, day).transpose();
+                        let frame = read_partition(data_dir, table, day, window).transpose();
                         // A closed channel means that the receiver stopped at an error.
                         if frame.is_some_and(|frame| sender.send(frame).is_err()) {
                             return;
@@ -103,11 +174,13 @@ pub fn load_tables(
     Ok(builder.finish(book, options))
 }
 
-/// Counts the rows of `table` within `dates`, from the Parquet footers.
-fn row_count(data_dir: &Path, table: Table, dates: DateRange) -> Result<usize, DatasetError> {
-    let Some(frame) = scan(data_dir, table, dates)? else {
+/// Counts the rows of `table` within `window`. Without a window, polars counts from the
+/// Parquet footers.
+fn row_count(data_dir: &Path, table: Table, window: Window) -> Result<usize, DatasetError> {
+    let Some(frame) = scan(data_dir, table, window.dates())? else {
         return Ok(0);
     };
+    let frame = window.apply(frame, "start_ns");
     let counted = collect(data_dir, table, frame.select([len()]))?;
     let count = integer_column(&counted, "len")
         .map_err(|source| read_error(data_dir, table, source))?
@@ -119,15 +192,18 @@ fn row_count(data_dir: &Path, table: Table, dates: DateRange) -> Result<usize, D
     Ok(count)
 }
 
-/// Reads the columns the report uses from one day partition of `table`.
+/// Reads the columns the report uses from the rows of one day partition of `table` that
+/// are within `window`.
 fn read_partition(
     data_dir: &Path,
     table: Table,
     day: DateRange,
+    window: Window,
 ) -> Result<Option<(Table, DataFrame)>, DatasetError> {
     let Some(frame) = scan(data_dir, table, day)? else {
         return Ok(None);
     };
+    let frame = window.apply(frame, "start_ns");
     let columns = if table == Table::Invocations {
         INVOCATION_COLUMNS.as_slice()
     } else {
@@ -441,11 +517,12 @@ fn push_spans(builder: &mut TableBuilder, frame: &DataFrame) -> PolarsResult<()>
     Ok(())
 }
 
-/// Reads the spans within `dates`, with the fields the report uses.
-pub fn load_spans(data_dir: &Path, dates: DateRange) -> Result<Vec<TraceSpan>, DatasetError> {
-    let Some(frame) = scan(data_dir, Table::Spans, dates)? else {
+/// Reads the spans within `window`, with the fields the report uses.
+pub fn load_spans(data_dir: &Path, window: Window) -> Result<Vec<TraceSpan>, DatasetError> {
+    let Some(frame) = scan(data_dir, Table::Spans, window.dates())? else {
         return Ok(Vec::new());
     };
+    let frame = window.apply(frame, "start_ns");
     let read_error = |source| read_error(data_dir, Table::Spans, source);
     let frame = frame.select([
         col("trace_id"),
@@ -596,21 +673,22 @@ fn attribute_text(value: &serde_json::Value) -> Option<std::borrow::Cow<'_, str>
     }
 }
 
-/// Reads the counts of business KPIs within `dates`, as increments: a cumulative series
+/// Reads the counts of business KPIs within `window`, by point time, as increments: a cumulative series
 /// gives the difference between successive points, a delta series each point's value.
 /// `names` selects monotonic counters by name, from any instrumentation scope; `None`
 /// takes every monotonic counter of spanbill's KPI scope.
 ///
-/// NOTE: a cumulative series that began before `dates` counts from its start time, so the
-/// first day of a window can include units counted the day before.
+/// NOTE: a cumulative series that began before `window` counts from its start time, so the
+/// first point of a window can include units counted before it.
 pub fn load_unit_counts(
     data_dir: &Path,
-    dates: DateRange,
+    window: Window,
     names: Option<&[String]>,
 ) -> Result<Vec<UnitCount>, DatasetError> {
-    let Some(frame) = scan(data_dir, Table::Metrics, dates)? else {
+    let Some(frame) = scan(data_dir, Table::Metrics, window.dates())? else {
         return Ok(Vec::new());
     };
+    let frame = window.apply(frame, "time_ns");
     let read_error = |source| read_error(data_dir, Table::Metrics, source);
     let counters = col("kind")
         .eq(lit("sum"))
@@ -898,7 +976,7 @@ mod tests {
 
         let day = partitions(dir.path(), Table::Invocations, DateRange::default());
         assert_eq!(day.len(), 1);
-        let (_, frame) = read_partition(dir.path(), Table::Invocations, day[0])
+        let (_, frame) = read_partition(dir.path(), Table::Invocations, day[0], Window::default())
             .unwrap()
             .unwrap();
         assert!(
@@ -908,7 +986,7 @@ mod tests {
 
         let tables = load_tables(
             dir.path(),
-            DateRange::default(),
+            Window::default(),
             Vec::new(),
             &PriceBook::built_in(),
             LambdaOptions::default(),
@@ -946,5 +1024,74 @@ mod tests {
                 "span {index} joined to its invocation"
             );
         }
+    }
+
+    fn october(day: u8) -> time::Date {
+        time::Date::from_calendar_date(2026, time::Month::October, day).unwrap()
+    }
+
+    #[test]
+    fn window_filters_rows_by_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut invocations, mut spans) = rows(0, 8);
+        write_part(
+            dir.path(),
+            Table::Invocations,
+            "part-a.parquet",
+            &mut invocations,
+            3,
+        );
+        write_part(dir.path(), Table::Spans, "part-a.parquet", &mut spans, 3);
+        // Rows 2, 3 and 4 of the day: the start is included and the end is not.
+        let base = 1_790_812_800_000_000_000_i64;
+        let window = Window {
+            start_ns: Some(base + 2_000_000_000),
+            end_ns: Some(base + 5_000_000_000),
+        };
+        assert_eq!(
+            window.dates(),
+            DateRange {
+                from: Some(october(1)),
+                to: Some(october(1)),
+            }
+        );
+
+        let tables = load_tables(
+            dir.path(),
+            window,
+            Vec::new(),
+            &PriceBook::built_in(),
+            LambdaOptions::default(),
+        )
+        .unwrap();
+
+        let mut durations: Vec<f64> = tables
+            .invocations
+            .iter()
+            .map(|row| row.duration_ms)
+            .collect();
+        durations.sort_by(f64::total_cmp);
+        assert_eq!(durations, [12.0, 13.0, 14.0]);
+        assert_eq!(tables.spans.len(), 3);
+        let spans = load_spans(dir.path(), window).unwrap();
+        let mut starts: Vec<i64> = spans.iter().map(|span| span.start_ns - base).collect();
+        starts.sort_unstable();
+        assert_eq!(starts, [2_000_000_000, 3_000_000_000, 4_000_000_000]);
+    }
+
+    #[test]
+    fn window_of_whole_days() {
+        let dates = DateRange {
+            from: Some(october(1)),
+            to: Some(october(2)),
+        };
+        let window = Window::from(dates);
+        assert_eq!(window.start_ns, Some(1_790_812_800_000_000_000));
+        assert_eq!(
+            window.end_ns,
+            Some(1_790_812_800_000_000_000 + 2 * 86_400 * 1_000_000_000)
+        );
+        assert_eq!(window.dates(), dates);
+        assert_eq!(Window::default().dates(), DateRange::default());
     }
 }

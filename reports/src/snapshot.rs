@@ -71,6 +71,21 @@ pub enum SnapshotError {
         #[source]
         source: serde_json::Error,
     },
+    /// A field of the snapshot has an invalid value.
+    #[error(
+        "invalid baseline snapshot `{path}`: `{field}` is {value}, but {expected}. Write the \
+         baseline again with `spanbill snapshot`."
+    )]
+    Value {
+        /// The file.
+        path: String,
+        /// The field, such as `functions.checkout.durations_ms[3]`.
+        field: String,
+        /// The value found.
+        value: String,
+        /// The rule the value breaks, as a clause such as `durations must be sorted`.
+        expected: String,
+    },
     /// The file is a snapshot of another layout version.
     #[error(
         "`{path}` has snapshot_version {found}, but this spanbill reads version {SNAPSHOT_VERSION}; write it again with `spanbill snapshot`"
@@ -127,7 +142,7 @@ impl Snapshot {
                 .map(|(first, last)| (table::rfc3339(first), table::rfc3339(last))),
             functions: functions
                 .into_iter()
-                .map(|(name, builder)| (name, builder.finish()))
+                .filter_map(|(name, builder)| Some((name, builder.finish()?)))
                 .collect(),
             spans: span_series
                 .into_iter()
@@ -136,7 +151,7 @@ impl Snapshot {
                         function,
                         names
                             .into_iter()
-                            .map(|(name, builder)| (name, builder.finish()))
+                            .filter_map(|(name, builder)| Some((name, builder.finish()?)))
                             .collect(),
                     )
                 })
@@ -164,10 +179,53 @@ impl Snapshot {
                 found: u32::try_from(found).unwrap_or(u32::MAX),
             });
         }
-        serde_json::from_str(&text).map_err(|source| SnapshotError::Invalid {
-            path: shown,
-            source,
-        })
+        let snapshot: Self =
+            serde_json::from_str(&text).map_err(|source| SnapshotError::Invalid {
+                path: shown.clone(),
+                source,
+            })?;
+        snapshot
+            .validate()
+            .map_err(|invalid| SnapshotError::Value {
+                path: shown,
+                field: invalid.field,
+                value: invalid.value,
+                expected: invalid.expected,
+            })?;
+        Ok(snapshot)
+    }
+
+    /// Checks the values that parsing does not check, which are the period and every
+    /// series.
+    fn validate(&self) -> Result<(), InvalidValue> {
+        if let Some((first, last)) = &self.period {
+            let parse = |field: &str, text: &str| {
+                time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                    .map_err(|_| InvalidValue {
+                        field: field.to_owned(),
+                        value: format!("`{text}`"),
+                        expected: "it must be an RFC 3339 time".to_owned(),
+                    })
+            };
+            let start = parse("period[0]", first)?;
+            let end = parse("period[1]", last)?;
+            if start > end {
+                return Err(InvalidValue {
+                    field: "period".to_owned(),
+                    value: format!("[`{first}`, `{last}`]"),
+                    expected: "the first invocation start must not be after the last".to_owned(),
+                });
+            }
+        }
+        for (function, series) in &self.functions {
+            series.validate(&format!("functions.{function}"))?;
+        }
+        for (function, names) in &self.spans {
+            for (name, series) in names {
+                series.validate(&format!("spans.{function}.{name}"))?;
+            }
+        }
+        Ok(())
     }
 
     /// Writes the snapshot to `path` as JSON, through a temporary file renamed into place.
@@ -186,6 +244,79 @@ impl Snapshot {
     }
 }
 
+/// A field value that [`Snapshot::validate`] rejects.
+#[derive(Debug)]
+struct InvalidValue {
+    field: String,
+    value: String,
+    expected: String,
+}
+
+impl SeriesSnapshot {
+    /// Checks that the durations are present, finite, not negative and sorted, and that
+    /// `count` agrees with them: equal to their number, or at least [`MAX_SAMPLES`] when
+    /// the series was thinned. `field` names the series in errors.
+    fn validate(&self, field: &str) -> Result<(), InvalidValue> {
+        let invalid = |field: String, value: String, expected: &str| InvalidValue {
+            field,
+            value,
+            expected: expected.to_owned(),
+        };
+        let durations = &self.durations_ms;
+        if durations.is_empty() {
+            return Err(invalid(
+                format!("{field}.durations_ms"),
+                "empty".to_owned(),
+                "a series needs at least one duration",
+            ));
+        }
+        if durations.len() > MAX_SAMPLES {
+            return Err(invalid(
+                format!("{field}.durations_ms"),
+                format!("{} durations long", durations.len()),
+                &format!("a series keeps at most {MAX_SAMPLES}"),
+            ));
+        }
+        for (index, duration) in durations.iter().enumerate() {
+            if !duration.is_finite() || *duration < 0.0 {
+                return Err(invalid(
+                    format!("{field}.durations_ms[{index}]"),
+                    duration.to_string(),
+                    "durations must be finite milliseconds of 0 or more",
+                ));
+            }
+            if index > 0 && durations[index - 1] > *duration {
+                return Err(invalid(
+                    format!("{field}.durations_ms[{index}]"),
+                    duration.to_string(),
+                    &format!(
+                        "durations must be sorted, and the one before it is {}",
+                        durations[index - 1]
+                    ),
+                ));
+            }
+        }
+        let thinned = durations.len() == MAX_SAMPLES;
+        if self.count < durations.len() || (!thinned && self.count != durations.len()) {
+            let expected = if thinned {
+                format!("a thinned series counts at least its {MAX_SAMPLES} kept durations")
+            } else {
+                format!(
+                    "a series of {} durations has a count of {}",
+                    durations.len(),
+                    durations.len()
+                )
+            };
+            return Err(invalid(
+                format!("{field}.count"),
+                self.count.to_string(),
+                &expected,
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Default)]
 struct Builder {
     versions: Vec<String>,
@@ -199,18 +330,23 @@ impl Builder {
         {
             self.versions.push(version.to_owned());
         }
-        if duration_ms.is_finite() {
+        // Snapshot::read rejects other durations, so they are not written.
+        if duration_ms.is_finite() && duration_ms >= 0.0 {
             self.durations.push(duration_ms);
         }
     }
 
-    fn finish(mut self) -> SeriesSnapshot {
+    /// Returns the series, or `None` when it has no durations to compare against.
+    fn finish(mut self) -> Option<SeriesSnapshot> {
+        if self.durations.is_empty() {
+            return None;
+        }
         self.durations.sort_by(f64::total_cmp);
-        SeriesSnapshot {
+        Some(SeriesSnapshot {
             versions: self.versions,
             count: self.durations.len(),
             durations_ms: thin(&self.durations, MAX_SAMPLES),
-        }
+        })
     }
 }
 
@@ -248,5 +384,134 @@ mod tests {
     #[test]
     fn thin_leaves_short_series() {
         assert_eq!(thin(&[1.0, 2.0], 10), vec![1.0, 2.0]);
+    }
+
+    /// A valid snapshot of one function with three durations, as JSON.
+    fn valid() -> serde_json::Value {
+        serde_json::json!({
+            "snapshot_version": SNAPSHOT_VERSION,
+            "created": "2026-11-02T00:00:00Z",
+            "period": ["2026-11-01T00:00:00Z", "2026-11-01T16:39:00Z"],
+            "functions": {
+                "checkout": {"versions": ["1"], "count": 3, "durations_ms": [5.0, 7.1, 9.0]}
+            },
+            "spans": {},
+        })
+    }
+
+    /// Writes `snapshot` to a file and returns the error message of reading it.
+    fn read_error(snapshot: &serde_json::Value) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("baseline.json");
+        std::fs::write(&path, snapshot.to_string()).unwrap();
+        Snapshot::read(&path).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn valid_snapshot_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("baseline.json");
+        std::fs::write(&path, valid().to_string()).unwrap();
+        let snapshot = Snapshot::read(&path).unwrap();
+        assert_eq!(snapshot.functions["checkout"].count, 3);
+    }
+
+    #[test]
+    fn invalid_series_values_are_rejected() {
+        let cases: [(&str, serde_json::Value, &str); 6] = [
+            (
+                "durations_ms",
+                serde_json::json!([-5.0, 5.0, 7.1]),
+                "`functions.checkout.durations_ms[0]` is -5, but durations must be finite",
+            ),
+            (
+                "durations_ms",
+                serde_json::json!([]),
+                "`functions.checkout.durations_ms` is empty, but a series needs at least one",
+            ),
+            (
+                "durations_ms",
+                serde_json::json!([9.0, 7.1, 5.0]),
+                "`functions.checkout.durations_ms[1]` is 7.1, but durations must be sorted",
+            ),
+            (
+                "count",
+                serde_json::json!(2),
+                "`functions.checkout.count` is 2, but a series of 3 durations has a count of 3",
+            ),
+            (
+                "count",
+                serde_json::json!(50),
+                "`functions.checkout.count` is 50, but a series of 3 durations has a count of 3",
+            ),
+            (
+                "durations_ms",
+                serde_json::json!(vec![1.0; MAX_SAMPLES + 1]),
+                "durations long, but a series keeps at most 20000",
+            ),
+        ];
+        for (field, value, message) in cases {
+            let mut snapshot = valid();
+            snapshot["functions"]["checkout"][field] = value;
+            let error = read_error(&snapshot);
+            assert!(error.contains(message), "{error}");
+            assert!(
+                error.ends_with("Write the baseline again with `spanbill snapshot`."),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn thinned_count_may_exceed_durations() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("baseline.json");
+        let mut snapshot = valid();
+        snapshot["functions"]["checkout"]["durations_ms"] =
+            serde_json::json!(vec![1.0; MAX_SAMPLES]);
+        snapshot["functions"]["checkout"]["count"] = serde_json::json!(MAX_SAMPLES * 3);
+        std::fs::write(&path, snapshot.to_string()).unwrap();
+        assert!(Snapshot::read(&path).is_ok());
+
+        snapshot["functions"]["checkout"]["count"] = serde_json::json!(MAX_SAMPLES - 1);
+        let error = read_error(&snapshot);
+        assert!(
+            error.contains("but a thinned series counts at least its 20000 kept durations"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn invalid_period_is_rejected() {
+        let mut snapshot = valid();
+        snapshot["period"] = serde_json::json!(["2026-11-02T00:00:00Z", "2026-11-01T00:00:00Z"]);
+        let error = read_error(&snapshot);
+        assert!(
+            error.contains(
+                "`period` is [`2026-11-02T00:00:00Z`, `2026-11-01T00:00:00Z`], but the first \
+                 invocation start must not be after the last"
+            ),
+            "{error}"
+        );
+
+        snapshot["period"] = serde_json::json!(["yesterday", "2026-11-01T00:00:00Z"]);
+        let error = read_error(&snapshot);
+        assert!(
+            error.contains("`period[0]` is `yesterday`, but it must be an RFC 3339 time"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn span_series_are_checked() {
+        let mut snapshot = valid();
+        snapshot["spans"] = serde_json::json!({
+            "checkout": {"charge": {"versions": [], "count": 1, "durations_ms": [-1.0]}},
+        });
+        let error = read_error(&snapshot);
+        assert!(
+            error.contains("`spans.checkout.charge.durations_ms[0]` is -1"),
+            "{error}"
+        );
     }
 }

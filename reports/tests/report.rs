@@ -101,3 +101,82 @@ fn loop_hops_make_a_spiral() {
         "{markdown}"
     );
 }
+
+/// Builds the report of `invocations` with a budget of $1 and the window `window_ns`.
+fn budget_report(
+    invocations: &[Invocation],
+    window_ns: Option<(i64, i64)>,
+) -> spanbill_reports::report::Report {
+    build(
+        &Inputs {
+            invocations,
+            ..Inputs::default()
+        },
+        &PriceBook::built_in(),
+        &ReportSettings {
+            budget: Some(1.into()),
+            window_ns,
+            ..ReportSettings::default()
+        },
+    )
+}
+
+#[test]
+fn projection_needs_an_hour_of_data() {
+    let mut invocations = two_versions();
+    invocations.truncate(1);
+    // An invocation without a start time adds cost but no time.
+    invocations.push(Invocation {
+        request_id: "no-start".to_owned(),
+        start: None,
+        ..invocations[0].clone()
+    });
+    let report = budget_report(&invocations, None);
+
+    assert_eq!(report.projected_monthly_usd, None);
+    let note = report.projection_note.as_deref().unwrap_or_default();
+    assert!(
+        note.starts_with("the invocations span 0 s, shorter than the 1 h minimum"),
+        "{note}"
+    );
+    assert!(!report.over_budget());
+    let text = render(&report, Format::Table { color: false });
+    assert!(
+        text.contains("projected monthly Lambda spend: none, because the invocations span 0 s"),
+        "{text}"
+    );
+}
+
+#[test]
+fn projection_needs_an_hour_of_window() {
+    let invocations = two_versions();
+    let start = invocations[0].start.unwrap().unix_timestamp_nanos() as i64;
+    let report = budget_report(&invocations, Some((start, start + 1_800_000_000_000)));
+
+    assert_eq!(report.projected_monthly_usd, None);
+    let note = report.projection_note.as_deref().unwrap_or_default();
+    assert!(
+        note.starts_with("the window covers 30 min, shorter than the 1 h minimum"),
+        "{note}"
+    );
+    assert!(!report.over_budget());
+}
+
+#[test]
+fn projection_scales_the_window() {
+    let invocations = two_versions();
+    let start = invocations[0].start.unwrap().unix_timestamp_nanos() as i64;
+    // The invocation starts span 1,999 minutes, and the window is 4,000 minutes.
+    let by_data = budget_report(&invocations, None);
+    let by_window = budget_report(&invocations, Some((start, start + 240_000_000_000_000)));
+
+    assert_eq!(by_data.projection_note, None);
+    assert_eq!(by_window.projection_note, None);
+    let by_data: f64 = by_data.projected_monthly_usd.unwrap().try_into().unwrap();
+    let by_window: f64 = by_window.projected_monthly_usd.unwrap().try_into().unwrap();
+    let ratio = by_window / by_data;
+    assert!(
+        (ratio - 1999.0 / 4000.0).abs() < 1e-3,
+        "{by_window} / {by_data}"
+    );
+}

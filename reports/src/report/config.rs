@@ -21,7 +21,8 @@
 //! ```
 //!
 //! Every key is optional and unknown keys are rejected, so a misspelt threshold fails
-//! loudly instead of being ignored. Command-line flags override the file.
+//! loudly instead of being ignored. So is a value outside its range, such as an `alpha`
+//! of 2. Command-line flags override the file.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -54,6 +55,51 @@ pub enum ConfigError {
         /// The TOML parser's message, with the line and column.
         message: String,
     },
+    /// A setting is outside its allowed range.
+    #[error("invalid configuration file `{path}`: `{setting}` is {value}, but it must be {range}")]
+    OutOfRange {
+        /// The file.
+        path: String,
+        /// The setting, as `table.key`.
+        setting: &'static str,
+        /// The value in the file.
+        value: String,
+        /// The allowed range, such as `greater than 0 and less than 1`.
+        range: String,
+    },
+}
+
+/// A range of allowed values of a setting.
+#[derive(Debug, Clone, Copy)]
+enum Range {
+    /// Greater than 0 and less than 1: a p-value threshold, a quantile or a coverage.
+    OpenUnit,
+    /// From 0 to 1: a share.
+    ClosedUnit,
+    /// A finite number of at least the value.
+    AtLeast(f64),
+    /// A whole number of at least the value.
+    Count(usize),
+}
+
+impl Range {
+    fn contains(self, value: f64) -> bool {
+        match self {
+            Self::OpenUnit => value > 0.0 && value < 1.0,
+            Self::ClosedUnit => (0.0..=1.0).contains(&value),
+            Self::AtLeast(min) => value >= min && value.is_finite(),
+            Self::Count(min) => value >= min as f64,
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Self::OpenUnit => "greater than 0 and less than 1".to_owned(),
+            Self::ClosedUnit => "from 0 to 1".to_owned(),
+            Self::AtLeast(min) => format!("a finite number of {min} or more"),
+            Self::Count(min) => format!("{min} or more"),
+        }
+    }
 }
 
 /// The contents of a report configuration file.
@@ -127,12 +173,97 @@ impl ReportConfig {
         Self::parse(&text, path)
     }
 
-    /// Parses `text`, naming `path` in errors.
+    /// Parses `text` and checks that each threshold is in its range, naming `path` in
+    /// errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|error| ConfigError::Invalid {
+        let config: Self = toml::from_str(text).map_err(|error| ConfigError::Invalid {
             path: path.display().to_string(),
             message: error.to_string().trim_end().to_owned(),
-        })
+        })?;
+        config.check_ranges(path)?;
+        Ok(config)
+    }
+
+    /// Rejects thresholds that would turn a check off or make it report everything, such
+    /// as a negative `alpha` or a `loop_passes` of 0.
+    fn check_ranges(&self, path: &Path) -> Result<(), ConfigError> {
+        let latency = &self.latency;
+        let change_points = &self.change_points;
+        let spiral = &self.spiral;
+        let count = |value: usize| value as f64;
+        let settings: [(&'static str, f64, Range); 18] = [
+            ("latency.quantile", latency.quantile, Range::OpenUnit),
+            ("latency.alpha", latency.alpha, Range::OpenUnit),
+            ("latency.min_ratio", latency.min_ratio, Range::AtLeast(1.0)),
+            (
+                "latency.min_increase_ms",
+                latency.min_increase_ms,
+                Range::AtLeast(0.0),
+            ),
+            (
+                "latency.min_samples",
+                count(latency.min_samples),
+                Range::Count(1),
+            ),
+            ("latency.confidence", latency.confidence, Range::OpenUnit),
+            (
+                "change_points.window",
+                count(change_points.window),
+                Range::Count(2),
+            ),
+            ("change_points.alpha", change_points.alpha, Range::OpenUnit),
+            (
+                "change_points.min_change",
+                change_points.min_change,
+                Range::AtLeast(0.0),
+            ),
+            // The t-test needs two points on each side for a variance.
+            (
+                "change_points.min_segment",
+                count(change_points.min_segment),
+                Range::Count(2),
+            ),
+            // One pass through a function is no loop.
+            (
+                "spiral.loop_passes",
+                count(spiral.loop_passes),
+                Range::Count(2),
+            ),
+            (
+                "spiral.memory_use_ratio",
+                spiral.memory_use_ratio,
+                Range::ClosedUnit,
+            ),
+            (
+                "spiral.memory_headroom",
+                spiral.memory_headroom,
+                Range::AtLeast(1.0),
+            ),
+            ("spiral.init_share", spiral.init_share, Range::ClosedUnit),
+            ("spiral.cost_rise", spiral.cost_rise, Range::AtLeast(0.0)),
+            (
+                "spiral.traffic_change",
+                spiral.traffic_change,
+                Range::AtLeast(0.0),
+            ),
+            (
+                "spiral.min_invocations",
+                count(spiral.min_invocations),
+                Range::Count(1),
+            ),
+            ("spiral.retry_share", spiral.retry_share, Range::ClosedUnit),
+        ];
+        for (setting, value, range) in settings {
+            if !range.contains(value) {
+                return Err(ConfigError::OutOfRange {
+                    path: path.display().to_string(),
+                    setting,
+                    value: value.to_string(),
+                    range: range.describe(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Returns the report settings the file sets, with defaults for the rest.
@@ -147,6 +278,7 @@ impl ReportConfig {
             free_tier: self.report.free_tier.unwrap_or(defaults.free_tier),
             business_units: self.report.business_units.clone(),
             top_traces: self.report.top_traces.unwrap_or(defaults.top_traces),
+            window_ns: defaults.window_ns,
         }
     }
 }
@@ -195,6 +327,71 @@ mod tests {
         let error = parse("[latency]\nalpah = 0.01\n").unwrap_err().to_string();
         assert!(error.contains("spanbill.toml"), "{error}");
         assert!(error.contains("alpah"), "{error}");
+    }
+
+    #[test]
+    fn config_out_of_range_is_named() {
+        let cases = [
+            (
+                "[latency]\nalpha = -1\n",
+                "`latency.alpha` is -1, but it must be greater than 0 and less than 1",
+            ),
+            (
+                "[latency]\nalpha = 2\n",
+                "`latency.alpha` is 2, but it must be greater than 0 and less than 1",
+            ),
+            (
+                "[latency]\nalpha = nan\n",
+                "`latency.alpha` is NaN, but it must be greater than 0 and less than 1",
+            ),
+            (
+                "[latency]\nmin_samples = 0\n",
+                "`latency.min_samples` is 0, but it must be 1 or more",
+            ),
+            (
+                "[latency]\nmin_ratio = 0.5\n",
+                "`latency.min_ratio` is 0.5, but it must be a finite number of 1 or more",
+            ),
+            (
+                "[spiral]\nloop_passes = 0\n",
+                "`spiral.loop_passes` is 0, but it must be 2 or more",
+            ),
+            (
+                "[spiral]\nloop_passes = 1\n",
+                "`spiral.loop_passes` is 1, but it must be 2 or more",
+            ),
+            (
+                "[spiral]\nretry_share = 5\n",
+                "`spiral.retry_share` is 5, but it must be from 0 to 1",
+            ),
+            (
+                "[spiral]\nmemory_headroom = 0.5\n",
+                "`spiral.memory_headroom` is 0.5, but it must be a finite number of 1 or more",
+            ),
+            (
+                "[change_points]\nmin_change = -0.1\n",
+                "`change_points.min_change` is -0.1, but it must be a finite number of 0 or more",
+            ),
+            (
+                "[change_points]\nwindow = 1\n",
+                "`change_points.window` is 1, but it must be 2 or more",
+            ),
+        ];
+        for (text, message) in cases {
+            let error = parse(text).unwrap_err().to_string();
+            assert!(
+                error.starts_with("invalid configuration file `spanbill.toml`: "),
+                "{error}"
+            );
+            assert!(error.ends_with(message), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn config_range_ends_are_accepted() {
+        let text = "[latency]\nalpha = 0.5\nmin_samples = 1\nmin_ratio = 1\n\
+                    [spiral]\nloop_passes = 2\nretry_share = 1\ninit_share = 0\n";
+        assert!(parse(text).is_ok(), "{text}");
     }
 
     #[test]

@@ -82,6 +82,12 @@ pub(super) fn page(report: &Report) -> String {
             "<p>Projected monthly Lambda spend: {} (estimate).</p>",
             escape(&money(projected))
         );
+    } else if let Some(note) = &report.projection_note {
+        let _ = write!(
+            out,
+            "<p>Projected monthly Lambda spend: none, because {}.</p>",
+            escape(note)
+        );
     }
     list(&mut out, &cost_lines(report));
 

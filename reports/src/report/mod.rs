@@ -36,6 +36,11 @@ use crate::traces::{self, TraceCosts, TraceSpan, UnitCount};
 /// Version of the JSON layout; it changes when a field changes meaning or goes away.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// Minimum length, in seconds, of the time that a monthly projection scales. Scaling a
+/// shorter span to a month multiplies a few invocations into a spend that a budget gate
+/// would fail on.
+pub const MIN_PROJECTION_SECONDS: u64 = 3600;
+
 /// The thresholds of a report's tests and checks.
 #[derive(Debug, Clone)]
 pub struct ReportSettings {
@@ -54,6 +59,10 @@ pub struct ReportSettings {
     pub business_units: Option<Vec<String>>,
     /// Most expensive traces listed.
     pub top_traces: usize,
+    /// Start and end of the window that the user selected, in ns since the Unix epoch, with
+    /// the end no later than now. The monthly projection scales the window's length when
+    /// it is set, else the time from the first to the last invocation start.
+    pub window_ns: Option<(i64, i64)>,
 }
 
 impl Default for ReportSettings {
@@ -66,6 +75,7 @@ impl Default for ReportSettings {
             free_tier: false,
             business_units: None,
             top_traces: 5,
+            window_ns: None,
         }
     }
 }
@@ -144,8 +154,13 @@ pub struct Report {
     pub totals: Figures,
     /// Per function, by name.
     pub functions: BTreeMap<String, Figures>,
-    /// Projected monthly Lambda spend in USD, from the period's length.
+    /// Projected monthly Lambda spend in USD, from the length of the window or else of the
+    /// period. `None` when that length is under [`MIN_PROJECTION_SECONDS`] or, without a
+    /// window, when no invocation has a start time.
     pub projected_monthly_usd: Option<Decimal>,
+    /// The reason there is no projection, such as `the invocations span 12 s, shorter than
+    /// the 1 h minimum ...`, when `projected_monthly_usd` is `None`.
+    pub projection_note: Option<String>,
     /// Downstream calls priced from spans, per service.
     pub downstream: Vec<ServiceCost>,
     /// Cost per trace, when invocations or calls carry trace ids.
@@ -238,12 +253,13 @@ pub fn build_tables(
     };
     let starts = || tables.invocations.iter().filter_map(|row| row.start_ns);
     let period = starts().min().zip(starts().max());
-    let projected_monthly_usd = period.map(|(first, last)| {
-        let seconds = ((last - first) / 1_000_000_000).max(1) as u64;
-        project_month(&tables.usages, seconds, book, options)
-            .bill
-            .total
-    });
+    let (projected_monthly_usd, projection_note) = match projection_seconds(period, settings) {
+        Ok(seconds) => {
+            let projection = project_month(&tables.usages, seconds, book, options);
+            (Some(projection.bill.total), None)
+        }
+        Err(note) => (None, Some(note)),
+    };
     let units = unit_costs(&tables.units, &tables.total(), settings);
 
     // Cost per trace and the timeline take about as long as the rest of the report
@@ -302,6 +318,7 @@ pub fn build_tables(
             totals,
             functions,
             projected_monthly_usd,
+            projection_note,
             downstream: service_costs(tables),
             traces,
             // Set below: the second thread borrows the units until the scope ends.
@@ -314,6 +331,41 @@ pub fn build_tables(
         }
     });
     Report { units, ..report }
+}
+
+/// Returns the seconds that a monthly projection scales from: the selected window's length,
+/// or else the time from the first to the last invocation start (`period`, in ns). Returns
+/// the reason for no projection when that is under [`MIN_PROJECTION_SECONDS`].
+fn projection_seconds(
+    period: Option<(i64, i64)>,
+    settings: &ReportSettings,
+) -> Result<u64, String> {
+    let (what, nanos) = match (settings.window_ns, period) {
+        (Some((start, end)), _) => ("the window covers", end.saturating_sub(start)),
+        (None, Some((first, last))) => ("the invocations span", last.saturating_sub(first)),
+        (None, None) => {
+            return Err("no invocation has a start time to measure a span from".to_owned());
+        }
+    };
+    let seconds = u64::try_from(nanos / 1_000_000_000).unwrap_or(0);
+    if seconds < MIN_PROJECTION_SECONDS {
+        let minimum = describe_seconds(MIN_PROJECTION_SECONDS);
+        return Err(format!(
+            "{what} {}, shorter than the {minimum} minimum to project a month from \
+             (select a window of at least {minimum})",
+            describe_seconds(seconds),
+        ));
+    }
+    Ok(seconds)
+}
+
+/// Formats a length of time as whole seconds, minutes or hours.
+fn describe_seconds(seconds: u64) -> String {
+    match seconds {
+        0..60 => format!("{seconds} s"),
+        60..3600 => format!("{} min", seconds / 60),
+        _ => format!("{} h", seconds / 3600),
+    }
 }
 
 /// Sorts a function's rows, given in table order, by start. Rows that start together stay in

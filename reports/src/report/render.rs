@@ -296,6 +296,8 @@ fn table(report: &Report, color: bool) -> String {
             "projected monthly Lambda spend: {} (estimate)",
             money(projected)
         );
+    } else if let Some(note) = &report.projection_note {
+        let _ = writeln!(out, "projected monthly Lambda spend: none, because {note}");
     }
 
     for line in cost_lines(report) {
@@ -364,6 +366,11 @@ fn markdown(report: &Report) -> String {
             out,
             "\nProjected monthly Lambda spend: {} (estimate).",
             money(projected)
+        );
+    } else if let Some(note) = &report.projection_note {
+        let _ = writeln!(
+            out,
+            "\nProjected monthly Lambda spend: none, because {note}."
         );
     }
     let costs = cost_lines(report);
@@ -501,6 +508,7 @@ fn json_value(report: &Report) -> Value {
         "totals": figures_json(&report.totals),
         "functions": functions,
         "projected_monthly_usd": report.projected_monthly_usd.map(|amount| amount.normalize().to_string()),
+        "projection_note": report.projection_note,
         "downstream": downstream,
         "traces": traces,
         "business_units": units,
