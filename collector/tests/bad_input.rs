@@ -385,6 +385,30 @@ fn lenient_read_keeps_problems() {
 }
 
 #[test]
+fn impossible_report_values_are_problems() {
+    let cases = [
+        (
+            "REPORT RequestId: r3\tDuration: 5.00 ms\tBilled Duration: 6 ms\t\
+             Memory Size: 0 MB\tMax Memory Used: 0 MB\t",
+            "invalid `Memory Size` value `0 MB`",
+        ),
+        (
+            "REPORT RequestId: r4\tDuration: 5000.00 ms\tBilled Duration: 6 ms\t\
+             Memory Size: 128 MB\tMax Memory Used: 40 MB\t",
+            "invalid `Billed Duration` value `6 ms`: expected at least the Duration",
+        ),
+    ];
+    for (line, message) in cases {
+        let input = format!("{line}\n{REPORT}\n");
+        let read = read_bytes("app.log", input.as_bytes(), &ReadOptions::default()).unwrap();
+        assert_eq!(read.invocations.len(), 1, "{line}");
+        assert_eq!(read.summary.problems.len(), 1, "{line}");
+        let text = read.summary.problems[0].to_string();
+        assert!(text.contains(message), "{text}");
+    }
+}
+
+#[test]
 fn problem_list_is_capped() {
     let input = "REPORT RequestId: r2\tDuration: 1.00 ms\n".repeat(5);
     let options = ReadOptions {

@@ -961,15 +961,19 @@ async fn http_traces_reach_dataset_and_feed() {
     let _ = stop.send(());
 }
 
+/// A `/telemetry` request: name, headers, body, expected status and a part of the expected
+/// message.
+type TelemetryCase<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16, &'a str);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn telemetry_rejects_bodies_that_are_no_batch() {
+async fn telemetry_and_unknown_paths_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
     let receivers = Receivers::new(store.clone(), ReceiverLimits::default());
     let (address, stop) = start_http(receivers.clone()).await;
 
     let batch = data("telemetry_api_batch_on_demand_cold_start_full.json");
-    let cases: [(&str, Vec<(&str, &str)>, Vec<u8>, u16, &str); 7] = [
+    let cases: [TelemetryCase<'_>; 7] = [
         (
             "not JSON",
             vec![],
@@ -1026,6 +1030,11 @@ async fn telemetry_rejects_bodies_that_are_no_batch() {
         let text = String::from_utf8_lossy(&response.body);
         assert!(text.contains(message), "{name}: {text}");
     }
+
+    let response = send_http(address, "POST", "/v1/trace", &[], b"{}").await;
+    assert_eq!(response.status, 404);
+    let text = String::from_utf8_lossy(&response.body);
+    assert!(text.contains("no endpoint at `/v1/trace`"), "{text}");
 
     let _ = stop.send(());
     let totals = tokio::task::spawn_blocking(move || store.shutdown_blocking().unwrap())

@@ -81,10 +81,11 @@ fn convert_span(
     if span.start_time_unix_nano == 0 {
         return Err(RejectReason::MissingTime);
     }
-    let kind = SpanKind::from_otlp(span.kind).ok_or(RejectReason::UnknownEnum("span kind"))?;
+    let kind =
+        SpanKind::from_otlp(span.kind).ok_or(RejectReason::UnknownEnum("span kind", span.kind))?;
     let status = span.status.unwrap_or_default();
-    let status_code =
-        StatusCode::from_otlp(status.code).ok_or(RejectReason::UnknownEnum("status code"))?;
+    let status_code = StatusCode::from_otlp(status.code)
+        .ok_or(RejectReason::UnknownEnum("status code", status.code))?;
 
     let mut links = Vec::with_capacity(span.links.len());
     for link in span.links {

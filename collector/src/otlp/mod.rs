@@ -68,9 +68,9 @@ pub enum RejectReason {
     /// The start or point time is zero.
     #[error("missing time")]
     MissingTime,
-    /// An enum has a number OTLP does not define.
-    #[error("unknown {0} number")]
-    UnknownEnum(&'static str),
+    /// An enum has a number OTLP does not define: the enum's name and the number.
+    #[error("unknown {0} number {1}")]
+    UnknownEnum(&'static str, i32),
     /// A metric has no data.
     #[error("metric without data")]
     MissingData,

@@ -829,9 +829,10 @@ fn check<'a>(span: &SpanFields<'a>) -> Result<Checked<'a>, RejectReason> {
     if span.start_ns == 0 {
         return Err(RejectReason::MissingTime);
     }
-    let kind = SpanKind::from_otlp(span.kind).ok_or(RejectReason::UnknownEnum("span kind"))?;
-    let status =
-        StatusCode::from_otlp(span.status_code).ok_or(RejectReason::UnknownEnum("status code"))?;
+    let kind =
+        SpanKind::from_otlp(span.kind).ok_or(RejectReason::UnknownEnum("span kind", span.kind))?;
+    let status = StatusCode::from_otlp(span.status_code)
+        .ok_or(RejectReason::UnknownEnum("status code", span.status_code))?;
     Ok(Checked {
         trace_id,
         span_id,

@@ -393,6 +393,30 @@ impl<'a> Assembler<'a> {
                 problem: FieldProblem::Missing("memorySizeMB"),
             });
         };
+        // Values that no Lambda REPORT carries: a bill below the time run, or no memory.
+        let impossible = if memory_mb == 0 {
+            Some(FieldProblem::invalid(
+                "Memory Size",
+                "0 MB",
+                "a memory size above 0 MB",
+            ))
+        } else if (report.billed_ms as f64) < report.duration_ms.floor() {
+            Some(FieldProblem::invalid(
+                "Billed Duration",
+                &format!("{} ms", report.billed_ms),
+                "at least the Duration, which Lambda rounds up to bill",
+            ))
+        } else {
+            None
+        };
+        if let Some(problem) = impossible {
+            return Err(ReadError::InvalidPlatformReport {
+                location: slot
+                    .report_location
+                    .expect("reported slots have a location"),
+                problem,
+            });
+        }
         let identity = self.identity(&slot, environment, input_region);
 
         let start = slot.start_time.or_else(|| {

@@ -25,6 +25,18 @@ pub enum InputFormat {
     PlatformRecords,
 }
 
+impl fmt::Display for InputFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Empty => "no records",
+            Self::Text => "text lines",
+            Self::CloudWatchEvents => "CloudWatch Logs events",
+            Self::Subscription => "CloudWatch Logs subscription deliveries",
+            Self::PlatformRecords => "JSON platform records",
+        })
+    }
+}
+
 /// Origin of the dates of lines that print only a time of day, or no time at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DateSource {
@@ -44,7 +56,10 @@ impl fmt::Display for DateSource {
             Self::Timestamps => f.write_str("timestamps in the input"),
             Self::Option(date) => write!(f, "the date option ({date})"),
             Self::FileModified(date) => write!(f, "the file modification time ({date})"),
-            Self::Unknown => f.write_str("unknown"),
+            Self::Unknown => f.write_str(
+                "nowhere, because some records carry no time: they are filed under the day of \
+                 the run (pass --date to set it)",
+            ),
         }
     }
 }

@@ -61,6 +61,7 @@ pub fn router(receivers: Arc<Receivers>) -> Router {
         .route("/v1/logs", post(logs))
         .route("/telemetry", post(telemetry))
         .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
         // Bodies are read with the receiver's own limit, so the 413 response follows OTLP.
         .layer(DefaultBodyLimit::disable())
         .with_state(receivers)
@@ -172,6 +173,16 @@ fn error_response(
             .into_response(),
         None => (http_status, status.message.clone()).into_response(),
     }
+}
+
+/// Responds with 404, naming the endpoints, to a request for any other path.
+async fn not_found(uri: axum::http::Uri) -> Response {
+    let message = format!(
+        "no endpoint at `{}`: POST OTLP to /v1/traces, /v1/metrics or /v1/logs, and \
+         Telemetry API batches to /telemetry",
+        uri.path()
+    );
+    (StatusCode::NOT_FOUND, message).into_response()
 }
 
 /// Responds with 405 to a request with a method other than POST on a known path.

@@ -733,7 +733,7 @@ mod tests {
         let mut frames = Vec::new();
         let scan = read_frames(&data, &mut frames);
         assert_eq!(seqs_of(&frames), [1, 3]);
-        assert_eq!(scan.skipped, [starts[1]..starts[2]]);
+        assert_eq!(scan.skipped, vec![starts[1]..starts[2]]);
         assert_eq!(scan.torn_tail, 0);
     }
 
