@@ -161,7 +161,16 @@ fn ingest_one(
     totals.stored += stored;
     let rejected: usize = read.rejected.values().sum();
     totals.rejected += rejected;
-    Ok(summary_line(&name, &read, stored, rejected))
+    let mut line = summary_line(&name, &read, stored, rejected);
+    if stored == 0 && rejected == 0 && !bytes.is_empty() {
+        let _ = write!(
+            line,
+            "\nwarning: `{name}` holds no records that spanbill reads: expected Lambda \
+             platform logs, CloudWatch Logs exports, Telemetry API batches or OTLP traces, \
+             metrics or logs"
+        );
+    }
+    Ok(line)
 }
 
 fn store_records(store: &Store, records: Records) -> anyhow::Result<usize> {
@@ -199,7 +208,7 @@ fn format_name(format: DetectedFormat) -> String {
         DetectedFormat::OtlpJsonLogs => "OTLP JSON logs".to_owned(),
         DetectedFormat::OtlpProtobufTraces => "OTLP protobuf traces".to_owned(),
         DetectedFormat::OtlpProtobufMetrics => "OTLP protobuf metrics".to_owned(),
-        DetectedFormat::Platform(format) => format!("platform log ({format:?})"),
+        DetectedFormat::Platform(format) => format!("platform log, {format}"),
     }
 }
 

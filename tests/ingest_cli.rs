@@ -94,6 +94,40 @@ fn ingest_stdin_and_unreadable_file() {
 }
 
 #[test]
+fn byte_order_mark_and_unreadable_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut json = b"\xef\xbb\xbf".to_vec();
+    json.extend(std::fs::read(corpus("otlp_json_traces_twin_of_protobuf_sample.json")).unwrap());
+    let bom = dir.path().join("bom.json");
+    std::fs::write(&bom, json).unwrap();
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "started the deploy\nall good\n").unwrap();
+    let output = Command::cargo_bin("spanbill")
+        .unwrap()
+        .args(["ingest", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg(&bom)
+        .arg(&notes)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("bom.json: OTLP JSON traces, 2 records read, 2 stored"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("notes.txt: platform log, text lines, 2 records read, 0 stored"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("warning: `") && stdout.contains("notes.txt` holds no records"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("bom.json` holds no records"), "{stdout}");
+}
+
+#[test]
 fn ingest_rejects_bad_date_flag() {
     let output = Command::cargo_bin("spanbill")
         .unwrap()

@@ -99,6 +99,8 @@ pub fn read_input(
     bytes: &[u8],
     options: &IngestOptions,
 ) -> Result<IngestRead, IngestError> {
+    // Some Windows editors and tools start UTF-8 text with a byte order mark.
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let limit = options.platform.limits.max_decompressed_bytes;
         let mut inflated = Vec::new();
