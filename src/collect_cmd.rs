@@ -97,8 +97,17 @@ pub(crate) fn run(args: &CollectArgs) -> anyhow::Result<()> {
     let totals = store
         .shutdown_blocking()
         .context("final flush failed; records stay in the write-ahead log for the next start")?;
+    let counters = &receivers.counters;
+    let load =
+        |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
     tracing::info!(
-        receivers = %receivers.counters.summary(),
+        requests = load(&counters.requests),
+        spans = load(&counters.spans),
+        metric_points = load(&counters.metric_points),
+        invocations = load(&counters.invocations),
+        rejected_items = load(&counters.rejected_items),
+        bad_requests = load(&counters.bad_requests),
+        busy = load(&counters.busy),
         parts = totals.parts,
         replayed = totals.replayed,
         "collector stopped"

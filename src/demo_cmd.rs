@@ -81,8 +81,9 @@ impl Scenario {
     }
 }
 
-/// Runs `spanbill demo`.
-pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
+/// Checks the flags before the run, so a bad value does not cost the whole run, and
+/// returns the run's duration.
+fn check_args(args: &DemoArgs) -> anyhow::Result<Duration> {
     let duration = crate::duration::parse_days_or_hours(&args.duration)?;
     if duration > Duration::from_hours(31 * 24) {
         bail!(
@@ -96,6 +97,23 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
             args.orders_per_hour
         );
     }
+    if let Some(path) = &args.html {
+        let parent = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty());
+        if parent.is_some_and(|parent| !parent.is_dir()) || path.is_dir() {
+            bail!(
+                "invalid `--html {}`: pass a file path in an existing directory",
+                path.display()
+            );
+        }
+    }
+    Ok(duration)
+}
+
+/// Runs `spanbill demo`.
+pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
+    let duration = check_args(args)?;
     let temporary = tempfile::tempdir().context("cannot create a temporary data directory")?;
     let data_dir = match &args.keep {
         Some(dir) => prepare_kept_dir(dir)?,
@@ -187,6 +205,12 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
 
 /// Creates `dir` for `--keep`, which must be new or empty.
 fn prepare_kept_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    if dir.exists() && !dir.is_dir() {
+        bail!(
+            "`{}` is a file: pass a new or empty directory to `--keep`",
+            dir.display()
+        );
+    }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
     if std::fs::read_dir(dir)?.next().is_some() {
         bail!(

@@ -104,12 +104,31 @@ struct TraceRef {
 fn parse_trace_ref(value: &str) -> anyhow::Result<TraceRef> {
     let value = value.trim();
     if value.contains("Root=") {
-        let span_context = propagation::parse_xray_header(value)
-            .with_context(|| format!("invalid X-Ray trace header `{value}`: expected `Root=1-<8 hex>-<24 hex>;Parent=<16 hex>`"))?;
+        if let Some(span_context) = propagation::parse_xray_header(value) {
+            return Ok(TraceRef {
+                trace_id: format!("{:032x}", span_context.trace_id()),
+                parent: Some(format!("{:016x}", span_context.span_id())),
+                sampled: Some(span_context.is_sampled()),
+            });
+        }
+        // A header from the edge, such as API Gateway's, can have a root and no parent yet.
+        let field = |name: &str| {
+            value
+                .split(';')
+                .find_map(|part| part.trim().strip_prefix(name)?.strip_prefix('='))
+        };
+        let trace_id = field("Root")
+            .and_then(propagation::xray_trace_id_to_w3c)
+            .with_context(|| {
+                format!(
+                    "invalid X-Ray trace header `{value}`: expected \
+                     `Root=1-<8 hex>-<24 hex>`, optionally with `;Parent=<16 hex>;Sampled=<0|1>`"
+                )
+            })?;
         return Ok(TraceRef {
-            trace_id: format!("{:032x}", span_context.trace_id()),
-            parent: Some(format!("{:016x}", span_context.span_id())),
-            sampled: Some(span_context.is_sampled()),
+            trace_id: format!("{trace_id:032x}"),
+            parent: None,
+            sampled: field("Sampled").map(|sampled| sampled == "1"),
         });
     }
     if value.starts_with("1-") {

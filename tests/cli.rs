@@ -123,3 +123,31 @@ fn second_collect_on_a_data_dir_exits_2() {
     assert!(text.contains("is in use by another spanbill"), "{text}");
     assert!(text.contains(&format!("process {}", first.id())), "{text}");
 }
+
+#[test]
+fn trace_id_from_header_without_parent() {
+    let output = spanbill()
+        .args([
+            "trace-id",
+            "Sampled=1;Root=1-663367c2-ad6a0f14a3cdc9d8a02e9f81",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        text,
+        "w3c trace id:   663367c2ad6a0f14a3cdc9d8a02e9f81\n\
+         x-ray trace id: 1-663367c2-ad6a0f14a3cdc9d8a02e9f81\n"
+    );
+    let output = spanbill()
+        .args(["trace-id", "Root=1-abc;Sampled=1"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let text = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        text.contains("invalid X-Ray trace header `Root=1-abc;Sampled=1`"),
+        "{text}"
+    );
+}

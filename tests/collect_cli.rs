@@ -150,7 +150,7 @@ fn python_sdk_exports_land_in_dataset() {
     let log = collector.terminate();
     assert!(log.contains("collector listening"), "{log}");
     assert!(log.contains("collector stopped"), "{log}");
-    assert!(log.contains("50 spans"), "{log}");
+    assert!(log.contains(" spans=50 "), "{log}");
 
     let read = span_names_from_duckdb(&python, dir.path());
     let spans = read["spans"].as_array().unwrap();
@@ -264,9 +264,9 @@ fn node_sdk_json_exports_land_in_dataset() {
     assert_eq!(chunked["body"], "{}");
 
     let log = collector.terminate();
-    assert!(log.contains("21 spans"), "{log}");
-    assert!(log.contains("4 metric points"), "{log}");
-    assert!(log.contains("0 items rejected, 0 bad requests"), "{log}");
+    assert!(log.contains(" spans=21 "), "{log}");
+    assert!(log.contains("metric_points=4 "), "{log}");
+    assert!(log.contains("rejected_items=0 bad_requests=0 "), "{log}");
 
     let sent_spans = sent["spans"].as_array().unwrap();
     assert_eq!(sent_spans.len(), 20);
@@ -508,9 +508,9 @@ fn bad_requests_get_otlp_statuses() {
     let log = collector.terminate();
     // Two valid requests of two spans each are stored. The short id and the missing end
     // time each reject both spans of their request: the short id is also the child's parent.
-    assert!(log.contains("4 spans"), "{log}");
-    assert!(log.contains("4 items rejected"), "{log}");
-    assert!(log.contains("6 bad requests"), "{log}");
+    assert!(log.contains(" spans=4 "), "{log}");
+    assert!(log.contains("rejected_items=4 "), "{log}");
+    assert!(log.contains("bad_requests=6 "), "{log}");
 }
 
 fn acknowledged_ids(path: &Path) -> Vec<String> {
@@ -596,7 +596,7 @@ fn telemetry_api_batch_is_stored() {
     );
     assert_eq!(response.status, 200, "{}", response.body);
     let log = collector.terminate();
-    assert!(log.contains("1 invocations"), "{log}");
+    assert!(log.contains(" invocations=1 "), "{log}");
 
     let partitions: Vec<_> = std::fs::read_dir(dir.path().join("invocations"))
         .unwrap()

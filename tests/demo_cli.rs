@@ -122,3 +122,36 @@ fn steady_demo_finds_nothing() {
     assert!(!stdout.contains("REGRESSION"), "{stdout}");
     assert!(!stdout.contains("recursive_loop"), "{stdout}");
 }
+
+#[test]
+fn demo_checks_output_paths_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let missing = dir.path().join("missing/report.html");
+    let cases = [
+        (
+            vec!["--html".to_owned(), missing.display().to_string()],
+            "pass a file path in an existing directory",
+        ),
+        (
+            vec!["--keep".to_owned(), file.display().to_string()],
+            "is a file: pass a new or empty directory to `--keep`",
+        ),
+    ];
+    for (flags, message) in cases {
+        let output = Command::cargo_bin("spanbill")
+            .unwrap()
+            .arg("demo")
+            .args(&flags)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{flags:?}");
+        let text = String::from_utf8(output.stderr).unwrap();
+        assert!(text.contains(message), "{flags:?}: {text}");
+        assert!(
+            !text.contains("collector on"),
+            "{flags:?}: the run started: {text}"
+        );
+    }
+}

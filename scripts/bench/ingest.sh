@@ -165,7 +165,7 @@ run_one() {
   cpu=$(cpu_seconds "$collector_pid")
   stop_collector
   if [ "$collector" = spanbill ]; then
-    grep -o 'requests stored: [0-9]* spans' "$log" | sed "s/^/  [$collector $encoding] at shutdown: /" || true
+    grep -o ' spans=[0-9]*' "$log" | sed "s/^ spans=\(.*\)/  [$collector $encoding] at shutdown: \1 spans stored/" || true
   fi
 
   local result
