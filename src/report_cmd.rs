@@ -25,7 +25,7 @@ const EXIT_FINDINGS: u8 = 1;
 /// The window of the dataset a command reads.
 #[derive(Debug, Args)]
 pub(crate) struct WindowArgs {
-    /// Dataset directory (default: `$XDG_DATA_HOME/spanbill`).
+    /// Dataset directory [default: $XDG_DATA_HOME/spanbill, else ~/.local/share/spanbill].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Read the last DURATION up to now, in days (`7d`) or hours (`36h`).
@@ -87,7 +87,7 @@ pub(crate) struct SnapshotArgs {
 /// Output format of `spanbill report`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ReportFormat {
-    /// Aligned text; colored on a terminal unless `NO_COLOR` is set.
+    /// Aligned text; colored on a terminal unless `NO_COLOR` is set to a non-empty value.
     Table,
     /// Markdown for a pull-request comment or `$GITHUB_STEP_SUMMARY`.
     Markdown,
@@ -165,7 +165,8 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         ReportFormat::Table => {
             let color = args.output.is_none()
                 && std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none();
+                // Set and not empty turns colour off, as https://no-color.org defines it.
+                && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
             Format::Table { color }
         }
         ReportFormat::Markdown => Format::Markdown,
@@ -246,10 +247,20 @@ fn config_gates(config: &ReportConfig) -> anyhow::Result<Vec<Gate>> {
 
 fn resolve(args: &WindowArgs) -> anyhow::Result<(PathBuf, Window)> {
     let now = OffsetDateTime::now_utc();
-    Ok((
-        data_dir::resolve(args.data_dir.clone())?,
-        window(args, now)?,
-    ))
+    let data_dir = data_dir::resolve(args.data_dir.clone())?;
+    if !data_dir.is_dir() {
+        let problem = if data_dir.exists() {
+            "is not a directory"
+        } else {
+            "does not exist"
+        };
+        bail!(
+            "data directory `{}` {problem}: pass the --data-dir that `spanbill collect` or \
+             `spanbill ingest` wrote",
+            data_dir.display()
+        );
+    }
+    Ok((data_dir, window(args, now)?))
 }
 
 /// Returns the window that the flags select, with `--since` counted back from `now`.

@@ -127,6 +127,30 @@ fn empty_dataset_is_a_clear_error() {
 }
 
 #[test]
+fn missing_data_dir_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let cases = [
+        (dir.path().join("missing"), "does not exist"),
+        (file, "is not a directory"),
+    ];
+    for (path, problem) in cases {
+        let output = spanbill()
+            .args(["report", "--data-dir"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{}", path.display());
+        let text = String::from_utf8(output.stderr).unwrap();
+        assert!(
+            text.contains(&format!("data directory `{}` {problem}", path.display())),
+            "{text}"
+        );
+    }
+}
+
+#[test]
 fn bad_flags_exit_2() {
     let dir = dataset();
     for args in [

@@ -224,6 +224,18 @@ impl PriceBook {
                 source: file.source.clone().unwrap_or_else(|| file_name.clone()),
             };
             let merged = raw.merge_over(current, &key, &defaults, path, &file_name)?;
+            let date = time::macros::format_description!("[year]-[month]-[day]");
+            if !merged.read_on.is_empty() && time::Date::parse(&merged.read_on, &date).is_err() {
+                return Err(PricingError::InvalidPrice {
+                    file: file_name,
+                    problem: format!(
+                        "`read_on` value `{}` is not a date: write the day the price was read \
+                         as YYYY-MM-DD",
+                        merged.read_on
+                    ),
+                    key,
+                });
+            }
             self.prices.insert(key, merged);
         }
         Ok(())

@@ -126,6 +126,17 @@ fn negative_price_is_rejected() {
 }
 
 #[test]
+fn read_on_must_be_a_date() {
+    let error = merge("read_on = \"last week\"\n[prices.\"aws.sns.publishes\"]\nprice = \"1\"\n")
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "invalid price `aws.sns.publishes` in `team-prices.toml`: `read_on` value `last week` is \
+         not a date: write the day the price was read as YYYY-MM-DD"
+    );
+}
+
+#[test]
 fn missing_file_is_an_io_error() {
     let error = PriceBook::with_user_file(Path::new("/nonexistent/prices.toml")).unwrap_err();
     assert_eq!(
