@@ -76,6 +76,31 @@ fn report_totals_match_the_logs() {
 }
 
 #[test]
+fn input_ingested_twice_counts_once() {
+    let dir = dataset();
+    let again = spanbill()
+        .args(["ingest", "--data-dir"])
+        .arg(dir.path())
+        .arg(corpus(
+            "lambda_events_jsonlogformat_cold_start_init_billed.jsonl",
+        ))
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{again:?}");
+
+    let output = spanbill()
+        .args(["report", "--format", "json", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["totals"]["invocations"], 4);
+    assert_eq!(json["totals"]["gb_seconds"], "1201.20975");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("records=2"), "{stderr}");
+}
+
+#[test]
 fn budget_gate_exits_1() {
     let dir = dataset();
     let (code, json) = report_json(dir.path(), &["--budget", "0.001", "--fail-on", "budget"]);

@@ -613,7 +613,10 @@ impl TableBuilder {
     /// Joins spans with invocations by request id and prices invocations and calls.
     ///
     /// An invocation takes the trace of its span (the last one, when several name it),
-    /// else keeps the trace of its X-Ray header.
+    /// else keeps the trace of its X-Ray header. Records that repeat one invocation, such as
+    /// a file ingested twice, are counted once: they have the same request id, start,
+    /// duration, billed duration, memory and function. Lambda retries of an asynchronous
+    /// invocation share its request id but start later, so each retry is counted.
     #[must_use]
     pub fn finish(mut self, book: &PriceBook, options: LambdaOptions) -> Tables {
         let mut tables = std::mem::take(&mut self.tables);
@@ -622,9 +625,9 @@ impl TableBuilder {
     }
 
     /// Gives each span that names an invocation the invocation's row, and the invocation the
-    /// span's trace.
-    fn join(&self, tables: &mut Tables) {
-        if self.invocation_spans.is_empty() {
+    /// span's trace, after dropping repeated invocation records.
+    fn join(&mut self, tables: &mut Tables) {
+        if tables.invocations.is_empty() {
             return;
         }
         // One map of millions of keys misses the cache at almost every lookup. The keys go to
@@ -652,13 +655,49 @@ impl TableBuilder {
                 second.join().expect("joining buckets does not panic"),
             )
         });
+        let repeated = first.repeated.iter().chain(&second.repeated);
+        let dropped = repeated_records(&tables.invocations, &self.request_keys, repeated);
+        let new_rows = self.drop_rows(tables, &dropped);
         // A key is in one bucket only, so applying bucket by bucket keeps the span order that
         // decides which span gives an invocation its trace.
-        for (span, row) in first.into_iter().chain(second) {
+        for (span, row) in first.matches.into_iter().chain(second.matches) {
+            let row = new_rows
+                .as_ref()
+                .map_or(row, |new_rows| new_rows[row as usize]);
             let span = &mut tables.spans[span as usize];
             span.invocation = Some(row);
             tables.invocations[row as usize].trace = Some(span.trace);
         }
+    }
+
+    /// Removes the invocation rows `dropped` (ascending) and their usage counts, and returns
+    /// the new index of each old row, or `None` when no row was dropped. Matched rows are
+    /// never dropped, so they all have a new index.
+    fn drop_rows(&mut self, tables: &mut Tables, dropped: &[u32]) -> Option<Vec<u32>> {
+        if dropped.is_empty() {
+            return None;
+        }
+        tracing::warn!(
+            records = dropped.len(),
+            "invocation records that repeat another one (same request id, start and durations) \
+             were counted once; the dataset holds them twice, for example from an input ingested twice"
+        );
+        let mut new_rows = Vec::with_capacity(tables.invocations.len());
+        let mut dropped = dropped.iter().peekable();
+        let mut kept = 0_u32;
+        let mut row = 0_u32;
+        tables.invocations.retain(|invocation| {
+            let drop = dropped.next_if_eq(&&row).is_some();
+            row += 1;
+            new_rows.push(kept);
+            if drop {
+                self.usage_counts[invocation.cost as usize] -= 1;
+            } else {
+                kept += 1;
+            }
+            !drop
+        });
+        Some(new_rows)
     }
 
     /// Prices the usage groups and the distinct calls.
@@ -746,25 +785,74 @@ impl KeyPartition {
     }
 }
 
-/// Joins the spans of each bucket with the invocation rows of the same bucket, and returns
-/// the (span, row) matches, in span order within each bucket. When several rows have one
-/// request id, the last one is matched.
-fn join_buckets(
-    rows: &[Vec<(RequestKey, u32)>],
-    spans: &[Vec<(RequestKey, u32)>],
-) -> Vec<(u32, u32)> {
-    let mut matches = Vec::new();
+/// The matches of a join of some buckets, and the rows whose request id an earlier row had.
+#[derive(Debug, Default)]
+struct BucketJoin {
+    /// (span, row) pairs, in span order within each bucket.
+    matches: Vec<(u32, u32)>,
+    /// (earlier row, row) pairs of rows with the same request id, in row order.
+    repeated: Vec<(u32, u32)>,
+}
+
+/// Joins the spans of each bucket with the invocation rows of the same bucket. When several
+/// rows have one request id, the last one is matched.
+fn join_buckets(rows: &[Vec<(RequestKey, u32)>], spans: &[Vec<(RequestKey, u32)>]) -> BucketJoin {
+    let mut join = BucketJoin::default();
     let mut map: foldhash::HashMap<RequestKey, u32> = foldhash::HashMap::default();
     for (rows, spans) in rows.iter().zip(spans) {
         map.clear();
-        map.extend(rows.iter().copied());
-        matches.extend(
+        for &(key, row) in rows {
+            if let Some(earlier) = map.insert(key, row) {
+                join.repeated.push((earlier, row));
+            }
+        }
+        join.matches.extend(
             spans
                 .iter()
                 .filter_map(|(key, span)| Some((*span, *map.get(key)?))),
         );
     }
-    matches
+    join
+}
+
+/// Returns, in ascending order, the rows that repeat a later row with the same request id,
+/// start, duration, billed duration, memory and function. The last of such records is kept,
+/// because the join matches spans with the last row of a request id.
+fn repeated_records<'a>(
+    invocations: &[InvocationRow],
+    request_keys: &[RequestKey],
+    repeated: impl Iterator<Item = &'a (u32, u32)>,
+) -> Vec<u32> {
+    // Rows of each request id that more than one row has, in row order.
+    let mut groups: foldhash::HashMap<RequestKey, Vec<u32>> = foldhash::HashMap::default();
+    for &(earlier, row) in repeated {
+        let group = groups
+            .entry(request_keys[row as usize])
+            .or_insert_with(|| vec![earlier]);
+        group.push(row);
+    }
+    let same_record = |a: &InvocationRow, b: &InvocationRow| {
+        a.start_ns == b.start_ns
+            && a.duration_ms.to_bits() == b.duration_ms.to_bits()
+            && a.billed_ms == b.billed_ms
+            && a.memory_mb == b.memory_mb
+            && a.function == b.function
+    };
+    let mut dropped = Vec::new();
+    for rows in groups.values() {
+        for (position, &row) in rows.iter().enumerate() {
+            let record = &invocations[row as usize];
+            let later = &rows[position + 1..];
+            if later
+                .iter()
+                .any(|&other| same_record(record, &invocations[other as usize]))
+            {
+                dropped.push(row);
+            }
+        }
+    }
+    dropped.sort_unstable();
+    dropped
 }
 
 /// Invocations per usage group. Invocations of one group cost the same, so a sum over
@@ -971,7 +1059,11 @@ mod tests {
         let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
         let mut builder = TableBuilder::default();
         builder.push_invocation(&invocation_fields("req-1"));
-        builder.push_invocation(&invocation_fields("req-1"));
+        // A retry of the same request, a second later.
+        builder.push_invocation(&InvocationFields {
+            start_ns: Some(1_000_000_000),
+            ..invocation_fields("req-1")
+        });
         builder.push_span(&span_fields(trace, "req-1"));
 
         let tables = builder.finish(&PriceBook::built_in(), LambdaOptions::default());
@@ -979,5 +1071,33 @@ mod tests {
         assert_eq!(tables.spans[0].invocation, Some(1));
         assert_eq!(tables.invocations[0].trace, None);
         assert!(tables.invocations[1].trace.is_some());
+    }
+
+    #[test]
+    fn repeated_records_count_once() {
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let retry = InvocationFields {
+            start_ns: Some(1_000_000_000),
+            ..invocation_fields("req-1")
+        };
+        let mut builder = TableBuilder::default();
+        builder.push_invocation(&invocation_fields("req-1"));
+        builder.push_invocation(&retry);
+        builder.push_invocation(&invocation_fields("req-1"));
+        builder.push_invocation(&invocation_fields("req-2"));
+        builder.push_invocation(&invocation_fields("req-2"));
+        builder.push_span(&span_fields(trace, "req-1"));
+
+        let tables = builder.finish(&PriceBook::built_in(), LambdaOptions::default());
+
+        // The first req-1 record and the first req-2 record repeat later ones.
+        let starts: Vec<Option<i64>> = tables.invocations.iter().map(|row| row.start_ns).collect();
+        assert_eq!(starts, [Some(1_000_000_000), Some(0), Some(0)]);
+        let counted: u64 = tables.usages.iter().map(|usage| usage.count).sum();
+        assert_eq!(counted, 3);
+        // The span names the last req-1 record, which is now row 1.
+        assert_eq!(tables.spans[0].invocation, Some(1));
+        assert!(tables.invocations[1].trace.is_some());
+        assert_eq!(tables.invocations[0].trace, None);
     }
 }
