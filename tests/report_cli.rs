@@ -644,6 +644,31 @@ fn corrupt_part_is_named() {
 }
 
 #[test]
+fn corrupt_part_outside_window_is_not_read() {
+    let dir = version_dataset("1", 1, 1.0);
+    let old = dir.path().join("invocations/date=2020-01-01");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::write(old.join("part-x.parquet"), b"PAR1 not a part").unwrap();
+
+    let output = spanbill()
+        .args(["report", "--from", "2026-10-01", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{text}");
+
+    let output = spanbill()
+        .args(["report", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let text = String::from_utf8(output.stderr).unwrap();
+    assert!(text.contains("part-x.parquet"), "{text}");
+}
+
+#[test]
 fn decimal_column_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let partition = dir.path().join("invocations/date=2026-11-01");

@@ -18,34 +18,28 @@ pub struct DateRange {
 }
 
 /// Returns a lazy scan of `table` restricted to `dates`, with the partition date as a
-/// string column `date` (`YYYY-MM-DD`). The date filter prunes whole partitions before any
-/// file is read. Returns `None` when the table has no parts yet.
+/// string column `date` (`YYYY-MM-DD`). Only the partitions within `dates` are listed and
+/// read, so a damaged part outside them does not fail the scan. Returns `None` when no
+/// partition within `dates` has a part.
 pub fn scan(
     data_dir: &Path,
     table: Table,
     dates: DateRange,
 ) -> Result<Option<LazyFrame>, StoreError> {
     let table_dir = data_dir.join(table.name());
-    let has_parts = std::fs::read_dir(&table_dir)
-        .map(|partitions| {
-            partitions.flatten().any(|partition| {
-                std::fs::read_dir(partition.path()).is_ok_and(|mut entries| {
-                    entries.any(|entry| {
-                        entry.is_ok_and(|entry| {
-                            entry.file_name().to_str().is_some_and(|name| {
-                                name.starts_with("part-") && name.ends_with(".parquet")
-                            })
-                        })
-                    })
-                })
-            })
-        })
-        .is_ok_and(|found| found);
-    if !has_parts {
+    let days = partitions_with_parts(&table_dir, dates);
+    if days.is_empty() {
         return Ok(None);
     }
-
-    let pattern = table_dir.join("date=*").join("part-*.parquet");
+    // One pattern per partition. The `[d]` class matches only `d`, and it puts the first
+    // glob character before the partition directory, so the Hive column `date` comes from
+    // the path after it while each pattern lists the files of its own partition.
+    let patterns = days.into_iter().map(|date| {
+        let pattern = table_dir
+            .join(format!("[d]{}", &partition_name(date)[1..]))
+            .join("part-*.parquet");
+        PlRefPath::new(pattern.to_string_lossy().into_owned())
+    });
     let hive_schema = Schema::from_iter([Field::new("date".into(), DataType::String)]);
     let args = ScanArgsParquet {
         hive_options: HiveOptions {
@@ -57,18 +51,46 @@ pub fn scan(
         glob: true,
         ..ScanArgsParquet::default()
     };
-    let path = PlRefPath::new(pattern.to_string_lossy().into_owned());
-    let mut frame = LazyFrame::scan_parquet(path, args).map_err(|source| StoreError::Parquet {
-        path: table_dir.clone(),
-        source,
+    let frame = LazyFrame::scan_parquet_files(patterns.collect(), args).map_err(|source| {
+        StoreError::Parquet {
+            path: table_dir.clone(),
+            source,
+        }
     })?;
-    // `date=YYYY-MM-DD` values compare correctly as strings.
-    let value = |date: Date| partition_name(date)["date=".len()..].to_owned();
-    if let Some(from) = dates.from {
-        frame = frame.filter(col("date").gt_eq(lit(value(from))));
-    }
-    if let Some(to) = dates.to {
-        frame = frame.filter(col("date").lt_eq(lit(value(to))));
-    }
     Ok(Some(frame))
+}
+
+/// Returns the dates of the partitions of `table_dir` within `dates` that have a part, in
+/// order. Directories whose name is not `date=YYYY-MM-DD` are left out.
+fn partitions_with_parts(table_dir: &Path, dates: DateRange) -> Vec<Date> {
+    let Ok(entries) = std::fs::read_dir(table_dir) else {
+        return Vec::new();
+    };
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let mut found: Vec<Date> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            let date = Date::parse(name.to_str()?.strip_prefix("date=")?, &format).ok()?;
+            let within =
+                dates.from.is_none_or(|from| date >= from) && dates.to.is_none_or(|to| date <= to);
+            (within && has_part(&entry.path())).then_some(date)
+        })
+        .collect();
+    found.sort_unstable();
+    found
+}
+
+/// Returns true when `partition` holds a Parquet part.
+fn has_part(partition: &Path) -> bool {
+    std::fs::read_dir(partition).is_ok_and(|mut entries| {
+        entries.any(|entry| {
+            entry.is_ok_and(|entry| {
+                entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|name| name.starts_with("part-") && name.ends_with(".parquet"))
+            })
+        })
+    })
 }
