@@ -81,7 +81,7 @@ fn partitions_with_parts(table_dir: &Path, dates: DateRange) -> Vec<Date> {
     found
 }
 
-/// Returns true when `partition` holds a Parquet part.
+/// Returns true when `partition` contains a Parquet part.
 fn has_part(partition: &Path) -> bool {
     std::fs::read_dir(partition).is_ok_and(|mut entries| {
         entries.any(|entry| {
