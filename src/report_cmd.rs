@@ -148,6 +148,15 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let (data_dir, window) = resolve(&args.window)?;
     settings.window_ns = projection_window(window, OffsetDateTime::now_utc())?;
     let units = load_unit_counts(&data_dir, window, settings.business_units.as_deref())?;
+    for name in settings.business_units.iter().flatten() {
+        if !units.iter().any(|count| &count.name == name) {
+            eprintln!(
+                "warning: business unit `{name}` has no counter points in {}: check the \
+                 counter's name in `business_units`, or widen the window",
+                describe(window)
+            );
+        }
+    }
     let options = LambdaOptions {
         free_tier: settings.free_tier,
     };

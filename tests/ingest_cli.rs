@@ -102,6 +102,7 @@ fn byte_order_mark_and_unreadable_text() {
     std::fs::write(&bom, json).unwrap();
     let notes = dir.path().join("notes.txt");
     std::fs::write(&notes, "started the deploy\nall good\n").unwrap();
+
     let output = Command::cargo_bin("spanbill")
         .unwrap()
         .args(["ingest", "--data-dir"])
@@ -110,6 +111,7 @@ fn byte_order_mark_and_unreadable_text() {
         .arg(&notes)
         .output()
         .unwrap();
+
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(output.status.success(), "{stdout}");
     assert!(
@@ -120,10 +122,8 @@ fn byte_order_mark_and_unreadable_text() {
         stdout.contains("notes.txt: platform log, text lines, 2 records read, 0 stored"),
         "{stdout}"
     );
-    assert!(
-        stdout.contains("warning: `") && stdout.contains("notes.txt` holds no records"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("warning: `"), "{stdout}");
+    assert!(stdout.contains("notes.txt` holds no records"), "{stdout}");
     assert!(!stdout.contains("bom.json` holds no records"), "{stdout}");
 }
 

@@ -493,6 +493,33 @@ fn config_file_sets_gates() {
 }
 
 #[test]
+fn no_top_traces_and_unknown_unit() {
+    let dir = version_dataset("1", 1, 1.0);
+    let config = dir.path().join("spanbill.toml");
+    std::fs::write(
+        &config,
+        "[report]\ntop_traces = 0\nbusiness_units = [\"orders.craeted\"]\n",
+    )
+    .unwrap();
+    let output = spanbill()
+        .args(["report", "--format", "markdown", "--data-dir"])
+        .arg(dir.path())
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(!stdout.contains("Most expensive traces"), "{stdout}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("warning: business unit `orders.craeted` has no counter points"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn out_of_range_settings_exit_2() {
     let dir = dataset();
     let config = dir.path().join("spanbill.toml");

@@ -680,20 +680,22 @@ impl TableBuilder {
         tracing::warn!(
             records = dropped.len(),
             "invocation records that repeat another one (same request id, start and durations) \
-             were counted once; the dataset holds them twice, for example from an input ingested twice"
+             were counted once; the dataset contains them twice, for example from an input \
+             ingested twice"
         );
         let mut new_rows = Vec::with_capacity(tables.invocations.len());
         let mut dropped = dropped.iter().peekable();
-        let mut kept = 0_u32;
+        // The new index of the next row that stays: the count of rows kept so far.
+        let mut kept_rows = 0_u32;
         let mut row = 0_u32;
         tables.invocations.retain(|invocation| {
             let drop = dropped.next_if_eq(&&row).is_some();
             row += 1;
-            new_rows.push(kept);
+            new_rows.push(kept_rows);
             if drop {
                 self.usage_counts[invocation.cost as usize] -= 1;
             } else {
-                kept += 1;
+                kept_rows += 1;
             }
             !drop
         });

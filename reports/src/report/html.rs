@@ -116,7 +116,11 @@ pub(super) fn page(report: &Report) -> String {
         ));
     }
 
-    if let Some(traces) = &report.traces {
+    if let Some(traces) = report
+        .traces
+        .as_ref()
+        .filter(|traces| !traces.top.is_empty())
+    {
         out.push_str("<h2>Most expensive traces</h2>");
         let lines: Vec<String> = traces.top.iter().map(trace_text).collect();
         list(&mut out, &lines);

@@ -246,6 +246,21 @@ pub(super) fn rows(report: &Report) -> Vec<Vec<String>> {
     rows
 }
 
+/// Writes the most expensive traces under `heading`, one per line after `bullet`, or
+/// nothing when the report lists none.
+fn write_top_traces(out: &mut String, report: &Report, heading: &str, bullet: &str) {
+    let Some(traces) = report.traces.as_ref() else {
+        return;
+    };
+    if traces.top.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{heading}");
+    for trace in &traces.top {
+        let _ = writeln!(out, "{bullet}{}", trace_text(trace));
+    }
+}
+
 fn table(report: &Report, color: bool) -> String {
     let paint = |text: &str, code: &str| {
         if color {
@@ -303,12 +318,7 @@ fn table(report: &Report, color: bool) -> String {
     for line in cost_lines(report) {
         let _ = writeln!(out, "{line}");
     }
-    if let Some(traces) = &report.traces {
-        let _ = writeln!(out, "\nmost expensive traces:");
-        for trace in &traces.top {
-            let _ = writeln!(out, "  {}", trace_text(trace));
-        }
-    }
+    write_top_traces(&mut out, report, "\nmost expensive traces:", "  ");
 
     let _ = writeln!(out, "\nlatency:");
     if let Some(baseline) = &report.baseline {
@@ -380,12 +390,7 @@ fn markdown(report: &Report) -> String {
     for line in costs {
         let _ = writeln!(out, "- {line}");
     }
-    if let Some(traces) = &report.traces {
-        let _ = writeln!(out, "\n### Most expensive traces\n");
-        for trace in &traces.top {
-            let _ = writeln!(out, "- {}", trace_text(trace));
-        }
-    }
+    write_top_traces(&mut out, report, "\n### Most expensive traces\n", "- ");
     let _ = writeln!(out, "\n### Latency\n");
     if let Some(baseline) = &report.baseline {
         let _ = writeln!(out, "Compared with the {baseline}.\n");
