@@ -57,8 +57,8 @@ impl fmt::Display for DateSource {
             Self::Option(date) => write!(f, "the date option ({date})"),
             Self::FileModified(date) => write!(f, "the file modification time ({date})"),
             Self::Unknown => f.write_str(
-                "nowhere, because some records carry no time: they are filed under the day of \
-                 the run (pass --date to set it)",
+                "the day of the run, because some records carry no time (pass --date to set \
+                 it)",
             ),
         }
     }
