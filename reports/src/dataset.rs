@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use polars::prelude::*;
-use spanbill_collector::store::{DateRange, Table, scan};
+use spanbill_collector::store::{DateRange, Table, partitions, scan};
 
 use crate::downstream::DownstreamCall;
 use crate::lambda::LambdaOptions;
@@ -147,7 +147,7 @@ pub fn load_tables(
         std::thread::scope(|scope| {
             scope.spawn(move || {
                 for table in [Table::Invocations, Table::Spans] {
-                    for day in partitions(data_dir, table, dates) {
+                    for day in partitions(data_dir, table, dates).into_iter().map(one_day) {
                         let frame = read_partition(data_dir, table, day, window).transpose();
                         // A closed channel means that the receiver stopped at an error.
                         if frame.is_some_and(|frame| sender.send(frame).is_err()) {
@@ -239,41 +239,12 @@ fn chunks(frame: &DataFrame) -> Vec<DataFrame> {
         .collect()
 }
 
-/// Returns the dates of the partitions of `table` within `dates`, in order, each as a
-/// range of one day. Directories whose name is not a date are left out.
-fn partitions(data_dir: &Path, table: Table, dates: DateRange) -> Vec<DateRange> {
-    let Ok(entries) = std::fs::read_dir(data_dir.join(table.name())) else {
-        return Vec::new();
-    };
-    let mut days: Vec<time::Date> = entries
-        .flatten()
-        .filter_map(|entry| {
-            let name = entry.file_name();
-            let value = name.to_str()?.strip_prefix("date=")?;
-            let mut fields = value.splitn(3, '-').map(str::parse::<i32>);
-            let (year, month, day) = (
-                fields.next()?.ok()?,
-                fields.next()?.ok()?,
-                fields.next()?.ok()?,
-            );
-            time::Date::from_calendar_date(
-                year,
-                time::Month::try_from(u8::try_from(month).ok()?).ok()?,
-                u8::try_from(day).ok()?,
-            )
-            .ok()
-        })
-        .filter(|day| dates.from.is_none_or(|from| *day >= from))
-        .filter(|day| dates.to.is_none_or(|to| *day <= to))
-        .collect();
-    days.sort_unstable();
-    days.dedup();
-    days.into_iter()
-        .map(|day| DateRange {
-            from: Some(day),
-            to: Some(day),
-        })
-        .collect()
+/// Returns the range of the single day `date`.
+fn one_day(date: time::Date) -> DateRange {
+    DateRange {
+        from: Some(date),
+        to: Some(date),
+    }
 }
 
 /// Columns of the invocations table that [`load_tables`] reads.
@@ -976,9 +947,14 @@ mod tests {
 
         let day = partitions(dir.path(), Table::Invocations, DateRange::default());
         assert_eq!(day.len(), 1);
-        let (_, frame) = read_partition(dir.path(), Table::Invocations, day[0], Window::default())
-            .unwrap()
-            .unwrap();
+        let (_, frame) = read_partition(
+            dir.path(),
+            Table::Invocations,
+            one_day(day[0]),
+            Window::default(),
+        )
+        .unwrap()
+        .unwrap();
         assert!(
             chunks(&frame).len() > 1,
             "the partition arrives in several chunks"

@@ -43,7 +43,7 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::model::Records;
 
-pub use query::{DateRange, scan};
+pub use query::{DateRange, partitions, scan};
 
 pub use wal::OtlpRequest;
 

@@ -27,7 +27,7 @@ pub fn scan(
     dates: DateRange,
 ) -> Result<Option<LazyFrame>, StoreError> {
     let table_dir = data_dir.join(table.name());
-    let days = partitions_with_parts(&table_dir, dates);
+    let days = partitions(data_dir, table, dates);
     if days.is_empty() {
         return Ok(None);
     }
@@ -60,10 +60,11 @@ pub fn scan(
     Ok(Some(frame))
 }
 
-/// Returns the dates of the partitions of `table_dir` within `dates` that have a part, in
+/// Returns the dates of the partitions of `table` within `dates` that have a part, in
 /// order. Directories whose name is not `date=YYYY-MM-DD` are left out.
-fn partitions_with_parts(table_dir: &Path, dates: DateRange) -> Vec<Date> {
-    let Ok(entries) = std::fs::read_dir(table_dir) else {
+#[must_use]
+pub fn partitions(data_dir: &Path, table: Table, dates: DateRange) -> Vec<Date> {
+    let Ok(entries) = std::fs::read_dir(data_dir.join(table.name())) else {
         return Vec::new();
     };
     let format = time::macros::format_description!("[year]-[month]-[day]");

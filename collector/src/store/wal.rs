@@ -234,13 +234,10 @@ impl Wal {
     /// Appends one frame in memory; [`Wal::sync`] writes and fsyncs it.
     pub(crate) fn append(&mut self, seq: u64, payload: &Payload) {
         let length = u32::try_from(payload.len()).expect("payload size checked at encoding");
-        let mut hasher = crc32fast::Hasher::new();
-        hasher.update(&seq.to_le_bytes());
-        hasher.update(&payload.head);
-        hasher.update(&payload.body);
+        let checksum = checksum(seq, &[&payload.head, &payload.body]);
         let mut head = Vec::with_capacity(HEADER_BYTES + payload.head.len());
         head.extend_from_slice(&length.to_le_bytes());
-        head.extend_from_slice(&hasher.finalize().to_le_bytes());
+        head.extend_from_slice(&checksum.to_le_bytes());
         head.extend_from_slice(&seq.to_le_bytes());
         head.extend_from_slice(&payload.head);
         self.pending.push((head, payload.body.clone()));
@@ -407,10 +404,13 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
         })
 }
 
-fn checksum(seq: u64, payload: &[u8]) -> u32 {
+/// Returns the CRC-32 of a frame: its sequence number, then the pieces of its payload.
+fn checksum(seq: u64, payload: &[&[u8]]) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&seq.to_le_bytes());
-    hasher.update(payload);
+    for piece in payload {
+        hasher.update(piece);
+    }
     hasher.finalize()
 }
 
@@ -454,29 +454,33 @@ fn read_frames(data: &[u8], frames: &mut Vec<Frame>) -> SegmentScan {
 /// Reads the frame at `offset`; `None` when it is cut short, fails its checksum or has a
 /// payload that does not decode.
 fn parse_frame(data: &[u8], offset: usize) -> Option<(Frame, usize)> {
-    let header = data.get(offset..offset.checked_add(HEADER_BYTES)?)?;
-    let length = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as usize;
-    let expected = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
-    let seq = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
+    let (length, expected, seq) = frame_header(data, offset)?;
     if length > MAX_FRAME_BYTES {
         return None;
     }
     let start = offset + HEADER_BYTES;
     let payload = data.get(start..start + length)?;
-    if checksum(seq, payload) != expected {
+    if checksum(seq, &[payload]) != expected {
         return None;
     }
     let records = decode_payload(payload)?;
     Some((Frame { seq, records }, start + length))
 }
 
+/// Reads the header of the frame at `offset`: payload length, checksum and sequence number.
+fn frame_header(data: &[u8], offset: usize) -> Option<(usize, u32, u64)> {
+    let header = data.get(offset..offset.checked_add(HEADER_BYTES)?)?;
+    let length = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as usize;
+    let checksum = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
+    let seq = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
+    Some((length, checksum, seq))
+}
+
 /// Checks the cheap signs of a frame at `offset` before its checksum is computed.
 fn plausible_frame(data: &[u8], offset: usize, last_seq: Option<u64>) -> bool {
-    let Some(header) = data.get(offset..offset + HEADER_BYTES) else {
+    let Some((length, _, seq)) = frame_header(data, offset) else {
         return false;
     };
-    let length = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as usize;
-    let seq = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
     let kind = data.get(offset + HEADER_BYTES).copied();
     length <= data.len() - offset - HEADER_BYTES
         && last_seq.is_none_or(|last| seq > last)
@@ -786,7 +790,7 @@ mod tests {
         let payload = serde_json::to_vec(&Records::default()).unwrap();
         let mut frame = Vec::new();
         frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        frame.extend_from_slice(&checksum(3, &payload).to_le_bytes());
+        frame.extend_from_slice(&checksum(3, &[&payload]).to_le_bytes());
         frame.extend_from_slice(&3_u64.to_le_bytes());
         frame.extend_from_slice(&payload);
         fs::write(dir.path().join(LEGACY_FILE), &frame).unwrap();
