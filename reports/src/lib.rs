@@ -47,6 +47,7 @@ pub mod gcp;
 pub mod lambda;
 pub mod pricing;
 pub mod report;
+pub mod samples;
 pub mod snapshot;
 pub mod table;
 pub mod traces;

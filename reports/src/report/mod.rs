@@ -25,10 +25,10 @@ use crate::aggregate::{self, GroupCost, UnitCost};
 use crate::cost::Basis;
 use crate::detect::change_point::{ChangePoint, ChangePointSettings};
 use crate::detect::latency::{LatencyComparison, LatencySettings, Verdict};
-use crate::detect::select_quantile;
 use crate::detect::spiral::{self, Finding, SpiralSettings};
 use crate::lambda::{LambdaOptions, project_month};
 use crate::pricing::PriceBook;
+use crate::samples::{Samples, percentiles};
 use crate::snapshot::Snapshot;
 use crate::table::{self, GroupCounts, Tables};
 use crate::traces::{self, TraceCosts, TraceSpan, UnitCount};
@@ -262,6 +262,8 @@ pub fn build_tables(
     };
     let units = unit_costs(&tables.units, &tables.total(), settings);
 
+    let samples = crate::timed("latency samples", || Samples::of(tables));
+
     // Cost per trace and the timeline take about as long as the rest of the report
     // together, so they run on a second thread.
     let report = std::thread::scope(|scope| {
@@ -271,41 +273,35 @@ pub fn build_tables(
             });
             (
                 traces,
-                crate::timed("timeline", || timeline::timeline(tables)),
+                crate::timed("timeline", || timeline::timeline(tables, &samples)),
             )
         });
         let findings = crate::timed("spiral checks", || {
             findings(tables, &units, projected_monthly_usd, settings)
         });
 
-        // Functions with invocations, by name, each with its rows in start order.
-        let by_function = crate::timed("rows in start order", || {
-            let mut by_function: Vec<(&str, Vec<u32>)> = tables
-                .rows_by_function()
-                .into_iter()
-                .enumerate()
-                .filter(|(_, rows)| !rows.is_empty())
-                .map(|(id, rows)| (tables.function(id as u32), in_start_order(tables, rows)))
-                .collect();
-            by_function.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            by_function
-        });
+        let rows = tables.rows_by_function();
         let (totals, functions) = crate::timed("figures", || {
             let all: Vec<u32> = (0..tables.invocations.len() as u32).collect();
-            let functions = by_function
-                .iter()
-                .map(|(function, rows)| ((*function).to_owned(), figures(tables, rows)))
+            let functions = samples
+                .functions()
+                .filter_map(|(function, series)| {
+                    let id = tables.functions.find(function)?;
+                    let figures = figures(tables, &rows[id as usize], series.percentiles());
+                    Some((function.to_owned(), figures))
+                })
                 .collect();
-            (figures(tables, &all), functions)
+            let durations = percentiles(&mut samples.all_invocation_durations());
+            (figures(tables, &all, durations), functions)
         });
         let regressions = crate::timed("latency tests", || {
-            regressions(tables, &by_function, baseline, &settings.latency)
+            regressions(&samples, baseline, &settings.latency)
         });
         let shifts = crate::timed("change points", || {
-            by_function
-                .iter()
-                .flat_map(|(function, rows)| {
-                    compare::latency_shifts(function, tables, rows, &settings.change_points)
+            samples
+                .functions()
+                .flat_map(|(function, series)| {
+                    compare::latency_shifts(function, series, &settings.change_points)
                 })
                 .collect()
         });
@@ -368,18 +364,6 @@ fn describe_seconds(seconds: u64) -> String {
     }
 }
 
-/// Sorts a function's rows, given in table order, by start. Rows that start together stay in
-/// table order, as with a stable sort, and the sort reads each row once instead of at every
-/// comparison.
-fn in_start_order(tables: &Tables, rows: Vec<u32>) -> Vec<u32> {
-    let mut keyed: Vec<(Option<i64>, u32)> = rows
-        .into_iter()
-        .map(|row| (tables.invocations[row as usize].start_ns, row))
-        .collect();
-    keyed.sort_unstable();
-    keyed.into_iter().map(|(_, row)| row).collect()
-}
-
 /// Runs the spiral and waste checks.
 fn findings(
     tables: &Tables,
@@ -410,46 +394,44 @@ fn findings(
 /// Compares each function, then each span name, with the previous version in the window,
 /// or with the baseline snapshot when there is one.
 fn regressions(
-    tables: &Tables,
-    by_function: &[(&str, Vec<u32>)],
+    samples: &Samples,
     baseline: Option<&Snapshot>,
     settings: &LatencySettings,
 ) -> Vec<Regression> {
     let mut regressions = Vec::new();
-    for (function, rows) in by_function {
-        let samples = compare::function_samples(tables, rows);
+    for (function, series) in samples.functions() {
         let regression = match baseline {
-            Some(snapshot) => snapshot.functions.get(*function).and_then(|series| {
+            Some(snapshot) => snapshot.functions.get(function).and_then(|baseline| {
                 compare::against_snapshot(
                     function,
                     None,
-                    &samples,
                     series,
+                    baseline,
                     &snapshot.created,
                     settings,
                 )
             }),
-            None => compare::between_versions(function, None, &samples, settings),
+            None => compare::between_versions(function, None, series, settings),
         };
         regressions.extend(regression);
     }
-    for ((function, span), samples) in compare::span_samples(tables) {
+    for ((function, span), series) in samples.spans() {
         let regression = match baseline {
             Some(snapshot) => snapshot
                 .spans
                 .get(function)
                 .and_then(|names| names.get(span))
-                .and_then(|series| {
+                .and_then(|baseline| {
                     compare::against_snapshot(
                         function,
                         Some(span),
-                        &samples,
                         series,
+                        baseline,
                         &snapshot.created,
                         settings,
                     )
                 }),
-            None => compare::between_versions(function, Some(span), &samples, settings),
+            None => compare::between_versions(function, Some(span), series, settings),
         };
         regressions.extend(regression);
     }
@@ -500,17 +482,8 @@ fn unit_costs(counts: &[UnitCount], total: &GroupCost, settings: &ReportSettings
         .collect()
 }
 
-fn figures(tables: &Tables, rows: &[u32]) -> Figures {
+fn figures(tables: &Tables, rows: &[u32], duration_ms: [f64; 3]) -> Figures {
     let invocations = &tables.invocations;
-    let mut durations: Vec<f64> = rows
-        .iter()
-        .map(|&row| invocations[row as usize].duration_ms)
-        .collect();
-    let duration_ms = if durations.is_empty() {
-        [f64::NAN; 3]
-    } else {
-        [0.50, 0.95, 0.99].map(|q| select_quantile(&mut durations, q))
-    };
     let count = rows.len();
     let mut cold = 0_usize;
     let mut errors = 0_usize;

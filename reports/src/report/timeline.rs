@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::detect::select_quantile;
+use crate::samples::{Samples, percentiles};
 use crate::table::Tables;
 use rust_decimal::Decimal;
 
@@ -33,80 +33,64 @@ const HOUR: i64 = 3600;
 const DAY: i64 = 24 * HOUR;
 const NANOS_PER_SECOND: i64 = 1_000_000_000;
 
-/// Durations and cost per bucket start.
-type Buckets = BTreeMap<i64, (Vec<f64>, Decimal)>;
 /// Longest window drawn in hourly buckets. Longer windows get daily buckets, so a month
 /// gives about 30 points per line and four days about 100.
 const MAX_HOURLY_WINDOW: i64 = 4 * DAY;
 
-/// Builds the timeline of the invocations of `tables`.
+/// Builds the timeline of the invocations of `tables`, with their latency `samples`.
 #[must_use]
-pub(super) fn timeline(tables: &Tables) -> Timeline {
-    let starts = || {
-        tables
-            .invocations
-            .iter()
-            .filter_map(|row| row.start_ns.map(|nanos| nanos.div_euclid(NANOS_PER_SECOND)))
-    };
-    let first = starts().min().unwrap_or(0);
-    let span = starts().max().unwrap_or(0) - first;
+pub(super) fn timeline(tables: &Tables, samples: &Samples) -> Timeline {
+    let period = samples
+        .functions()
+        .filter_map(|(_, series)| series.period())
+        .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
+    let (first, last) = period.map_or((0, 0), |(first, last)| {
+        (
+            first.div_euclid(NANOS_PER_SECOND),
+            last.div_euclid(NANOS_PER_SECOND),
+        )
+    });
+    let span = last - first;
     let bucket_seconds = if span <= MAX_HOURLY_WINDOW { HOUR } else { DAY };
-    let first_bucket = first.div_euclid(bucket_seconds);
-    let buckets = usize::try_from(span / bucket_seconds + 2).unwrap_or(usize::MAX);
+    let bucket_of = |seconds: i64| seconds.div_euclid(bucket_seconds) * bucket_seconds;
 
-    // Per function id, per bucket from the first: durations and cost.
-    let mut groups: Vec<Vec<(Vec<f64>, Decimal)>> = Vec::new();
+    // Lambda cost per function id and bucket start.
+    let mut costs: foldhash::HashMap<(u32, i64), Decimal> = foldhash::HashMap::default();
     for row in &tables.invocations {
         let Some(start) = row.start_ns else {
             continue;
         };
-        let bucket = start
-            .div_euclid(NANOS_PER_SECOND)
-            .div_euclid(bucket_seconds)
-            - first_bucket;
-        let function = row.function as usize;
-        if groups.len() <= function {
-            groups.resize_with(function + 1, Vec::new);
-        }
-        let series = &mut groups[function];
-        if series.is_empty() {
-            series.resize_with(buckets, Default::default);
-        }
-        let entry = &mut series[bucket as usize];
-        entry.0.push(row.duration_ms);
-        entry.1 += tables.cost(row).total;
+        let bucket = bucket_of(start.div_euclid(NANOS_PER_SECOND));
+        *costs.entry((row.function, bucket)).or_default() += tables.cost(row).total;
     }
-    let mut groups: Vec<(&str, Buckets)> = groups
-        .into_iter()
-        .enumerate()
-        .filter(|(_, series)| !series.is_empty())
-        .map(|(function, series)| {
-            let buckets = series
-                .into_iter()
-                .enumerate()
-                .filter(|(_, (durations, _))| !durations.is_empty())
-                .map(|(index, bucket)| ((first_bucket + index as i64) * bucket_seconds, bucket))
-                .collect();
-            (tables.function(function as u32), buckets)
-        })
-        .collect();
-    groups.sort_unstable_by(|a, b| a.0.cmp(b.0));
 
-    let functions = groups
-        .into_iter()
-        .map(|(function, buckets)| {
-            let buckets = buckets
-                .into_iter()
-                .map(|(start, (mut durations, cost_usd))| Bucket {
-                    start,
-                    invocations: durations.len(),
-                    cost_usd,
-                    duration_ms: [0.50, 0.95, 0.99].map(|q| select_quantile(&mut durations, q)),
-                })
-                .collect();
-            (function.to_owned(), buckets)
-        })
-        .collect();
+    let mut functions = BTreeMap::new();
+    for (function, series) in samples.functions() {
+        // Durations per bucket start; an hour's cells fall in one bucket.
+        let mut durations: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
+        for hour in series.hours() {
+            durations
+                .entry(bucket_of(hour.hour * HOUR))
+                .or_default()
+                .extend(hour.durations());
+        }
+        if durations.is_empty() {
+            continue;
+        }
+        let id = tables.functions.find(function);
+        let buckets = durations
+            .into_iter()
+            .map(|(start, mut durations)| Bucket {
+                start,
+                invocations: durations.len(),
+                cost_usd: id
+                    .and_then(|id| costs.get(&(id, start)).copied())
+                    .unwrap_or_default(),
+                duration_ms: percentiles(&mut durations),
+            })
+            .collect();
+        functions.insert(function.to_owned(), buckets);
+    }
     Timeline {
         bucket_seconds,
         functions,
