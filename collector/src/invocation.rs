@@ -82,7 +82,7 @@ impl Invocation {
 }
 
 /// Outcome of an invocation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Status {
     /// The handler returned a response.
     Success,
@@ -146,7 +146,7 @@ impl InitializationType {
 }
 
 /// Instruction set architecture of a function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Architecture {
     /// `x86_64`.
     X86_64,

@@ -51,6 +51,7 @@ pub mod samples;
 pub mod snapshot;
 pub mod table;
 pub mod traces;
+pub mod usage;
 
 pub use cost::{Basis, BillingMonth};
 pub use pricing::{Price, PriceBook, PricingError};

@@ -179,6 +179,14 @@ impl Samples {
         })
     }
 
+    /// Returns the earliest and the latest start of an invocation.
+    #[must_use]
+    pub fn period(&self) -> Option<(i64, i64)> {
+        self.functions()
+            .filter_map(|(_, series)| series.period())
+            .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
+    }
+
     /// Returns every invocation duration of every function, in no order.
     #[must_use]
     pub fn all_invocation_durations(&self) -> Vec<f64> {

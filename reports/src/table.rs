@@ -857,49 +857,6 @@ fn repeated_records<'a>(
     dropped
 }
 
-/// Invocations per usage group. Invocations of one group cost the same, so a sum over
-/// millions of them takes one multiplication per group instead of a decimal addition per
-/// invocation.
-#[derive(Debug, Default)]
-pub(crate) struct GroupCounts(Vec<u64>);
-
-impl GroupCounts {
-    /// Counts one invocation of the usage group `cost`.
-    pub(crate) fn add(&mut self, cost: u32) {
-        let group = cost as usize;
-        if group >= self.0.len() {
-            self.0.resize(group + 1, 0);
-        }
-        self.0[group] += 1;
-    }
-
-    /// Returns each usage group with invocations, with their count.
-    pub(crate) fn groups<'a>(
-        &'a self,
-        tables: &'a Tables,
-    ) -> impl Iterator<Item = (&'a InvocationCost, u64)> {
-        tables
-            .costs
-            .iter()
-            .zip(&self.0)
-            .filter(|(_, count)| **count > 0)
-            .map(|(cost, &count)| (cost, count))
-    }
-
-    /// Sums `amount` of each counted invocation.
-    pub(crate) fn sum(
-        &self,
-        tables: &Tables,
-        amount: impl Fn(&InvocationCost) -> Decimal,
-    ) -> Decimal {
-        let mut sum = Decimal::ZERO;
-        for (cost, count) in self.groups(tables) {
-            sum += times(amount(cost), count);
-        }
-        sum
-    }
-}
-
 /// Returns the month of a day counted from the Unix epoch.
 fn month_of(day: i64) -> BillingMonth {
     let date = time::OffsetDateTime::from_unix_timestamp(day * 86_400)

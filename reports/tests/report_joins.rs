@@ -19,6 +19,7 @@ use crate::support;
 /// 2026-11-01T00:00:00Z in nanoseconds.
 const START_NS: i64 = 1_793_491_200_000_000_000;
 const MINUTE_NS: i64 = 60_000_000_000;
+const HOUR_NS: i64 = 60 * MINUTE_NS;
 
 fn invocation(index: usize, function: &str, version: &str, duration_ms: f64) -> Invocation {
     Invocation {
@@ -153,15 +154,25 @@ fn cost_per_order_divides_whole_spend() {
 
 #[test]
 fn cost_per_order_rising_is_a_spiral() {
-    // The same spend in both halves, but half the orders in the second.
+    // The same spend in both halves, but half the orders in the second. The halves split
+    // at an hour boundary, so the rows are an hour apart.
     let invocations: Vec<Invocation> = (0..200)
-        .map(|index| invocation(index, "createOrder", "1", 50.0))
+        .map(|index| {
+            let mut invocation = invocation(index, "createOrder", "1", 50.0);
+            invocation.start = Some(
+                time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(
+                    START_NS + index as i64 * HOUR_NS,
+                ))
+                .unwrap(),
+            );
+            invocation
+        })
         .collect();
     let units: Vec<UnitCount> = (0..200)
         .filter(|index| *index < 100 || index % 2 == 0)
         .map(|index| UnitCount {
             name: "orders.created".to_owned(),
-            time_ns: START_NS + i64::from(index) * MINUTE_NS,
+            time_ns: START_NS + i64::from(index) * HOUR_NS,
             units: 1.0,
         })
         .collect();

@@ -6,10 +6,12 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use spanbill_collector::Invocation;
 use spanbill_reports::PriceBook;
+use spanbill_reports::downstream::{DownstreamCall, Service};
 use spanbill_reports::lambda::LambdaOptions;
 use spanbill_reports::samples::Samples;
 use spanbill_reports::table::Tables;
 use spanbill_reports::traces::TraceSpan;
+use spanbill_reports::usage::Usage;
 
 use crate::support::template;
 
@@ -56,26 +58,49 @@ fn dataset(rng: &mut StdRng) -> (Vec<Invocation>, Vec<TraceSpan>) {
                 start_ns,
                 duration_ms: f64::from(rng.random_range(1..50_u32)) / 2.0,
                 error: false,
-                downstream: None,
+                downstream: (index % 2 == 0).then(|| {
+                    DownstreamCall::new(Service::Sqs, Some("send"), 100 * (index % 3) as u64, 1)
+                }),
             });
         }
     }
     (invocations, spans)
 }
 
-fn samples(invocations: &[Invocation], spans: &[TraceSpan]) -> Samples {
-    let tables = Tables::from_records(
+fn tables(invocations: &[Invocation], spans: &[TraceSpan]) -> Tables {
+    Tables::from_records(
         invocations,
         spans,
         &[],
         &PriceBook::built_in(),
         LambdaOptions::default(),
-    );
-    Samples::of(&tables)
+    )
+}
+
+fn samples(invocations: &[Invocation], spans: &[TraceSpan]) -> Samples {
+    Samples::of(&tables(invocations, spans))
+}
+
+/// Splits the rows at random into `parts` parts, in random order.
+fn split(
+    rng: &mut StdRng,
+    invocations: &[Invocation],
+    spans: &[TraceSpan],
+    parts: usize,
+) -> Vec<(Vec<Invocation>, Vec<TraceSpan>)> {
+    let mut split = vec![(Vec::new(), Vec::new()); parts];
+    for invocation in invocations {
+        split[rng.random_range(0..parts)].0.push(invocation.clone());
+    }
+    for span in spans {
+        split[rng.random_range(0..parts)].1.push(span.clone());
+    }
+    split.shuffle(rng);
+    split
 }
 
 #[test]
-fn merged_parts_equal_the_whole() {
+fn merged_samples_equal_the_whole() {
     let mut rng = StdRng::seed_from_u64(9);
     let (invocations, spans) = dataset(&mut rng);
     let whole = samples(&invocations, &spans);
@@ -84,16 +109,8 @@ fn merged_parts_equal_the_whole() {
 
     for parts in [2, 3, 7] {
         // Each row goes to a random part, so parts share series, versions and hours.
-        let mut split = vec![(Vec::new(), Vec::new()); parts];
-        for invocation in &invocations {
-            split[rng.random_range(0..parts)].0.push(invocation.clone());
-        }
-        for span in &spans {
-            split[rng.random_range(0..parts)].1.push(span.clone());
-        }
-        split.shuffle(&mut rng);
         let mut merged = Samples::default();
-        for (invocations, spans) in &split {
+        for (invocations, spans) in &split(&mut rng, &invocations, &spans, parts) {
             merged.merge(samples(invocations, spans));
         }
         assert_eq!(merged, whole, "merge of {parts} parts");
@@ -128,4 +145,28 @@ fn versions_order_by_first_start() {
     assert_eq!(series.version_durations("1"), [20.0, 30.0]);
     assert_eq!(series.hours().len(), 4);
     assert_eq!(series.percentiles()[0].to_bits(), 25.0_f64.to_bits());
+}
+
+#[test]
+fn merged_usage_equals_the_whole() {
+    let mut rng = StdRng::seed_from_u64(4);
+    let (mut invocations, spans) = dataset(&mut rng);
+    for (index, invocation) in invocations.iter_mut().enumerate() {
+        invocation.memory_mb = [128, 512, 1024][index % 3];
+        invocation.cold_start = index % 7 == 0;
+        invocation.init_ms = invocation.cold_start.then_some(150.25);
+        invocation.max_memory_used_mb = (index % 90) as u32;
+    }
+    let whole = Usage::of(&tables(&invocations, &spans));
+    assert_eq!(whole.functions.len(), 3);
+    assert!(whole.entries.len() > 100, "{}", whole.entries.len());
+    assert_eq!(whole.calls.len(), 3);
+
+    for parts in [2, 5] {
+        let mut merged = Usage::default();
+        for (invocations, spans) in &split(&mut rng, &invocations, &spans, parts) {
+            merged.merge(Usage::of(&tables(invocations, spans)));
+        }
+        assert_eq!(merged, whole, "merge of {parts} parts");
+    }
 }

@@ -11,6 +11,7 @@ use spanbill_reports::detect::spiral::{
 };
 use spanbill_reports::lambda::LambdaOptions;
 use spanbill_reports::table::Tables;
+use spanbill_reports::usage::Usage;
 
 fn read(name: &str) -> Vec<Invocation> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -36,6 +37,12 @@ fn price(invocations: &[Invocation]) -> Tables {
     )
 }
 
+/// Returns the first and the last start of the invocations of `tables`.
+fn period(tables: &Tables) -> Option<(i64, i64)> {
+    let starts = || tables.invocations.iter().filter_map(|row| row.start_ns);
+    starts().min().zip(starts().max())
+}
+
 /// Sums a cost component over every invocation of `tables`.
 fn sum(
     tables: &Tables,
@@ -52,7 +59,8 @@ fn sum(
 fn timeouts_billed_in_full_are_reported() {
     let invocations = read("lambda_tail_timeout_status_field_init_billed_interleaved.log");
     let tables = price(&invocations);
-    let findings = timeouts(&tables);
+    let usage = Usage::of(&tables);
+    let findings = timeouts(&usage.price(&PriceBook::built_in(), LambdaOptions::default()));
 
     assert_eq!(findings.len(), 1);
     let finding = &findings[0];
@@ -76,7 +84,9 @@ fn timeouts_billed_in_full_are_reported() {
 fn init_share_counts_billed_init_only() {
     let invocations = read("lambda_events_jsonlogformat_cold_start_init_billed.jsonl");
     let settings = SpiralSettings::default();
-    let findings = init_share(&price(&invocations), &settings);
+    let usage = Usage::of(&price(&invocations));
+    let priced = usage.price(&PriceBook::built_in(), LambdaOptions::default());
+    let findings = init_share(&priced, &settings);
 
     // Same memory size, so the share is 463.512 ms of 1,698 + 1,073 billed ms.
     assert_eq!(findings.len(), 1);
@@ -90,7 +100,9 @@ fn init_share_counts_billed_init_only() {
 
     // Before August 2025 INIT was not billed for this runtime, so nothing is reported.
     let old = read("lambda_events_cold_start_init_duration_xray_second_line.jsonl");
-    assert!(init_share(&price(&old), &settings).is_empty());
+    let usage = Usage::of(&price(&old));
+    let priced = usage.price(&PriceBook::built_in(), LambdaOptions::default());
+    assert!(init_share(&priced, &settings).is_empty());
 }
 
 #[test]
@@ -105,7 +117,9 @@ fn oversized_memory_is_priced() {
         })
         .collect();
     let tables = price(&invocations);
-    let findings = oversized_memory(&tables, &SpiralSettings::default());
+    let usage = Usage::of(&tables);
+    let priced = usage.price(&PriceBook::built_in(), LambdaOptions::default());
+    let findings = oversized_memory(&priced, &SpiralSettings::default());
 
     assert_eq!(findings.len(), 1);
     assert!(
@@ -132,7 +146,13 @@ fn rising_cost_per_invocation_with_flat_traffic() {
             invocation
         })
         .collect();
-    let findings = cost_per_invocation_trend(&price(&invocations), &SpiralSettings::default());
+    let trend = |invocations: &[Invocation]| {
+        let tables = price(invocations);
+        let usage = Usage::of(&tables);
+        let priced = usage.price(&PriceBook::built_in(), LambdaOptions::default());
+        cost_per_invocation_trend(&priced, period(&tables), &SpiralSettings::default())
+    };
+    let findings = trend(&invocations);
 
     assert_eq!(findings.len(), 1, "{findings:?}");
     assert_eq!(findings[0].kind, FindingKind::CostPerInvocationRising);
@@ -149,5 +169,5 @@ fn rising_cost_per_invocation_with_flat_traffic() {
             ..i.clone()
         })
         .collect();
-    assert!(cost_per_invocation_trend(&price(&steady), &SpiralSettings::default()).is_empty());
+    assert!(trend(&steady).is_empty());
 }

@@ -22,8 +22,9 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive as _;
 use spanbill_collector::Status;
 
-use crate::lambda::InvocationCost;
-use crate::table::{GroupCounts, InvocationRow, SpanRow, Tables, TraceId};
+use crate::table::{SpanRow, Tables, TraceId};
+use crate::traces::UnitCount;
+use crate::usage::{Counts, Entry, PricedUsage};
 
 /// The kind of a finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -117,32 +118,33 @@ impl Default for SpiralSettings {
     }
 }
 
-/// Returns the middle of the period the invocations' starts cover, in nanoseconds.
-fn middle(tables: &Tables) -> Option<i128> {
-    let starts = tables.invocations.iter().filter_map(|row| row.start_ns);
-    let first = i128::from(starts.clone().min()?);
-    let last = i128::from(starts.max()?);
-    Some(first + (last - first) / 2)
+const NANOS_PER_HOUR: i64 = 3_600_000_000_000;
+
+/// Returns whether the hour `hour` (hours since the Unix epoch) is in the second half of
+/// `period` (first and last start, in ns): whether it starts after the period's middle.
+/// Counts are kept per hour, so the halves split at an hour boundary.
+fn in_second_half(hour: i64, period: (i64, i64)) -> bool {
+    let (first, last) = (i128::from(period.0), i128::from(period.1));
+    let middle = first + (last - first) / 2;
+    i128::from(hour) * i128::from(NANOS_PER_HOUR) > middle
 }
 
-/// Per function id, in name order: a value from `fold` over the function's invocations.
-fn per_function<T: Default>(
-    tables: &Tables,
-    mut fold: impl FnMut(&mut T, &InvocationRow, &InvocationCost),
-) -> Vec<(&str, T)> {
-    let mut values: Vec<Option<T>> = Vec::new();
-    values.resize_with(tables.functions.len(), || None);
-    for row in &tables.invocations {
-        let value = values[row.function as usize].get_or_insert_with(T::default);
-        fold(value, row, tables.cost(row));
-    }
-    let mut values: Vec<(&str, T)> = values
-        .into_iter()
-        .enumerate()
-        .filter_map(|(id, value)| Some((tables.function(id as u32), value?)))
-        .collect();
-    values.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    values
+/// Per function, in name order: a value from `fold` over the function's usage entries.
+fn per_function<'a, T: Default>(
+    priced: &PricedUsage<'a>,
+    mut fold: impl FnMut(&mut T, &Entry),
+) -> Vec<(&'a str, T)> {
+    priced
+        .usage
+        .by_function()
+        .map(|(function, entries)| {
+            let mut value = T::default();
+            for entry in entries {
+                fold(&mut value, entry);
+            }
+            (function, value)
+        })
+        .collect()
 }
 
 fn usd(amount: Decimal) -> String {
@@ -221,40 +223,38 @@ pub fn recursive_loops(tables: &Tables, settings: &SpiralSettings) -> Vec<Findin
 
 /// Reports, per function, the invocations that ran into their timeout.
 #[must_use]
-pub fn timeouts(tables: &Tables) -> Vec<Finding> {
-    per_function(
-        tables,
-        |entry: &mut (usize, u64, Decimal, GroupCounts), invocation, cost| {
-            entry.3.add(invocation.cost);
-            if invocation.status == Status::Timeout {
-                entry.0 += 1;
-                entry.1 += invocation.billed_ms;
-                entry.2 += cost.total;
-            }
-        },
-    )
+pub fn timeouts(priced: &PricedUsage<'_>) -> Vec<Finding> {
+    per_function(priced, |entry: &mut (Counts, Counts), usage| {
+        entry.1.add(usage);
+        if usage.status == Status::Timeout {
+            entry.0.add(usage);
+        }
+    })
     .into_iter()
-        .filter(|(_, (count, ..))| *count > 0)
-        .map(|(function, (count, billed_ms, spent, all))| {
-            let total = all.sum(tables, |cost| cost.total);
-            let share = if total.is_zero() { Decimal::ZERO } else { spent / total };
-            Finding {
-                kind: FindingKind::Timeouts,
-                summary: format!(
-                    "{function}: {count} invocations timed out and were billed {billed_ms} ms in all ({}, {:.1}% of its spend)",
-                    usd(spent),
-                    share.to_f64().unwrap_or_default() * 100.0
-                ),
-                function: Some(function.to_owned()),
-                evidence: vec![
-                    ("timeouts".to_owned(), count.to_string()),
-                    ("billed_ms".to_owned(), billed_ms.to_string()),
-                    ("share_of_function_spend".to_owned(), format!("{:.4}", share.to_f64().unwrap_or_default())),
-                ],
-                cost_usd: Some(spent),
-            }
-        })
-        .collect()
+    .filter(|(_, (timeouts, _))| timeouts.invocations() > 0)
+    .map(|(function, (timeouts, all))| {
+        let count = timeouts.invocations();
+        let billed_ms = priced.sum_billed_ms(&timeouts);
+        let spent = priced.sum(&timeouts, |cost| cost.total);
+        let total = priced.sum(&all, |cost| cost.total);
+        let share = if total.is_zero() { Decimal::ZERO } else { spent / total };
+        Finding {
+            kind: FindingKind::Timeouts,
+            summary: format!(
+                "{function}: {count} invocations timed out and were billed {billed_ms} ms in all ({}, {:.1}% of its spend)",
+                usd(spent),
+                share.to_f64().unwrap_or_default() * 100.0
+            ),
+            function: Some(function.to_owned()),
+            evidence: vec![
+                ("timeouts".to_owned(), count.to_string()),
+                ("billed_ms".to_owned(), billed_ms.to_string()),
+                ("share_of_function_spend".to_owned(), format!("{:.4}", share.to_f64().unwrap_or_default())),
+            ],
+            cost_usd: Some(spent),
+        }
+    })
+    .collect()
 }
 
 /// Finds functions whose most memory used stays below `memory_use_ratio` of their memory
@@ -263,14 +263,14 @@ pub fn timeouts(tables: &Tables) -> Vec<Finding> {
 /// The saving assumes the same billed duration at the smaller size. Lambda gives CPU in
 /// proportion to memory, so a CPU-bound function may run longer there, and the finding states that assumption.
 #[must_use]
-pub fn oversized_memory(tables: &Tables, settings: &SpiralSettings) -> Vec<Finding> {
+pub fn oversized_memory(priced: &PricedUsage<'_>, settings: &SpiralSettings) -> Vec<Finding> {
     per_function(
-        tables,
-        |entry: &mut (u32, u32, usize, GroupCounts), invocation, _| {
-            entry.0 = entry.0.max(invocation.memory_mb);
-            entry.1 = entry.1.max(invocation.max_memory_used_mb);
-            entry.2 += 1;
-            entry.3.add(invocation.cost);
+        priced,
+        |entry: &mut (u32, u32, usize, Counts), usage| {
+            entry.0 = entry.0.max(priced.usage.groups[usage.group as usize].memory_mb);
+            entry.1 = entry.1.max(usage.max_memory_used_mb);
+            entry.2 += usage.invocations as usize;
+            entry.3.add(usage);
         },
     )
     .into_iter()
@@ -278,7 +278,7 @@ pub fn oversized_memory(tables: &Tables, settings: &SpiralSettings) -> Vec<Findi
             *count >= settings.min_invocations && f64::from(*used) < settings.memory_use_ratio * f64::from(*size)
         })
         .filter_map(|(function, (size, used, count, groups))| {
-            let compute = groups.sum(tables, |cost| cost.compute);
+            let compute = priced.sum(&groups, |cost| cost.compute);
             let recommended = recommended_memory(used, settings.memory_headroom);
             if recommended >= size {
                 return None;
@@ -315,24 +315,16 @@ pub fn recommended_memory(used_mb: u32, headroom: f64) -> u32 {
 /// Reports, per function, the share of spend that is billed INIT time, when at least
 /// `init_share`. Only invocations whose billing era bills INIT count.
 #[must_use]
-pub fn init_share(tables: &Tables, settings: &SpiralSettings) -> Vec<Finding> {
-    per_function(
-        tables,
-        |entry: &mut (Decimal, GroupCounts, usize), invocation, cost| {
-            entry.1.add(invocation.cost);
-            let init_billed = invocation.init_billed && invocation.cold_start;
-            if let (true, Some(init_ms)) = (init_billed, invocation.init_ms) {
-                let init_ms = Decimal::try_from(init_ms).unwrap_or_default();
-                let billed = Decimal::from(invocation.billed_ms.max(1));
-                entry.0 += cost.compute * (init_ms / billed).min(Decimal::ONE);
-                entry.2 += 1;
-            }
-        },
-    )
+pub fn init_share(priced: &PricedUsage<'_>, settings: &SpiralSettings) -> Vec<Finding> {
+    per_function(priced, |entry: &mut (Decimal, Counts, u64), usage| {
+        entry.1.add(usage);
+        entry.0 += priced.init_cost(usage);
+        entry.2 += usage.init_rows;
+    })
     .into_iter()
-        .map(|(function, (init, groups, cold))| {
-            (function, (init, groups.sum(tables, |cost| cost.compute), cold))
-        })
+    .map(|(function, (init, groups, cold))| {
+        (function, (init, priced.sum(&groups, |cost| cost.compute), cold))
+    })
         .filter(|(_, (init, total, _))| {
             !total.is_zero() && (init / total).to_f64().unwrap_or_default() >= settings.init_share
         })
@@ -361,30 +353,31 @@ pub fn init_share(tables: &Tables, settings: &SpiralSettings) -> Vec<Finding> {
 /// A function is reported when its cost per invocation rose by at least `cost_rise`, and
 /// its number of invocations changed by at most `traffic_change` or rose less than the cost.
 #[must_use]
-pub fn cost_per_invocation_trend(tables: &Tables, settings: &SpiralSettings) -> Vec<Finding> {
-    let Some(middle) = middle(tables) else {
+pub fn cost_per_invocation_trend(
+    priced: &PricedUsage<'_>,
+    period: Option<(i64, i64)>,
+    settings: &SpiralSettings,
+) -> Vec<Finding> {
+    let Some(period) = period else {
         return Vec::new();
     };
 
     // Per function: (count, cost) in the first half and in the second.
-    per_function(
-        tables,
-        |halves: &mut [(usize, GroupCounts); 2], invocation, _| {
-            if let Some(start) = invocation.start_ns {
-                let entry = &mut halves[usize::from(i128::from(start) > middle)];
-                entry.0 += 1;
-                entry.1.add(invocation.cost);
-            }
-        },
-    )
+    per_function(priced, |halves: &mut [(usize, Counts); 2], usage| {
+        if let Some(hour) = usage.hour {
+            let entry = &mut halves[usize::from(in_second_half(hour, period))];
+            entry.0 += usage.invocations as usize;
+            entry.1.add(usage);
+        }
+    })
     .into_iter()
     .filter(|(_, halves)| halves.iter().any(|(count, _)| *count > 0))
         .filter_map(|(function, [(before_count, before), (after_count, after)])| {
             if before_count < settings.min_invocations || after_count < settings.min_invocations {
                 return None;
             }
-            let before_cost = before.sum(tables, |cost| cost.total);
-            let after_cost = after.sum(tables, |cost| cost.total);
+            let before_cost = priced.sum(&before, |cost| cost.total);
+            let after_cost = priced.sum(&after, |cost| cost.total);
             let per_before = before_cost / Decimal::from(before_count);
             let per_after = after_cost / Decimal::from(after_count);
             let cost_rise = ((per_after - per_before) / per_before).to_f64()?;
@@ -423,28 +416,27 @@ pub fn cost_per_invocation_trend(tables: &Tables, settings: &SpiralSettings) -> 
 #[must_use]
 pub fn cost_per_unit_trend(
     kpi: &str,
-    tables: &Tables,
+    priced: &PricedUsage<'_>,
+    period: Option<(i64, i64)>,
+    units: &[UnitCount],
     settings: &SpiralSettings,
 ) -> Option<Finding> {
-    let starts = tables.invocations.iter().filter_map(|row| row.start_ns);
-    let first = i128::from(starts.clone().min()?);
-    let last = i128::from(starts.max()?);
-    let middle = middle(tables)?;
+    let period = period?;
 
-    let mut halves = [GroupCounts::default(), GroupCounts::default()];
-    for row in &tables.invocations {
-        if let Some(start) = row.start_ns {
-            halves[usize::from(i128::from(start) > middle)].add(row.cost);
+    let mut halves = [Counts::default(), Counts::default()];
+    for usage in &priced.usage.entries {
+        if let Some(hour) = usage.hour {
+            halves[usize::from(in_second_half(hour, period))].add(usage);
         }
     }
-    let spend = halves.map(|half| half.sum(tables, |cost| cost.total));
+    let spend = halves.map(|half| priced.sum(&half, |cost| cost.total));
     let mut counted = [0.0_f64; 2];
-    for count in tables.units.iter().filter(|count| count.name == kpi) {
-        let at = i128::from(count.time_ns);
-        if at < first || at > last {
+    for count in units.iter().filter(|count| count.name == kpi) {
+        if count.time_ns < period.0 || count.time_ns > period.1 {
             continue;
         }
-        counted[usize::from(at > middle)] += count.units;
+        let hour = count.time_ns.div_euclid(NANOS_PER_HOUR);
+        counted[usize::from(in_second_half(hour, period))] += count.units;
     }
     let minimum = settings.min_invocations as f64;
     if counted[0] < minimum || counted[1] < minimum {

@@ -30,8 +30,9 @@ use crate::lambda::{LambdaOptions, project_month};
 use crate::pricing::PriceBook;
 use crate::samples::{Samples, percentiles};
 use crate::snapshot::Snapshot;
-use crate::table::{self, GroupCounts, Tables};
+use crate::table::{self, Tables};
 use crate::traces::{self, TraceCosts, TraceSpan, UnitCount};
+use crate::usage::{Counts, Entry, PricedUsage, Usage};
 
 /// Version of the JSON layout; it changes when a field changes meaning or goes away.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -251,18 +252,19 @@ pub fn build_tables(
     let options = LambdaOptions {
         free_tier: settings.free_tier,
     };
-    let starts = || tables.invocations.iter().filter_map(|row| row.start_ns);
-    let period = starts().min().zip(starts().max());
+    let samples = crate::timed("latency samples", || Samples::of(tables));
+    let usage = crate::timed("usage counts", || Usage::of(tables));
+    let priced = usage.price(book, options);
+    let period = samples.period();
     let (projected_monthly_usd, projection_note) = match projection_seconds(period, settings) {
         Ok(seconds) => {
-            let projection = project_month(&tables.usages, seconds, book, options);
+            let usages = usage.lambda_usages(&usage.group_counts(|_| true));
+            let projection = project_month(&usages, seconds, book, options);
             (Some(projection.bill.total), None)
         }
         Err(note) => (None, Some(note)),
     };
-    let units = unit_costs(&tables.units, &tables.total(), settings);
-
-    let samples = crate::timed("latency samples", || Samples::of(tables));
+    let units = unit_costs(&tables.units, &priced.total(), settings);
 
     // Cost per trace and the timeline take about as long as the rest of the report
     // together, so they run on a second thread.
@@ -273,26 +275,31 @@ pub fn build_tables(
             });
             (
                 traces,
-                crate::timed("timeline", || timeline::timeline(tables, &samples)),
+                crate::timed("timeline", || timeline::timeline(&priced, &samples)),
             )
         });
         let findings = crate::timed("spiral checks", || {
-            findings(tables, &units, projected_monthly_usd, settings)
+            findings(
+                tables,
+                &priced,
+                period,
+                &units,
+                projected_monthly_usd,
+                settings,
+            )
         });
 
-        let rows = tables.rows_by_function();
         let (totals, functions) = crate::timed("figures", || {
-            let all: Vec<u32> = (0..tables.invocations.len() as u32).collect();
+            let entries: BTreeMap<&str, &[Entry]> = usage.by_function().collect();
             let functions = samples
                 .functions()
                 .filter_map(|(function, series)| {
-                    let id = tables.functions.find(function)?;
-                    let figures = figures(tables, &rows[id as usize], series.percentiles());
+                    let figures = figures(&priced, entries.get(function)?, series.percentiles());
                     Some((function.to_owned(), figures))
                 })
                 .collect();
             let durations = percentiles(&mut samples.all_invocation_durations());
-            (figures(tables, &all, durations), functions)
+            (figures(&priced, &usage.entries, durations), functions)
         });
         let regressions = crate::timed("latency tests", || {
             regressions(&samples, baseline, &settings.latency)
@@ -315,7 +322,7 @@ pub fn build_tables(
             functions,
             projected_monthly_usd,
             projection_note,
-            downstream: service_costs(tables),
+            downstream: service_costs(&priced),
             traces,
             // Set below: the second thread borrows the units until the scope ends.
             units: Vec::new(),
@@ -367,23 +374,31 @@ fn describe_seconds(seconds: u64) -> String {
 /// Runs the spiral and waste checks.
 fn findings(
     tables: &Tables,
+    priced: &PricedUsage<'_>,
+    period: Option<(i64, i64)>,
     units: &[UnitCost],
     projected_monthly_usd: Option<Decimal>,
     settings: &ReportSettings,
 ) -> Vec<Finding> {
     let mut findings = spiral::recursive_loops(tables, &settings.spiral);
     findings.extend(spiral::retry_storms(tables, &settings.spiral));
-    findings.extend(spiral::cost_per_invocation_trend(tables, &settings.spiral));
+    findings.extend(spiral::cost_per_invocation_trend(
+        priced,
+        period,
+        &settings.spiral,
+    ));
     for unit in units {
         findings.extend(spiral::cost_per_unit_trend(
             &unit.kpi,
-            tables,
+            priced,
+            period,
+            &tables.units,
             &settings.spiral,
         ));
     }
-    findings.extend(spiral::timeouts(tables));
-    findings.extend(spiral::oversized_memory(tables, &settings.spiral));
-    findings.extend(spiral::init_share(tables, &settings.spiral));
+    findings.extend(spiral::timeouts(priced));
+    findings.extend(spiral::oversized_memory(priced, &settings.spiral));
+    findings.extend(spiral::init_share(priced, &settings.spiral));
     if let (Some(budget), Some(projected)) = (settings.budget, projected_monthly_usd) {
         findings.extend(spiral::budget(projected, budget));
     }
@@ -448,12 +463,12 @@ fn describe_snapshot(snapshot: &Snapshot) -> String {
     }
 }
 
-fn service_costs(tables: &Tables) -> Vec<ServiceCost> {
+fn service_costs(priced: &PricedUsage<'_>) -> Vec<ServiceCost> {
     let mut services: BTreeMap<&str, (u64, Decimal)> = BTreeMap::new();
-    for (cost, &spans) in tables.calls.iter().zip(&tables.call_spans) {
+    for (cost, (_, spans)) in priced.calls.iter().zip(&priced.usage.calls) {
         let entry = services.entry(cost.call.service.as_str()).or_default();
         entry.0 += cost.call.count * spans;
-        entry.1 += table::times(cost.amount, spans);
+        entry.1 += table::times(cost.amount, *spans);
     }
     services
         .into_iter()
@@ -482,28 +497,36 @@ fn unit_costs(counts: &[UnitCount], total: &GroupCost, settings: &ReportSettings
         .collect()
 }
 
-fn figures(tables: &Tables, rows: &[u32], duration_ms: [f64; 3]) -> Figures {
-    let invocations = &tables.invocations;
-    let count = rows.len();
-    let mut cold = 0_usize;
-    let mut errors = 0_usize;
-    let mut timeouts = 0_usize;
+fn figures(priced: &PricedUsage<'_>, entries: &[Entry], duration_ms: [f64; 3]) -> Figures {
+    let mut count = 0_u64;
+    let mut cold = 0_u64;
+    let mut errors = 0_u64;
+    let mut timeouts = 0_u64;
     let mut billed_mb_ms = 0_u128;
-    let mut groups = GroupCounts::default();
-    for &row in rows {
-        let row = &invocations[row as usize];
-        cold += usize::from(row.cold_start);
-        errors += usize::from(row.status == Status::Error);
-        timeouts += usize::from(row.status == Status::Timeout);
-        billed_mb_ms += u128::from(row.billed_ms) * u128::from(row.memory_mb);
-        groups.add(row.cost);
+    let mut groups = Counts::default();
+    for entry in entries {
+        let group = &priced.usage.groups[entry.group as usize];
+        let invocations = entry.invocations;
+        count += invocations;
+        cold += if entry.cold_start { invocations } else { 0 };
+        errors += if entry.status == Status::Error {
+            invocations
+        } else {
+            0
+        };
+        timeouts += if entry.status == Status::Timeout {
+            invocations
+        } else {
+            0
+        };
+        billed_mb_ms +=
+            u128::from(group.billed_ms) * u128::from(group.memory_mb) * u128::from(invocations);
+        groups.add(entry);
     }
-    let cost_usd = groups.sum(tables, |cost| cost.total);
-    let basis = groups
-        .groups(tables)
-        .fold(Basis::Billed, |basis, (cost, _)| basis.combine(cost.basis));
+    let cost_usd = priced.sum(&groups, |cost| cost.total);
+    let basis = priced.basis(&groups);
     Figures {
-        invocations: count,
+        invocations: count as usize,
         gb_seconds: Decimal::from_i128_with_scale(
             i128::try_from(billed_mb_ms).unwrap_or(i128::MAX),
             0,
@@ -516,7 +539,7 @@ fn figures(tables: &Tables, rows: &[u32], duration_ms: [f64; 3]) -> Figures {
         } else {
             cold as f64 / count as f64
         },
-        errors,
-        timeouts,
+        errors: errors as usize,
+        timeouts: timeouts as usize,
     }
 }

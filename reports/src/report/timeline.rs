@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::samples::{Samples, percentiles};
-use crate::table::Tables;
+use crate::usage::{Counts, PricedUsage};
 use rust_decimal::Decimal;
 
 /// Figures of one function in one time bucket.
@@ -37,14 +37,10 @@ const NANOS_PER_SECOND: i64 = 1_000_000_000;
 /// gives about 30 points per line and four days about 100.
 const MAX_HOURLY_WINDOW: i64 = 4 * DAY;
 
-/// Builds the timeline of the invocations of `tables`, with their latency `samples`.
+/// Builds the timeline of the invocations of `priced`, with their latency `samples`.
 #[must_use]
-pub(super) fn timeline(tables: &Tables, samples: &Samples) -> Timeline {
-    let period = samples
-        .functions()
-        .filter_map(|(_, series)| series.period())
-        .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
-    let (first, last) = period.map_or((0, 0), |(first, last)| {
+pub(super) fn timeline(priced: &PricedUsage<'_>, samples: &Samples) -> Timeline {
+    let (first, last) = samples.period().map_or((0, 0), |(first, last)| {
         (
             first.div_euclid(NANOS_PER_SECOND),
             last.div_euclid(NANOS_PER_SECOND),
@@ -54,14 +50,17 @@ pub(super) fn timeline(tables: &Tables, samples: &Samples) -> Timeline {
     let bucket_seconds = if span <= MAX_HOURLY_WINDOW { HOUR } else { DAY };
     let bucket_of = |seconds: i64| seconds.div_euclid(bucket_seconds) * bucket_seconds;
 
-    // Lambda cost per function id and bucket start.
-    let mut costs: foldhash::HashMap<(u32, i64), Decimal> = foldhash::HashMap::default();
-    for row in &tables.invocations {
-        let Some(start) = row.start_ns else {
-            continue;
-        };
-        let bucket = bucket_of(start.div_euclid(NANOS_PER_SECOND));
-        *costs.entry((row.function, bucket)).or_default() += tables.cost(row).total;
+    // Invocations per usage group, per function and bucket start.
+    let mut costs: BTreeMap<(&str, i64), Counts> = BTreeMap::new();
+    for (function, entries) in priced.usage.by_function() {
+        for entry in entries {
+            if let Some(hour) = entry.hour {
+                costs
+                    .entry((function, bucket_of(hour * HOUR)))
+                    .or_default()
+                    .add(entry);
+            }
+        }
     }
 
     let mut functions = BTreeMap::new();
@@ -77,14 +76,14 @@ pub(super) fn timeline(tables: &Tables, samples: &Samples) -> Timeline {
         if durations.is_empty() {
             continue;
         }
-        let id = tables.functions.find(function);
         let buckets = durations
             .into_iter()
             .map(|(start, mut durations)| Bucket {
                 start,
                 invocations: durations.len(),
-                cost_usd: id
-                    .and_then(|id| costs.get(&(id, start)).copied())
+                cost_usd: costs
+                    .get(&(function, start))
+                    .map(|counts| priced.sum(counts, |cost| cost.total))
                     .unwrap_or_default(),
                 duration_ms: percentiles(&mut durations),
             })

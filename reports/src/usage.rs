@@ -1,0 +1,465 @@
+//! Invocation counts that merge: how many invocations of each function ran in each hour, in
+//! each usage group, with each outcome.
+//!
+//! A usage group is a set of invocations that cost the same: the same month, region,
+//! architecture, memory size, billed duration and billing flags. Every cost figure of a
+//! report except the cost per trace is a sum over usage groups of a group's cost times its
+//! invocations, so the report reads these counts instead of the rows. Usage built from two
+//! sets of rows and merged equals the usage of both sets, and groups, functions and entries
+//! are kept in one order, so sums add their terms in the same order either way.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use spanbill_collector::{Architecture, Status};
+
+use crate::aggregate::GroupCost;
+use crate::cost::{Basis, BillingMonth};
+use crate::downstream::{DownstreamCall, DownstreamCost, Service, price_call};
+use crate::lambda::{
+    FREE_EPHEMERAL_STORAGE_MB, InvocationCost, LambdaOptions, LambdaUsage, price_invocations,
+};
+use crate::pricing::PriceBook;
+use crate::table::{Tables, times};
+
+const NANOS_PER_HOUR: i64 = 3_600_000_000_000;
+const NANOS_PER_MS: f64 = 1e6;
+
+/// The fields that decide an invocation's cost.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GroupKey {
+    /// Month the invocations started in.
+    pub month: Option<BillingMonth>,
+    /// AWS region.
+    pub region: Option<String>,
+    /// Architecture, when the input gave it.
+    pub architecture: Option<Architecture>,
+    /// Configured memory in MB.
+    pub memory_mb: u32,
+    /// Billed duration in ms.
+    pub billed_ms: u64,
+    /// Whether the billed duration is an estimate.
+    pub estimated: bool,
+    /// Whether the invocations ran on provisioned concurrency.
+    pub provisioned: bool,
+    /// Whether they restored a SnapStart snapshot.
+    pub snapstart_restore: bool,
+}
+
+impl GroupKey {
+    fn of(usage: &LambdaUsage) -> Self {
+        Self {
+            month: usage.month,
+            region: usage.region.clone(),
+            architecture: usage.architecture_known.then_some(usage.architecture),
+            memory_mb: usage.memory_mb,
+            billed_ms: usage.billed_ms,
+            estimated: usage.basis == Basis::Estimated,
+            provisioned: usage.provisioned,
+            snapstart_restore: usage.snapstart_restore,
+        }
+    }
+
+    /// Returns the usage of `count` invocations of the group.
+    fn usage(&self, count: u64) -> LambdaUsage {
+        LambdaUsage {
+            request_id: String::new(),
+            function: None,
+            trace_id: None,
+            month: self.month,
+            region: self.region.clone(),
+            architecture: self.architecture.unwrap_or(Architecture::X86_64),
+            architecture_known: self.architecture.is_some(),
+            memory_mb: self.memory_mb,
+            billed_ms: self.billed_ms,
+            basis: if self.estimated {
+                Basis::Estimated
+            } else {
+                Basis::Billed
+            },
+            provisioned: self.provisioned,
+            snapstart_restore: self.snapstart_restore,
+            ephemeral_storage_mb: FREE_EPHEMERAL_STORAGE_MB,
+            count,
+        }
+    }
+}
+
+/// The fields that decide a downstream call's cost.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CallKey {
+    /// Service called.
+    pub service: Service,
+    /// API operation.
+    pub operation: Option<String>,
+    /// Payload size of one call in bytes.
+    pub payload_bytes: u64,
+    /// Number of identical calls a span records.
+    pub count: u64,
+}
+
+impl CallKey {
+    fn of(call: &DownstreamCall) -> Self {
+        Self {
+            service: call.service,
+            operation: call.operation.clone(),
+            payload_bytes: call.payload_bytes,
+            count: call.count,
+        }
+    }
+
+    fn call(&self) -> DownstreamCall {
+        DownstreamCall {
+            trace_id: None,
+            service: self.service,
+            operation: self.operation.clone(),
+            payload_bytes: self.payload_bytes,
+            count: self.count,
+        }
+    }
+}
+
+/// Invocations of one function in one hour and usage group, with one outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    /// Function, by index in [`Usage::functions`].
+    pub function: u32,
+    /// Hour of the starts, in hours since the Unix epoch, or `None` without a start.
+    pub hour: Option<i64>,
+    /// Usage group, by index in [`Usage::groups`].
+    pub group: u32,
+    /// Outcome.
+    pub status: Status,
+    /// Whether the invocations were cold starts.
+    pub cold_start: bool,
+    /// Whether their billing era bills INIT time.
+    pub init_billed: bool,
+    /// Number of invocations.
+    pub invocations: u64,
+    /// Invocations whose billed INIT time counts in the INIT share: cold starts with an init
+    /// duration in an era that bills INIT.
+    pub init_rows: u64,
+    /// Sum over those of the init duration, capped at the billed duration, in ns.
+    pub init_ns: u128,
+    /// Largest maximum memory used, in MB.
+    pub max_memory_used_mb: u32,
+}
+
+/// The fields that tell entries apart: function, hour, group, status, cold start and
+/// whether INIT is billed.
+type EntryKey = (u32, Option<i64>, u32, Status, bool, bool);
+
+impl Entry {
+    /// Returns the fields that tell entries apart.
+    fn key(&self) -> EntryKey {
+        (
+            self.function,
+            self.hour,
+            self.group,
+            self.status,
+            self.cold_start,
+            self.init_billed,
+        )
+    }
+
+    fn add(&mut self, other: &Self) {
+        self.invocations += other.invocations;
+        self.init_rows += other.init_rows;
+        self.init_ns += other.init_ns;
+        self.max_memory_used_mb = self.max_memory_used_mb.max(other.max_memory_used_mb);
+    }
+}
+
+/// Invocation counts per function, hour, usage group and outcome, and calls per kind.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Usage {
+    /// Function names, in order.
+    pub functions: Vec<String>,
+    /// Usage groups, in order.
+    pub groups: Vec<GroupKey>,
+    /// Entries in order of their key, one per key.
+    pub entries: Vec<Entry>,
+    /// Distinct downstream calls, in order, each with the spans that record it.
+    pub calls: Vec<(CallKey, u64)>,
+}
+
+impl Usage {
+    /// Counts the invocations and calls of `tables`.
+    #[must_use]
+    pub fn of(tables: &Tables) -> Self {
+        let mut entries: foldhash::HashMap<EntryKey, Entry> = foldhash::HashMap::default();
+        for row in &tables.invocations {
+            let hour = row.start_ns.map(|start| start.div_euclid(NANOS_PER_HOUR));
+            let key = (
+                row.function,
+                hour,
+                row.cost,
+                row.status,
+                row.cold_start,
+                row.init_billed,
+            );
+            let entry = entries.entry(key).or_insert(Entry {
+                function: row.function,
+                hour,
+                group: row.cost,
+                status: row.status,
+                cold_start: row.cold_start,
+                init_billed: row.init_billed,
+                invocations: 0,
+                init_rows: 0,
+                init_ns: 0,
+                max_memory_used_mb: 0,
+            });
+            entry.invocations += 1;
+            entry.max_memory_used_mb = entry.max_memory_used_mb.max(row.max_memory_used_mb);
+            if let (true, true, Some(init_ms)) = (row.cold_start, row.init_billed, row.init_ms) {
+                let billed_ns = row.billed_ms.max(1).saturating_mul(1_000_000);
+                let init_ns = (init_ms * NANOS_PER_MS).round().max(0.0) as u64;
+                entry.init_rows += 1;
+                entry.init_ns += u128::from(init_ns.min(billed_ns));
+            }
+        }
+
+        let mut calls: BTreeMap<CallKey, u64> = BTreeMap::new();
+        for span in &tables.spans {
+            if let Some(call) = span.call {
+                *calls
+                    .entry(CallKey::of(&tables.calls[call as usize].call))
+                    .or_default() += 1;
+            }
+        }
+
+        let functions = (0..tables.functions.len() as u32)
+            .map(|id| tables.function(id).to_owned())
+            .collect();
+        let groups = tables.usages.iter().map(GroupKey::of).collect();
+        let mut usage = Self {
+            functions,
+            groups,
+            entries: entries.into_values().collect(),
+            calls: calls.into_iter().collect(),
+        };
+        usage.normalize();
+        usage
+    }
+
+    /// Adds the counts of `other`.
+    pub fn merge(&mut self, other: Self) {
+        let functions = append(&mut self.functions, other.functions);
+        let groups = append(&mut self.groups, other.groups);
+        self.entries
+            .extend(other.entries.into_iter().map(|entry| Entry {
+                function: functions[entry.function as usize],
+                group: groups[entry.group as usize],
+                ..entry
+            }));
+        let mut calls: BTreeMap<CallKey, u64> =
+            std::mem::take(&mut self.calls).into_iter().collect();
+        for (key, spans) in other.calls {
+            *calls.entry(key).or_default() += spans;
+        }
+        self.calls = calls.into_iter().collect();
+        self.normalize();
+    }
+
+    /// Puts functions and groups in order, drops those without entries, and sums entries
+    /// with equal keys.
+    fn normalize(&mut self) {
+        let mut used_functions = vec![false; self.functions.len()];
+        let mut used_groups = vec![false; self.groups.len()];
+        for entry in &self.entries {
+            used_functions[entry.function as usize] = true;
+            used_groups[entry.group as usize] = true;
+        }
+        let function_ids = renumber(&mut self.functions, &used_functions);
+        let group_ids = renumber(&mut self.groups, &used_groups);
+        for entry in &mut self.entries {
+            entry.function = function_ids[entry.function as usize];
+            entry.group = group_ids[entry.group as usize];
+        }
+        self.entries.sort_unstable_by_key(Entry::key);
+        self.entries.dedup_by(|next, kept| {
+            let equal = next.key() == kept.key();
+            if equal {
+                kept.add(next);
+            }
+            equal
+        });
+    }
+
+    /// Prices the usage groups and calls with `book`.
+    #[must_use]
+    pub fn price(&self, book: &PriceBook, options: LambdaOptions) -> PricedUsage<'_> {
+        let counts = self.group_counts(|_| true);
+        let costs = price_invocations(&self.lambda_usages(&counts), book, options).invocations;
+        let calls = self
+            .calls
+            .iter()
+            .map(|(key, _)| price_call(&key.call(), book))
+            .collect();
+        PricedUsage {
+            usage: self,
+            costs,
+            calls,
+        }
+    }
+
+    /// Returns the usage of each group, with the invocations `counts` gives it.
+    #[must_use]
+    pub fn lambda_usages(&self, counts: &Counts) -> Vec<LambdaUsage> {
+        self.groups
+            .iter()
+            .zip(&counts.0)
+            .map(|(key, &count)| key.usage(count))
+            .collect()
+    }
+
+    /// Counts the invocations of the entries that `keep` selects, per usage group.
+    #[must_use]
+    pub fn group_counts(&self, keep: impl Fn(&Entry) -> bool) -> Counts {
+        let mut counts = Counts(vec![0; self.groups.len()]);
+        for entry in self.entries.iter().filter(|entry| keep(entry)) {
+            counts.0[entry.group as usize] += entry.invocations;
+        }
+        counts
+    }
+
+    /// Returns the entries of each function, by function index.
+    pub fn by_function(&self) -> impl Iterator<Item = (&str, &[Entry])> {
+        self.entries
+            .chunk_by(|a, b| a.function == b.function)
+            .map(|entries| {
+                (
+                    self.functions[entries[0].function as usize].as_str(),
+                    entries,
+                )
+            })
+    }
+}
+
+/// Adds the values of `more` that `values` lacks at its end, and returns the index in
+/// `values` of each value of `more`.
+fn append<T: Clone + Eq + std::hash::Hash>(values: &mut Vec<T>, more: Vec<T>) -> Vec<u32> {
+    let mut ids: foldhash::HashMap<T, u32> = values
+        .iter()
+        .enumerate()
+        .map(|(at, value)| (value.clone(), at as u32))
+        .collect();
+    more.into_iter()
+        .map(|value| {
+            *ids.entry(value.clone()).or_insert_with(|| {
+                values.push(value);
+                (values.len() - 1) as u32
+            })
+        })
+        .collect()
+}
+
+/// Sorts `values`, drops those not `used`, and returns the new index of each old one.
+fn renumber<T: Ord>(values: &mut Vec<T>, used: &[bool]) -> Vec<u32> {
+    let mut order: Vec<usize> = (0..values.len()).filter(|&at| used[at]).collect();
+    order.sort_unstable_by(|&a, &b| values[a].cmp(&values[b]));
+    let mut new_ids = vec![u32::MAX; values.len()];
+    for (new, &old) in order.iter().enumerate() {
+        new_ids[old] = new as u32;
+    }
+    let mut taken: Vec<Option<T>> = std::mem::take(values).into_iter().map(Some).collect();
+    *values = order
+        .iter()
+        .map(|&old| taken[old].take().expect("each index is taken once"))
+        .collect();
+    new_ids
+}
+
+/// Invocations per usage group.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts(Vec<u64>);
+
+impl Counts {
+    /// Adds the invocations of `entry`.
+    pub fn add(&mut self, entry: &Entry) {
+        let group = entry.group as usize;
+        if group >= self.0.len() {
+            self.0.resize(group + 1, 0);
+        }
+        self.0[group] += entry.invocations;
+    }
+
+    /// Returns the number of invocations.
+    #[must_use]
+    pub fn invocations(&self) -> u64 {
+        self.0.iter().sum()
+    }
+}
+
+/// Usage with the cost of one invocation of each group and the cost of each call kind.
+#[derive(Debug, Clone)]
+pub struct PricedUsage<'a> {
+    /// The counts.
+    pub usage: &'a Usage,
+    /// Cost of one invocation of each usage group.
+    pub costs: Vec<InvocationCost>,
+    /// Cost of each call kind of [`Usage::calls`].
+    pub calls: Vec<DownstreamCost>,
+}
+
+impl PricedUsage<'_> {
+    /// Sums `amount` over the invocations of `counts`, in group order.
+    #[must_use]
+    pub fn sum(&self, counts: &Counts, amount: impl Fn(&InvocationCost) -> Decimal) -> Decimal {
+        let mut sum = Decimal::ZERO;
+        for (cost, &count) in self.costs.iter().zip(&counts.0) {
+            if count > 0 {
+                sum += times(amount(cost), count);
+            }
+        }
+        sum
+    }
+
+    /// Sums the billed duration of the invocations of `counts`, in ms.
+    #[must_use]
+    pub fn sum_billed_ms(&self, counts: &Counts) -> u64 {
+        self.usage
+            .groups
+            .iter()
+            .zip(&counts.0)
+            .map(|(group, &count)| group.billed_ms * count)
+            .sum()
+    }
+
+    /// Returns whether the invocations of `counts` cost what was billed or an estimate.
+    #[must_use]
+    pub fn basis(&self, counts: &Counts) -> Basis {
+        self.costs
+            .iter()
+            .zip(&counts.0)
+            .filter(|(_, count)| **count > 0)
+            .fold(Basis::Billed, |basis, (cost, _)| basis.combine(cost.basis))
+    }
+
+    /// Sums every invocation and downstream call.
+    #[must_use]
+    pub fn total(&self) -> GroupCost {
+        let mut total = GroupCost::default();
+        for cost in &self.costs {
+            total.add_invocation(cost);
+        }
+        for (cost, (_, spans)) in self.calls.iter().zip(&self.usage.calls) {
+            total.add_downstream_times(cost, *spans);
+        }
+        total
+    }
+
+    /// Returns the billed INIT cost of an entry: the compute cost of its INIT time.
+    #[must_use]
+    pub fn init_cost(&self, entry: &Entry) -> Decimal {
+        if entry.init_rows == 0 {
+            return Decimal::ZERO;
+        }
+        let cost = &self.costs[entry.group as usize];
+        let billed_ns = self.usage.groups[entry.group as usize].billed_ms.max(1) * 1_000_000;
+        let init_ns =
+            Decimal::from_i128_with_scale(i128::try_from(entry.init_ns).unwrap_or(i128::MAX), 0);
+        cost.compute * init_ns / Decimal::from(billed_ns)
+    }
+}
