@@ -111,6 +111,15 @@ impl Traces {
         }
     }
 
+    /// Returns the [`key_hash`] of `id`.
+    #[must_use]
+    pub fn hash(&self, id: TraceId) -> u64 {
+        match id {
+            TraceId::Hex { high, low } => hash_halves(high, low),
+            TraceId::Other(index) => key_hash(self.other.get(index)),
+        }
+    }
+
     /// Compares two ids in the order of their texts.
     #[must_use]
     pub fn cmp(&self, a: TraceId, b: TraceId) -> Ordering {
@@ -215,6 +224,41 @@ pub struct Tables {
     pub call_spans: Vec<u64>,
     /// Business KPI counts.
     pub units: Vec<UnitCount>,
+    /// Invocation rows left out of the join because other tables have their request id,
+    /// with that request id.
+    pub loose_rows: Vec<(u32, String)>,
+    /// Spans of invocations left out of the join for the same reason, with the request id
+    /// they name.
+    pub loose_spans: Vec<(u32, String)>,
+}
+
+/// Hashes of the request ids and trace ids that other tables also have. Rows and spans with
+/// such a request id are not joined within one table, and traces with such an id are not
+/// summed within one table, because the rest of them is elsewhere. See [`key_hash`].
+#[derive(Debug, Clone, Default)]
+pub struct Shared {
+    /// Hashes of request ids.
+    pub requests: foldhash::HashSet<u64>,
+    /// Hashes of trace ids.
+    pub traces: foldhash::HashSet<u64>,
+}
+
+/// Hashes a request id or trace id given as two 64-bit halves, as [`key_hash`] does for
+/// its text.
+fn hash_halves(high: u64, low: u64) -> u64 {
+    let hasher = foldhash::quality::FixedState::with_seed(0x6b65_7973);
+    std::hash::BuildHasher::hash_one(&hasher, (high, low))
+}
+
+/// Hashes a request id or trace id the same way for every table: a lowercase UUID or W3C
+/// trace id by its 128-bit value, any other text by its bytes.
+#[must_use]
+pub fn key_hash(text: &str) -> u64 {
+    if let Some((high, low)) = parse_uuid(text).or_else(|| parse_hex(text)) {
+        return hash_halves(high, low);
+    }
+    let hasher = foldhash::quality::FixedState::with_seed(0x6b65_7973);
+    std::hash::BuildHasher::hash_one(&hasher, text)
 }
 
 impl Tables {
@@ -227,25 +271,7 @@ impl Tables {
         book: &PriceBook,
         options: LambdaOptions,
     ) -> Self {
-        let mut builder = TableBuilder::default();
-        builder.reserve(invocations.len(), spans.len());
-        for invocation in invocations {
-            builder.push_invocation(&InvocationFields::of(invocation));
-        }
-        for span in spans {
-            builder.push_span(&SpanFields {
-                trace_id: &span.trace_id,
-                name: &span.name,
-                function: span.function.as_deref(),
-                version: span.version.as_deref(),
-                invocation_id: span.invocation_id.as_deref(),
-                from_queue: span.trigger.as_deref() == Some("pubsub"),
-                start_ns: span.start_ns,
-                duration_ms: span.duration_ms,
-                error: span.error,
-                call: span.downstream.as_ref(),
-            });
-        }
+        let mut builder = TableBuilder::of_records(invocations, spans);
         builder.units = units.to_vec();
         builder.finish(book, options)
     }
@@ -440,6 +466,34 @@ impl RequestKey {
     }
 }
 
+impl RequestKey {
+    /// Returns the [`key_hash`] of the key's request id.
+    fn hash(self, others: &Names) -> u64 {
+        match self {
+            Self::Uuid(high, low) => hash_halves(high, low),
+            Self::Other(id) => key_hash(others.get(id)),
+        }
+    }
+
+    /// Returns the request id.
+    fn text(self, others: &Names) -> String {
+        match self {
+            Self::Uuid(high, low) => {
+                let hex = format!("{high:016x}{low:016x}");
+                format!(
+                    "{}-{}-{}-{}-{}",
+                    &hex[..8],
+                    &hex[8..12],
+                    &hex[12..16],
+                    &hex[16..20],
+                    &hex[20..]
+                )
+            }
+            Self::Other(id) => others.get(id).to_owned(),
+        }
+    }
+}
+
 /// Parses a lowercase UUID in its 8-4-4-4-12 form into its first and last 64 bits.
 fn parse_uuid(text: &str) -> Option<(u64, u64)> {
     let bytes = text.as_bytes();
@@ -508,9 +562,36 @@ pub struct TableBuilder {
     call_keys: Vec<CallKey>,
     /// The day and month of the last start seen, since neighbouring rows share them.
     last_day: Option<(i64, BillingMonth)>,
+    /// Request ids and trace ids that other tables also have.
+    shared: Shared,
 }
 
 impl TableBuilder {
+    /// Returns a builder with `invocations` and `spans` added.
+    #[must_use]
+    pub fn of_records(invocations: &[Invocation], spans: &[TraceSpan]) -> Self {
+        let mut builder = Self::default();
+        builder.reserve(invocations.len(), spans.len());
+        for invocation in invocations {
+            builder.push_invocation(&InvocationFields::of(invocation));
+        }
+        for span in spans {
+            builder.push_span(&SpanFields {
+                trace_id: &span.trace_id,
+                name: &span.name,
+                function: span.function.as_deref(),
+                version: span.version.as_deref(),
+                invocation_id: span.invocation_id.as_deref(),
+                from_queue: span.trigger.as_deref() == Some("pubsub"),
+                start_ns: span.start_ns,
+                duration_ms: span.duration_ms,
+                error: span.error,
+                call: span.downstream.as_ref(),
+            });
+        }
+        builder
+    }
+
     /// Makes room for `invocations` and `spans` more records.
     pub fn reserve(&mut self, invocations: usize, spans: usize) {
         self.tables.invocations.reserve(invocations);
@@ -618,7 +699,43 @@ impl TableBuilder {
     /// duration, billed duration, memory and function. Lambda retries of an asynchronous
     /// invocation share its request id but start later, so each retry is counted.
     #[must_use]
-    pub fn finish(mut self, book: &PriceBook, options: LambdaOptions) -> Tables {
+    pub fn finish(self, book: &PriceBook, options: LambdaOptions) -> Tables {
+        self.finish_shared(book, options, Shared::default())
+    }
+
+    /// Returns the [`key_hash`] of every request id of the invocations and invocation spans
+    /// added so far, and of every trace id of the spans and invocations.
+    #[must_use]
+    pub fn key_hashes(&self) -> (Vec<u64>, Vec<u64>) {
+        let others = &self.other_request_ids;
+        let requests = self
+            .request_keys
+            .iter()
+            .chain(self.invocation_spans.iter().map(|(_, key)| key))
+            .map(|key| key.hash(others))
+            .collect();
+        let tables = &self.tables;
+        let traces = tables
+            .spans
+            .iter()
+            .map(|span| span.trace)
+            .chain(tables.invocations.iter().filter_map(|row| row.trace))
+            .map(|trace| tables.traces.hash(trace))
+            .collect();
+        (requests, traces)
+    }
+
+    /// Finishes as [`TableBuilder::finish`] does, but leaves out of the join the rows and
+    /// spans whose request id is in `shared`, and lists them in [`Tables::loose_rows`] and
+    /// [`Tables::loose_spans`].
+    #[must_use]
+    pub fn finish_shared(
+        mut self,
+        book: &PriceBook,
+        options: LambdaOptions,
+        shared: Shared,
+    ) -> Tables {
+        self.shared = shared;
         let mut tables = std::mem::take(&mut self.tables);
         crate::timed("request id join", || self.join(&mut tables));
         crate::timed("pricing", || self.price(tables, book, options))
@@ -627,6 +744,17 @@ impl TableBuilder {
     /// Gives each span that names an invocation the invocation's row, and the invocation the
     /// span's trace, after dropping repeated invocation records.
     fn join(&mut self, tables: &mut Tables) {
+        // Spans whose request id other tables have are joined when the tables are merged.
+        let mut loose_spans = foldhash::HashSet::default();
+        if !self.shared.requests.is_empty() {
+            let others = &self.other_request_ids;
+            for &(span, key) in &self.invocation_spans {
+                if self.shared.requests.contains(&key.hash(others)) {
+                    tables.loose_spans.push((span, key.text(others)));
+                    loose_spans.insert(span);
+                }
+            }
+        }
         if tables.invocations.is_empty() {
             return;
         }
@@ -658,9 +786,29 @@ impl TableBuilder {
         let repeated = first.repeated.iter().chain(&second.repeated);
         let dropped = repeated_records(&tables.invocations, &self.request_keys, repeated);
         let new_rows = self.drop_rows(tables, &dropped);
+        if !self.shared.requests.is_empty() {
+            let others = &self.other_request_ids;
+            for (row, key) in self.request_keys.iter().enumerate() {
+                let row = row as u32;
+                let kept = match &new_rows {
+                    None => Some(row),
+                    Some(new_rows) => dropped
+                        .binary_search(&row)
+                        .is_err()
+                        .then(|| new_rows[row as usize]),
+                };
+                if let Some(kept) = kept
+                    && self.shared.requests.contains(&key.hash(others))
+                {
+                    tables.loose_rows.push((kept, key.text(others)));
+                }
+            }
+        }
         // A key is in one bucket only, so applying bucket by bucket keeps the span order that
-        // decides which span gives an invocation its trace.
-        for (span, row) in first.matches.into_iter().chain(second.matches) {
+        // decides which span gives an invocation its trace. Loose spans stay unjoined.
+        let matches = first.matches.into_iter().chain(second.matches);
+        let matches = matches.filter(|(span, _)| !loose_spans.contains(span));
+        for (span, row) in matches {
             let row = new_rows
                 .as_ref()
                 .map_or(row, |new_rows| new_rows[row as usize]);

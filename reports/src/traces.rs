@@ -11,7 +11,8 @@ use rust_decimal::Decimal;
 
 use crate::cost::Basis;
 use crate::downstream::DownstreamCall;
-use crate::table::{Tables, TraceId};
+use crate::shapes::{InvocationItem, SplitTrace, TraceRollup};
+use crate::usage::PricedUsage;
 
 /// One span, with the fields the report reads.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,30 +94,56 @@ pub struct TraceCosts {
     pub top: Vec<TraceCost>,
 }
 
-/// Sums invocations and calls per trace and keeps the `top` most expensive traces. Returns
-/// `None` when nothing carries a trace id.
+/// Sums the invocations and calls of each trace and keeps the `top` most expensive
+/// traces: the whole traces of `rollup`, by shape, and its shared traces as `resolved`
+/// gives them ([`TraceRollup::resolve`]). Returns `None` when no trace has an invocation or
+/// a call.
 #[must_use]
-pub fn trace_costs(tables: &Tables, top: usize) -> Option<TraceCosts> {
+pub fn trace_costs(
+    rollup: &TraceRollup,
+    resolved: &[SplitTrace],
+    priced: &PricedUsage<'_>,
+    top: usize,
+) -> Option<TraceCosts> {
+    let traces = Traces {
+        rollup,
+        resolved,
+        priced,
+    };
     // Integer sums give the same amounts as decimal sums without rescaling at each addition.
     // They are used unless an amount does not fit an integer of the common scale.
-    if let Some(scale) = FixedScale::of(tables) {
-        let summary = summarize(tables, top, |amount| scale.fixed(amount))?;
+    if let Some(scale) = FixedScale::of(priced) {
+        let summary = summarize(&traces, top, |amount| scale.fixed(amount))?;
         if let Some(costs) = summary.finish(|fixed| scale.decimal(fixed)) {
             return Some(costs);
         }
     }
-    summarize(tables, top, |amount| amount)?.finish(Some)
+    summarize(&traces, top, |amount| amount)?.finish(Some)
+}
+
+/// The traces of a window: whole ones by shape, and shared ones item by item.
+struct Traces<'a> {
+    rollup: &'a TraceRollup,
+    resolved: &'a [SplitTrace],
+    priced: &'a PricedUsage<'a>,
 }
 
 /// An amount that traces can be summed and ranked in.
 trait TraceAmount: Copy + Default + Ord {
     /// Adds `other`.
     fn add(&mut self, other: Self);
+
+    /// Returns the amount `count` times.
+    fn times(self, count: u64) -> Self;
 }
 
 impl TraceAmount for Decimal {
     fn add(&mut self, other: Self) {
         *self += other;
+    }
+
+    fn times(self, count: u64) -> Self {
+        crate::table::times(self, count)
     }
 }
 
@@ -126,37 +153,29 @@ impl TraceAmount for Decimal {
 struct FixedScale(u32);
 
 impl FixedScale {
-    /// Returns the common scale of the tables' amounts, or `None` when the sum of all
+    /// Returns the common scale of the amounts of `priced`, or `None` when the sum of all
     /// invocations and calls could overflow an integer of that scale.
-    fn of(tables: &Tables) -> Option<Self> {
-        // The bound below needs each cost group's invocation count.
-        if tables.costs.len() != tables.usages.len() {
-            return None;
-        }
-        let amounts = tables
+    fn of(priced: &PricedUsage<'_>) -> Option<Self> {
+        let amounts = priced
             .costs
             .iter()
             .map(|cost| cost.total)
-            .chain(tables.calls.iter().map(|call| call.amount));
+            .chain(priced.calls.iter().map(|call| call.amount));
         let scale = Self(amounts.map(|amount| amount.scale()).max()?);
         // Every trace sum, and their total, is at most this bound in absolute value.
-        let lambda = tables
-            .costs
-            .iter()
-            .zip(&tables.usages)
-            .map(|(cost, usage)| {
-                scale
-                    .units(cost.total.abs())?
-                    .checked_mul(i128::from(usage.count))
-            });
-        let calls = tables
+        let lambda = priced.costs.iter().map(|cost| {
+            scale
+                .units(cost.total.abs())?
+                .checked_mul(i128::from(cost.count))
+        });
+        let calls = priced
             .calls
             .iter()
-            .zip(&tables.call_spans)
-            .map(|(call, &spans)| {
+            .zip(&priced.usage.calls)
+            .map(|(call, (_, spans))| {
                 scale
                     .units(call.amount.abs())?
-                    .checked_mul(i128::from(spans))
+                    .checked_mul(i128::from(*spans))
             });
         lambda
             .chain(calls)
@@ -219,6 +238,13 @@ impl TraceAmount for Fixed {
         self.units += other.units;
         self.scale = self.scale.max(other.scale);
     }
+
+    fn times(self, count: u64) -> Self {
+        Self {
+            units: self.units * i128::from(count),
+            scale: self.scale,
+        }
+    }
 }
 
 /// Trace costs in the amount type they were summed in.
@@ -258,109 +284,85 @@ impl<A: TraceAmount> Summary<A> {
 /// Sums each trace in the amount type `amount` converts to, ranks the traces and keeps the
 /// `top` most expensive.
 fn summarize<A: TraceAmount>(
-    tables: &Tables,
+    traces: &Traces<'_>,
     top: usize,
     amount: impl Fn(Decimal) -> A,
 ) -> Option<Summary<A>> {
-    let items = crate::timed("bucketing trace charges", || TraceItems::of(tables));
-    let costs: Vec<A> = tables.costs.iter().map(|cost| amount(cost.total)).collect();
-    let calls: Vec<A> = tables
+    let priced = traces.priced;
+    let costs: Vec<A> = priced.costs.iter().map(|cost| amount(cost.total)).collect();
+    let calls: Vec<A> = priced
         .calls
         .iter()
         .map(|call| amount(call.amount))
         .collect();
-    let sum = |items: &[(TraceId, Item)]| {
-        items.iter().fold(TraceSum::default(), |sum, &(_, item)| {
-            sum.with(item, tables, &costs, &calls)
-        })
+    let sum = |invocations: &[InvocationItem], call_items: &[u32]| {
+        let mut sum = TraceSum::<A>::default();
+        for &(_, group) in invocations {
+            sum.invocations += 1;
+            sum.lambda.add(costs[group as usize]);
+            sum.estimated |= priced.costs[group as usize].basis == Basis::Estimated;
+        }
+        for &call in call_items {
+            let cost = &priced.calls[call as usize];
+            sum.calls += cost.call.count;
+            sum.downstream.add(calls[call as usize]);
+            sum.estimated |= cost.basis == Basis::Estimated;
+        }
+        sum
     };
 
-    // Each trace's total, bucket by bucket: a bucket's traces fit in the cache.
-    let traces = crate::timed("summing traces", || {
-        let mut traces: Vec<(A, TraceId)> = Vec::with_capacity(tables.invocations.len());
-        let mut bucket_totals: foldhash::HashMap<TraceId, A> = foldhash::HashMap::default();
-        for bucket in &items.buckets {
-            for &(trace, item) in bucket {
-                bucket_totals
-                    .entry(trace)
-                    .or_default()
-                    .add(item.amount(&costs, &calls));
-            }
-            traces.extend(bucket_totals.drain().map(|(trace, total)| (total, trace)));
+    // Each distinct trace: its items, its sums, how many traces have it, and the ids that
+    // can be listed.
+    let mut kinds: Vec<Kind<'_, A>> = Vec::new();
+    for shape in &traces.rollup.shapes {
+        kinds.push(Kind {
+            invocations: &shape.invocations,
+            sums: sum(&shape.invocations, &shape.calls),
+            traces: shape.traces,
+            ids: &shape.ids,
+        });
+    }
+    for trace in traces.resolved {
+        if trace.invocations.is_empty() && trace.calls.is_empty() {
+            continue;
         }
-        traces
-    });
-    if traces.is_empty() {
+        kinds.push(Kind {
+            invocations: &trace.invocations,
+            sums: sum(&trace.invocations, &trace.calls),
+            traces: 1,
+            ids: std::slice::from_ref(&trace.id),
+        });
+    }
+    let count: u64 = kinds.iter().map(|kind| kind.traces).sum();
+    if count == 0 {
         return None;
     }
-    let count = traces.len();
     let mut total = A::default();
-    for &(amount, _) in &traces {
-        total.add(amount);
+    for kind in &kinds {
+        total.add(kind.sums.total().times(kind.traces));
     }
-    let mut amounts: Vec<A> = traces.iter().map(|&(amount, _)| amount).collect();
-    let mut rank = |q: f64| {
+    let mut ranked: Vec<(A, u64)> = kinds
+        .iter()
+        .map(|kind| (kind.sums.total(), kind.traces))
+        .collect();
+    ranked.sort_unstable();
+    let rank = |q: f64| {
         // Nearest rank in ascending order.
-        let ascending = ((q * count as f64).ceil() as usize).clamp(1, count);
-        *amounts.select_nth_unstable(ascending - 1).1
+        let ascending = ((q * count as f64).ceil() as u64).clamp(1, count);
+        let mut seen = 0;
+        for &(amount, traces) in &ranked {
+            seen += traces;
+            if seen >= ascending {
+                return amount;
+            }
+        }
+        A::default()
     };
     let (median, p95) = (rank(0.5), rank(0.95));
-    drop(amounts);
 
-    // Most expensive first; the trace id breaks ties so the order is reproducible.
-    let trace_of = |at: usize| traces[at].1;
-    let order = |a: &u32, b: &u32| {
-        let (a, b) = (*a as usize, *b as usize);
-        traces[b]
-            .0
-            .cmp(&traces[a].0)
-            .then_with(|| tables.traces.cmp(trace_of(a), trace_of(b)))
-    };
-    let mut ranked: Vec<u32> = (0..count as u32).collect();
-    let top_count = top.min(count);
-    if top_count > 0 && top_count < count {
-        ranked.select_nth_unstable_by(top_count - 1, order);
-    }
-    ranked.truncate(top_count);
-    ranked.sort_unstable_by(order);
-    let top = ranked
-        .iter()
-        .map(|&at| {
-            let trace = traces[at as usize].1;
-            let trace_items: Vec<(TraceId, Item)> = items.buckets[items.bucket(trace)]
-                .iter()
-                .filter(|(id, _)| *id == trace)
-                .copied()
-                .collect();
-            let sum = sum(&trace_items);
-            let mut functions: BTreeMap<String, u64> = BTreeMap::new();
-            for &(_, item) in &trace_items {
-                if let Item::Invocation { row, .. } = item {
-                    let function = tables.invocations[row as usize].function;
-                    *functions
-                        .entry(tables.function(function).to_owned())
-                        .or_default() += 1;
-                }
-            }
-            let cost = TraceCost {
-                trace_id: tables.traces.text(trace).into_owned(),
-                invocations: u64::from(sum.invocations),
-                functions,
-                downstream_calls: sum.calls,
-                lambda_usd: Decimal::ZERO,
-                downstream_usd: Decimal::ZERO,
-                cost_usd: Decimal::ZERO,
-                basis: if sum.estimated {
-                    Basis::Estimated
-                } else {
-                    Basis::Billed
-                },
-            };
-            (cost, sum.lambda, sum.downstream, sum.total())
-        })
-        .collect();
+    let top = most_expensive(&kinds, &traces.rollup.functions, top);
     Some(Summary {
-        traces: count,
+        traces: usize::try_from(count).unwrap_or(usize::MAX),
         total,
         median,
         p95,
@@ -368,70 +370,61 @@ fn summarize<A: TraceAmount>(
     })
 }
 
-/// A charge of a trace: an invocation, by its usage group and row, or a priced call, by its
-/// index in [`Tables::calls`]. The usage group gives the amount, so summing reads no row.
-#[derive(Debug, Clone, Copy)]
-enum Item {
-    Invocation { cost: u32, row: u32 },
-    Call(u32),
+/// Traces with the same items.
+struct Kind<'a, A> {
+    invocations: &'a [InvocationItem],
+    sums: TraceSum<A>,
+    traces: u64,
+    /// The ids that can be listed, ascending.
+    ids: &'a [String],
 }
 
-impl Item {
-    /// Returns the item's amount, from `costs` (per usage group) or `calls` (per distinct
-    /// call).
-    fn amount<A: Copy>(self, costs: &[A], calls: &[A]) -> A {
-        match self {
-            Self::Invocation { cost, .. } => costs[cost as usize],
-            Self::Call(call) => calls[call as usize],
-        }
-    }
-}
-
-/// The invocations and priced calls of every trace, in buckets by a hash of the trace id.
-/// A window can hold millions of traces. Summing them in one hash map misses the cache at
-/// almost every item, while one bucket's traces fit in it.
-struct TraceItems {
-    buckets: Vec<Vec<(TraceId, Item)>>,
-    hasher: foldhash::fast::FixedState,
-}
-
-impl TraceItems {
-    /// Buckets per million invocations, so that a bucket's sums take a few megabytes.
-    const BUCKETS_PER_MILLION: usize = 32;
-
-    fn of(tables: &Tables) -> Self {
-        let invocations = tables
-            .invocations
-            .iter()
-            .enumerate()
-            .filter_map(|(row, invocation)| {
-                let item = Item::Invocation {
-                    cost: invocation.cost,
-                    row: row as u32,
-                };
-                Some((invocation.trace?, item))
-            });
-        let calls = tables
-            .spans
-            .iter()
-            .filter_map(|span| Some((span.trace, Item::Call(span.call?))));
-        let count = (tables.invocations.len() / 1_000_000 + 1) * Self::BUCKETS_PER_MILLION;
-        let mut items = Self {
-            buckets: vec![Vec::new(); count],
-            hasher: foldhash::fast::FixedState::with_seed(0x5eed),
-        };
-        for (trace, item) in invocations.chain(calls) {
-            let bucket = items.bucket(trace);
-            items.buckets[bucket].push((trace, item));
-        }
-        items
-    }
-
-    /// Returns the bucket of a trace.
-    fn bucket(&self, trace: TraceId) -> usize {
-        let hash = std::hash::BuildHasher::hash_one(&self.hasher, trace);
-        ((u128::from(hash) * self.buckets.len() as u128) >> 64) as usize
-    }
+/// Returns the `top` most expensive traces of `kinds`, each with its Lambda, downstream and
+/// total amounts; `names` gives the function names.
+fn most_expensive<A: TraceAmount>(
+    kinds: &[Kind<'_, A>],
+    names: &[String],
+    top: usize,
+) -> Vec<(TraceCost, A, A, A)> {
+    // Most expensive first; the trace id breaks ties so the order is reproducible.
+    let mut listed: Vec<(A, &str, usize)> = kinds
+        .iter()
+        .enumerate()
+        .flat_map(|(at, kind)| {
+            let total = kind.sums.total();
+            kind.ids.iter().map(move |id| (total, id.as_str(), at))
+        })
+        .collect();
+    listed.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    listed.truncate(top);
+    listed
+        .into_iter()
+        .map(|(_, id, at)| {
+            let kind = &kinds[at];
+            let sums = &kind.sums;
+            let mut functions: BTreeMap<String, u64> = BTreeMap::new();
+            for &(function, _) in kind.invocations {
+                *functions
+                    .entry(names[function as usize].clone())
+                    .or_default() += 1;
+            }
+            let cost = TraceCost {
+                trace_id: id.to_owned(),
+                invocations: u64::from(sums.invocations),
+                functions,
+                downstream_calls: sums.calls,
+                lambda_usd: Decimal::ZERO,
+                downstream_usd: Decimal::ZERO,
+                cost_usd: Decimal::ZERO,
+                basis: if sums.estimated {
+                    Basis::Estimated
+                } else {
+                    Basis::Billed
+                },
+            };
+            (cost, sums.lambda, sums.downstream, sums.total())
+        })
+        .collect()
 }
 
 /// Sums of one trace.
@@ -445,26 +438,6 @@ struct TraceSum<A> {
 }
 
 impl<A: TraceAmount> TraceSum<A> {
-    /// Returns the sums with `item` added, its amount taken from `costs` (per usage group)
-    /// or `calls` (per distinct call).
-    fn with(mut self, item: Item, tables: &Tables, costs: &[A], calls: &[A]) -> Self {
-        match item {
-            Item::Invocation { cost, .. } => {
-                self.invocations += 1;
-                self.lambda.add(costs[cost as usize]);
-                self.estimated |= tables.costs[cost as usize].basis == Basis::Estimated;
-            }
-            Item::Call(call) => {
-                let call = call as usize;
-                let cost = &tables.calls[call];
-                self.calls += cost.call.count;
-                self.downstream.add(calls[call]);
-                self.estimated |= cost.basis == Basis::Estimated;
-            }
-        }
-        self
-    }
-
     fn total(&self) -> A {
         let mut total = self.lambda;
         total.add(self.downstream);
@@ -488,7 +461,8 @@ mod tests {
     use crate::PriceBook;
     use crate::downstream::{Service, price_call};
     use crate::lambda::InvocationCost;
-    use crate::table::InvocationRow;
+    use crate::shapes::Shape;
+    use crate::usage::{CallKey, Usage};
     use spanbill_collector::Status;
 
     fn cost(total: &str) -> InvocationCost {
@@ -509,60 +483,45 @@ mod tests {
         }
     }
 
-    /// Tables of invocations given as (trace, function, total cost).
-    fn tables(invocations: &[(Option<&str>, &str, &str)]) -> Tables {
-        let mut tables = Tables::default();
-        for (trace, function, total) in invocations {
-            let trace = trace.map(|trace| tables.traces.intern(trace));
-            let function = tables.functions.intern(function);
-            tables.costs.push(cost(total));
-            tables.invocations.push(InvocationRow {
-                function,
-                version: None,
-                start_ns: None,
-                duration_ms: 1.0,
-                billed_ms: 1,
-                init_ms: None,
-                memory_mb: 128,
-                max_memory_used_mb: 64,
-                cost: (tables.costs.len() - 1) as u32,
-                trace,
-                status: Status::Success,
-                cold_start: false,
-                init_billed: false,
-            });
+    fn shape(invocations: &[(u32, u32)], calls: &[u32], id: &str) -> Shape {
+        Shape {
+            invocations: invocations.to_vec(),
+            calls: calls.to_vec(),
+            traces: 1,
+            ids: vec![id.to_owned()],
         }
-        tables
     }
 
     #[test]
     fn trace_costs_rank_and_sum() {
-        let mut tables = tables(&[
-            (Some("a"), "createOrder", "0.001"),
-            (Some("a"), "handlePayment", "0.002"),
-            (Some("b"), "createOrder", "0.001"),
-            (Some("c"), "createOrder", "0.0005"),
-            (None, "createOrder", "1"),
-        ]);
         let call = DownstreamCall::new(Service::Sqs, Some("send"), 100, 1);
-        tables.calls.push(price_call(&call, &PriceBook::built_in()));
-        tables.call_spans.push(1);
-        let trace = tables.traces.intern("b");
-        tables.spans.push(crate::table::SpanRow {
-            trace,
-            start_ns: 0,
-            duration_ms: 1.0,
-            name: tables.span_names.intern("send"),
-            function: None,
-            version: None,
-            invocation: None,
-            call: Some(0),
-            is_invocation: false,
-            from_queue: false,
-            error: false,
-        });
+        let key = CallKey {
+            service: Service::Sqs,
+            operation: Some("send".to_owned()),
+            payload_bytes: 100,
+            count: 1,
+        };
+        let usage = Usage {
+            calls: vec![(key, 1)],
+            ..Usage::default()
+        };
+        let priced = PricedUsage {
+            usage: &usage,
+            costs: vec![cost("0.001"), cost("0.002"), cost("0.0005")],
+            calls: vec![price_call(&call, &PriceBook::built_in())],
+        };
+        let rollup = TraceRollup {
+            functions: vec!["createOrder".to_owned(), "handlePayment".to_owned()],
+            ids_per_shape: 5,
+            shapes: vec![
+                shape(&[(0, 0), (1, 1)], &[], "a"),
+                shape(&[(0, 0)], &[0], "b"),
+                shape(&[(0, 2)], &[], "c"),
+            ],
+            ..TraceRollup::default()
+        };
 
-        let summary = trace_costs(&tables, 2).unwrap();
+        let summary = trace_costs(&rollup, &[], &priced, 2).unwrap();
 
         assert_eq!(summary.traces, 3);
         assert_eq!(summary.top.len(), 2);
@@ -581,13 +540,20 @@ mod tests {
     }
 
     #[test]
-    fn trace_costs_none_without_trace_ids() {
-        assert!(trace_costs(&tables(&[(None, "createOrder", "1")]), 5).is_none());
+    fn trace_costs_none_without_traces() {
+        let usage = Usage::default();
+        let priced = PricedUsage {
+            usage: &usage,
+            costs: vec![cost("1")],
+            calls: Vec::new(),
+        };
+        assert!(trace_costs(&TraceRollup::default(), &[], &priced, 5).is_none());
     }
 
     #[test]
     fn integer_sums_match_decimal_sums() {
-        use crate::table::{InvocationFields, SpanFields, TableBuilder};
+        use crate::rollup::Rollup;
+        use crate::table::{InvocationFields, Shared, SpanFields, TableBuilder};
 
         let book = PriceBook::built_in();
         let send = DownstreamCall::new(Service::Sqs, Some("send"), 70_000, 1);
@@ -628,14 +594,22 @@ mod tests {
                 call: (row % 3 == 0).then_some(&send),
             });
         }
-        let tables = builder.finish(&book, crate::lambda::LambdaOptions::default());
-        let scale = FixedScale::of(&tables).expect("small amounts fit");
+        let options = crate::lambda::LambdaOptions::default();
+        let tables = builder.finish(&book, options);
+        let rollup = Rollup::of(&tables, &Shared::default(), 5);
+        let priced = rollup.usage.price(&book, options);
+        let scale = FixedScale::of(&priced).expect("small amounts fit");
+        let traces = Traces {
+            rollup: &rollup.traces,
+            resolved: &[],
+            priced: &priced,
+        };
 
-        let fixed = summarize(&tables, 5, |amount| scale.fixed(amount))
+        let fixed = summarize(&traces, 5, |amount| scale.fixed(amount))
             .unwrap()
             .finish(|amount| scale.decimal(amount))
             .unwrap();
-        let decimal = summarize(&tables, 5, |amount| amount)
+        let decimal = summarize(&traces, 5, |amount| amount)
             .unwrap()
             .finish(Some)
             .unwrap();

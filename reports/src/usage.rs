@@ -8,8 +8,6 @@
 //! sets of rows and merged equals the usage of both sets, and groups, functions and entries
 //! are kept in one order, so sums add their terms in the same order either way.
 
-use std::collections::BTreeMap;
-
 use rust_decimal::Decimal;
 use spanbill_collector::{Architecture, Status};
 
@@ -119,6 +117,16 @@ impl CallKey {
     }
 }
 
+/// New indexes of usage groups and calls, by old index. A group without invocations gets
+/// `u32::MAX`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Renumbering {
+    /// New index of each usage group.
+    pub groups: Vec<u32>,
+    /// New index of each call kind.
+    pub calls: Vec<u32>,
+}
+
 /// Invocations of one function in one hour and usage group, with one outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
@@ -187,6 +195,13 @@ impl Usage {
     /// Counts the invocations and calls of `tables`.
     #[must_use]
     pub fn of(tables: &Tables) -> Self {
+        Self::of_tables(tables).0
+    }
+
+    /// Counts the invocations and calls of `tables`. Returns the counts with the index of
+    /// each usage group ([`Tables::usages`]) and call ([`Tables::calls`]) of the tables.
+    #[must_use]
+    pub fn of_tables(tables: &Tables) -> (Self, Renumbering) {
         let mut entries: foldhash::HashMap<EntryKey, Entry> = foldhash::HashMap::default();
         for row in &tables.invocations {
             let hour = row.start_ns.map(|start| start.div_euclid(NANOS_PER_HOUR));
@@ -220,14 +235,12 @@ impl Usage {
             }
         }
 
-        let mut calls: BTreeMap<CallKey, u64> = BTreeMap::new();
-        for span in &tables.spans {
-            if let Some(call) = span.call {
-                *calls
-                    .entry(CallKey::of(&tables.calls[call as usize].call))
-                    .or_default() += 1;
-            }
-        }
+        let calls = tables
+            .calls
+            .iter()
+            .zip(&tables.call_spans)
+            .map(|(cost, &spans)| (CallKey::of(&cost.call), spans))
+            .collect();
 
         let functions = (0..tables.functions.len() as u32)
             .map(|id| tables.function(id).to_owned())
@@ -237,14 +250,16 @@ impl Usage {
             functions,
             groups,
             entries: entries.into_values().collect(),
-            calls: calls.into_iter().collect(),
+            calls,
         };
-        usage.normalize();
-        usage
+        let renumbering = usage.normalize();
+        (usage, renumbering)
     }
 
-    /// Adds the counts of `other`.
-    pub fn merge(&mut self, other: Self) {
+    /// Adds the counts of `other`. Returns the new index of each usage group and call of
+    /// `self`, then of `other`.
+    pub fn merge(&mut self, other: Self) -> (Renumbering, Renumbering) {
+        let (mine_groups, mine_calls) = (self.groups.len(), self.calls.len());
         let functions = append(&mut self.functions, other.functions);
         let groups = append(&mut self.groups, other.groups);
         self.entries
@@ -253,18 +268,43 @@ impl Usage {
                 group: groups[entry.group as usize],
                 ..entry
             }));
-        let mut calls: BTreeMap<CallKey, u64> =
-            std::mem::take(&mut self.calls).into_iter().collect();
+        let mut call_ids: foldhash::HashMap<CallKey, u32> = self
+            .calls
+            .iter()
+            .enumerate()
+            .map(|(at, (key, _))| (key.clone(), at as u32))
+            .collect();
+        let mut calls = Vec::with_capacity(other.calls.len());
         for (key, spans) in other.calls {
-            *calls.entry(key).or_default() += spans;
+            let id = *call_ids.entry(key.clone()).or_insert_with(|| {
+                self.calls.push((key, 0));
+                (self.calls.len() - 1) as u32
+            });
+            self.calls[id as usize].1 += spans;
+            calls.push(id);
         }
-        self.calls = calls.into_iter().collect();
-        self.normalize();
+        let combined = self.normalize();
+        let mine = Renumbering {
+            groups: combined.groups[..mine_groups].to_vec(),
+            calls: combined.calls[..mine_calls].to_vec(),
+        };
+        let theirs = Renumbering {
+            groups: groups
+                .iter()
+                .map(|&id| combined.groups[id as usize])
+                .collect(),
+            calls: calls
+                .iter()
+                .map(|&id| combined.calls[id as usize])
+                .collect(),
+        };
+        (mine, theirs)
     }
 
-    /// Puts functions and groups in order, drops those without entries, and sums entries
-    /// with equal keys.
-    fn normalize(&mut self) {
+    /// Puts functions, groups and calls in order, drops functions and groups without
+    /// entries, and sums entries with equal keys. Returns the new index of each old group and
+    /// call.
+    fn normalize(&mut self) -> Renumbering {
         let mut used_functions = vec![false; self.functions.len()];
         let mut used_groups = vec![false; self.groups.len()];
         for entry in &self.entries {
@@ -285,6 +325,12 @@ impl Usage {
             }
             equal
         });
+        let all_calls = vec![true; self.calls.len()];
+        let call_ids = renumber(&mut self.calls, &all_calls);
+        Renumbering {
+            groups: group_ids,
+            calls: call_ids,
+        }
     }
 
     /// Prices the usage groups and calls with `book`.
@@ -383,6 +429,15 @@ impl Counts {
             self.0.resize(group + 1, 0);
         }
         self.0[group] += entry.invocations;
+    }
+
+    /// Adds `count` invocations of the usage group `group`.
+    pub fn add_group(&mut self, group: u32, count: u64) {
+        let group = group as usize;
+        if group >= self.0.len() {
+            self.0.resize(group + 1, 0);
+        }
+        self.0[group] += count;
     }
 
     /// Returns the number of invocations.

@@ -10,6 +10,6 @@ mod overrides;
 mod pricing_cases;
 mod report;
 mod report_joins;
-mod samples_merge;
+mod rollup_merge;
 mod services;
 mod spirals;

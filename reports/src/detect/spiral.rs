@@ -16,13 +16,11 @@
 //!   those reruns cost;
 //! - [`budget`]: a monthly projection above a budget.
 
-use std::collections::BTreeMap;
-
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive as _;
 use spanbill_collector::Status;
 
-use crate::table::{SpanRow, Tables, TraceId};
+use crate::shapes::TraceFigures;
 use crate::traces::UnitCount;
 use crate::usage::{Counts, Entry, PricedUsage};
 
@@ -152,71 +150,36 @@ fn usd(amount: Decimal) -> String {
 }
 
 /// Finds traces that pass through one function, triggered by a queue, at least
-/// `loop_passes` times. One finding per function, naming its longest loop.
+/// `loop_passes` times. One finding per function, naming its longest loop. `names` gives the
+/// function of each index of `figures`.
 #[must_use]
-pub fn recursive_loops(tables: &Tables, settings: &SpiralSettings) -> Vec<Finding> {
-    let hops = || {
-        tables
-            .spans
-            .iter()
-            .filter(|span| span.is_invocation && span.from_queue)
-            .filter_map(|span| Some((span.function?, span.trace)))
-    };
-    // Most traces pass through a function once. Saturating counters indexed by a hash of
-    // (function, trace) find the pairs that may pass often enough; only those are counted
-    // exactly. A counter never reads less than its pair's passes.
-    let threshold = settings.loop_passes.max(1);
-    let slots = (tables.spans.len().next_power_of_two()).clamp(1 << 10, 1 << 26);
-    let mut sketch = vec![0_u8; slots];
-    let slot = |pair: &(u32, TraceId)| {
-        (std::hash::BuildHasher::hash_one(&foldhash::quality::FixedState::with_seed(0x5eed), pair)
-            as usize)
-            & (slots - 1)
-    };
-    for pair in hops() {
-        let counter = &mut sketch[slot(&pair)];
-        *counter = counter.saturating_add(1);
-    }
-    let mut passes: foldhash::HashMap<(u32, TraceId), usize> = foldhash::HashMap::default();
-    for pair in hops() {
-        if usize::from(sketch[slot(&pair)]) >= threshold.min(255) {
-            *passes.entry(pair).or_default() += 1;
-        }
-    }
-    let mut per_function: BTreeMap<&str, (usize, TraceId, usize)> = BTreeMap::new();
-    for ((function, trace), count) in passes {
-        if count < settings.loop_passes {
-            continue;
-        }
-        let entry = per_function
-            .entry(tables.function(function))
-            .or_insert((0, trace, 0));
-        entry.0 += 1;
-        if count > entry.2
-            || (count == entry.2 && tables.traces.cmp(trace, entry.1) == std::cmp::Ordering::Less)
-        {
-            entry.1 = trace;
-            entry.2 = count;
-        }
-    }
-    per_function
-        .into_iter()
-        .map(|(function, (traces, trace, longest))| {
-            let trace = tables.traces.text(trace);
-            Finding {
+pub fn recursive_loops(
+    figures: &TraceFigures,
+    names: &[String],
+    settings: &SpiralSettings,
+) -> Vec<Finding> {
+    let threshold = settings.loop_passes as u64;
+    figures
+        .loops
+        .iter()
+        .filter_map(|(&function, stats)| {
+            let traces: u64 = stats.passes.range(threshold..).map(|(_, traces)| traces).sum();
+            let (longest, trace) = stats.longest.as_ref().filter(|_| traces > 0)?;
+            let function = &names[function as usize];
+            Some(Finding {
                 kind: FindingKind::RecursiveLoop,
-                function: Some(function.to_owned()),
+                function: Some(function.clone()),
                 summary: format!(
                     "{function} re-enters itself through a queue: trace {trace} passes through it {longest} times"
                 ),
                 evidence: vec![
                     ("looping_traces".to_owned(), traces.to_string()),
-                    ("longest_trace".to_owned(), trace.into_owned()),
+                    ("longest_trace".to_owned(), trace.clone()),
                     ("passes_in_longest".to_owned(), longest.to_string()),
                     ("threshold_passes".to_owned(), settings.loop_passes.to_string()),
                 ],
                 cost_usd: None,
-            }
+            })
         })
         .collect()
 }
@@ -485,82 +448,32 @@ pub fn cost_per_unit_trend(
 /// least `min_invocations` of them. A rerun costs what its invocation, joined by request
 /// id, cost.
 #[must_use]
-pub fn retry_storms(tables: &Tables, settings: &SpiralSettings) -> Vec<Finding> {
-    let spans = &tables.spans;
-    // Only traces with a failed invocation can hold a rerun, and failures are rare, so
-    // those traces are found first.
-    let failed: foldhash::HashSet<TraceId> = spans
+pub fn retry_storms(
+    figures: &TraceFigures,
+    names: &[String],
+    priced: &PricedUsage<'_>,
+    settings: &SpiralSettings,
+) -> Vec<Finding> {
+    figures
+        .retries
         .iter()
-        .filter(|span| span.error && span.is_invocation)
-        .map(|span| span.trace)
-        .collect();
-    let mut runs: foldhash::HashMap<(u32, TraceId), Vec<&SpanRow>> = foldhash::HashMap::default();
-    let mut totals: Vec<usize> = vec![0; tables.functions.len()];
-    for span in spans.iter().filter(|span| span.is_invocation) {
-        let Some(function) = span.function else {
-            continue;
-        };
-        totals[function as usize] += 1;
-        if failed.contains(&span.trace) {
-            runs.entry((function, span.trace)).or_default().push(span);
-        }
-    }
-    let mut runs: Vec<((u32, TraceId), Vec<&SpanRow>)> = runs.into_iter().collect();
-    runs.sort_unstable_by(|((f1, t1), _), ((f2, t2), _)| {
-        tables
-            .function(*f1)
-            .cmp(tables.function(*f2))
-            .then_with(|| tables.traces.cmp(*t1, *t2))
-    });
-
-    // Per function: reruns, traces with reruns, most runs in one trace and its trace, and
-    // the reruns' cost.
-    let mut storms: BTreeMap<&str, (usize, usize, usize, TraceId, Decimal)> = BTreeMap::new();
-    for ((function, trace), mut spans) in runs {
-        spans.sort_by_key(|span| span.start_ns);
-        let Some(first_failure) = spans.iter().position(|span| span.error) else {
-            continue;
-        };
-        let reruns = &spans[first_failure + 1..];
-        if reruns.is_empty() {
-            continue;
-        }
-        let entry =
-            storms
-                .entry(tables.function(function))
-                .or_insert((0, 0, 0, trace, Decimal::ZERO));
-        entry.0 += reruns.len();
-        entry.1 += 1;
-        if spans.len() > entry.2 {
-            entry.2 = spans.len();
-            entry.3 = trace;
-        }
-        entry.4 += reruns
-            .iter()
-            .filter_map(|span| {
-                let row = &tables.invocations[span.invocation? as usize];
-                Some(tables.cost(row).total)
-            })
-            .sum::<Decimal>();
-    }
-    let totals: BTreeMap<&str, usize> = totals
-        .iter()
-        .enumerate()
-        .map(|(id, &total)| (tables.function(id as u32), total))
-        .collect();
-
-    storms
-        .into_iter()
-        .filter_map(|(function, (reruns, traces, longest, trace, cost))| {
-            let total = totals.get(function).copied().unwrap_or_default();
+        .filter_map(|(&function, stats)| {
+            let total = figures.runs.get(&function).copied().unwrap_or_default() as usize;
+            let reruns = stats.reruns as usize;
             let share = reruns as f64 / total.max(1) as f64;
-            let trace = tables.traces.text(trace);
-            if total < settings.min_invocations || share < settings.retry_share {
+            if reruns == 0 || total < settings.min_invocations || share < settings.retry_share {
                 return None;
             }
+            let (longest, trace) = stats.longest.as_ref()?;
+            let mut groups = Counts::default();
+            for (&group, &count) in &stats.groups {
+                groups.add_group(group, count);
+            }
+            let cost = priced.sum(&groups, |cost| cost.total);
+            let function = &names[function as usize];
             Some(Finding {
                 kind: FindingKind::RetryStorm,
-                function: Some(function.to_owned()),
+                function: Some(function.clone()),
                 summary: format!(
                     "{function}: {reruns} of {total} invocations ({:.1}%) rerun a failed invocation of the same trace, costing {}; trace {trace} ran it {longest} times",
                     share * 100.0,
@@ -569,8 +482,8 @@ pub fn retry_storms(tables: &Tables, settings: &SpiralSettings) -> Vec<Finding> 
                 evidence: vec![
                     ("reruns".to_owned(), reruns.to_string()),
                     ("invocations".to_owned(), total.to_string()),
-                    ("traces_with_reruns".to_owned(), traces.to_string()),
-                    ("longest_trace".to_owned(), trace.into_owned()),
+                    ("traces_with_reruns".to_owned(), stats.traces.to_string()),
+                    ("longest_trace".to_owned(), trace.clone()),
                     ("runs_in_longest".to_owned(), longest.to_string()),
                     ("threshold_share".to_owned(), format!("{:.2}", settings.retry_share)),
                 ],
@@ -602,6 +515,9 @@ pub fn budget(projected: Decimal, budget: Decimal) -> Option<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shapes::TraceRollup;
+    use crate::table::{Shared, SpanRow, Tables};
+    use crate::usage::Renumbering;
 
     #[test]
     fn recommended_memory_rounds_up_with_headroom() {
@@ -641,7 +557,9 @@ mod tests {
         hops(&mut tables, "d", "createOrder", false, 9);
         // A pass from outside a queue does not count towards a loop.
         hops(&mut tables, "c", "handlePayment", false, 3);
-        let findings = recursive_loops(&tables, &SpiralSettings::default());
+        let rollup = TraceRollup::of(&tables, &Renumbering::default(), &Shared::default(), 5);
+        let figures = rollup.figures(&rollup.resolve());
+        let findings = recursive_loops(&figures, &rollup.functions, &SpiralSettings::default());
 
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].function.as_deref(), Some("handlePayment"));

@@ -28,11 +28,13 @@ use crate::detect::latency::{LatencyComparison, LatencySettings, Verdict};
 use crate::detect::spiral::{self, Finding, SpiralSettings};
 use crate::lambda::{LambdaOptions, project_month};
 use crate::pricing::PriceBook;
+use crate::rollup::Rollup;
 use crate::samples::{Samples, percentiles};
+use crate::shapes::TraceFigures;
 use crate::snapshot::Snapshot;
-use crate::table::{self, Tables};
+use crate::table::{self, Shared, Tables};
 use crate::traces::{self, TraceCosts, TraceSpan, UnitCount};
-use crate::usage::{Counts, Entry, PricedUsage, Usage};
+use crate::usage::{Counts, Entry, PricedUsage};
 
 /// Version of the JSON layout; it changes when a field changes meaning or goes away.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -249,11 +251,25 @@ pub fn build_tables(
     book: &PriceBook,
     settings: &ReportSettings,
 ) -> Report {
+    let rollup = Rollup::of(tables, &Shared::default(), settings.top_traces);
+    build_rollup(&rollup, &tables.units, baseline, book, settings)
+}
+
+/// Builds the report of a rollup and the KPI counts `units` of the same window, comparing
+/// latencies with `baseline` when given. The rollup must keep at least
+/// `settings.top_traces` ids per trace shape.
+#[must_use]
+pub fn build_rollup(
+    rollup: &Rollup,
+    units: &[UnitCount],
+    baseline: Option<&Snapshot>,
+    book: &PriceBook,
+    settings: &ReportSettings,
+) -> Report {
     let options = LambdaOptions {
         free_tier: settings.free_tier,
     };
-    let samples = crate::timed("latency samples", || Samples::of(tables));
-    let usage = crate::timed("usage counts", || Usage::of(tables));
+    let (samples, usage) = (&rollup.samples, &rollup.usage);
     let priced = usage.price(book, options);
     let period = samples.period();
     let (projected_monthly_usd, projection_note) = match projection_seconds(period, settings) {
@@ -264,24 +280,29 @@ pub fn build_tables(
         }
         Err(note) => (None, Some(note)),
     };
-    let units = unit_costs(&tables.units, &priced.total(), settings);
+    let unit_counts = units;
+    let units = unit_costs(unit_counts, &priced.total(), settings);
+    let resolved = crate::timed("shared traces", || rollup.traces.resolve());
+    let trace_figures = rollup.traces.figures(&resolved);
 
     // Cost per trace and the timeline take about as long as the rest of the report
     // together, so they run on a second thread.
     let report = std::thread::scope(|scope| {
         let second = scope.spawn(|| {
             let traces = crate::timed("cost per trace", || {
-                traces::trace_costs(tables, settings.top_traces)
+                traces::trace_costs(&rollup.traces, &resolved, &priced, settings.top_traces)
             });
             (
                 traces,
-                crate::timed("timeline", || timeline::timeline(&priced, &samples)),
+                crate::timed("timeline", || timeline::timeline(&priced, samples)),
             )
         });
         let findings = crate::timed("spiral checks", || {
+            let traces = (&trace_figures, rollup.traces.functions.as_slice());
+            let inputs = (&priced, unit_counts);
             findings(
-                tables,
-                &priced,
+                traces,
+                inputs,
                 period,
                 &units,
                 projected_monthly_usd,
@@ -302,7 +323,7 @@ pub fn build_tables(
             (figures(&priced, &usage.entries, durations), functions)
         });
         let regressions = crate::timed("latency tests", || {
-            regressions(&samples, baseline, &settings.latency)
+            regressions(samples, baseline, &settings.latency)
         });
         let shifts = crate::timed("change points", || {
             samples
@@ -373,15 +394,20 @@ fn describe_seconds(seconds: u64) -> String {
 
 /// Runs the spiral and waste checks.
 fn findings(
-    tables: &Tables,
-    priced: &PricedUsage<'_>,
+    (figures, names): (&TraceFigures, &[String]),
+    (priced, unit_counts): (&PricedUsage<'_>, &[UnitCount]),
     period: Option<(i64, i64)>,
     units: &[UnitCost],
     projected_monthly_usd: Option<Decimal>,
     settings: &ReportSettings,
 ) -> Vec<Finding> {
-    let mut findings = spiral::recursive_loops(tables, &settings.spiral);
-    findings.extend(spiral::retry_storms(tables, &settings.spiral));
+    let mut findings = spiral::recursive_loops(figures, names, &settings.spiral);
+    findings.extend(spiral::retry_storms(
+        figures,
+        names,
+        priced,
+        &settings.spiral,
+    ));
     findings.extend(spiral::cost_per_invocation_trend(
         priced,
         period,
@@ -392,7 +418,7 @@ fn findings(
             &unit.kpi,
             priced,
             period,
-            &tables.units,
+            unit_counts,
             &settings.spiral,
         ));
     }

@@ -1,0 +1,743 @@
+//! Traces in a form that merges: shapes of whole traces, and the parts of traces that other
+//! tables share.
+//!
+//! A trace's cost is the sum of its invocations (by usage group) and downstream calls (by
+//! kind), so traces with the same items cost the same under any price book. A table's whole
+//! traces are kept as distinct shapes, each with its trace count and its smallest trace ids.
+//! The recursive-loop and retry checks need more than the items, so each whole trace also
+//! adds to per-function loop and retry figures. A trace that has rows in other tables is
+//! split: its items are kept one by one with its id, and merged with the other parts when the
+//! tables are merged. Rows and spans of request ids that other tables have are loose: they are
+//! joined by request id after the merge, by the rule of [`TraceRollup::resolve`].
+//!
+//! Within a trace, invocation spans are ordered by start, with failed spans after others that
+//! start at the same time.
+
+use std::collections::BTreeMap;
+
+use crate::table::{Shared, Tables, TraceId};
+use crate::usage::Renumbering;
+
+/// One invocation of a trace: function (index in [`TraceRollup::functions`]) and usage group.
+pub type InvocationItem = (u32, u32);
+
+/// The items that tell shapes apart: invocations and calls, each sorted.
+type ShapeKey = (Vec<InvocationItem>, Vec<u32>);
+
+/// An invocation span: the run of a function in a trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    /// Function, by index in [`TraceRollup::functions`].
+    pub function: u32,
+    /// Start in ns since the Unix epoch.
+    pub start_ns: i64,
+    /// Whether the span's status is error.
+    pub error: bool,
+    /// Whether a queue triggered the invocation.
+    pub from_queue: bool,
+    /// Usage group of the invocation the span joined.
+    pub group: Option<u32>,
+    /// Request id, for a loose span that is joined after the merge.
+    pub request: Option<String>,
+}
+
+/// Distinct items of whole traces, with how many traces have them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shape {
+    /// Invocations, sorted.
+    pub invocations: Vec<InvocationItem>,
+    /// Downstream calls by kind index in [`crate::usage::Usage::calls`], sorted.
+    pub calls: Vec<u32>,
+    /// Traces with these items.
+    pub traces: u64,
+    /// The smallest ids of those traces, ascending, at most
+    /// [`TraceRollup::ids_per_shape`].
+    pub ids: Vec<String>,
+}
+
+/// The items of a trace that other tables share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitTrace {
+    /// Trace id.
+    pub id: String,
+    /// Invocations.
+    pub invocations: Vec<InvocationItem>,
+    /// Downstream calls by kind.
+    pub calls: Vec<u32>,
+    /// Invocation spans that name a function.
+    pub runs: Vec<Run>,
+    /// Whether an invocation span of the trace failed.
+    pub failed: bool,
+}
+
+/// An invocation whose request id other tables have, joined after the merge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LooseInvocation {
+    /// Request id.
+    pub request: String,
+    /// Function, by index in [`TraceRollup::functions`].
+    pub function: u32,
+    /// Usage group.
+    pub group: u32,
+    /// Start in ns since the Unix epoch.
+    pub start_ns: Option<i64>,
+    /// Trace of its X-Ray header.
+    pub trace: Option<String>,
+}
+
+/// How often whole traces enter one function through a queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoopStats {
+    /// Traces by number of queue-triggered passes, for one pass or more.
+    pub passes: BTreeMap<u64, u64>,
+    /// The most passes, with the smallest id of a trace that has them.
+    pub longest: Option<(u64, String)>,
+}
+
+impl LoopStats {
+    fn add(&mut self, passes: u64, trace: impl FnOnce() -> String) {
+        *self.passes.entry(passes).or_default() += 1;
+        self.longest = Some(longest(self.longest.take(), passes, trace));
+    }
+
+    fn merge(&mut self, other: Self) {
+        for (passes, traces) in other.passes {
+            *self.passes.entry(passes).or_default() += traces;
+        }
+        if let Some((passes, trace)) = other.longest {
+            self.longest = Some(longest(self.longest.take(), passes, || trace));
+        }
+    }
+}
+
+/// Reruns of one function after a failed run in the same whole trace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetryStats {
+    /// Runs after the first failed run of the function in its trace.
+    pub reruns: u64,
+    /// Traces with reruns.
+    pub traces: u64,
+    /// The most runs of the function in a trace with reruns, with the smallest such id.
+    pub longest: Option<(u64, String)>,
+    /// Reruns per usage group of their invocations, for their cost.
+    pub groups: BTreeMap<u32, u64>,
+}
+
+impl RetryStats {
+    fn merge(&mut self, other: Self) {
+        self.reruns += other.reruns;
+        self.traces += other.traces;
+        if let Some((runs, trace)) = other.longest {
+            self.longest = Some(longest(self.longest.take(), runs, || trace));
+        }
+        for (group, count) in other.groups {
+            *self.groups.entry(group).or_default() += count;
+        }
+    }
+}
+
+/// Keeps the larger count, and the smaller id for equal counts.
+fn longest(
+    kept: Option<(u64, String)>,
+    count: u64,
+    trace: impl FnOnce() -> String,
+) -> (u64, String) {
+    match kept {
+        Some((kept_count, kept_trace)) if kept_count > count => (kept_count, kept_trace),
+        Some((kept_count, kept_trace)) if kept_count == count => {
+            let trace = trace();
+            (count, kept_trace.min(trace))
+        }
+        _ => (count, trace()),
+    }
+}
+
+/// Whole-trace shapes and figures, and the parts of shared traces.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TraceRollup {
+    /// Function names, in order.
+    pub functions: Vec<String>,
+    /// Ids kept per shape.
+    pub ids_per_shape: usize,
+    /// Shapes of whole traces, in order of their items.
+    pub shapes: Vec<Shape>,
+    /// Parts of shared traces, by id.
+    pub split: Vec<SplitTrace>,
+    /// Invocations joined after the merge, in order.
+    pub loose: Vec<LooseInvocation>,
+    /// Loop and retry figures of the whole traces.
+    pub whole: TraceFigures,
+}
+
+impl TraceRollup {
+    /// Builds the traces of `tables`. `renumbering` gives the usage index of each of the
+    /// tables' usage groups and calls, `shared` the traces that other tables have, and
+    /// `ids_per_shape` the trace ids kept per shape.
+    #[must_use]
+    pub fn of(
+        tables: &Tables,
+        renumbering: &Renumbering,
+        shared: &Shared,
+        ids_per_shape: usize,
+    ) -> Self {
+        let loose_spans: foldhash::HashMap<u32, &str> = tables
+            .loose_spans
+            .iter()
+            .map(|(span, request)| (*span, request.as_str()))
+            .collect();
+        let mut rollup = Self {
+            functions: (0..tables.functions.len() as u32)
+                .map(|id| tables.function(id).to_owned())
+                .collect(),
+            ids_per_shape,
+            ..Self::default()
+        };
+        let (mut items, split) = trace_items(tables, &loose_spans);
+        for (row, request) in &tables.loose_rows {
+            let invocation = &tables.invocations[*row as usize];
+            rollup.loose.push(LooseInvocation {
+                request: request.clone(),
+                function: invocation.function,
+                group: renumbering.groups[invocation.cost as usize],
+                start_ns: invocation.start_ns,
+                trace: invocation
+                    .trace
+                    .map(|trace| tables.traces.text(trace).into_owned()),
+            });
+        }
+
+        items.sort_unstable_by(|a, b| tables.traces.cmp(a.0, b.0));
+        // Shapes by their items flattened: function and group of each invocation, a
+        // separator, then the calls.
+        let mut shapes: foldhash::HashMap<Box<[u32]>, (u64, Vec<TraceId>)> =
+            foldhash::HashMap::default();
+        let mut runs = vec![0_u64; rollup.functions.len()];
+        let mut whole = WholeTrace::default();
+        let mut key: Vec<u32> = Vec::new();
+        for trace_items in items.chunk_by(|a, b| a.0 == b.0) {
+            let trace = trace_items[0].0;
+            whole.clear();
+            for &(_, item) in trace_items {
+                whole.add_item(tables, renumbering, &loose_spans, item);
+            }
+            whole.finish();
+            let is_shared =
+                split.contains(&trace) || shared.traces.contains(&tables.traces.hash(trace));
+            if is_shared {
+                let id = tables.traces.text(trace).into_owned();
+                rollup.split.push(whole.to_split(id));
+                continue;
+            }
+            if whole.failed || whole.runs.iter().any(|run| run.from_queue) {
+                rollup
+                    .whole
+                    .add(&whole, || tables.traces.text(trace).into_owned());
+            } else {
+                for run in &whole.runs {
+                    runs[run.function as usize] += 1;
+                }
+            }
+            if whole.invocations.is_empty() && whole.calls.is_empty() {
+                continue;
+            }
+            key.clear();
+            for &(function, group) in &whole.invocations {
+                key.extend([function, group]);
+            }
+            key.push(u32::MAX);
+            key.extend(&whole.calls);
+            let (count, ids) = match shapes.get_mut(key.as_slice()) {
+                Some(shape) => shape,
+                None => shapes.entry(key.clone().into_boxed_slice()).or_default(),
+            };
+            *count += 1;
+            // Traces come in id order, so the first ones are the smallest.
+            if ids.len() < ids_per_shape {
+                ids.push(trace);
+            }
+        }
+        for (function, runs) in runs.into_iter().enumerate() {
+            if runs > 0 {
+                *rollup.whole.runs.entry(function as u32).or_default() += runs;
+            }
+        }
+        rollup.shapes = shapes
+            .into_iter()
+            .map(|(key, (traces, ids))| {
+                let separator = key
+                    .iter()
+                    .rposition(|&value| value == u32::MAX)
+                    .unwrap_or(0);
+                Shape {
+                    invocations: key[..separator]
+                        .chunks_exact(2)
+                        .map(|pair| (pair[0], pair[1]))
+                        .collect(),
+                    calls: key[separator + 1..].to_vec(),
+                    traces,
+                    ids: ids
+                        .into_iter()
+                        .map(|id| tables.traces.text(id).into_owned())
+                        .collect(),
+                }
+            })
+            .collect();
+        rollup.normalize();
+        rollup
+    }
+
+    /// Adds the traces of `other`, whose usage groups and calls were renumbered into the
+    /// merged usage with `theirs`; this rollup's with `mine`.
+    pub fn merge(&mut self, other: Self, mine: &Renumbering, theirs: &Renumbering) {
+        self.renumber(mine);
+        let mut other = other;
+        other.renumber(theirs);
+
+        let functions = append_names(&mut self.functions, &other.functions);
+        other.map_functions(&functions);
+        // Zero stands for a rollup with no traces yet, such as the default one.
+        self.ids_per_shape = match (self.ids_per_shape, other.ids_per_shape) {
+            (0, theirs) => theirs,
+            (mine, 0) => mine,
+            (mine, theirs) => mine.min(theirs),
+        };
+        self.shapes.extend(other.shapes);
+        self.split.extend(other.split);
+        self.loose.extend(other.loose);
+        self.whole.merge(other.whole);
+        self.normalize();
+    }
+
+    /// Gives usage groups and calls their new indexes.
+    fn renumber(&mut self, renumbering: &Renumbering) {
+        let group = |id: &mut u32| *id = renumbering.groups[*id as usize];
+        let call = |id: &mut u32| *id = renumbering.calls[*id as usize];
+        for shape in &mut self.shapes {
+            shape.invocations.iter_mut().for_each(|(_, id)| group(id));
+            shape.calls.iter_mut().for_each(call);
+            shape.invocations.sort_unstable();
+            shape.calls.sort_unstable();
+        }
+        for trace in &mut self.split {
+            trace.invocations.iter_mut().for_each(|(_, id)| group(id));
+            trace.calls.iter_mut().for_each(call);
+            trace
+                .runs
+                .iter_mut()
+                .filter_map(|run| run.group.as_mut())
+                .for_each(group);
+        }
+        for invocation in &mut self.loose {
+            group(&mut invocation.group);
+        }
+        for stats in self.whole.retries.values_mut() {
+            stats.groups = std::mem::take(&mut stats.groups).into_iter().fold(
+                BTreeMap::new(),
+                |mut groups, (id, count)| {
+                    *groups.entry(renumbering.groups[id as usize]).or_default() += count;
+                    groups
+                },
+            );
+        }
+    }
+
+    /// Gives functions new indexes, `map[old]`.
+    fn map_functions(&mut self, map: &[u32]) {
+        let function = |id: &mut u32| *id = map[*id as usize];
+        for shape in &mut self.shapes {
+            shape
+                .invocations
+                .iter_mut()
+                .for_each(|(id, _)| function(id));
+            shape.invocations.sort_unstable();
+        }
+        for trace in &mut self.split {
+            trace
+                .invocations
+                .iter_mut()
+                .for_each(|(id, _)| function(id));
+            trace
+                .runs
+                .iter_mut()
+                .for_each(|run| function(&mut run.function));
+        }
+        for invocation in &mut self.loose {
+            function(&mut invocation.function);
+        }
+        self.whole.map_functions(map);
+    }
+
+    /// Puts functions in name order, merges equal shapes and the parts of one trace, and
+    /// sorts shapes, parts and loose invocations.
+    fn normalize(&mut self) {
+        let mut order: Vec<u32> = (0..self.functions.len() as u32).collect();
+        order.sort_by(|&a, &b| self.functions[a as usize].cmp(&self.functions[b as usize]));
+        let mut map = vec![0; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            map[old as usize] = new as u32;
+        }
+        self.functions = order
+            .iter()
+            .map(|&old| std::mem::take(&mut self.functions[old as usize]))
+            .collect();
+        self.map_functions(&map);
+
+        let limit = self.ids_per_shape;
+        let mut shapes: BTreeMap<ShapeKey, (u64, Vec<String>)> = BTreeMap::new();
+        for shape in std::mem::take(&mut self.shapes) {
+            let (traces, ids) = shapes.entry((shape.invocations, shape.calls)).or_default();
+            *traces += shape.traces;
+            ids.extend(shape.ids);
+            ids.sort_unstable();
+            ids.dedup();
+            ids.truncate(limit);
+        }
+        self.shapes = shapes
+            .into_iter()
+            .map(|((invocations, calls), (traces, ids))| Shape {
+                invocations,
+                calls,
+                traces,
+                ids,
+            })
+            .collect();
+
+        let mut split: BTreeMap<String, SplitTrace> = BTreeMap::new();
+        for mut part in std::mem::take(&mut self.split) {
+            part.invocations.sort_unstable();
+            part.calls.sort_unstable();
+            match split.get_mut(&part.id) {
+                Some(trace) => {
+                    trace.invocations.extend(part.invocations);
+                    trace.invocations.sort_unstable();
+                    trace.calls.extend(part.calls);
+                    trace.calls.sort_unstable();
+                    trace.runs.extend(part.runs);
+                    trace.failed |= part.failed;
+                }
+                None => {
+                    split.insert(part.id.clone(), part);
+                }
+            }
+        }
+        self.split = split.into_values().collect();
+        for trace in &mut self.split {
+            trace.runs.sort_by(|a, b| run_order(a).cmp(&run_order(b)));
+        }
+        self.loose
+            .sort_by(|a, b| loose_order(a).cmp(&loose_order(b)));
+    }
+
+    /// Joins the loose invocations with the loose spans by request id and returns the shared
+    /// traces with them.
+    ///
+    /// All spans that name a request id join the last invocation with that id (latest start,
+    /// then largest usage group and function), which takes the trace of the last of those
+    /// spans (latest start, then largest trace id). Other invocations keep the trace of their
+    /// X-Ray header.
+    #[must_use]
+    pub fn resolve(&self) -> Vec<SplitTrace> {
+        let mut traces = self.split.clone();
+        // The last invocation of each loose request id.
+        let mut last: BTreeMap<&str, &LooseInvocation> = BTreeMap::new();
+        for invocation in &self.loose {
+            last.insert(&invocation.request, invocation);
+        }
+        // The trace of the last span of each request id.
+        let mut spans: BTreeMap<&str, (i64, &str)> = BTreeMap::new();
+        for trace in &self.split {
+            for run in &trace.runs {
+                if let Some(request) = &run.request {
+                    let candidate = (run.start_ns, trace.id.as_str());
+                    let entry = spans.entry(request).or_insert(candidate);
+                    *entry = (*entry).max(candidate);
+                }
+            }
+        }
+        for trace in &mut traces {
+            for run in &mut trace.runs {
+                if let Some(request) = &run.request {
+                    run.group = last
+                        .get(request.as_str())
+                        .map(|invocation| invocation.group);
+                }
+            }
+        }
+        let mut index: BTreeMap<String, usize> = traces
+            .iter()
+            .enumerate()
+            .map(|(at, trace)| (trace.id.clone(), at))
+            .collect();
+        for invocation in &self.loose {
+            let is_last = last
+                .get(invocation.request.as_str())
+                .is_some_and(|last| std::ptr::eq(*last, invocation));
+            let trace = match spans.get(invocation.request.as_str()) {
+                Some((_, trace)) if is_last => Some((*trace).to_owned()),
+                _ => invocation.trace.clone(),
+            };
+            let Some(trace) = trace else {
+                continue;
+            };
+            let at = *index.entry(trace.clone()).or_insert_with(|| {
+                traces.push(SplitTrace {
+                    id: trace,
+                    invocations: Vec::new(),
+                    calls: Vec::new(),
+                    runs: Vec::new(),
+                    failed: false,
+                });
+                traces.len() - 1
+            });
+            traces[at]
+                .invocations
+                .push((invocation.function, invocation.group));
+        }
+        for trace in &mut traces {
+            trace.invocations.sort_unstable();
+        }
+        traces.sort_by(|a, b| a.id.cmp(&b.id));
+        traces
+    }
+
+    /// Returns the loop and retry figures of every trace: the whole ones, and the shared
+    /// ones given by `resolved` (from [`TraceRollup::resolve`]).
+    #[must_use]
+    pub fn figures(&self, resolved: &[SplitTrace]) -> TraceFigures {
+        let mut figures = self.whole.clone();
+        for trace in resolved {
+            let whole = WholeTrace {
+                invocations: Vec::new(),
+                calls: Vec::new(),
+                runs: trace.runs.clone(),
+                failed: trace.failed,
+            };
+            figures.add(&whole, || trace.id.clone());
+        }
+        figures
+    }
+}
+
+/// Loop and retry figures per function, by index in [`TraceRollup::functions`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TraceFigures {
+    /// Queue-triggered passes.
+    pub loops: BTreeMap<u32, LoopStats>,
+    /// Reruns after a failed run.
+    pub retries: BTreeMap<u32, RetryStats>,
+    /// Invocation spans.
+    pub runs: BTreeMap<u32, u64>,
+}
+
+impl TraceFigures {
+    /// Adds the loop and retry figures of a whole trace.
+    fn add(&mut self, whole: &WholeTrace, trace: impl Fn() -> String) {
+        let mut by_function: BTreeMap<u32, Vec<&Run>> = BTreeMap::new();
+        for run in &whole.runs {
+            by_function.entry(run.function).or_default().push(run);
+        }
+        for (function, mut runs) in by_function {
+            *self.runs.entry(function).or_default() += runs.len() as u64;
+            let passes = runs.iter().filter(|run| run.from_queue).count() as u64;
+            if passes > 0 {
+                self.loops.entry(function).or_default().add(passes, &trace);
+            }
+            if !whole.failed {
+                continue;
+            }
+            runs.sort_by(|a, b| run_order(a).cmp(&run_order(b)));
+            let Some(first_failure) = runs.iter().position(|run| run.error) else {
+                continue;
+            };
+            let reruns = &runs[first_failure + 1..];
+            if reruns.is_empty() {
+                continue;
+            }
+            let stats = self.retries.entry(function).or_default();
+            stats.reruns += reruns.len() as u64;
+            stats.traces += 1;
+            stats.longest = Some(longest(stats.longest.take(), runs.len() as u64, &trace));
+            for run in reruns {
+                if let Some(group) = run.group {
+                    *stats.groups.entry(group).or_default() += 1;
+                }
+            }
+        }
+    }
+
+    fn merge(&mut self, other: Self) {
+        for (function, stats) in other.loops {
+            self.loops.entry(function).or_default().merge(stats);
+        }
+        for (function, stats) in other.retries {
+            self.retries.entry(function).or_default().merge(stats);
+        }
+        for (function, runs) in other.runs {
+            *self.runs.entry(function).or_default() += runs;
+        }
+    }
+
+    /// Gives functions new indexes, `map[old]`.
+    fn map_functions(&mut self, map: &[u32]) {
+        self.loops = std::mem::take(&mut self.loops)
+            .into_iter()
+            .map(|(id, stats)| (map[id as usize], stats))
+            .collect();
+        self.retries = std::mem::take(&mut self.retries)
+            .into_iter()
+            .map(|(id, stats)| (map[id as usize], stats))
+            .collect();
+        self.runs = std::mem::take(&mut self.runs)
+            .into_iter()
+            .map(|(id, runs)| (map[id as usize], runs))
+            .collect();
+    }
+}
+
+/// The order of runs within a trace: by start, failed runs after others, then by the rest.
+fn run_order(run: &Run) -> (i64, bool, u32, bool, Option<u32>, Option<&str>) {
+    (
+        run.start_ns,
+        run.error,
+        run.function,
+        run.from_queue,
+        run.group,
+        run.request.as_deref(),
+    )
+}
+
+/// The order of loose invocations: by request id, then as [`TraceRollup::resolve`] picks
+/// the last one.
+fn loose_order(invocation: &LooseInvocation) -> (&str, Option<i64>, u32, u32, Option<&str>) {
+    (
+        &invocation.request,
+        invocation.start_ns,
+        invocation.group,
+        invocation.function,
+        invocation.trace.as_deref(),
+    )
+}
+
+/// Marks a span among the items of [`trace_items`]; other items are invocation rows.
+const SPAN: u32 = 1 << 31;
+
+/// Returns the rows and spans that are items of a trace, each with its trace, and the traces
+/// that loose rows or spans make shared.
+fn trace_items(
+    tables: &Tables,
+    loose_spans: &foldhash::HashMap<u32, &str>,
+) -> (Vec<(TraceId, u32)>, foldhash::HashSet<TraceId>) {
+    let loose_rows: foldhash::HashSet<u32> =
+        tables.loose_rows.iter().map(|(row, _)| *row).collect();
+    let mut split: foldhash::HashSet<TraceId> = foldhash::HashSet::default();
+    let mut items: Vec<(TraceId, u32)> = Vec::new();
+    for (row, invocation) in tables.invocations.iter().enumerate() {
+        let Some(trace) = invocation.trace else {
+            continue;
+        };
+        if loose_rows.contains(&(row as u32)) {
+            split.insert(trace);
+        } else {
+            items.push((trace, row as u32));
+        }
+    }
+    for (index, span) in tables.spans.iter().enumerate() {
+        if span.call.is_none() && !span.is_invocation {
+            continue;
+        }
+        if loose_spans.contains_key(&(index as u32)) {
+            split.insert(span.trace);
+        }
+        items.push((span.trace, SPAN | index as u32));
+    }
+    (items, split)
+}
+
+/// Adds the names of `more` that `names` lacks, and returns the index in `names` of each.
+fn append_names(names: &mut Vec<String>, more: &[String]) -> Vec<u32> {
+    let mut ids: foldhash::HashMap<String, u32> = names
+        .iter()
+        .enumerate()
+        .map(|(at, name)| (name.clone(), at as u32))
+        .collect();
+    more.iter()
+        .map(|name| {
+            *ids.entry(name.clone()).or_insert_with(|| {
+                names.push(name.clone());
+                (names.len() - 1) as u32
+            })
+        })
+        .collect()
+}
+
+/// The items of one trace.
+#[derive(Debug, Default)]
+struct WholeTrace {
+    invocations: Vec<InvocationItem>,
+    calls: Vec<u32>,
+    runs: Vec<Run>,
+    failed: bool,
+}
+
+impl WholeTrace {
+    fn clear(&mut self) {
+        self.invocations.clear();
+        self.calls.clear();
+        self.runs.clear();
+        self.failed = false;
+    }
+
+    /// Adds an item of [`trace_items`].
+    fn add_item(
+        &mut self,
+        tables: &Tables,
+        renumbering: &Renumbering,
+        loose_spans: &foldhash::HashMap<u32, &str>,
+        item: u32,
+    ) {
+        let group = |cost: u32| renumbering.groups[cost as usize];
+        if item & SPAN == 0 {
+            let invocation = &tables.invocations[item as usize];
+            self.invocations
+                .push((invocation.function, group(invocation.cost)));
+            return;
+        }
+        let index = item & !SPAN;
+        let span = &tables.spans[index as usize];
+        if let Some(call) = span.call {
+            self.calls.push(renumbering.calls[call as usize]);
+        }
+        if !span.is_invocation {
+            return;
+        }
+        self.failed |= span.error;
+        if let Some(function) = span.function {
+            let request = loose_spans.get(&index);
+            self.runs.push(Run {
+                function,
+                start_ns: span.start_ns,
+                error: span.error,
+                from_queue: span.from_queue,
+                group: span
+                    .invocation
+                    .map(|row| group(tables.invocations[row as usize].cost)),
+                request: request.map(|request| (*request).to_owned()),
+            });
+        }
+    }
+
+    fn finish(&mut self) {
+        self.invocations.sort_unstable();
+        self.calls.sort_unstable();
+    }
+
+    fn to_split(&self, id: String) -> SplitTrace {
+        SplitTrace {
+            id,
+            invocations: self.invocations.clone(),
+            calls: self.calls.clone(),
+            runs: self.runs.clone(),
+            failed: self.failed,
+        }
+    }
+}
