@@ -11,6 +11,8 @@ use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use rust_decimal::Decimal;
 use spanbill_reports::dataset::{Window, load_tables, load_unit_counts};
+use spanbill_reports::kept::load_rollup;
+use spanbill_reports::rollup::IDS_PER_SHAPE;
 use spanbill_reports::lambda::LambdaOptions;
 use spanbill_reports::pricing::PriceBook;
 use spanbill_reports::report::{self, Format, ReportConfig};
@@ -157,18 +159,16 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    let options = LambdaOptions {
-        free_tier: settings.free_tier,
-    };
-    let tables = load_tables(&data_dir, window, units, &book, options)?;
-    if tables.invocations.is_empty() {
+    let ids_per_shape = settings.top_traces.max(IDS_PER_SHAPE);
+    let rollup = load_rollup(&data_dir, window, ids_per_shape)?;
+    if rollup.usage.entries.is_empty() {
         bail!(
             "no invocations in `{}` for {}: run `spanbill ingest` or `spanbill collect` first, or widen the window",
             data_dir.display(),
             describe(window)
         );
     }
-    let report = report::build_tables(&tables, baseline.as_ref(), &book, &settings);
+    let report = report::build_rollup(&rollup, &units, baseline.as_ref(), &book, &settings);
 
     let format = match args.format {
         ReportFormat::Table => {

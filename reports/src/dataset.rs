@@ -69,6 +69,16 @@ pub struct Window {
 }
 
 impl Window {
+    /// Returns whether the window covers the whole UTC day `date`.
+    #[must_use]
+    pub fn covers_day(self, date: time::Date) -> bool {
+        let midnight = |date: time::Date| date.midnight().assume_utc().unix_timestamp_nanos();
+        let start = midnight(date);
+        let end = date.next_day().map_or(i128::MAX, midnight);
+        self.start_ns.is_none_or(|from| i128::from(from) <= start)
+            && self.end_ns.is_none_or(|to| i128::from(to) >= end)
+    }
+
     /// Returns the partition dates that hold the rows of the window. The collector
     /// partitions rows by the UTC date of their time.
     #[must_use]
@@ -172,6 +182,30 @@ pub fn load_tables(
     })?;
     builder.units = units;
     Ok(builder.finish(book, options))
+}
+
+/// Reads the invocations and spans of the day partition `date` that are within `window`
+/// into a table builder.
+pub(crate) fn read_day(
+    data_dir: &Path,
+    date: time::Date,
+    window: Window,
+) -> Result<TableBuilder, DatasetError> {
+    let mut builder = TableBuilder::default();
+    for table in [Table::Invocations, Table::Spans] {
+        let Some((table, frame)) = read_partition(data_dir, table, one_day(date), window)? else {
+            continue;
+        };
+        for chunk in chunks(&frame) {
+            let pushed = if table == Table::Invocations {
+                push_invocations(&mut builder, &chunk)
+            } else {
+                push_spans(&mut builder, &chunk)
+            };
+            pushed.map_err(|source| read_error(data_dir, table, source))?;
+        }
+    }
+    Ok(builder)
 }
 
 /// Counts the rows of `table` within `window`. Without a window, polars counts from the

@@ -44,6 +44,7 @@ pub mod dataset;
 pub mod detect;
 pub mod downstream;
 pub mod gcp;
+pub mod kept;
 pub mod lambda;
 pub mod pricing;
 pub mod report;

@@ -12,7 +12,7 @@ use crate::usage::Usage;
 pub const IDS_PER_SHAPE: usize = 16;
 
 /// Latency samples, usage counts and traces of a set of rows.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Rollup {
     /// Durations per series, version and hour.
     pub samples: Samples,
@@ -37,6 +37,16 @@ impl Rollup {
             usage,
             traces,
         }
+    }
+
+    /// Merges the rollups of several sets of rows.
+    #[must_use]
+    pub fn merge_all(rollups: Vec<Self>) -> Self {
+        let mut merged = Self::default();
+        for rollup in rollups {
+            merged.merge(rollup);
+        }
+        merged
     }
 
     /// Adds the rows of `other`.

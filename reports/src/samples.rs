@@ -19,7 +19,7 @@ use crate::table::Tables;
 const NANOS_PER_HOUR: i64 = 3_600_000_000_000;
 
 /// A latency series: a function's invocations, or the spans of one name inside a function.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct SeriesKey {
     /// Function name.
     pub function: String,
@@ -28,7 +28,7 @@ pub struct SeriesKey {
 }
 
 /// The durations of one series in one version and one hour.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Cell {
     /// Version of the function.
     pub version: Option<String>,
@@ -58,7 +58,7 @@ impl Cell {
 }
 
 /// The cells of every series.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Samples {
     /// Cells per series, in order of hour, then version.
     pub series: BTreeMap<SeriesKey, Vec<Cell>>,

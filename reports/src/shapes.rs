@@ -25,7 +25,7 @@ pub type InvocationItem = (u32, u32);
 type ShapeKey = (Vec<InvocationItem>, Vec<u32>);
 
 /// An invocation span: the run of a function in a trace.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Run {
     /// Function, by index in [`TraceRollup::functions`].
     pub function: u32,
@@ -42,7 +42,7 @@ pub struct Run {
 }
 
 /// Distinct items of whole traces, with how many traces have them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Shape {
     /// Invocations, sorted.
     pub invocations: Vec<InvocationItem>,
@@ -56,7 +56,7 @@ pub struct Shape {
 }
 
 /// The items of a trace that other tables share.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SplitTrace {
     /// Trace id.
     pub id: String,
@@ -71,7 +71,7 @@ pub struct SplitTrace {
 }
 
 /// An invocation whose request id other tables have, joined after the merge.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LooseInvocation {
     /// Request id.
     pub request: String,
@@ -86,7 +86,7 @@ pub struct LooseInvocation {
 }
 
 /// How often whole traces enter one function through a queue.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LoopStats {
     /// Traces by number of queue-triggered passes, for one pass or more.
     pub passes: BTreeMap<u64, u64>,
@@ -111,7 +111,7 @@ impl LoopStats {
 }
 
 /// Reruns of one function after a failed run in the same whole trace.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RetryStats {
     /// Runs after the first failed run of the function in its trace.
     pub reruns: u64,
@@ -153,7 +153,7 @@ fn longest(
 }
 
 /// Whole-trace shapes and figures, and the parts of shared traces.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TraceRollup {
     /// Function names, in order.
     pub functions: Vec<String>,
@@ -519,7 +519,7 @@ impl TraceRollup {
 }
 
 /// Loop and retry figures per function, by index in [`TraceRollup::functions`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TraceFigures {
     /// Queue-triggered passes.
     pub loops: BTreeMap<u32, LoopStats>,

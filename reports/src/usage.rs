@@ -24,7 +24,7 @@ const NANOS_PER_HOUR: i64 = 3_600_000_000_000;
 const NANOS_PER_MS: f64 = 1e6;
 
 /// The fields that decide an invocation's cost.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct GroupKey {
     /// Month the invocations started in.
     pub month: Option<BillingMonth>,
@@ -84,7 +84,7 @@ impl GroupKey {
 }
 
 /// The fields that decide a downstream call's cost.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct CallKey {
     /// Service called.
     pub service: Service,
@@ -128,7 +128,7 @@ pub struct Renumbering {
 }
 
 /// Invocations of one function in one hour and usage group, with one outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
     /// Function, by index in [`Usage::functions`].
     pub function: u32,
@@ -179,7 +179,7 @@ impl Entry {
 }
 
 /// Invocation counts per function, hour, usage group and outcome, and calls per kind.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Usage {
     /// Function names, in order.
     pub functions: Vec<String>,

@@ -1,0 +1,391 @@
+//! Rollups kept under the data directory, one per day partition, so a report reads each
+//! day's rows once.
+//!
+//! `rollups/date=YYYY-MM-DD/rollup.bin` holds a day's [`Rollup`] with a header: the day's
+//! Parquet parts (names, sizes and modification times) it was built from, and a digest of
+//! every other day's parts that its shared request ids and traces were checked against.
+//! `keys.bin` next to it holds the hashes of the day's request ids and trace ids. A rollup is
+//! used while its day's parts are the same. When another day of the report window changed or
+//! was not checked yet, the rollup is still used if the ids it shares with that day are among
+//! those it kept apart for the merge; otherwise it is built again. Days that the report window covers only in part are built
+//! from their rows in memory. Deleting `rollups/` only makes the next report slower.
+
+use std::collections::{BTreeMap, BinaryHeap};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use spanbill_collector::store::{Table, partitions};
+use time::Date;
+
+use crate::PriceBook;
+use crate::dataset::{DatasetError, Window, read_day};
+use crate::lambda::LambdaOptions;
+use crate::rollup::Rollup;
+use crate::table::Shared;
+
+/// Version of the file layout; files of another version are built again.
+const FORMAT: u32 = 1;
+
+/// The Parquet parts of a day: path under the data directory, size in bytes and
+/// modification time in ns since the Unix epoch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+struct Stamp(Vec<(String, u64, i128)>);
+
+impl Stamp {
+    /// Lists the parts of both tables for `date`.
+    fn of(data_dir: &Path, date: Date) -> Self {
+        let mut parts = Vec::new();
+        for table in [Table::Invocations, Table::Spans] {
+            let partition = format!("{}/date={date}", table.name());
+            let Ok(entries) = std::fs::read_dir(data_dir.join(&partition)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else {
+                    continue;
+                };
+                if !(name.starts_with("part-") && name.ends_with(".parquet")) {
+                    continue;
+                }
+                let Ok(metadata) = entry.metadata() else {
+                    continue;
+                };
+                let modified = metadata
+                    .modified()
+                    .ok()
+                    .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |since| since.as_nanos() as i128);
+                parts.push((format!("{partition}/{name}"), metadata.len(), modified));
+            }
+        }
+        parts.sort();
+        Self(parts)
+    }
+
+    fn digest(&self) -> u64 {
+        let hasher = foldhash::quality::FixedState::with_seed(0x0073_7461_6d70);
+        std::hash::BuildHasher::hash_one(&hasher, self)
+    }
+}
+
+/// The hashes of a day's request ids and trace ids, sorted, without repeats.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Keys {
+    format: u32,
+    stamp: Stamp,
+    requests: Vec<u64>,
+    traces: Vec<u64>,
+}
+
+/// What a rollup file says about its rollup.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Header {
+    format: u32,
+    stamp: Stamp,
+    ids_per_shape: usize,
+    /// Digest of each other day's parts, by date, that the shared ids were checked against.
+    checked: BTreeMap<String, u64>,
+    /// Hashes of the request ids the rollup kept loose, sorted.
+    loose_requests: Vec<u64>,
+    /// Hashes of the trace ids the rollup kept split, sorted.
+    split_traces: Vec<u64>,
+}
+
+/// Loads the rollup of the rows of `data_dir` within `window`, keeping at least
+/// `ids_per_shape` trace ids per shape. Builds and keeps the rollups of whole days that have
+/// none or an outdated one; a rollup that cannot be written is built again next time.
+pub fn load_rollup(
+    data_dir: &Path,
+    window: Window,
+    ids_per_shape: usize,
+) -> Result<Rollup, DatasetError> {
+    // Only the days of the window count: a trace that other days share is summed as the rows
+    // of the window give it.
+    let dates = window.dates();
+    let mut days = partitions(data_dir, Table::Invocations, dates);
+    days.extend(partitions(data_dir, Table::Spans, dates));
+    days.sort_unstable();
+    days.dedup();
+    let stamps: BTreeMap<Date, Stamp> = days
+        .iter()
+        .map(|&day| (day, Stamp::of(data_dir, day)))
+        .collect();
+    let digests: BTreeMap<String, u64> = stamps
+        .iter()
+        .map(|(day, stamp)| (day.to_string(), stamp.digest()))
+        .collect();
+    let wanted = days.iter().copied();
+
+    // Days whose kept rollup holds, and the work the others need.
+    let mut rollups = Vec::new();
+    let mut pending = Vec::new();
+    for day in wanted {
+        if !window.covers_day(day) {
+            pending.push((day, None));
+            continue;
+        }
+        let kept = read_rollup(data_dir, day).filter(|(header, _)| {
+            header.format == FORMAT
+                && header.stamp == stamps[&day]
+                && header.ids_per_shape >= ids_per_shape
+        });
+        match kept {
+            Some((header, rollup)) if others_checked(&header, day, &digests) => {
+                rollups.push(rollup);
+            }
+            kept => pending.push((day, Some(kept))),
+        }
+    }
+
+    if !pending.is_empty() {
+        let keys = crate::timed("rollup keys", || all_keys(data_dir, &stamps))?;
+        let shared = crate::timed("shared keys", || shared_keys(&keys));
+        for (day, kept) in pending {
+            let whole = kept.is_some();
+            if let Some(Some((mut header, rollup))) = kept
+                && consistent(&header, day, &keys, &digests)
+            {
+                header.checked.extend(others(day, &digests));
+                write_rollup(data_dir, day, &header, &rollup);
+                rollups.push(rollup);
+                continue;
+            }
+            let day_window = if whole { Window::default() } else { window };
+            let (header, rollup) = crate::timed("building a day's rollup", || {
+                build(data_dir, day, day_window, &keys[&day], &shared, ids_per_shape)
+            })?;
+            if whole {
+                let header = Header {
+                    stamp: stamps[&day].clone(),
+                    checked: others(day, &digests),
+                    ..header
+                };
+                write_rollup(data_dir, day, &header, &rollup);
+            }
+            rollups.push(rollup);
+        }
+    }
+
+    Ok(crate::timed("merging rollups", || Rollup::merge_all(rollups)))
+}
+
+/// Returns the digest of every day but `day`.
+fn others(day: Date, digests: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    let day = day.to_string();
+    digests
+        .iter()
+        .filter(|(other, _)| **other != day)
+        .map(|(other, digest)| (other.clone(), *digest))
+        .collect()
+}
+
+/// Returns whether a rollup was checked against every other day of the window as it is now.
+fn others_checked(header: &Header, day: Date, digests: &BTreeMap<String, u64>) -> bool {
+    others(day, digests)
+        .iter()
+        .all(|(other, digest)| header.checked.get(other) == Some(digest))
+}
+
+/// Returns whether every id that `day` shares with another day is one its rollup kept apart
+/// for the merge, so the rollup is right although other days changed.
+fn consistent(
+    header: &Header,
+    day: Date,
+    keys: &BTreeMap<Date, Keys>,
+    digests: &BTreeMap<String, u64>,
+) -> bool {
+    let mine = &keys[&day];
+    keys.iter()
+        .filter(|(other, _)| **other != day)
+        .filter(|(other, _)| {
+            let name = other.to_string();
+            header.checked.get(&name) != digests.get(&name)
+        })
+        .all(|(_, theirs)| {
+            let kept = |common: Vec<u64>, apart: &[u64]| {
+                common
+                    .iter()
+                    .all(|hash| apart.binary_search(hash).is_ok())
+            };
+            kept(common(&mine.requests, &theirs.requests), &header.loose_requests)
+                && kept(common(&mine.traces, &theirs.traces), &header.split_traces)
+        })
+}
+
+/// Returns the values two sorted lists share.
+fn common(a: &[u64], b: &[u64]) -> Vec<u64> {
+    let (mut i, mut j) = (0, 0);
+    let mut both = Vec::new();
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                both.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    both
+}
+
+/// Builds the rollup of the rows of `day` within `window`.
+fn build(
+    data_dir: &Path,
+    day: Date,
+    window: Window,
+    keys: &Keys,
+    shared: &Shared,
+    ids_per_shape: usize,
+) -> Result<(Header, Rollup), DatasetError> {
+    let builder = read_day(data_dir, day, window)?;
+    let mine = Shared {
+        requests: keys
+            .requests
+            .iter()
+            .copied()
+            .filter(|hash| shared.requests.contains(hash))
+            .collect(),
+        traces: keys
+            .traces
+            .iter()
+            .copied()
+            .filter(|hash| shared.traces.contains(hash))
+            .collect(),
+    };
+    let tables = builder.finish_shared(
+        &PriceBook::built_in(),
+        LambdaOptions::default(),
+        mine.clone(),
+    );
+    let rollup = Rollup::of(&tables, &mine, ids_per_shape);
+    let sorted = |hashes: &foldhash::HashSet<u64>| {
+        let mut sorted: Vec<u64> = hashes.iter().copied().collect();
+        sorted.sort_unstable();
+        sorted
+    };
+    let header = Header {
+        format: FORMAT,
+        stamp: Stamp::default(),
+        ids_per_shape,
+        checked: BTreeMap::new(),
+        loose_requests: sorted(&mine.requests),
+        split_traces: sorted(&mine.traces),
+    };
+    Ok((header, rollup))
+}
+
+/// Returns the key hashes of every day, reading the rows of days whose kept hashes are
+/// missing or outdated.
+fn all_keys(
+    data_dir: &Path,
+    stamps: &BTreeMap<Date, Stamp>,
+) -> Result<BTreeMap<Date, Keys>, DatasetError> {
+    let mut all = BTreeMap::new();
+    for (&day, stamp) in stamps {
+        let path = day_dir(data_dir, day).join("keys.bin");
+        let kept = std::fs::read(&path)
+            .ok()
+            .and_then(|bytes| decode::<Keys>(&bytes).map(|(keys, _)| keys))
+            .filter(|keys| keys.format == FORMAT && keys.stamp == *stamp);
+        if let Some(keys) = kept {
+            all.insert(day, keys);
+            continue;
+        }
+        let builder = read_day(data_dir, day, Window::default())?;
+        let (mut requests, mut traces) = builder.key_hashes();
+        for hashes in [&mut requests, &mut traces] {
+            hashes.sort_unstable();
+            hashes.dedup();
+        }
+        let keys = Keys {
+            format: FORMAT,
+            stamp: stamp.clone(),
+            requests,
+            traces,
+        };
+        write_file(&path, &encode(&keys));
+        all.insert(day, keys);
+    }
+    Ok(all)
+}
+
+/// Returns the hashes that more than one day has.
+fn shared_keys(keys: &BTreeMap<Date, Keys>) -> Shared {
+    let repeated = |lists: Vec<&[u64]>| {
+        // A merge of the sorted lists: a hash that comes up twice is in two days.
+        let mut heap: BinaryHeap<std::cmp::Reverse<(u64, usize, usize)>> = lists
+            .iter()
+            .enumerate()
+            .filter_map(|(list, values)| Some(std::cmp::Reverse((*values.first()?, list, 0))))
+            .collect();
+        let mut repeated = foldhash::HashSet::default();
+        let mut last = None;
+        while let Some(std::cmp::Reverse((value, list, at))) = heap.pop() {
+            if last == Some(value) {
+                repeated.insert(value);
+            }
+            last = Some(value);
+            if let Some(&next) = lists[list].get(at + 1) {
+                heap.push(std::cmp::Reverse((next, list, at + 1)));
+            }
+        }
+        repeated
+    };
+    Shared {
+        requests: repeated(keys.values().map(|keys| keys.requests.as_slice()).collect()),
+        traces: repeated(keys.values().map(|keys| keys.traces.as_slice()).collect()),
+    }
+}
+
+fn day_dir(data_dir: &Path, day: Date) -> PathBuf {
+    data_dir.join("rollups").join(format!("date={day}"))
+}
+
+/// Reads a day's kept rollup, or `None` when it is missing or unreadable.
+fn read_rollup(data_dir: &Path, day: Date) -> Option<(Header, Rollup)> {
+    let bytes = std::fs::read(day_dir(data_dir, day).join("rollup.bin")).ok()?;
+    let (header, read) = decode::<Header>(&bytes)?;
+    if header.format != FORMAT {
+        return None;
+    }
+    let (rollup, _) = decode::<Rollup>(&bytes[read..])?;
+    Some((header, rollup))
+}
+
+/// Keeps a day's rollup. A failure is logged: the report goes on and the next one builds
+/// the rollup again.
+fn write_rollup(data_dir: &Path, day: Date, header: &Header, rollup: &Rollup) {
+    let mut bytes = encode(header);
+    bytes.extend(encode(rollup));
+    write_file(&day_dir(data_dir, day).join("rollup.bin"), &bytes);
+}
+
+/// Writes `bytes` to `path` through a temporary file, so a reader never sees half a file.
+fn write_file(path: &Path, bytes: &[u8]) {
+    let temporary = path.with_extension("bin.tmp");
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(&temporary, bytes))
+        .and_then(|()| std::fs::rename(&temporary, path));
+    if let Err(error) = written {
+        tracing::warn!(
+            path = %path.display(),
+            %error,
+            "failed to keep a report rollup; the next report builds it again"
+        );
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    bincode::serde::encode_to_vec(value, bincode::config::standard())
+        .expect("rollups encode to memory")
+}
+
+/// Decodes a value from the start of `bytes` and returns it with the bytes it took.
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<(T, usize)> {
+    bincode::serde::decode_from_slice(bytes, bincode::config::standard()).ok()
+}
