@@ -155,3 +155,86 @@ fn demo_checks_output_paths_first() {
         );
     }
 }
+
+/// Renders the report of `data_dir` within `window` as JSON twice: from kept rollups, and
+/// from the rows themselves.
+fn rollup_and_row_reports(
+    data_dir: &std::path::Path,
+    window: spanbill_reports::dataset::Window,
+) -> (String, String) {
+    use spanbill_reports::PriceBook;
+    use spanbill_reports::dataset::{load_tables, load_unit_counts};
+    use spanbill_reports::kept::load_rollup;
+    use spanbill_reports::lambda::LambdaOptions;
+    use spanbill_reports::report::{Format, ReportSettings, build_rollup, build_tables, render};
+
+    let book = PriceBook::built_in();
+    let settings = ReportSettings::default();
+    let units = load_unit_counts(data_dir, window, None).unwrap();
+    let rollup = load_rollup(data_dir, window, 16).unwrap();
+    let from_rollups = build_rollup(&rollup, &units, None, &book, &settings);
+    let tables = load_tables(data_dir, window, units, &book, LambdaOptions::default()).unwrap();
+    let from_rows = build_tables(&tables, None, &book, &settings);
+    (
+        render(&from_rollups, Format::Json),
+        render(&from_rows, Format::Json),
+    )
+}
+
+#[test]
+fn kept_rollups_give_the_row_report() {
+    use spanbill_reports::dataset::Window;
+
+    let dir = tempfile::tempdir().unwrap();
+    let kept = dir.path().join("kept");
+    let output = Command::cargo_bin("spanbill")
+        .unwrap()
+        .args(["demo", "--duration", "30h", "--seed", "5", "--keep"])
+        .arg(&kept)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // The whole dataset, built cold and then read from the kept rollups.
+    let (cold, rows) = rollup_and_row_reports(&kept, Window::default());
+    assert_eq!(cold, rows);
+    assert!(cold.contains("recursive_loop"), "{cold}");
+    let days = std::fs::read_dir(kept.join("rollups")).unwrap().count();
+    assert!(days >= 2, "{days} days of rollups");
+    let (warm, rows) = rollup_and_row_reports(&kept, Window::default());
+    assert_eq!(warm, rows);
+
+    // Windows that cut the first day at noon, and that end at the second day's start.
+    let first = std::fs::read_dir(kept.join("invocations"))
+        .unwrap()
+        .filter_map(|entry| {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            name.strip_prefix("date=").map(str::to_owned)
+        })
+        .min()
+        .unwrap();
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let midnight = time::Date::parse(&first, &format)
+        .unwrap()
+        .midnight()
+        .assume_utc()
+        .unix_timestamp_nanos() as i64;
+    let hour = 3_600_000_000_000_i64;
+    for window in [
+        Window {
+            start_ns: Some(midnight + 12 * hour),
+            end_ns: None,
+        },
+        Window {
+            start_ns: None,
+            end_ns: Some(midnight + 24 * hour),
+        },
+    ] {
+        let (rollups, rows) = rollup_and_row_reports(&kept, window);
+        assert_eq!(rollups, rows, "{window:?}");
+    }
+}

@@ -11,3 +11,4 @@ mod ingest_cli;
 mod pricing_cli;
 mod report_cli;
 mod report_sdk;
+mod rollup_cli;

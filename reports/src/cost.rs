@@ -38,7 +38,9 @@ impl fmt::Display for Basis {
 }
 
 /// A calendar month (UTC), the period that volume tiers and free tiers reset on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct BillingMonth {
     /// Year, for example 2026.
     pub year: i32,

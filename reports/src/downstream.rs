@@ -22,7 +22,9 @@ const READ_UNIT_BYTES: u64 = 4 * 1024;
 const GIB: u64 = 1 << 30;
 
 /// A downstream AWS service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Service {
     /// Amazon SQS, standard queue requests.
     Sqs,

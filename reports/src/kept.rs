@@ -1,7 +1,7 @@
 //! Rollups kept under the data directory, one per day partition, so a report reads each
 //! day's rows once.
 //!
-//! `rollups/date=YYYY-MM-DD/rollup.bin` holds a day's [`Rollup`] with a header: the day's
+//! `rollups/date=YYYY-MM-DD/rollup.bin` contains a day's [`Rollup`] with a header: the day's
 //! Parquet parts (names, sizes and modification times) it was built from, and a digest of
 //! every other day's parts that its shared request ids and traces were checked against.
 //! `keys.bin` next to it holds the hashes of the day's request ids and trace ids. A rollup is
@@ -78,7 +78,7 @@ struct Keys {
     traces: Vec<u64>,
 }
 
-/// What a rollup file says about its rollup.
+/// The header of a rollup file: what the rollup was built from and checked against.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Header {
     format: u32,
@@ -94,7 +94,7 @@ struct Header {
 
 /// Loads the rollup of the rows of `data_dir` within `window`, keeping at least
 /// `ids_per_shape` trace ids per shape. Builds and keeps the rollups of whole days that have
-/// none or an outdated one; a rollup that cannot be written is built again next time.
+/// none or an outdated one. A rollup that cannot be written is built again next time.
 pub fn load_rollup(
     data_dir: &Path,
     window: Window,
@@ -117,7 +117,7 @@ pub fn load_rollup(
         .collect();
     let wanted = days.iter().copied();
 
-    // Days whose kept rollup holds, and the work the others need.
+    // Days whose kept rollup is valid, and the work the others need.
     let mut rollups = Vec::new();
     let mut pending = Vec::new();
     for day in wanted {
@@ -153,7 +153,14 @@ pub fn load_rollup(
             }
             let day_window = if whole { Window::default() } else { window };
             let (header, rollup) = crate::timed("building a day's rollup", || {
-                build(data_dir, day, day_window, &keys[&day], &shared, ids_per_shape)
+                build(
+                    data_dir,
+                    day,
+                    day_window,
+                    &keys[&day],
+                    &shared,
+                    ids_per_shape,
+                )
             })?;
             if whole {
                 let header = Header {
@@ -167,7 +174,9 @@ pub fn load_rollup(
         }
     }
 
-    Ok(crate::timed("merging rollups", || Rollup::merge_all(rollups)))
+    Ok(crate::timed("merging rollups", || {
+        Rollup::merge_all(rollups)
+    }))
 }
 
 /// Returns the digest of every day but `day`.
@@ -204,12 +213,12 @@ fn consistent(
         })
         .all(|(_, theirs)| {
             let kept = |common: Vec<u64>, apart: &[u64]| {
-                common
-                    .iter()
-                    .all(|hash| apart.binary_search(hash).is_ok())
+                common.iter().all(|hash| apart.binary_search(hash).is_ok())
             };
-            kept(common(&mine.requests, &theirs.requests), &header.loose_requests)
-                && kept(common(&mine.traces, &theirs.traces), &header.split_traces)
+            kept(
+                common(&mine.requests, &theirs.requests),
+                &header.loose_requests,
+            ) && kept(common(&mine.traces, &theirs.traces), &header.split_traces)
         })
 }
 

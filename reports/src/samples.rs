@@ -19,7 +19,9 @@ use crate::table::Tables;
 const NANOS_PER_HOUR: i64 = 3_600_000_000_000;
 
 /// A latency series: a function's invocations, or the spans of one name inside a function.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct SeriesKey {
     /// Function name.
     pub function: String,

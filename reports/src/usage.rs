@@ -24,7 +24,9 @@ const NANOS_PER_HOUR: i64 = 3_600_000_000_000;
 const NANOS_PER_MS: f64 = 1e6;
 
 /// The fields that decide an invocation's cost.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct GroupKey {
     /// Month the invocations started in.
     pub month: Option<BillingMonth>,
@@ -84,7 +86,9 @@ impl GroupKey {
 }
 
 /// The fields that decide a downstream call's cost.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct CallKey {
     /// Service called.
     pub service: Service,

@@ -1,0 +1,240 @@
+//! Reports from kept rollups over a dataset whose traces and invocations cross midnight. The
+//! report read from the rollups equals the report built from the rows, for the whole dataset
+//! and for windows that cut a day, before and after more data arrives.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use serde_json::json;
+use spanbill_reports::PriceBook;
+use spanbill_reports::dataset::{Window, load_tables, load_unit_counts};
+use spanbill_reports::kept::load_rollup;
+use spanbill_reports::lambda::LambdaOptions;
+use spanbill_reports::report::{Format, ReportSettings, build_rollup, build_tables, render};
+
+/// 2026-11-01T00:00:00Z in ms.
+const DAY_TWO_MS: i64 = 1_793_491_200_000;
+
+fn spanbill() -> Command {
+    Command::cargo_bin("spanbill").unwrap()
+}
+
+fn ingest(data_dir: &Path, function: Option<&str>, file: &Path) {
+    let mut command = spanbill();
+    command.arg("ingest").arg("--data-dir").arg(data_dir);
+    if let Some(function) = function {
+        command.args(["--function", function]);
+    }
+    let output = command.arg(file).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// One run of a function in a trace: its request id, start in ms, and whether it failed or
+/// was triggered by a queue.
+struct Run<'a> {
+    trace: String,
+    function: &'a str,
+    request: String,
+    start_ms: i64,
+    error: bool,
+    from_queue: bool,
+}
+
+/// Runs of `count` traces around the midnight that starts `DAY_TWO_MS`, offset by
+/// `first`: orders before midnight whose payments loop through a queue past it, failed
+/// payments rerun after midnight, and REPORT lines a second later than their spans.
+fn runs(first: usize, count: usize) -> Vec<Run<'static>> {
+    let mut runs = Vec::new();
+    for trace in first..first + count {
+        let trace_id = format!("{:032x}", 0x5eed_0000 + trace);
+        let start = DAY_TWO_MS - 120_000 + (trace as i64 % 60) * 1_000;
+        let mut number = trace * 100;
+        let mut run = |function, offset_ms: i64, error, from_queue| {
+            number += 1;
+            runs.push(Run {
+                trace: trace_id.clone(),
+                function,
+                request: format!("4d3c2b1a-0000-4000-8000-{number:012}"),
+                start_ms: start + offset_ms,
+                error,
+                from_queue,
+            });
+        };
+        run("createOrder", 0, false, false);
+        let passes = if trace % 3 == 0 { 6 } else { 1 };
+        for pass in 0..passes {
+            run(
+                "handlePayment",
+                30_000 + pass * 25_000,
+                trace % 5 == 0 && pass == 0,
+                true,
+            );
+        }
+    }
+    runs
+}
+
+/// Writes the runs as OTLP/JSON spans and as CloudWatch Logs events per function.
+fn write_inputs(
+    dir: &Path,
+    name: &str,
+    runs: &[Run<'_>],
+) -> Vec<(Option<&'static str>, std::path::PathBuf)> {
+    let spans: Vec<serde_json::Value> = runs
+        .iter()
+        .enumerate()
+        .map(|(index, run)| {
+            let start_ns = run.start_ms as u64 * 1_000_000;
+            let mut attributes =
+                vec![json!({"key": "faas.invocation_id", "value": {"stringValue": run.request}})];
+            if run.from_queue {
+                attributes.push(json!({"key": "faas.trigger", "value": {"stringValue": "pubsub"}}));
+            }
+            json!({
+                "traceId": run.trace,
+                "spanId": format!("{:016x}", 0x1000 + index),
+                "name": run.function,
+                "kind": 2,
+                "startTimeUnixNano": start_ns.to_string(),
+                "endTimeUnixNano": (start_ns + 40_000_000).to_string(),
+                "attributes": attributes,
+                "status": {"code": if run.error { 2 } else { 1 }},
+                "resourceName": run.function,
+            })
+        })
+        .collect();
+    let mut resource_spans = Vec::new();
+    for function in ["createOrder", "handlePayment"] {
+        let spans: Vec<serde_json::Value> = spans
+            .iter()
+            .filter(|span| span["resourceName"] == function)
+            .map(|span| {
+                let mut span = span.clone();
+                span.as_object_mut().unwrap().remove("resourceName");
+                span
+            })
+            .collect();
+        resource_spans.push(json!({
+            "resource": {"attributes": [
+                {"key": "service.name", "value": {"stringValue": function}},
+                {"key": "faas.name", "value": {"stringValue": function}},
+            ]},
+            "scopeSpans": [{"scope": {"name": "orders"}, "spans": spans}],
+        }));
+    }
+    let traces = dir.join(format!("{name}-traces.json"));
+    std::fs::write(
+        &traces,
+        json!({"resourceSpans": resource_spans}).to_string(),
+    )
+    .unwrap();
+
+    let mut files = vec![(None, traces)];
+    for function in ["createOrder", "handlePayment"] {
+        let mut lines = String::new();
+        for run in runs.iter().filter(|run| run.function == function) {
+            // The platform logs a second after the span starts.
+            let at = run.start_ms + 1_000;
+            let request = &run.request;
+            let messages = [
+                format!("START RequestId: {request} Version: 1\n"),
+                format!("END RequestId: {request}\n"),
+                format!(
+                    "REPORT RequestId: {request}\tDuration: 40.00 ms\tBilled Duration: 40 ms\tMemory Size: 512 MB\tMax Memory Used: 90 MB\t\n"
+                ),
+            ];
+            for (offset, message) in messages.iter().enumerate() {
+                let event = json!({
+                    "timestamp": at + offset as i64 * 40,
+                    "ingestionTime": at + 500,
+                    "logStreamName": "2026/10/31/[1]0f6c2a9e51d34b7c8a1e2f3d4c5b6a79",
+                    "message": message,
+                });
+                lines.push_str(&event.to_string());
+                lines.push('\n');
+            }
+        }
+        let path = dir.join(format!("{name}-{function}.jsonl"));
+        std::fs::write(&path, lines).unwrap();
+        files.push((Some(function), path));
+    }
+    files
+}
+
+/// Renders the report of `data_dir` within `window` from kept rollups and from the rows.
+fn reports(data_dir: &Path, window: Window) -> (String, String) {
+    let book = PriceBook::built_in();
+    let mut settings = ReportSettings::default();
+    settings.spiral.min_invocations = 5;
+    let units = load_unit_counts(data_dir, window, None).unwrap();
+    let rollup = load_rollup(data_dir, window, 16).unwrap();
+    let from_rollups = build_rollup(&rollup, &units, None, &book, &settings);
+    let tables = load_tables(data_dir, window, units, &book, LambdaOptions::default()).unwrap();
+    let from_rows = build_tables(&tables, None, &book, &settings);
+    (
+        render(&from_rollups, Format::Json),
+        render(&from_rows, Format::Json),
+    )
+}
+
+#[test]
+fn rollups_match_rows_across_midnight() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    for (function, file) in write_inputs(dir.path(), "first", &runs(0, 60)) {
+        ingest(&data_dir, function, &file);
+    }
+    let days = std::fs::read_dir(data_dir.join("spans")).unwrap().count();
+    assert_eq!(days, 2, "the traces cross midnight");
+
+    let hour = 3_600_000_000_000_i64;
+    let midnight = DAY_TWO_MS * 1_000_000;
+    let windows = [
+        Window::default(),
+        // Cuts the second day, whose rest is built from rows.
+        Window {
+            start_ns: None,
+            end_ns: Some(midnight + hour),
+        },
+        // Only the second day.
+        Window {
+            start_ns: Some(midnight),
+            end_ns: None,
+        },
+    ];
+    for window in windows {
+        let (rollups, rows) = reports(&data_dir, window);
+        assert_eq!(rollups, rows, "{window:?}");
+    }
+    let (whole, _) = reports(&data_dir, Window::default());
+    assert!(whole.contains("\"recursive_loop\""), "{whole}");
+    assert!(whole.contains("\"retry_storm\""), "{whole}");
+    assert!(data_dir.join("rollups").is_dir());
+
+    // More traces arrive on both days: both rollups are built again.
+    for (function, file) in write_inputs(dir.path(), "second", &runs(60, 30)) {
+        ingest(&data_dir, function, &file);
+    }
+    for window in windows {
+        let (rollups, rows) = reports(&data_dir, window);
+        assert_eq!(rollups, rows, "{window:?}");
+    }
+    let (more, _) = reports(&data_dir, Window::default());
+    assert_ne!(more, whole);
+
+    // The command reads the same rollups.
+    let output = spanbill()
+        .args(["report", "--format", "json", "--data-dir"])
+        .arg(&data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
