@@ -47,11 +47,11 @@ struct Run<'a> {
 /// Runs of `count` traces around the midnight that starts `DAY_TWO_MS`, offset by
 /// `first`: orders before midnight whose payments loop through a queue past it, failed
 /// payments rerun after midnight, and REPORT lines a second later than their spans.
-fn runs(first: usize, count: usize) -> Vec<Run<'static>> {
+fn runs(first: usize, count: usize, days_later: i64) -> Vec<Run<'static>> {
     let mut runs = Vec::new();
     for trace in first..first + count {
         let trace_id = format!("{:032x}", 0x5eed_0000 + trace);
-        let start = DAY_TWO_MS - 120_000 + (trace as i64 % 60) * 1_000;
+        let start = DAY_TWO_MS + days_later * 86_400_000 - 120_000 + (trace as i64 % 60) * 1_000;
         let mut number = trace * 100;
         let mut run = |function, offset_ms: i64, error, from_queue| {
             number += 1;
@@ -83,6 +83,7 @@ fn write_inputs(
     dir: &Path,
     name: &str,
     runs: &[Run<'_>],
+    billed_ms: u32,
 ) -> Vec<(Option<&'static str>, std::path::PathBuf)> {
     let spans: Vec<serde_json::Value> = runs
         .iter()
@@ -144,7 +145,7 @@ fn write_inputs(
                 format!("START RequestId: {request} Version: 1\n"),
                 format!("END RequestId: {request}\n"),
                 format!(
-                    "REPORT RequestId: {request}\tDuration: 40.00 ms\tBilled Duration: 40 ms\tMemory Size: 512 MB\tMax Memory Used: 90 MB\t\n"
+                    "REPORT RequestId: {request}\tDuration: 40.00 ms\tBilled Duration: {billed_ms} ms\tMemory Size: 512 MB\tMax Memory Used: 90 MB\t\n"
                 ),
             ];
             for (offset, message) in messages.iter().enumerate() {
@@ -185,7 +186,7 @@ fn reports(data_dir: &Path, window: Window) -> (String, String) {
 fn rollups_match_rows_across_midnight() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    for (function, file) in write_inputs(dir.path(), "first", &runs(0, 60)) {
+    for (function, file) in write_inputs(dir.path(), "first", &runs(0, 60, 0), 40) {
         ingest(&data_dir, function, &file);
     }
     let days = std::fs::read_dir(data_dir.join("spans")).unwrap().count();
@@ -216,7 +217,7 @@ fn rollups_match_rows_across_midnight() {
     assert!(data_dir.join("rollups").is_dir());
 
     // More traces arrive on both days: both rollups are built again.
-    for (function, file) in write_inputs(dir.path(), "second", &runs(60, 30)) {
+    for (function, file) in write_inputs(dir.path(), "second", &runs(60, 30, 0), 40) {
         ingest(&data_dir, function, &file);
     }
     for window in windows {
@@ -225,6 +226,22 @@ fn rollups_match_rows_across_midnight() {
     }
     let (more, _) = reports(&data_dir, Window::default());
     assert_ne!(more, whole);
+
+    // A week later: the timeline turns daily and the halves of the period meet on a day
+    // between, so hourly counts are read for that day only. Invocations there bill longer,
+    // so cost per invocation rises across the halves.
+    for (name, runs) in [("later", runs(90, 40, 7)), ("middle", runs(130, 40, 3))] {
+        for (function, file) in write_inputs(dir.path(), name, &runs, 400) {
+            ingest(&data_dir, function, &file);
+        }
+    }
+    for window in windows {
+        let (rollups, rows) = reports(&data_dir, window);
+        assert_eq!(rollups, rows, "{window:?}");
+    }
+    let (later, _) = reports(&data_dir, Window::default());
+    assert!(later.contains("\"bucket_seconds\": 86400"), "{later}");
+    assert!(later.contains("\"cost_per_invocation_rising\""), "{later}");
 
     // The command reads the same rollups.
     let output = spanbill()

@@ -22,9 +22,11 @@ use crate::dataset::{DatasetError, Window, read_day};
 use crate::lambda::LambdaOptions;
 use crate::rollup::Rollup;
 use crate::table::Shared;
+use crate::usage::{HourEntry, Usage};
 
-/// Version of the file layout; files of another version are built again.
-const FORMAT: u32 = 1;
+/// Version of the file layout; files of another version are built again. Any change to a
+/// kept type changes it, because the encoding does not name fields.
+const FORMAT: u32 = 2;
 
 /// The Parquet parts of a day: path under the data directory, size in bytes and
 /// modification time in ns since the Unix epoch.
@@ -118,21 +120,22 @@ pub fn load_rollup(
     let wanted = days.iter().copied();
 
     // Days whose kept rollup is valid, and the work the others need.
-    let mut rollups = Vec::new();
+    let mut rollups: Vec<DayRollup> = Vec::new();
     let mut pending = Vec::new();
     for day in wanted {
         if !window.covers_day(day) {
             pending.push((day, None));
             continue;
         }
-        let kept = read_rollup(data_dir, day).filter(|(header, _)| {
+        let kept = crate::timed("reading a day's rollup", || read_rollup(data_dir, day));
+        let kept = kept.filter(|(header, _)| {
             header.format == FORMAT
                 && header.stamp == stamps[&day]
                 && header.ids_per_shape >= ids_per_shape
         });
         match kept {
             Some((header, rollup)) if others_checked(&header, day, &digests) => {
-                rollups.push(rollup);
+                rollups.push(DayRollup::kept(day, rollup));
             }
             kept => pending.push((day, Some(kept))),
         }
@@ -148,11 +151,11 @@ pub fn load_rollup(
             {
                 header.checked.extend(others(day, &digests));
                 write_rollup(data_dir, day, &header, &rollup);
-                rollups.push(rollup);
+                rollups.push(DayRollup::kept(day, rollup));
                 continue;
             }
             let day_window = if whole { Window::default() } else { window };
-            let (header, rollup) = crate::timed("building a day's rollup", || {
+            let (header, mut rollup) = crate::timed("building a day's rollup", || {
                 build(
                     data_dir,
                     day,
@@ -162,21 +165,91 @@ pub fn load_rollup(
                     ids_per_shape,
                 )
             })?;
+            let hours = std::mem::take(&mut rollup.usage.hours);
             if whole {
                 let header = Header {
                     stamp: stamps[&day].clone(),
                     checked: others(day, &digests),
                     ..header
                 };
+                write_hours(data_dir, day, &header.stamp, &hours);
                 write_rollup(data_dir, day, &header, &rollup);
             }
-            rollups.push(rollup);
+            rollups.push(DayRollup {
+                day,
+                rollup,
+                hours: Some(hours),
+            });
         }
     }
 
+    attach_hours(data_dir, &mut rollups, &stamps)?;
     Ok(crate::timed("merging rollups", || {
-        Rollup::merge_all(rollups)
+        Rollup::merge_all(rollups.into_iter().map(|day| day.rollup).collect())
     }))
+}
+
+/// Gives the rollups of the days whose hourly counts the report reads those counts: every
+/// day when the timeline is hourly, else the day in which the period's halves meet.
+fn attach_hours(
+    data_dir: &Path,
+    rollups: &mut [DayRollup],
+    stamps: &BTreeMap<Date, Stamp>,
+) -> Result<(), DatasetError> {
+    let period = rollups
+        .iter()
+        .filter_map(|day| day.rollup.samples.period())
+        .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
+    let Some((first, last)) = period else {
+        return Ok(());
+    };
+    let seconds = |nanos: i64| nanos.div_euclid(1_000_000_000);
+    let every_day = crate::report::hourly((seconds(first), seconds(last)));
+    let middle = first + (last - first) / 2;
+    let middle = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(middle))
+        .ok()
+        .map(time::OffsetDateTime::date);
+    for day in rollups {
+        let hours = day.hours.take();
+        if !(every_day || Some(day.day) == middle) {
+            continue;
+        }
+        day.rollup.usage.hours = match hours {
+            Some(hours) => hours,
+            None => day_hours(data_dir, day.day, &stamps[&day.day])?,
+        };
+    }
+    Ok(())
+}
+
+/// A day's rollup, with its hourly counts when they were built in this run.
+struct DayRollup {
+    day: Date,
+    rollup: Rollup,
+    hours: Option<Vec<HourEntry>>,
+}
+
+impl DayRollup {
+    fn kept(day: Date, rollup: Rollup) -> Self {
+        Self {
+            day,
+            rollup,
+            hours: None,
+        }
+    }
+}
+
+/// Returns a day's hourly counts: the kept ones, else those of its rows, which are then
+/// kept.
+fn day_hours(data_dir: &Path, day: Date, stamp: &Stamp) -> Result<Vec<HourEntry>, DatasetError> {
+    if let Some(hours) = read_hours(data_dir, day, stamp) {
+        return Ok(hours);
+    }
+    let tables = read_day(data_dir, day, Window::default())?
+        .finish(&PriceBook::built_in(), LambdaOptions::default());
+    let hours = Usage::of(&tables).hours;
+    write_hours(data_dir, day, stamp, &hours);
+    Ok(hours)
 }
 
 /// Returns the digest of every day but `day`.
@@ -364,12 +437,26 @@ fn read_rollup(data_dir: &Path, day: Date) -> Option<(Header, Rollup)> {
     Some((header, rollup))
 }
 
-/// Keeps a day's rollup. A failure is logged: the report goes on and the next one builds
-/// the rollup again.
+/// Keeps a day's rollup, without its hourly counts. A failure is logged: the report goes
+/// on and the next one builds the rollup again.
 fn write_rollup(data_dir: &Path, day: Date, header: &Header, rollup: &Rollup) {
     let mut bytes = encode(header);
     bytes.extend(encode(rollup));
     write_file(&day_dir(data_dir, day).join("rollup.bin"), &bytes);
+}
+
+/// Keeps a day's hourly counts, with the digest of the parts they come from.
+fn write_hours(data_dir: &Path, day: Date, stamp: &Stamp, hours: &[HourEntry]) {
+    let path = day_dir(data_dir, day).join("hours.bin");
+    write_file(&path, &encode(&(stamp.digest(), hours)));
+}
+
+/// Reads a day's kept hourly counts, or `None` when they are missing or not those of
+/// `stamp`.
+fn read_hours(data_dir: &Path, day: Date, stamp: &Stamp) -> Option<Vec<HourEntry>> {
+    let bytes = std::fs::read(day_dir(data_dir, day).join("hours.bin")).ok()?;
+    let ((digest, hours), _) = decode::<(u64, Vec<HourEntry>)>(&bytes)?;
+    (digest == stamp.digest()).then_some(hours)
 }
 
 /// Writes `bytes` to `path` through a temporary file, so a reader never sees half a file.

@@ -42,11 +42,32 @@ impl Rollup {
     /// Merges the rollups of several sets of rows.
     #[must_use]
     pub fn merge_all(rollups: Vec<Self>) -> Self {
-        let mut merged = Self::default();
+        let mut samples = Vec::with_capacity(rollups.len());
+        let mut usages = Vec::with_capacity(rollups.len());
+        let mut traces = Vec::with_capacity(rollups.len());
         for rollup in rollups {
-            merged.merge(rollup);
+            samples.push(rollup.samples);
+            usages.push(rollup.usage);
+            traces.push(rollup.traces);
         }
-        merged
+        let (usage, renumberings) = crate::timed("merging usage", || Usage::merge_all(usages));
+        let samples = crate::timed("merging samples", || Samples::merge_all(samples));
+        let traces = crate::timed("merging traces", || {
+            TraceRollup::merge_all(traces.into_iter().zip(&renumberings).collect())
+        });
+        tracing::debug!(
+            usage_entries = usage.entries.len(),
+            usage_groups = usage.groups.len(),
+            series = samples.series.len(),
+            trace_shapes = traces.shapes.len(),
+            split_traces = traces.split.len(),
+            "merged rollups"
+        );
+        Self {
+            samples,
+            usage,
+            traces,
+        }
     }
 
     /// Adds the rows of `other`.

@@ -136,6 +136,32 @@ impl Samples {
         samples
     }
 
+    /// Merges the samples of several sets of rows.
+    #[must_use]
+    pub fn merge_all(all: Vec<Self>) -> Self {
+        let mut series: BTreeMap<SeriesKey, Vec<Cell>> = BTreeMap::new();
+        for samples in all {
+            for (key, cells) in samples.series {
+                series.entry(key).or_default().extend(cells);
+            }
+        }
+        for cells in series.values_mut() {
+            cells.sort_by(|a, b| (a.hour, &a.version).cmp(&(b.hour, &b.version)));
+            let mut merged: Vec<Cell> = Vec::with_capacity(cells.len());
+            for cell in cells.drain(..) {
+                match merged.last_mut() {
+                    Some(last) if (last.hour, &last.version) == (cell.hour, &cell.version) => {
+                        let kept = std::mem::replace(last, cell);
+                        *last = merge_cells(kept, last);
+                    }
+                    _ => merged.push(cell),
+                }
+            }
+            *cells = merged;
+        }
+        Self { series }
+    }
+
     /// Adds the cells of `other`. Cells of the same series, version and hour become one.
     pub fn merge(&mut self, other: Self) {
         for (key, cells) in other.series {

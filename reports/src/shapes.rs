@@ -289,23 +289,35 @@ impl TraceRollup {
     /// Adds the traces of `other`, whose usage groups and calls were renumbered into the
     /// merged usage with `theirs`; this rollup's with `mine`.
     pub fn merge(&mut self, other: Self, mine: &Renumbering, theirs: &Renumbering) {
-        self.renumber(mine);
-        let mut other = other;
-        other.renumber(theirs);
+        let this = std::mem::take(self);
+        *self = Self::merge_all(vec![(this, mine), (other, theirs)]);
+    }
 
-        let functions = append_names(&mut self.functions, &other.functions);
-        other.map_functions(&functions);
-        // Zero stands for a rollup with no traces yet, such as the default one.
-        self.ids_per_shape = match (self.ids_per_shape, other.ids_per_shape) {
-            (0, theirs) => theirs,
-            (mine, 0) => mine,
-            (mine, theirs) => mine.min(theirs),
-        };
-        self.shapes.extend(other.shapes);
-        self.split.extend(other.split);
-        self.loose.extend(other.loose);
-        self.whole.merge(other.whole);
-        self.normalize();
+    /// Merges the traces of several sets of rows, each with the renumbering of its usage
+    /// groups and calls into the merged usage.
+    #[must_use]
+    pub fn merge_all(all: Vec<(Self, &Renumbering)>) -> Self {
+        let mut merged = Self::default();
+        for (mut rollup, renumbering) in all {
+            if rollup.functions.is_empty() && rollup.shapes.is_empty() {
+                continue;
+            }
+            rollup.renumber(renumbering);
+            let functions = append_names(&mut merged.functions, &rollup.functions);
+            rollup.map_functions(&functions);
+            // Zero stands for a rollup with no traces yet, such as the default one.
+            merged.ids_per_shape = match (merged.ids_per_shape, rollup.ids_per_shape) {
+                (0, theirs) => theirs,
+                (mine, 0) => mine,
+                (mine, theirs) => mine.min(theirs),
+            };
+            merged.shapes.extend(rollup.shapes);
+            merged.split.extend(rollup.split);
+            merged.loose.extend(rollup.loose);
+            merged.whole.merge(rollup.whole);
+        }
+        merged.normalize();
+        merged
     }
 
     /// Gives usage groups and calls their new indexes.

@@ -1,5 +1,5 @@
-//! Invocation counts that merge: how many invocations of each function ran in each hour, in
-//! each usage group, with each outcome.
+//! Invocation counts that merge: how many invocations of each function ran on each day, in
+//! each usage group, with each outcome, and in each hour.
 //!
 //! A usage group is a set of invocations that cost the same: the same month, region,
 //! architecture, memory size, billed duration and billing flags. Every cost figure of a
@@ -21,6 +21,7 @@ use crate::pricing::PriceBook;
 use crate::table::{Tables, times};
 
 const NANOS_PER_HOUR: i64 = 3_600_000_000_000;
+const HOURS_PER_DAY: i64 = 24;
 const NANOS_PER_MS: f64 = 1e6;
 
 /// The fields that decide an invocation's cost.
@@ -131,13 +132,27 @@ pub struct Renumbering {
     pub calls: Vec<u32>,
 }
 
-/// Invocations of one function in one hour and usage group, with one outcome.
+/// Invocations of one function in one hour and usage group. A report reads them only for
+/// hourly timelines and for the day in which a period's halves meet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HourEntry {
+    /// Function, by index in [`Usage::functions`].
+    pub function: u32,
+    /// Hours since the Unix epoch.
+    pub hour: i64,
+    /// Usage group, by index in [`Usage::groups`].
+    pub group: u32,
+    /// Number of invocations.
+    pub invocations: u64,
+}
+
+/// Invocations of one function on one day and usage group, with one outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
     /// Function, by index in [`Usage::functions`].
     pub function: u32,
-    /// Hour of the starts, in hours since the Unix epoch, or `None` without a start.
-    pub hour: Option<i64>,
+    /// Day of the starts, in days since the Unix epoch, or `None` without a start.
+    pub day: Option<i64>,
     /// Usage group, by index in [`Usage::groups`].
     pub group: u32,
     /// Outcome.
@@ -157,7 +172,7 @@ pub struct Entry {
     pub max_memory_used_mb: u32,
 }
 
-/// The fields that tell entries apart: function, hour, group, status, cold start and
+/// The fields that tell entries apart: function, day, group, status, cold start and
 /// whether INIT is billed.
 type EntryKey = (u32, Option<i64>, u32, Status, bool, bool);
 
@@ -166,7 +181,7 @@ impl Entry {
     fn key(&self) -> EntryKey {
         (
             self.function,
-            self.hour,
+            self.day,
             self.group,
             self.status,
             self.cold_start,
@@ -182,7 +197,8 @@ impl Entry {
     }
 }
 
-/// Invocation counts per function, hour, usage group and outcome, and calls per kind.
+/// Invocation counts per function, day, usage group and outcome, per function, hour and
+/// usage group, and calls per kind.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Usage {
     /// Function names, in order.
@@ -191,6 +207,9 @@ pub struct Usage {
     pub groups: Vec<GroupKey>,
     /// Entries in order of their key, one per key.
     pub entries: Vec<Entry>,
+    /// Hourly counts in order of function, hour and group, one per key. Kept rollups load
+    /// them only for the days a report needs.
+    pub hours: Vec<HourEntry>,
     /// Distinct downstream calls, in order, each with the spans that record it.
     pub calls: Vec<(CallKey, u64)>,
 }
@@ -207,11 +226,16 @@ impl Usage {
     #[must_use]
     pub fn of_tables(tables: &Tables) -> (Self, Renumbering) {
         let mut entries: foldhash::HashMap<EntryKey, Entry> = foldhash::HashMap::default();
+        let mut hours: foldhash::HashMap<(u32, i64, u32), u64> = foldhash::HashMap::default();
         for row in &tables.invocations {
             let hour = row.start_ns.map(|start| start.div_euclid(NANOS_PER_HOUR));
+            if let Some(hour) = hour {
+                *hours.entry((row.function, hour, row.cost)).or_default() += 1;
+            }
+            let day = hour.map(|hour| hour.div_euclid(HOURS_PER_DAY));
             let key = (
                 row.function,
-                hour,
+                day,
                 row.cost,
                 row.status,
                 row.cold_start,
@@ -219,7 +243,7 @@ impl Usage {
             );
             let entry = entries.entry(key).or_insert(Entry {
                 function: row.function,
-                hour,
+                day,
                 group: row.cost,
                 status: row.status,
                 cold_start: row.cold_start,
@@ -254,6 +278,15 @@ impl Usage {
             functions,
             groups,
             entries: entries.into_values().collect(),
+            hours: hours
+                .into_iter()
+                .map(|((function, hour, group), invocations)| HourEntry {
+                    function,
+                    hour,
+                    group,
+                    invocations,
+                })
+                .collect(),
             calls,
         };
         let renumbering = usage.normalize();
@@ -263,46 +296,76 @@ impl Usage {
     /// Adds the counts of `other`. Returns the new index of each usage group and call of
     /// `self`, then of `other`.
     pub fn merge(&mut self, other: Self) -> (Renumbering, Renumbering) {
-        let (mine_groups, mine_calls) = (self.groups.len(), self.calls.len());
-        let functions = append(&mut self.functions, other.functions);
-        let groups = append(&mut self.groups, other.groups);
-        self.entries
-            .extend(other.entries.into_iter().map(|entry| Entry {
-                function: functions[entry.function as usize],
-                group: groups[entry.group as usize],
-                ..entry
-            }));
-        let mut call_ids: foldhash::HashMap<CallKey, u32> = self
-            .calls
-            .iter()
-            .enumerate()
-            .map(|(at, (key, _))| (key.clone(), at as u32))
-            .collect();
-        let mut calls = Vec::with_capacity(other.calls.len());
-        for (key, spans) in other.calls {
-            let id = *call_ids.entry(key.clone()).or_insert_with(|| {
-                self.calls.push((key, 0));
-                (self.calls.len() - 1) as u32
-            });
-            self.calls[id as usize].1 += spans;
-            calls.push(id);
-        }
-        let combined = self.normalize();
-        let mine = Renumbering {
-            groups: combined.groups[..mine_groups].to_vec(),
-            calls: combined.calls[..mine_calls].to_vec(),
-        };
-        let theirs = Renumbering {
-            groups: groups
-                .iter()
-                .map(|&id| combined.groups[id as usize])
-                .collect(),
-            calls: calls
-                .iter()
-                .map(|&id| combined.calls[id as usize])
-                .collect(),
-        };
+        let mine = std::mem::take(self);
+        let (merged, mut renumberings) = Self::merge_all(vec![mine, other]);
+        *self = merged;
+        let theirs = renumberings.pop().unwrap_or_default();
+        let mine = renumberings.pop().unwrap_or_default();
         (mine, theirs)
+    }
+
+    /// Merges the counts of several sets of rows. Returns the merged counts with the new
+    /// index of each usage group and call of each set.
+    #[must_use]
+    pub fn merge_all(all: Vec<Self>) -> (Self, Vec<Renumbering>) {
+        let mut merged = Self::default();
+        let mut function_ids: foldhash::HashMap<String, u32> = foldhash::HashMap::default();
+        let mut group_ids: foldhash::HashMap<GroupKey, u32> = foldhash::HashMap::default();
+        let mut call_ids: foldhash::HashMap<CallKey, u32> = foldhash::HashMap::default();
+        let mut appended = Vec::with_capacity(all.len());
+        for usage in all {
+            let functions: Vec<u32> = usage
+                .functions
+                .into_iter()
+                .map(|name| id_of(&mut function_ids, &mut merged.functions, name))
+                .collect();
+            let groups: Vec<u32> = usage
+                .groups
+                .into_iter()
+                .map(|key| id_of(&mut group_ids, &mut merged.groups, key))
+                .collect();
+            merged
+                .entries
+                .extend(usage.entries.into_iter().map(|entry| Entry {
+                    function: functions[entry.function as usize],
+                    group: groups[entry.group as usize],
+                    ..entry
+                }));
+            merged
+                .hours
+                .extend(usage.hours.into_iter().map(|entry| HourEntry {
+                    function: functions[entry.function as usize],
+                    group: groups[entry.group as usize],
+                    ..entry
+                }));
+            let mut calls = Vec::with_capacity(usage.calls.len());
+            for (key, spans) in usage.calls {
+                let id = *call_ids.entry(key.clone()).or_insert_with(|| {
+                    merged.calls.push((key, 0));
+                    (merged.calls.len() - 1) as u32
+                });
+                merged.calls[id as usize].1 += spans;
+                calls.push(id);
+            }
+            appended.push(Renumbering { groups, calls });
+        }
+        let combined = merged.normalize();
+        let renumberings = appended
+            .into_iter()
+            .map(|ids| Renumbering {
+                groups: ids
+                    .groups
+                    .iter()
+                    .map(|&id| combined.groups[id as usize])
+                    .collect(),
+                calls: ids
+                    .calls
+                    .iter()
+                    .map(|&id| combined.calls[id as usize])
+                    .collect(),
+            })
+            .collect();
+        (merged, renumberings)
     }
 
     /// Puts functions, groups and calls in order, drops functions and groups without
@@ -321,6 +384,20 @@ impl Usage {
             entry.function = function_ids[entry.function as usize];
             entry.group = group_ids[entry.group as usize];
         }
+        for entry in &mut self.hours {
+            entry.function = function_ids[entry.function as usize];
+            entry.group = group_ids[entry.group as usize];
+        }
+        self.hours
+            .sort_unstable_by_key(|entry| (entry.function, entry.hour, entry.group));
+        self.hours.dedup_by(|next, kept| {
+            let equal =
+                (next.function, next.hour, next.group) == (kept.function, kept.hour, kept.group);
+            if equal {
+                kept.invocations += next.invocations;
+            }
+            equal
+        });
         self.entries.sort_unstable_by_key(Entry::key);
         self.entries.dedup_by(|next, kept| {
             let equal = next.key() == kept.key();
@@ -374,6 +451,13 @@ impl Usage {
         counts
     }
 
+    /// Returns the hourly counts of each function, by function index.
+    pub fn hours_by_function(&self) -> impl Iterator<Item = (&str, &[HourEntry])> {
+        self.hours
+            .chunk_by(|a, b| a.function == b.function)
+            .map(|hours| (self.functions[hours[0].function as usize].as_str(), hours))
+    }
+
     /// Returns the entries of each function, by function index.
     pub fn by_function(&self) -> impl Iterator<Item = (&str, &[Entry])> {
         self.entries
@@ -387,22 +471,20 @@ impl Usage {
     }
 }
 
-/// Adds the values of `more` that `values` lacks at its end, and returns the index in
-/// `values` of each value of `more`.
-fn append<T: Clone + Eq + std::hash::Hash>(values: &mut Vec<T>, more: Vec<T>) -> Vec<u32> {
-    let mut ids: foldhash::HashMap<T, u32> = values
-        .iter()
-        .enumerate()
-        .map(|(at, value)| (value.clone(), at as u32))
-        .collect();
-    more.into_iter()
-        .map(|value| {
-            *ids.entry(value.clone()).or_insert_with(|| {
-                values.push(value);
-                (values.len() - 1) as u32
-            })
-        })
-        .collect()
+/// Returns the index of `value` in `values`, which `ids` indexes, adding it at the end when
+/// it is missing.
+fn id_of<T: Clone + Eq + std::hash::Hash>(
+    ids: &mut foldhash::HashMap<T, u32>,
+    values: &mut Vec<T>,
+    value: T,
+) -> u32 {
+    if let Some(&id) = ids.get(&value) {
+        return id;
+    }
+    values.push(value.clone());
+    let id = (values.len() - 1) as u32;
+    ids.insert(value, id);
+    id
 }
 
 /// Sorts `values`, drops those not `used`, and returns the new index of each old one.
@@ -428,11 +510,7 @@ pub struct Counts(Vec<u64>);
 impl Counts {
     /// Adds the invocations of `entry`.
     pub fn add(&mut self, entry: &Entry) {
-        let group = entry.group as usize;
-        if group >= self.0.len() {
-            self.0.resize(group + 1, 0);
-        }
-        self.0[group] += entry.invocations;
+        self.add_group(entry.group, entry.invocations);
     }
 
     /// Adds `count` invocations of the usage group `group`.

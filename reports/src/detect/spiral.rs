@@ -16,6 +16,8 @@
 //!   those reruns cost;
 //! - [`budget`]: a monthly projection above a budget.
 
+use std::collections::BTreeMap;
+
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive as _;
 use spanbill_collector::Status;
@@ -117,6 +119,7 @@ impl Default for SpiralSettings {
 }
 
 const NANOS_PER_HOUR: i64 = 3_600_000_000_000;
+const HOURS_PER_DAY: i64 = 24;
 
 /// Returns whether the hour `hour` (hours since the Unix epoch) is in the second half of
 /// `period` (first and last start, in ns): whether it starts after the period's middle.
@@ -125,6 +128,37 @@ fn in_second_half(hour: i64, period: (i64, i64)) -> bool {
     let (first, last) = (i128::from(period.0), i128::from(period.1));
     let middle = first + (last - first) / 2;
     i128::from(hour) * i128::from(NANOS_PER_HOUR) > middle
+}
+
+/// Calls `add` with the function, half of `period` (0 or 1), usage group and invocations of
+/// each count of `priced`. Whole days go by their daily counts, and the day in which the
+/// halves meet by its hourly counts.
+fn for_each_half<'a>(
+    priced: &PricedUsage<'a>,
+    period: (i64, i64),
+    mut add: impl FnMut(&'a str, usize, u32, u64),
+) {
+    // Half of each day: 0 or 1 when all its hours are in one half, else `None`.
+    let day_half = |day: i64| {
+        let first = in_second_half(day * HOURS_PER_DAY, period);
+        let last = in_second_half(day * HOURS_PER_DAY + HOURS_PER_DAY - 1, period);
+        (first == last).then_some(usize::from(first))
+    };
+    for (function, entries) in priced.usage.by_function() {
+        for entry in entries {
+            if let Some(half) = entry.day.and_then(day_half) {
+                add(function, half, entry.group, entry.invocations);
+            }
+        }
+    }
+    for (function, hours) in priced.usage.hours_by_function() {
+        for entry in hours {
+            if day_half(entry.hour.div_euclid(HOURS_PER_DAY)).is_none() {
+                let half = usize::from(in_second_half(entry.hour, period));
+                add(function, half, entry.group, entry.invocations);
+            }
+        }
+    }
 }
 
 /// Per function, in name order: a value from `fold` over the function's usage entries.
@@ -326,13 +360,13 @@ pub fn cost_per_invocation_trend(
     };
 
     // Per function: (count, cost) in the first half and in the second.
-    per_function(priced, |halves: &mut [(usize, Counts); 2], usage| {
-        if let Some(hour) = usage.hour {
-            let entry = &mut halves[usize::from(in_second_half(hour, period))];
-            entry.0 += usage.invocations as usize;
-            entry.1.add(usage);
-        }
-    })
+    let mut functions: BTreeMap<&str, [(usize, Counts); 2]> = BTreeMap::new();
+    for_each_half(priced, period, |function, half, group, invocations| {
+        let entry = &mut functions.entry(function).or_default()[half];
+        entry.0 += invocations as usize;
+        entry.1.add_group(group, invocations);
+    });
+    functions
     .into_iter()
     .filter(|(_, halves)| halves.iter().any(|(count, _)| *count > 0))
         .filter_map(|(function, [(before_count, before), (after_count, after)])| {
@@ -387,11 +421,9 @@ pub fn cost_per_unit_trend(
     let period = period?;
 
     let mut halves = [Counts::default(), Counts::default()];
-    for usage in &priced.usage.entries {
-        if let Some(hour) = usage.hour {
-            halves[usize::from(in_second_half(hour, period))].add(usage);
-        }
-    }
+    for_each_half(priced, period, |_, half, group, invocations| {
+        halves[half].add_group(group, invocations);
+    });
     let spend = halves.map(|half| priced.sum(&half, |cost| cost.total));
     let mut counted = [0.0_f64; 2];
     for count in units.iter().filter(|count| count.name == kpi) {

@@ -19,7 +19,7 @@ use spanbill_collector::{Invocation, Status};
 
 pub use config::{ConfigError, ReportConfig};
 pub use render::{Format, render};
-pub use timeline::{Bucket, Timeline};
+pub use timeline::{Bucket, Timeline, hourly};
 
 use crate::aggregate::{self, GroupCost, UnitCost};
 use crate::cost::Basis;

@@ -37,6 +37,13 @@ const NANOS_PER_SECOND: i64 = 1_000_000_000;
 /// gives about 30 points per line and four days about 100.
 const MAX_HOURLY_WINDOW: i64 = 4 * DAY;
 
+/// Returns whether the timeline of invocations that start from `first` to `last` (seconds
+/// since the Unix epoch) has hourly buckets.
+#[must_use]
+pub fn hourly((first, last): (i64, i64)) -> bool {
+    last - first <= MAX_HOURLY_WINDOW
+}
+
 /// Builds the timeline of the invocations of `priced`, with their latency `samples`.
 #[must_use]
 pub(super) fn timeline(priced: &PricedUsage<'_>, samples: &Samples) -> Timeline {
@@ -46,19 +53,30 @@ pub(super) fn timeline(priced: &PricedUsage<'_>, samples: &Samples) -> Timeline 
             last.div_euclid(NANOS_PER_SECOND),
         )
     });
-    let span = last - first;
-    let bucket_seconds = if span <= MAX_HOURLY_WINDOW { HOUR } else { DAY };
+    let bucket_seconds = if hourly((first, last)) { HOUR } else { DAY };
     let bucket_of = |seconds: i64| seconds.div_euclid(bucket_seconds) * bucket_seconds;
 
-    // Invocations per usage group, per function and bucket start.
+    // Invocations per usage group, per function and bucket start: from hourly counts for
+    // hourly buckets, else from daily ones.
     let mut costs: BTreeMap<(&str, i64), Counts> = BTreeMap::new();
-    for (function, entries) in priced.usage.by_function() {
-        for entry in entries {
-            if let Some(hour) = entry.hour {
+    if bucket_seconds == HOUR {
+        for (function, hours) in priced.usage.hours_by_function() {
+            for entry in hours {
                 costs
-                    .entry((function, bucket_of(hour * HOUR)))
+                    .entry((function, bucket_of(entry.hour * HOUR)))
                     .or_default()
-                    .add(entry);
+                    .add_group(entry.group, entry.invocations);
+            }
+        }
+    } else {
+        for (function, entries) in priced.usage.by_function() {
+            for entry in entries {
+                if let Some(day) = entry.day {
+                    costs
+                        .entry((function, bucket_of(day * DAY)))
+                        .or_default()
+                        .add(entry);
+                }
             }
         }
     }
