@@ -243,6 +243,24 @@ fn rollups_match_rows_across_midnight() {
     assert!(later.contains("\"bucket_seconds\": 86400"), "{later}");
     assert!(later.contains("\"cost_per_invocation_rising\""), "{later}");
 
+    // Damaged or foreign files are built again: a flipped byte, a cut file, and text.
+    let days: Vec<_> = std::fs::read_dir(data_dir.join("rollups"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    let mut rollup = std::fs::read(days[0].join("rollup.bin")).unwrap();
+    let middle = rollup.len() / 2;
+    rollup[middle] ^= 0x40;
+    std::fs::write(days[0].join("rollup.bin"), rollup).unwrap();
+    let keys = std::fs::read(days[1].join("keys.bin")).unwrap();
+    std::fs::write(days[1].join("keys.bin"), &keys[..keys.len() / 3]).unwrap();
+    std::fs::write(days[1].join("rollup.bin"), "not a rollup").unwrap();
+    std::fs::write(days[2].join("hours.bin"), [0xff_u8; 64]).unwrap();
+    for window in windows {
+        let (rollups, rows) = reports(&data_dir, window);
+        assert_eq!(rollups, rows, "{window:?}");
+    }
+
     // The command reads the same rollups.
     let output = spanbill()
         .args(["report", "--format", "json", "--data-dir"])

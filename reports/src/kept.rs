@@ -26,7 +26,7 @@ use crate::usage::{HourEntry, Usage};
 
 /// Version of the file layout; files of another version are built again. Any change to a
 /// kept type changes it, because the encoding does not name fields.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 /// The Parquet parts of a day: path under the data directory, size in bytes and
 /// modification time in ns since the Unix epoch.
@@ -368,8 +368,7 @@ fn all_keys(
     let mut all = BTreeMap::new();
     for (&day, stamp) in stamps {
         let path = day_dir(data_dir, day).join("keys.bin");
-        let kept = std::fs::read(&path)
-            .ok()
+        let kept = read_file(&path)
             .and_then(|bytes| decode::<Keys>(&bytes).map(|(keys, _)| keys))
             .filter(|keys| keys.format == FORMAT && keys.stamp == *stamp);
         if let Some(keys) = kept {
@@ -428,7 +427,7 @@ fn day_dir(data_dir: &Path, day: Date) -> PathBuf {
 
 /// Reads a day's kept rollup, or `None` when it is missing or unreadable.
 fn read_rollup(data_dir: &Path, day: Date) -> Option<(Header, Rollup)> {
-    let bytes = std::fs::read(day_dir(data_dir, day).join("rollup.bin")).ok()?;
+    let bytes = read_file(&day_dir(data_dir, day).join("rollup.bin"))?;
     let (header, read) = decode::<Header>(&bytes)?;
     if header.format != FORMAT {
         return None;
@@ -454,18 +453,57 @@ fn write_hours(data_dir: &Path, day: Date, stamp: &Stamp, hours: &[HourEntry]) {
 /// Reads a day's kept hourly counts, or `None` when they are missing or not those of
 /// `stamp`.
 fn read_hours(data_dir: &Path, day: Date, stamp: &Stamp) -> Option<Vec<HourEntry>> {
-    let bytes = std::fs::read(day_dir(data_dir, day).join("hours.bin")).ok()?;
+    let bytes = read_file(&day_dir(data_dir, day).join("hours.bin"))?;
     let ((digest, hours), _) = decode::<(u64, Vec<HourEntry>)>(&bytes)?;
     (digest == stamp.digest()).then_some(hours)
 }
 
-/// Writes `bytes` to `path` through a temporary file, so a reader never sees half a file.
+/// First bytes of every kept file.
+const MAGIC: &[u8; 4] = b"SBRU";
+
+/// Bytes before the encoded value: the magic bytes, the format version, the value's length
+/// and its CRC-32.
+const FRAME_BYTES: usize = 4 + 4 + 8 + 4;
+
+/// Reads the value bytes of a kept file. Returns `None` when the file is missing, of another
+/// format or damaged, so a damaged file is built again instead of decoded.
+fn read_file(path: &Path) -> Option<Vec<u8>> {
+    let mut bytes = std::fs::read(path).ok()?;
+    if bytes.len() < FRAME_BYTES || &bytes[..4] != MAGIC {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<u64> {
+        let mut value = [0_u8; 8];
+        value[..range.len()].copy_from_slice(bytes.get(range)?);
+        Some(u64::from_le_bytes(value))
+    };
+    let format = number(4..8)?;
+    let length = usize::try_from(number(8..16)?).ok()?;
+    let crc = number(16..20)?;
+    if format != u64::from(FORMAT) || bytes.len() - FRAME_BYTES != length {
+        return None;
+    }
+    if u64::from(crc32fast::hash(&bytes[FRAME_BYTES..])) != crc {
+        return None;
+    }
+    bytes.drain(..FRAME_BYTES);
+    Some(bytes)
+}
+
+/// Writes `bytes` to `path` in a frame that [`read_file`] checks, through a temporary file,
+/// so a reader never sees half a file.
 fn write_file(path: &Path, bytes: &[u8]) {
+    let mut framed = Vec::with_capacity(FRAME_BYTES + bytes.len());
+    framed.extend_from_slice(MAGIC);
+    framed.extend_from_slice(&FORMAT.to_le_bytes());
+    framed.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+    framed.extend_from_slice(&crc32fast::hash(bytes).to_le_bytes());
+    framed.extend_from_slice(bytes);
     let temporary = path.with_extension("bin.tmp");
     let written = path
         .parent()
         .map_or(Ok(()), std::fs::create_dir_all)
-        .and_then(|()| std::fs::write(&temporary, bytes))
+        .and_then(|()| std::fs::write(&temporary, &framed))
         .and_then(|()| std::fs::rename(&temporary, path));
     if let Err(error) = written {
         tracing::warn!(
@@ -476,12 +514,19 @@ fn write_file(path: &Path, bytes: &[u8]) {
     }
 }
 
+/// The encoding of kept files: fixed-width integers, which decode faster than varints, and a
+/// limit on what a length read from a file can claim.
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard()
+        .with_fixed_int_encoding()
+        .with_limit::<{ 1 << 32 }>()
+}
+
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    bincode::serde::encode_to_vec(value, bincode::config::standard())
-        .expect("rollups encode to memory")
+    bincode::serde::encode_to_vec(value, config()).expect("rollups encode to memory")
 }
 
 /// Decodes a value from the start of `bytes` and returns it with the bytes it took.
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<(T, usize)> {
-    bincode::serde::decode_from_slice(bytes, bincode::config::standard()).ok()
+    bincode::serde::decode_from_slice(bytes, config()).ok()
 }

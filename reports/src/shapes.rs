@@ -24,6 +24,55 @@ pub type InvocationItem = (u32, u32);
 /// The items that tell shapes apart: invocations and calls, each sorted.
 type ShapeKey = (Vec<InvocationItem>, Vec<u32>);
 
+/// A trace id as a rollup keeps it: 32 lowercase hex digits as their number, any other text
+/// as it is. Ids compare in the order of their texts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum TraceKey {
+    /// A W3C trace id.
+    Hex(u128),
+    /// Any other text.
+    Text(String),
+}
+
+impl TraceKey {
+    /// Returns the key of a trace id's text.
+    #[must_use]
+    pub fn of(text: &str) -> Self {
+        let hex = text.len() == 32
+            && text
+                .bytes()
+                .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte));
+        match u128::from_str_radix(text, 16) {
+            Ok(value) if hex => Self::Hex(value),
+            _ => Self::Text(text.to_owned()),
+        }
+    }
+
+    /// Returns the trace id.
+    #[must_use]
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Self::Hex(value) => std::borrow::Cow::Owned(format!("{value:032x}")),
+            Self::Text(text) => std::borrow::Cow::Borrowed(text),
+        }
+    }
+}
+
+impl Ord for TraceKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        match (self, other) {
+            (Self::Hex(a), Self::Hex(b)) => a.cmp(b),
+            _ => self.text().cmp(&other.text()),
+        }
+    }
+}
+
+impl PartialOrd for TraceKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 /// An invocation span: the run of a function in a trace.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Run {
@@ -52,7 +101,7 @@ pub struct Shape {
     pub traces: u64,
     /// The smallest ids of those traces, ascending, at most
     /// [`TraceRollup::ids_per_shape`].
-    pub ids: Vec<String>,
+    pub ids: Vec<TraceKey>,
 }
 
 /// The items of a trace that other tables share.
@@ -263,24 +312,7 @@ impl TraceRollup {
         }
         rollup.shapes = shapes
             .into_iter()
-            .map(|(key, (traces, ids))| {
-                let separator = key
-                    .iter()
-                    .rposition(|&value| value == u32::MAX)
-                    .unwrap_or(0);
-                Shape {
-                    invocations: key[..separator]
-                        .chunks_exact(2)
-                        .map(|pair| (pair[0], pair[1]))
-                        .collect(),
-                    calls: key[separator + 1..].to_vec(),
-                    traces,
-                    ids: ids
-                        .into_iter()
-                        .map(|id| tables.traces.text(id).into_owned())
-                        .collect(),
-                }
-            })
+            .map(|(key, (traces, ids))| shape(&key, traces, &ids, tables))
             .collect();
         rollup.normalize();
         rollup
@@ -395,7 +427,7 @@ impl TraceRollup {
         self.map_functions(&map);
 
         let limit = self.ids_per_shape;
-        let mut shapes: BTreeMap<ShapeKey, (u64, Vec<String>)> = BTreeMap::new();
+        let mut shapes: BTreeMap<ShapeKey, (u64, Vec<TraceKey>)> = BTreeMap::new();
         for shape in std::mem::take(&mut self.shapes) {
             let (traces, ids) = shapes.entry((shape.invocations, shape.calls)).or_default();
             *traces += shape.traces;
@@ -628,6 +660,32 @@ fn loose_order(invocation: &LooseInvocation) -> (&str, Option<i64>, u32, u32, Op
         invocation.function,
         invocation.trace.as_deref(),
     )
+}
+
+/// Returns the shape of the flattened items `key` (function and group of each invocation, a
+/// separator, then the calls), with its trace count and ids.
+fn shape(key: &[u32], traces: u64, ids: &[TraceId], tables: &Tables) -> Shape {
+    let separator = key
+        .iter()
+        .rposition(|&value| value == u32::MAX)
+        .unwrap_or(0);
+    Shape {
+        invocations: key[..separator]
+            .chunks_exact(2)
+            .map(|pair| (pair[0], pair[1]))
+            .collect(),
+        calls: key[separator + 1..].to_vec(),
+        traces,
+        ids: ids
+            .iter()
+            .map(|&id| match id {
+                TraceId::Hex { high, low } => {
+                    TraceKey::Hex(u128::from(high) << 64 | u128::from(low))
+                }
+                TraceId::Other(_) => TraceKey::Text(tables.traces.text(id).into_owned()),
+            })
+            .collect(),
+    }
 }
 
 /// Marks a span among the items of [`trace_items`]; other items are invocation rows.

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 
 use crate::cost::Basis;
 use crate::downstream::DownstreamCall;
-use crate::shapes::{InvocationItem, SplitTrace, TraceRollup};
+use crate::shapes::{InvocationItem, SplitTrace, TraceKey, TraceRollup};
 use crate::usage::PricedUsage;
 
 /// One span, with the fields the report reads.
@@ -319,7 +319,7 @@ fn summarize<A: TraceAmount>(
             invocations: &shape.invocations,
             sums: sum(&shape.invocations, &shape.calls),
             traces: shape.traces,
-            ids: &shape.ids,
+            ids: std::borrow::Cow::Borrowed(&shape.ids),
         });
     }
     for trace in traces.resolved {
@@ -330,7 +330,7 @@ fn summarize<A: TraceAmount>(
             invocations: &trace.invocations,
             sums: sum(&trace.invocations, &trace.calls),
             traces: 1,
-            ids: std::slice::from_ref(&trace.id),
+            ids: std::borrow::Cow::Owned(vec![TraceKey::of(&trace.id)]),
         });
     }
     let count: u64 = kinds.iter().map(|kind| kind.traces).sum();
@@ -376,7 +376,7 @@ struct Kind<'a, A> {
     sums: TraceSum<A>,
     traces: u64,
     /// The ids that can be listed, ascending.
-    ids: &'a [String],
+    ids: std::borrow::Cow<'a, [TraceKey]>,
 }
 
 /// Returns the `top` most expensive traces of `kinds`, each with its Lambda, downstream and
@@ -386,20 +386,25 @@ fn most_expensive<A: TraceAmount>(
     names: &[String],
     top: usize,
 ) -> Vec<(TraceCost, A, A, A)> {
-    // Most expensive first; the trace id breaks ties so the order is reproducible.
-    let mut listed: Vec<(A, &str, usize)> = kinds
-        .iter()
-        .enumerate()
-        .flat_map(|(at, kind)| {
-            let total = kind.sums.total();
-            kind.ids.iter().map(move |id| (total, id.as_str(), at))
-        })
-        .collect();
+    // Most expensive first; the trace id breaks ties so the order is reproducible. Only the
+    // kinds that can reach the list are ranked by id: the costliest, down to the amount of
+    // the `top`-th trace.
+    let mut order: Vec<usize> = (0..kinds.len()).collect();
+    order.sort_unstable_by(|&a, &b| kinds[b].sums.total().cmp(&kinds[a].sums.total()));
+    let mut listed: Vec<(A, &TraceKey, usize)> = Vec::new();
+    for &at in &order {
+        let total = kinds[at].sums.total();
+        if listed.len() >= top && listed.last().is_some_and(|last| last.0 > total) {
+            break;
+        }
+        listed.extend(kinds[at].ids.iter().map(|id| (total, id, at)));
+    }
     listed.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
     listed.truncate(top);
     listed
         .into_iter()
         .map(|(_, id, at)| {
+            let id = id.text();
             let kind = &kinds[at];
             let sums = &kind.sums;
             let mut functions: BTreeMap<String, u64> = BTreeMap::new();
@@ -409,7 +414,7 @@ fn most_expensive<A: TraceAmount>(
                     .or_default() += 1;
             }
             let cost = TraceCost {
-                trace_id: id.to_owned(),
+                trace_id: id.into_owned(),
                 invocations: u64::from(sums.invocations),
                 functions,
                 downstream_calls: sums.calls,
@@ -488,7 +493,7 @@ mod tests {
             invocations: invocations.to_vec(),
             calls: calls.to_vec(),
             traces: 1,
-            ids: vec![id.to_owned()],
+            ids: vec![TraceKey::of(id)],
         }
     }
 
