@@ -136,34 +136,40 @@ fn write_inputs(
 
     let mut files = vec![(None, traces)];
     for function in ["createOrder", "handlePayment"] {
-        let mut lines = String::new();
-        for run in runs.iter().filter(|run| run.function == function) {
-            // The platform logs a second after the span starts.
-            let at = run.start_ms + 1_000;
-            let request = &run.request;
-            let messages = [
-                format!("START RequestId: {request} Version: 1\n"),
-                format!("END RequestId: {request}\n"),
-                format!(
-                    "REPORT RequestId: {request}\tDuration: 40.00 ms\tBilled Duration: {billed_ms} ms\tMemory Size: 512 MB\tMax Memory Used: 90 MB\t\n"
-                ),
-            ];
-            for (offset, message) in messages.iter().enumerate() {
-                let event = json!({
-                    "timestamp": at + offset as i64 * 40,
-                    "ingestionTime": at + 500,
-                    "logStreamName": "2026/10/31/[1]0f6c2a9e51d34b7c8a1e2f3d4c5b6a79",
-                    "message": message,
-                });
-                lines.push_str(&event.to_string());
-                lines.push('\n');
-            }
-        }
         let path = dir.join(format!("{name}-{function}.jsonl"));
-        std::fs::write(&path, lines).unwrap();
+        let runs: Vec<&Run<'_>> = runs.iter().filter(|run| run.function == function).collect();
+        write_log(&path, &runs, billed_ms);
         files.push((Some(function), path));
     }
     files
+}
+
+/// Writes CloudWatch Logs events of the runs, each billed `billed_ms`. The platform logs a
+/// second after the span starts.
+fn write_log(path: &Path, runs: &[&Run<'_>], billed_ms: u32) {
+    let mut lines = String::new();
+    for run in runs {
+        let at = run.start_ms + 1_000;
+        let request = &run.request;
+        let messages = [
+            format!("START RequestId: {request} Version: 1\n"),
+            format!("END RequestId: {request}\n"),
+            format!(
+                "REPORT RequestId: {request}\tDuration: 40.00 ms\tBilled Duration: {billed_ms} ms\tMemory Size: 512 MB\tMax Memory Used: 90 MB\t\n"
+            ),
+        ];
+        for (offset, message) in messages.iter().enumerate() {
+            let event = json!({
+                "timestamp": at + offset as i64 * 40,
+                "ingestionTime": at + 500,
+                "logStreamName": "2026/10/31/[1]0f6c2a9e51d34b7c8a1e2f3d4c5b6a79",
+                "message": message,
+            });
+            lines.push_str(&event.to_string());
+            lines.push('\n');
+        }
+    }
+    std::fs::write(path, lines).unwrap();
 }
 
 /// Renders the report of `data_dir` within `window` from kept rollups and from the rows.
@@ -272,4 +278,62 @@ fn rollups_match_rows_across_midnight() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+#[test]
+fn retries_across_midnight_join_in_read_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let request = "4d3c2b1a-0000-4000-8000-0000000000a1";
+    // Three attempts of one request, each with a span in a trace of its own; the first is
+    // before midnight.
+    let attempt = |trace: u32, offset_ms: i64, error: bool| Run {
+        trace: format!("{trace:032x}"),
+        function: "handlePayment",
+        request: request.to_owned(),
+        start_ms: DAY_TWO_MS + offset_ms,
+        error,
+        from_queue: true,
+    };
+    let attempts = [
+        attempt(0xa1, -30_000, true),
+        attempt(0xa2, 30_000, true),
+        attempt(0xa3, 120_000, false),
+    ];
+    let files = write_inputs(dir.path(), "spans", &attempts, 40);
+    ingest(&data_dir, None, &files[0].1);
+    // The last attempt's log stream arrives first, and bills longest.
+    let last = dir.path().join("last.jsonl");
+    write_log(&last, &[&attempts[2]], 3000);
+    ingest(&data_dir, Some("handlePayment"), &last);
+    for (index, billed_ms) in [(0, 100), (1, 200)] {
+        let log = dir.path().join(format!("attempt-{index}.jsonl"));
+        write_log(&log, &[&attempts[index]], billed_ms);
+        ingest(&data_dir, Some("handlePayment"), &log);
+    }
+    // Two spans name a request whose record is logged just before midnight: the one listed
+    // last starts first.
+    let late = |trace: u32, offset_ms: i64| Run {
+        trace: format!("{trace:032x}"),
+        function: "createOrder",
+        request: "4d3c2b1a-0000-4000-8000-0000000000b1".to_owned(),
+        start_ms: DAY_TWO_MS + offset_ms,
+        error: false,
+        from_queue: false,
+    };
+    let spans = [late(0xbbb1, 500), late(0xbbb2, 100)];
+    let files = write_inputs(dir.path(), "late", &spans, 40);
+    ingest(&data_dir, None, &files[0].1);
+    let record = Run {
+        start_ms: DAY_TWO_MS - 1_010,
+        ..late(0xbbb1, 0)
+    };
+    let log = dir.path().join("late.jsonl");
+    write_log(&log, &[&record], 40);
+    ingest(&data_dir, Some("createOrder"), &log);
+
+    let (rollups, rows) = reports(&data_dir, Window::default());
+    assert_eq!(rollups, rows);
+    let (kept, _) = reports(&data_dir, Window::default());
+    assert_eq!(kept, rows);
 }

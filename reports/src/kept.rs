@@ -26,7 +26,7 @@ use crate::usage::{HourEntry, Usage};
 
 /// Version of the file layout; files of another version are built again. Any change to a
 /// kept type changes it, because the encoding does not name fields.
-const FORMAT: u32 = 3;
+const FORMAT: u32 = 4;
 
 /// The Parquet parts of a day: path under the data directory, size in bytes and
 /// modification time in ns since the Unix epoch.
@@ -324,6 +324,7 @@ fn build(
 ) -> Result<(Header, Rollup), DatasetError> {
     let builder = read_day(data_dir, day, window)?;
     let mine = Shared {
+        place: i64::from(day.to_julian_day()),
         requests: keys
             .requests
             .iter()
@@ -418,6 +419,7 @@ fn shared_keys(keys: &BTreeMap<Date, Keys>) -> Shared {
     Shared {
         requests: repeated(keys.values().map(|keys| keys.requests.as_slice()).collect()),
         traces: repeated(keys.values().map(|keys| keys.traces.as_slice()).collect()),
+        place: 0,
     }
 }
 
@@ -506,6 +508,7 @@ fn write_file(path: &Path, bytes: &[u8]) {
         .and_then(|()| std::fs::write(&temporary, &framed))
         .and_then(|()| std::fs::rename(&temporary, path));
     if let Err(error) = written {
+        let _ = std::fs::remove_file(&temporary);
         tracing::warn!(
             path = %path.display(),
             %error,

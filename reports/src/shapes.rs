@@ -88,6 +88,8 @@ pub struct Run {
     pub group: Option<u32>,
     /// Request id, for a loose span that is joined after the merge.
     pub request: Option<String>,
+    /// Place of a loose span in read order: its tables' place and its index there.
+    pub order: Option<(i64, u32)>,
 }
 
 /// Distinct items of whole traces, with how many traces have them.
@@ -132,6 +134,8 @@ pub struct LooseInvocation {
     pub start_ns: Option<i64>,
     /// Trace of its X-Ray header.
     pub trace: Option<String>,
+    /// Place in read order: its tables' place and its row there.
+    pub order: (i64, u32),
 }
 
 /// How often whole traces enter one function through a queue.
@@ -252,6 +256,7 @@ impl TraceRollup {
                 trace: invocation
                     .trace
                     .map(|trace| tables.traces.text(trace).into_owned()),
+                order: (shared.place, *row),
             });
         }
 
@@ -267,7 +272,7 @@ impl TraceRollup {
             let trace = trace_items[0].0;
             whole.clear();
             for &(_, item) in trace_items {
-                whole.add_item(tables, renumbering, &loose_spans, item);
+                whole.add_item(tables, renumbering, (&loose_spans, shared.place), item);
             }
             whole.finish();
             let is_shared =
@@ -475,24 +480,23 @@ impl TraceRollup {
     /// Joins the loose invocations with the loose spans by request id and returns the shared
     /// traces with them.
     ///
-    /// All spans that name a request id join the last invocation with that id (latest start,
-    /// then largest usage group and function), which takes the trace of the last of those
-    /// spans (latest start, then largest trace id). Other invocations keep the trace of their
-    /// X-Ray header.
+    /// As within one table, all spans that name a request id join the last invocation with
+    /// that id in read order, which takes the trace of the last of those spans. Other
+    /// invocations keep the trace of their X-Ray header.
     #[must_use]
     pub fn resolve(&self) -> Vec<SplitTrace> {
         let mut traces = self.split.clone();
-        // The last invocation of each loose request id.
+        // The last invocation of each loose request id: they are sorted by request and order.
         let mut last: BTreeMap<&str, &LooseInvocation> = BTreeMap::new();
         for invocation in &self.loose {
             last.insert(&invocation.request, invocation);
         }
         // The trace of the last span of each request id.
-        let mut spans: BTreeMap<&str, (i64, &str)> = BTreeMap::new();
+        let mut spans: BTreeMap<&str, ((i64, u32), &str)> = BTreeMap::new();
         for trace in &self.split {
             for run in &trace.runs {
-                if let Some(request) = &run.request {
-                    let candidate = (run.start_ns, trace.id.as_str());
+                if let (Some(request), Some(order)) = (&run.request, run.order) {
+                    let candidate = (order, trace.id.as_str());
                     let entry = spans.entry(request).or_insert(candidate);
                     *entry = (*entry).max(candidate);
                 }
@@ -639,27 +643,31 @@ impl TraceFigures {
 }
 
 /// The order of runs within a trace: by start, failed runs after others, then by the rest.
-fn run_order(run: &Run) -> (i64, bool, u32, bool, Option<u32>, Option<&str>) {
+type RunOrder<'a> = (
+    i64,
+    bool,
+    u32,
+    bool,
+    Option<u32>,
+    Option<(i64, u32)>,
+    Option<&'a str>,
+);
+
+fn run_order(run: &Run) -> RunOrder<'_> {
     (
         run.start_ns,
         run.error,
         run.function,
         run.from_queue,
         run.group,
+        run.order,
         run.request.as_deref(),
     )
 }
 
-/// The order of loose invocations: by request id, then as [`TraceRollup::resolve`] picks
-/// the last one.
-fn loose_order(invocation: &LooseInvocation) -> (&str, Option<i64>, u32, u32, Option<&str>) {
-    (
-        &invocation.request,
-        invocation.start_ns,
-        invocation.group,
-        invocation.function,
-        invocation.trace.as_deref(),
-    )
+/// The order of loose invocations: by request id, then in read order.
+fn loose_order(invocation: &LooseInvocation) -> (&str, (i64, u32)) {
+    (&invocation.request, invocation.order)
 }
 
 /// Returns the shape of the flattened items `key` (function and group of each invocation, a
@@ -762,7 +770,7 @@ impl WholeTrace {
         &mut self,
         tables: &Tables,
         renumbering: &Renumbering,
-        loose_spans: &foldhash::HashMap<u32, &str>,
+        (loose_spans, place): (&foldhash::HashMap<u32, &str>, i64),
         item: u32,
     ) {
         let group = |cost: u32| renumbering.groups[cost as usize];
@@ -792,6 +800,7 @@ impl WholeTrace {
                     .invocation
                     .map(|row| group(tables.invocations[row as usize].cost)),
                 request: request.map(|request| (*request).to_owned()),
+                order: request.map(|_| (place, index)),
             });
         }
     }

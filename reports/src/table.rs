@@ -241,6 +241,9 @@ pub struct Shared {
     pub requests: foldhash::HashSet<u64>,
     /// Hashes of trace ids.
     pub traces: foldhash::HashSet<u64>,
+    /// Place of these tables in read order among the tables that are merged, such as the day
+    /// of a day partition. The join after the merge takes rows and spans in this order.
+    pub place: i64,
 }
 
 /// Hashes a request id or trace id given as two 64-bit halves, as [`key_hash`] does for

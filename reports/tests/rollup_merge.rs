@@ -278,7 +278,10 @@ fn merged_rollup(parts: &[(Vec<Invocation>, Vec<TraceSpan>)], top: usize) -> Rol
     }
     let mut merged = Rollup::default();
     for (part, builder) in builders.into_iter().enumerate() {
-        let mut shared = Shared::default();
+        let mut shared = Shared {
+            place: part as i64,
+            ..Shared::default()
+        };
         let (requests, traces) = &hashes[part];
         let elsewhere = |key| owners[&key].len() > 1;
         shared
