@@ -337,3 +337,33 @@ fn retries_across_midnight_join_in_read_order() {
     let (kept, _) = reports(&data_dir, Window::default());
     assert_eq!(kept, rows);
 }
+
+#[test]
+fn records_repeated_on_several_days_count_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    // A REPORT line without a time, ingested for three days, as from a cumulative log.
+    let log = dir.path().join("app.log");
+    std::fs::write(
+        &log,
+        "REPORT RequestId: 3f1d4a9e-8e7c-4c55-9d2b-0d6f1e2a7b10\tDuration: 133.61 ms\t\
+         Billed Duration: 214 ms\tMemory Size: 128 MB\tMax Memory Used: 70 MB\t\
+         Init Duration: 80.00 ms\t\n",
+    )
+    .unwrap();
+    for date in ["2026-10-31", "2026-11-01", "2026-11-02"] {
+        let output = spanbill()
+            .args(["ingest", "--function", "f", "--date", date, "--data-dir"])
+            .arg(&data_dir)
+            .arg(&log)
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+    }
+
+    let (rollups, rows) = reports(&data_dir, Window::default());
+    assert_eq!(rollups, rows);
+    assert!(rows.contains("\"invocations\": 1,"), "{rows}");
+    let (kept, _) = reports(&data_dir, Window::default());
+    assert_eq!(kept, rows);
+}

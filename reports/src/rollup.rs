@@ -3,7 +3,7 @@
 //! can be built once and kept; see `docs/report-rollups.md`.
 
 use crate::samples::Samples;
-use crate::shapes::TraceRollup;
+use crate::shapes::{LooseInvocation, TraceRollup};
 use crate::table::{Shared, Tables};
 use crate::usage::Usage;
 
@@ -63,17 +63,82 @@ impl Rollup {
             split_traces = traces.split.len(),
             "merged rollups"
         );
-        Self {
+        let mut merged = Self {
             samples,
             usage,
             traces,
+        };
+        merged.count_timeless();
+        merged
+    }
+
+    /// Counts the loose invocations without a start once per record: the last in read order
+    /// of those with the same request id, function, duration, billed duration and memory,
+    /// as the join within one table does.
+    fn count_timeless(&mut self) {
+        if self
+            .traces
+            .loose
+            .iter()
+            .all(|loose| loose.timeless.is_none())
+        {
+            return;
         }
+        let same = |a: &LooseInvocation, b: &LooseInvocation| match (&a.timeless, &b.timeless) {
+            (Some(x), Some(y)) => {
+                a.function == b.function
+                    && x.duration_bits == y.duration_bits
+                    && x.group.billed_ms == y.group.billed_ms
+                    && x.group.memory_mb == y.group.memory_mb
+            }
+            _ => false,
+        };
+        let loose = std::mem::take(&mut self.traces.loose);
+        let mut kept = Vec::with_capacity(loose.len());
+        let mut repeated = 0_usize;
+        // Loose invocations are in order of request id, then read order.
+        for request in loose.chunk_by(|a, b| a.request == b.request) {
+            for (at, invocation) in request.iter().enumerate() {
+                if request[at + 1..]
+                    .iter()
+                    .any(|later| same(invocation, later))
+                {
+                    repeated += 1;
+                } else {
+                    kept.push(invocation.clone());
+                }
+            }
+        }
+        if repeated > 0 {
+            tracing::warn!(
+                records = repeated,
+                "invocation records that repeat another one (same request id, start and \
+                 durations) were counted once; the dataset contains them twice, for example \
+                 from an input ingested twice"
+            );
+        }
+        for invocation in &kept {
+            if let Some(record) = &invocation.timeless {
+                let function = &self.traces.functions[invocation.function as usize];
+                self.usage.add_timeless(function, record);
+                let duration_ms = f64::from_bits(record.duration_bits);
+                self.samples
+                    .add_timeless(function, record.version.clone(), duration_ms);
+            }
+        }
+        let renumbering = self.usage.normalize();
+        self.traces.renumber(&renumbering);
+        for invocation in &mut kept {
+            if let Some(record) = &invocation.timeless {
+                invocation.group = self.usage.group_index(&record.group).unwrap_or(u32::MAX);
+            }
+        }
+        self.traces.loose = kept;
     }
 
     /// Adds the rows of `other`.
     pub fn merge(&mut self, other: Self) {
-        self.samples.merge(other.samples);
-        let (mine, theirs) = self.usage.merge(other.usage);
-        self.traces.merge(other.traces, &mine, &theirs);
+        let mine = std::mem::take(self);
+        *self = Self::merge_all(vec![mine, other]);
     }
 }

@@ -91,7 +91,11 @@ impl Samples {
 
         // Series ids: functions first, then (function, span name) pairs as they appear.
         let functions = tables.functions.len() as u32;
-        for row in &tables.invocations {
+        let deferred = tables.deferred_rows();
+        for (index, row) in tables.invocations.iter().enumerate() {
+            if deferred.contains(&(index as u32)) {
+                continue;
+            }
             let key = (row.function, row.version, row.start_ns.map(hour));
             add(key, row.start_ns, row.duration_ms);
         }
@@ -188,6 +192,38 @@ impl Samples {
             }
             *mine = merged;
         }
+    }
+
+    /// Adds the duration of an invocation without a start.
+    pub(crate) fn add_timeless(
+        &mut self,
+        function: &str,
+        version: Option<String>,
+        duration_ms: f64,
+    ) {
+        let key = SeriesKey {
+            function: function.to_owned(),
+            span: None,
+        };
+        let cells = self.series.entry(key).or_default();
+        if let Some(cell) = cells
+            .iter_mut()
+            .find(|cell| cell.hour.is_none() && cell.version == version)
+        {
+            let at = cell
+                .durations
+                .partition_point(|value| value.total_cmp(&duration_ms).is_le());
+            cell.durations.insert(at, duration_ms);
+            return;
+        }
+        cells.push(Cell {
+            version,
+            hour: None,
+            first_ns: None,
+            last_ns: None,
+            durations: vec![duration_ms],
+        });
+        cells.sort_by(|a, b| (a.hour, &a.version).cmp(&(b.hour, &b.version)));
     }
 
     /// Returns the series of each function's invocations, by function name.

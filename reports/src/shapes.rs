@@ -15,8 +15,10 @@
 
 use std::collections::BTreeMap;
 
+use spanbill_collector::Status;
+
 use crate::table::{Shared, Tables, TraceId};
-use crate::usage::Renumbering;
+use crate::usage::{GroupKey, Renumbering};
 
 /// One invocation of a trace: function (index in [`TraceRollup::functions`]) and usage group.
 pub type InvocationItem = (u32, u32);
@@ -136,6 +138,30 @@ pub struct LooseInvocation {
     pub trace: Option<String>,
     /// Place in read order: its tables' place and its row there.
     pub order: (i64, u32),
+    /// The record of an invocation without a start, which other tables may repeat. It is
+    /// counted after the merge, once however many tables repeat it.
+    pub timeless: Option<Timeless>,
+}
+
+/// The fields of an invocation without a start that the report counts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Timeless {
+    /// Version of the function.
+    pub version: Option<String>,
+    /// Handler duration in ms, as the bits of the number.
+    pub duration_bits: u64,
+    /// Usage group.
+    pub group: GroupKey,
+    /// Maximum memory used in MB.
+    pub max_memory_used_mb: u32,
+    /// Init duration in ms, as the bits of the number.
+    pub init_bits: Option<u64>,
+    /// Outcome.
+    pub status: Status,
+    /// Whether it was a cold start.
+    pub cold_start: bool,
+    /// Whether its billing era bills INIT time.
+    pub init_billed: bool,
 }
 
 /// How often whole traces enter one function through a queue.
@@ -257,6 +283,16 @@ impl TraceRollup {
                     .trace
                     .map(|trace| tables.traces.text(trace).into_owned()),
                 order: (shared.place, *row),
+                timeless: invocation.start_ns.is_none().then(|| Timeless {
+                    version: tables.version(invocation.version).map(str::to_owned),
+                    duration_bits: invocation.duration_ms.to_bits(),
+                    group: GroupKey::of(&tables.usages[invocation.cost as usize]),
+                    max_memory_used_mb: invocation.max_memory_used_mb,
+                    init_bits: invocation.init_ms.map(f64::to_bits),
+                    status: invocation.status,
+                    cold_start: invocation.cold_start,
+                    init_billed: invocation.init_billed,
+                }),
             });
         }
 
@@ -357,9 +393,14 @@ impl TraceRollup {
         merged
     }
 
-    /// Gives usage groups and calls their new indexes.
-    fn renumber(&mut self, renumbering: &Renumbering) {
-        let group = |id: &mut u32| *id = renumbering.groups[*id as usize];
+    /// Gives usage groups and calls their new indexes. Loose invocations without a start
+    /// whose group has no counted invocation keep `u32::MAX`.
+    pub(crate) fn renumber(&mut self, renumbering: &Renumbering) {
+        let group = |id: &mut u32| {
+            if let Some(&new) = renumbering.groups.get(*id as usize) {
+                *id = new;
+            }
+        };
         let call = |id: &mut u32| *id = renumbering.calls[*id as usize];
         for shape in &mut self.shapes {
             shape.invocations.iter_mut().for_each(|(_, id)| group(id));

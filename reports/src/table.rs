@@ -279,6 +279,17 @@ impl Tables {
         builder.finish(book, options)
     }
 
+    /// Returns the loose rows without a start. Other tables may repeat them, so they are
+    /// counted after a merge, once per record.
+    #[must_use]
+    pub fn deferred_rows(&self) -> foldhash::HashSet<u32> {
+        self.loose_rows
+            .iter()
+            .map(|(row, _)| *row)
+            .filter(|&row| self.invocations[row as usize].start_ns.is_none())
+            .collect()
+    }
+
     /// Returns the function name of an id.
     #[must_use]
     pub fn function(&self, id: u32) -> &str {

@@ -18,6 +18,7 @@ use crate::lambda::{
     FREE_EPHEMERAL_STORAGE_MB, InvocationCost, LambdaOptions, LambdaUsage, price_invocations,
 };
 use crate::pricing::PriceBook;
+use crate::shapes::Timeless;
 use crate::table::{Tables, times};
 
 const NANOS_PER_HOUR: i64 = 3_600_000_000_000;
@@ -48,7 +49,9 @@ pub struct GroupKey {
 }
 
 impl GroupKey {
-    fn of(usage: &LambdaUsage) -> Self {
+    /// Returns the key of a usage group.
+    #[must_use]
+    pub fn of(usage: &LambdaUsage) -> Self {
         Self {
             month: usage.month,
             region: usage.region.clone(),
@@ -227,7 +230,11 @@ impl Usage {
     pub fn of_tables(tables: &Tables) -> (Self, Renumbering) {
         let mut entries: foldhash::HashMap<EntryKey, Entry> = foldhash::HashMap::default();
         let mut hours: foldhash::HashMap<(u32, i64, u32), u64> = foldhash::HashMap::default();
-        for row in &tables.invocations {
+        let deferred = tables.deferred_rows();
+        for (index, row) in tables.invocations.iter().enumerate() {
+            if deferred.contains(&(index as u32)) {
+                continue;
+            }
             let hour = row.start_ns.map(|start| start.div_euclid(NANOS_PER_HOUR));
             if let Some(hour) = hour {
                 *hours.entry((row.function, hour, row.cost)).or_default() += 1;
@@ -255,12 +262,10 @@ impl Usage {
             });
             entry.invocations += 1;
             entry.max_memory_used_mb = entry.max_memory_used_mb.max(row.max_memory_used_mb);
-            if let (true, true, Some(init_ms)) = (row.cold_start, row.init_billed, row.init_ms) {
-                let billed_ns = row.billed_ms.max(1).saturating_mul(1_000_000);
-                let init_ns = (init_ms * NANOS_PER_MS).round().max(0.0) as u64;
-                entry.init_rows += 1;
-                entry.init_ns += u128::from(init_ns.min(billed_ns));
-            }
+            let (init_rows, init_ns) =
+                billed_init(row.cold_start, row.init_billed, row.init_ms, row.billed_ms);
+            entry.init_rows += init_rows;
+            entry.init_ns += init_ns;
         }
 
         let calls = tables
@@ -371,7 +376,7 @@ impl Usage {
     /// Puts functions, groups and calls in order, drops functions and groups without
     /// entries, and sums entries with equal keys. Returns the new index of each old group and
     /// call.
-    fn normalize(&mut self) -> Renumbering {
+    pub(crate) fn normalize(&mut self) -> Renumbering {
         let mut used_functions = vec![false; self.functions.len()];
         let mut used_groups = vec![false; self.groups.len()];
         for entry in &self.entries {
@@ -451,6 +456,52 @@ impl Usage {
         counts
     }
 
+    /// Counts one invocation without a start of the function `function`. Functions and groups
+    /// are put in order again by [`Usage::normalize`].
+    pub(crate) fn add_timeless(&mut self, function: &str, record: &Timeless) {
+        let function = self
+            .functions
+            .iter()
+            .position(|name| name == function)
+            .unwrap_or_else(|| {
+                self.functions.push(function.to_owned());
+                self.functions.len() - 1
+            });
+        let group = self
+            .groups
+            .iter()
+            .position(|key| *key == record.group)
+            .unwrap_or_else(|| {
+                self.groups.push(record.group.clone());
+                self.groups.len() - 1
+            });
+        let init_duration = record.init_bits.map(f64::from_bits);
+        let (init_rows, init_ns) = billed_init(
+            record.cold_start,
+            record.init_billed,
+            init_duration,
+            record.group.billed_ms,
+        );
+        self.entries.push(Entry {
+            function: function as u32,
+            day: None,
+            group: group as u32,
+            status: record.status,
+            cold_start: record.cold_start,
+            init_billed: record.init_billed,
+            invocations: 1,
+            init_rows,
+            init_ns,
+            max_memory_used_mb: record.max_memory_used_mb,
+        });
+    }
+
+    /// Returns the index of a usage group.
+    #[must_use]
+    pub fn group_index(&self, key: &GroupKey) -> Option<u32> {
+        self.groups.binary_search(key).ok().map(|at| at as u32)
+    }
+
     /// Returns the hourly counts of each function, by function index.
     pub fn hours_by_function(&self) -> impl Iterator<Item = (&str, &[HourEntry])> {
         self.hours
@@ -468,6 +519,24 @@ impl Usage {
                     entries,
                 )
             })
+    }
+}
+
+/// Returns whether an invocation's INIT time counts in the INIT share (1 or 0), and that time
+/// in ns, capped at the billed duration.
+fn billed_init(
+    cold_start: bool,
+    init_billed: bool,
+    init_ms: Option<f64>,
+    billed_ms: u64,
+) -> (u64, u128) {
+    match (cold_start, init_billed, init_ms) {
+        (true, true, Some(init_ms)) => {
+            let cap = billed_ms.max(1).saturating_mul(1_000_000);
+            let nanos = (init_ms * NANOS_PER_MS).round().max(0.0) as u64;
+            (1, u128::from(nanos.min(cap)))
+        }
+        _ => (0, 0),
     }
 }
 
