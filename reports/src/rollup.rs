@@ -123,7 +123,7 @@ impl Rollup {
                 self.usage.add_timeless(function, record);
                 let duration_ms = f64::from_bits(record.duration_bits);
                 self.samples
-                    .add_timeless(function, record.version.clone(), duration_ms);
+                    .add_timeless(function, record.version.as_deref(), duration_ms);
             }
         }
         let renumbering = self.usage.normalize();

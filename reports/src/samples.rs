@@ -1,15 +1,19 @@
-//! Latency samples in cells that merge: the durations of each series, split by version and
-//! by hour, each cell sorted.
+//! Latency samples that merge: the sorted durations of each series and version, day by day,
+//! and the figures of each function's hours.
 //!
 //! A series is a function's invocations, or the spans of one name inside a function. The
-//! report reads every latency figure from these cells: the percentiles of a function, the
+//! report reads every latency figure from these samples: the percentiles of a function, the
 //! comparison of its two latest versions, the hourly p95 series that change points run on
-//! and the timeline buckets. Samples built from two sets of rows and merged equal the samples
-//! built from both sets at once, so a day's samples can be built once and kept.
+//! and the timeline buckets. Percentiles over several days are found in the sorted days
+//! without merging them.
+//!
+//! Samples built from two sets of rows and merged equal the samples built from both at once
+//! when the sets share no day of invocation starts, because the figures of an hour are kept
+//! instead of its durations. Kept rollups are one per day, so they never share one.
 //!
 //! Order within a series is by start time, then by version name: the first version of a
 //! series is the one with the earliest start, and the latest is the one with the last start.
-//! Rows without a start come before every other row, in a cell without an hour.
+//! Rows without a start come before every other row.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +21,7 @@ use crate::detect::select_quantile;
 use crate::table::Tables;
 
 const NANOS_PER_HOUR: i64 = 3_600_000_000_000;
+const HOURS_PER_DAY: i64 = 24;
 
 /// A latency series: a function's invocations, or the spans of one name inside a function.
 #[derive(
@@ -29,75 +34,109 @@ pub struct SeriesKey {
     pub span: Option<String>,
 }
 
-/// The durations of one series in one version and one hour.
+/// The durations of one series and version that started on one day.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Cell {
-    /// Version of the function.
-    pub version: Option<String>,
-    /// Hour of the starts, in hours since the Unix epoch, or `None` for rows without a start.
-    pub hour: Option<i64>,
-    /// Earliest start in the cell, in ns since the Unix epoch.
-    pub first_ns: Option<i64>,
-    /// Latest start in the cell.
-    pub last_ns: Option<i64>,
+pub struct Run {
+    /// Day of the starts, in days since the Unix epoch, or `None` for rows without a start.
+    pub day: Option<i64>,
     /// Durations in ms, ascending by [`f64::total_cmp`].
     pub durations: Vec<f64>,
 }
 
-/// A row's place in the order of a series: its start, then its version.
-type Position<'a> = (Option<i64>, Option<&'a str>);
+/// The durations of one series and version.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VersionSamples {
+    /// Version of the function.
+    pub version: Option<String>,
+    /// Earliest start, in ns since the Unix epoch, or `None` when a row has no start.
+    pub first_ns: Option<i64>,
+    /// Earliest start of the rows with a start.
+    pub earliest_ns: Option<i64>,
+    /// Latest start.
+    pub last_ns: Option<i64>,
+    /// Durations by day, in order of day.
+    pub runs: Vec<Run>,
+}
 
-impl Cell {
-    /// Returns the position of the cell's earliest row in the series order.
+impl VersionSamples {
+    /// Returns the position of the version's earliest row in the series order.
     fn first(&self) -> Position<'_> {
         (self.first_ns, self.version.as_deref())
     }
 
-    /// Returns the position of the cell's latest row in the series order.
+    /// Returns the position of the version's latest row in the series order.
     fn last(&self) -> Position<'_> {
         (self.last_ns, self.version.as_deref())
     }
 }
 
-/// The cells of every series.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Samples {
-    /// Cells per series, in order of hour, then version.
-    pub series: BTreeMap<SeriesKey, Vec<Cell>>,
+/// A row's place in the order of a series: its start, then its version.
+type Position<'a> = (Option<i64>, Option<&'a str>);
+
+/// Figures of one function's invocations that started in one hour.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HourStats {
+    /// Hours since the Unix epoch.
+    pub hour: i64,
+    /// Invocations.
+    pub count: u64,
+    /// Duration percentiles in ms: p50, p95 and p99.
+    pub percentiles: [f64; 3],
+    /// Start of the hour's last invocation.
+    pub last_ns: i64,
+    /// Version of the hour's last invocation.
+    pub last_version: Option<String>,
 }
 
-/// Cell key while building from a table: series id, version id, hour.
-type BuildKey = (u32, Option<u32>, Option<i64>);
+/// The samples of every series.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Samples {
+    /// Durations per series and version, versions in order of name.
+    pub series: BTreeMap<SeriesKey, Vec<VersionSamples>>,
+    /// Figures per function and hour, hours in order.
+    pub hours: BTreeMap<String, Vec<HourStats>>,
+}
 
 impl Samples {
     /// Builds the samples of the invocations of `tables`, and of their spans that do not
     /// cover a whole invocation and name a function.
     #[must_use]
     pub fn of(tables: &Tables) -> Self {
-        let mut cells: foldhash::HashMap<BuildKey, Cell> = foldhash::HashMap::default();
-        let mut add = |key: BuildKey, start: Option<i64>, duration_ms: f64| {
-            let cell = cells.entry(key).or_insert_with(|| Cell {
-                version: None,
-                hour: key.2,
-                first_ns: start,
-                last_ns: start,
-                durations: Vec::new(),
-            });
-            cell.first_ns = cell.first_ns.min(start);
-            cell.last_ns = cell.last_ns.max(start);
-            cell.durations.push(duration_ms);
+        // Durations and starts per (series id, version id, day); functions are the first
+        // series ids, then (function, span name) pairs as they appear.
+        let mut runs: foldhash::HashMap<(u32, Option<u32>, Option<i64>), Vec<f64>> =
+            foldhash::HashMap::default();
+        let mut bounds: foldhash::HashMap<(u32, Option<u32>), [Option<i64>; 3]> =
+            foldhash::HashMap::default();
+        let mut add = |series: u32, version: Option<u32>, start: Option<i64>, duration: f64| {
+            let day = start.map(|start| start.div_euclid(NANOS_PER_HOUR * HOURS_PER_DAY));
+            runs.entry((series, version, day))
+                .or_default()
+                .push(duration);
+            let [first, earliest, last] = bounds
+                .entry((series, version))
+                .or_insert([start, start, start]);
+            *first = (*first).min(start);
+            *earliest = earliest_of(*earliest, start);
+            *last = (*last).max(start);
         };
-        let hour = |start: i64| start.div_euclid(NANOS_PER_HOUR);
-
-        // Series ids: functions first, then (function, span name) pairs as they appear.
         let functions = tables.functions.len() as u32;
         let deferred = tables.deferred_rows();
+        let mut hours: foldhash::HashMap<(u32, i64), (Vec<f64>, Position<'_>)> =
+            foldhash::HashMap::default();
         for (index, row) in tables.invocations.iter().enumerate() {
             if deferred.contains(&(index as u32)) {
                 continue;
             }
-            let key = (row.function, row.version, row.start_ns.map(hour));
-            add(key, row.start_ns, row.duration_ms);
+            add(row.function, row.version, row.start_ns, row.duration_ms);
+            if let Some(start) = row.start_ns {
+                let last = (Some(start), tables.version(row.version));
+                let hour = hours
+                    .entry((row.function, start.div_euclid(NANOS_PER_HOUR)))
+                    .or_insert_with(|| (Vec::new(), last));
+                hour.0.push(row.duration_ms);
+                hour.1 = hour.1.max(last);
+            }
         }
         let mut span_series: foldhash::HashMap<(u32, u32), u32> = foldhash::HashMap::default();
         for span in tables.spans.iter().filter(|span| !span.is_invocation) {
@@ -106,8 +145,7 @@ impl Samples {
             };
             let next = functions + span_series.len() as u32;
             let series = *span_series.entry((function, span.name)).or_insert(next);
-            let key = (series, span.version, Some(hour(span.start_ns)));
-            add(key, Some(span.start_ns), span.duration_ms);
+            add(series, span.version, Some(span.start_ns), span.duration_ms);
         }
 
         let mut names: Vec<Option<SeriesKey>> = (0..functions)
@@ -125,105 +163,120 @@ impl Samples {
                 span: Some(tables.span_names.get(name).to_owned()),
             });
         }
+        let mut versions: BTreeMap<(u32, Option<u32>), Vec<Run>> = BTreeMap::new();
+        for ((series, version, day), mut durations) in runs {
+            durations.sort_unstable_by(f64::total_cmp);
+            versions
+                .entry((series, version))
+                .or_default()
+                .push(Run { day, durations });
+        }
         let mut samples = Self::default();
-        for ((series, version, _), mut cell) in cells {
-            cell.version = tables.version(version).map(str::to_owned);
-            cell.durations.sort_unstable_by(f64::total_cmp);
+        for ((series, version), mut runs) in versions {
+            runs.sort_by_key(|run| run.day);
+            let [first_ns, earliest_ns, last_ns] = bounds[&(series, version)];
             let key = names[series as usize]
                 .clone()
                 .expect("every series id has a name");
-            samples.series.entry(key).or_default().push(cell);
+            samples.series.entry(key).or_default().push(VersionSamples {
+                version: tables.version(version).map(str::to_owned),
+                first_ns,
+                earliest_ns,
+                last_ns,
+                runs,
+            });
         }
-        for cells in samples.series.values_mut() {
-            cells.sort_unstable_by(|a, b| (a.hour, &a.version).cmp(&(b.hour, &b.version)));
+        for versions in samples.series.values_mut() {
+            versions.sort_by(|a, b| a.version.cmp(&b.version));
         }
+        samples.hours = hour_stats(tables, hours);
         samples
     }
 
-    /// Merges the samples of several sets of rows.
+    /// Merges the samples of several sets of rows that share no day of invocation starts.
     #[must_use]
     pub fn merge_all(all: Vec<Self>) -> Self {
-        let mut series: BTreeMap<SeriesKey, Vec<Cell>> = BTreeMap::new();
+        let mut merged = Self::default();
         for samples in all {
-            for (key, cells) in samples.series {
-                series.entry(key).or_default().extend(cells);
-            }
-        }
-        for cells in series.values_mut() {
-            cells.sort_by(|a, b| (a.hour, &a.version).cmp(&(b.hour, &b.version)));
-            let mut merged: Vec<Cell> = Vec::with_capacity(cells.len());
-            for cell in cells.drain(..) {
-                match merged.last_mut() {
-                    Some(last) if (last.hour, &last.version) == (cell.hour, &cell.version) => {
-                        let kept = std::mem::replace(last, cell);
-                        *last = merge_cells(kept, last);
+            for (key, versions) in samples.series {
+                let mine = merged.series.entry(key).or_default();
+                for version in versions {
+                    match mine.iter_mut().find(|kept| kept.version == version.version) {
+                        Some(kept) => {
+                            kept.first_ns = kept.first_ns.min(version.first_ns);
+                            kept.earliest_ns = earliest_of(kept.earliest_ns, version.earliest_ns);
+                            kept.last_ns = kept.last_ns.max(version.last_ns);
+                            kept.runs.extend(version.runs);
+                        }
+                        None => mine.push(version),
                     }
-                    _ => merged.push(cell),
                 }
             }
-            *cells = merged;
+            for (function, hours) in samples.hours {
+                merged.hours.entry(function).or_default().extend(hours);
+            }
         }
-        Self { series }
+        for versions in merged.series.values_mut() {
+            versions.sort_by(|a, b| a.version.cmp(&b.version));
+            for version in versions {
+                version.runs = merge_runs(std::mem::take(&mut version.runs));
+            }
+        }
+        for hours in merged.hours.values_mut() {
+            hours.sort_by_key(|stats| stats.hour);
+            // NOTE: an hour in two sets keeps the figures of one: the sets must share no
+            // day, as the days of kept rollups do not.
+            debug_assert!(
+                hours.windows(2).all(|pair| pair[0].hour < pair[1].hour),
+                "merged samples share an hour"
+            );
+            hours.dedup_by_key(|stats| stats.hour);
+        }
+        merged
     }
 
-    /// Adds the cells of `other`. Cells of the same series, version and hour become one.
+    /// Adds the samples of `other`, which shares no day of invocation starts.
     pub fn merge(&mut self, other: Self) {
-        for (key, cells) in other.series {
-            let mine = self.series.entry(key).or_default();
-            let mut merged = Vec::with_capacity(mine.len() + cells.len());
-            let mut left = std::mem::take(mine).into_iter().peekable();
-            let mut right = cells.into_iter().peekable();
-            loop {
-                let order = match (left.peek(), right.peek()) {
-                    (Some(a), Some(b)) => (a.hour, &a.version).cmp(&(b.hour, &b.version)),
-                    (Some(_), None) => std::cmp::Ordering::Less,
-                    (None, Some(_)) => std::cmp::Ordering::Greater,
-                    (None, None) => break,
-                };
-                let cell = match order {
-                    std::cmp::Ordering::Less => left.next(),
-                    std::cmp::Ordering::Greater => right.next(),
-                    std::cmp::Ordering::Equal => {
-                        let (a, b) = (left.next(), right.next());
-                        a.zip(b).map(|(a, b)| merge_cells(a, &b))
-                    }
-                };
-                merged.extend(cell);
-            }
-            *mine = merged;
-        }
+        let mine = std::mem::take(self);
+        *self = Self::merge_all(vec![mine, other]);
     }
 
     /// Adds the duration of an invocation without a start.
-    pub(crate) fn add_timeless(
-        &mut self,
-        function: &str,
-        version: Option<String>,
-        duration_ms: f64,
-    ) {
+    pub(crate) fn add_timeless(&mut self, function: &str, version: Option<&str>, duration_ms: f64) {
+        let version = version.map(str::to_owned);
         let key = SeriesKey {
             function: function.to_owned(),
             span: None,
         };
-        let cells = self.series.entry(key).or_default();
-        if let Some(cell) = cells
-            .iter_mut()
-            .find(|cell| cell.hour.is_none() && cell.version == version)
-        {
-            let at = cell
-                .durations
-                .partition_point(|value| value.total_cmp(&duration_ms).is_le());
-            cell.durations.insert(at, duration_ms);
-            return;
+        let versions = self.series.entry(key).or_default();
+        if !versions.iter().any(|kept| kept.version == version) {
+            versions.push(VersionSamples {
+                version: version.clone(),
+                first_ns: None,
+                earliest_ns: None,
+                last_ns: None,
+                runs: Vec::new(),
+            });
+            versions.sort_by(|a, b| a.version.cmp(&b.version));
         }
-        cells.push(Cell {
-            version,
-            hour: None,
-            first_ns: None,
-            last_ns: None,
-            durations: vec![duration_ms],
-        });
-        cells.sort_by(|a, b| (a.hour, &a.version).cmp(&(b.hour, &b.version)));
+        let at = versions
+            .iter()
+            .position(|kept| kept.version == version)
+            .expect("the version was added");
+        let samples = &mut versions[at];
+        samples.first_ns = None;
+        if samples.runs.first().is_none_or(|run| run.day.is_some()) {
+            samples.runs.insert(
+                0,
+                Run {
+                    day: None,
+                    durations: Vec::new(),
+                },
+            );
+        }
+        let durations = &mut samples.runs[0].durations;
+        let position = durations.partition_point(|value| value.total_cmp(&duration_ms).is_le());
+        durations.insert(position, duration_ms);
     }
 
     /// Returns the series of each function's invocations, by function name.
@@ -231,15 +284,22 @@ impl Samples {
         self.series
             .iter()
             .filter(|(key, _)| key.span.is_none())
-            .map(|(key, cells)| (key.function.as_str(), Series { cells }))
+            .map(|(key, versions)| {
+                let hours = self.hours.get(&key.function).map_or(&[][..], Vec::as_slice);
+                (key.function.as_str(), Series { versions, hours })
+            })
     }
 
     /// Returns the series of each span name inside each function, by function and span
     /// name.
     pub fn spans(&self) -> impl Iterator<Item = ((&str, &str), Series<'_>)> {
-        self.series.iter().filter_map(|(key, cells)| {
+        self.series.iter().filter_map(|(key, versions)| {
             let span = key.span.as_deref()?;
-            Some(((key.function.as_str(), span), Series { cells }))
+            let series = Series {
+                versions,
+                hours: &[],
+            };
+            Some(((key.function.as_str(), span), series))
         })
     }
 
@@ -251,54 +311,76 @@ impl Samples {
             .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
     }
 
-    /// Returns every invocation duration of every function, in no order.
+    /// Returns the p50, p95 and p99 of the durations of every invocation.
     #[must_use]
-    pub fn all_invocation_durations(&self) -> Vec<f64> {
-        let mut durations = Vec::new();
-        for (_, series) in self.functions() {
-            for cell in series.cells {
-                durations.extend_from_slice(&cell.durations);
+    pub fn total_percentiles(&self) -> [f64; 3] {
+        let runs: Vec<&[f64]> = self
+            .functions()
+            .flat_map(|(_, series)| series.runs(|_| true))
+            .collect();
+        run_percentiles(&runs)
+    }
+}
+
+/// Returns the figures of each function's hours from their durations and last rows.
+fn hour_stats(
+    tables: &Tables,
+    hours: foldhash::HashMap<(u32, i64), (Vec<f64>, Position<'_>)>,
+) -> BTreeMap<String, Vec<HourStats>> {
+    let mut stats: BTreeMap<String, Vec<HourStats>> = BTreeMap::new();
+    for ((function, hour), (mut durations, (last_ns, last_version))) in hours {
+        stats
+            .entry(tables.function(function).to_owned())
+            .or_default()
+            .push(HourStats {
+                hour,
+                count: durations.len() as u64,
+                percentiles: percentiles(&mut durations),
+                last_ns: last_ns.unwrap_or_default(),
+                last_version: last_version.map(str::to_owned),
+            });
+    }
+    for hours in stats.values_mut() {
+        hours.sort_by_key(|hour| hour.hour);
+    }
+    stats
+}
+
+/// Returns the earlier of two starts, ignoring a missing one.
+fn earliest_of(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Merges the runs of one day into one, and puts the runs in order of day.
+fn merge_runs(mut runs: Vec<Run>) -> Vec<Run> {
+    runs.sort_by_key(|run| run.day);
+    let mut merged: Vec<Run> = Vec::with_capacity(runs.len());
+    for run in runs {
+        match merged.last_mut() {
+            Some(last) if last.day == run.day => {
+                last.durations = merge_two(&last.durations, &run.durations);
             }
-        }
-        durations
-    }
-}
-
-/// Merges two cells of the same series, version and hour.
-fn merge_cells(a: Cell, b: &Cell) -> Cell {
-    let mut durations = Vec::with_capacity(a.durations.len() + b.durations.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.durations.len() && j < b.durations.len() {
-        if a.durations[i].total_cmp(&b.durations[j]).is_le() {
-            durations.push(a.durations[i]);
-            i += 1;
-        } else {
-            durations.push(b.durations[j]);
-            j += 1;
+            _ => merged.push(run),
         }
     }
-    durations.extend_from_slice(&a.durations[i..]);
-    durations.extend_from_slice(&b.durations[j..]);
-    Cell {
-        version: a.version,
-        hour: a.hour,
-        first_ns: a.first_ns.min(b.first_ns),
-        last_ns: a.last_ns.max(b.last_ns),
-        durations,
-    }
+    merged
 }
 
-/// The cells of one series.
+/// The samples of one series.
 #[derive(Debug, Clone, Copy)]
 pub struct Series<'a> {
-    cells: &'a [Cell],
+    versions: &'a [VersionSamples],
+    hours: &'a [HourStats],
 }
 
 impl<'a> Series<'a> {
     /// Returns the number of samples.
     #[must_use]
     pub fn len(self) -> usize {
-        self.cells.iter().map(|cell| cell.durations.len()).sum()
+        self.runs(|_| true).map(<[f64]>::len).sum()
     }
 
     /// Returns whether the series has no samples.
@@ -307,26 +389,49 @@ impl<'a> Series<'a> {
         self.len() == 0
     }
 
-    /// Returns every duration, in no order.
-    #[must_use]
-    pub fn durations(self) -> Vec<f64> {
-        self.durations_where(|_| true)
-    }
-
-    /// Returns the durations of the cells that `keep` selects, in no order.
-    fn durations_where(self, keep: impl Fn(&Cell) -> bool) -> Vec<f64> {
-        let cells = || self.cells.iter().filter(|cell| keep(cell));
-        let mut durations = Vec::with_capacity(cells().map(|cell| cell.durations.len()).sum());
-        for cell in cells() {
-            durations.extend_from_slice(&cell.durations);
-        }
-        durations
+    /// Returns the sorted runs of the versions that `keep` selects.
+    fn runs(self, keep: impl Fn(&VersionSamples) -> bool) -> impl Iterator<Item = &'a [f64]> {
+        self.versions
+            .iter()
+            .filter(move |version| keep(version))
+            .flat_map(|version| version.runs.iter().map(|run| run.durations.as_slice()))
     }
 
     /// Returns the p50, p95 and p99 durations, or NaN for an empty series.
     #[must_use]
     pub fn percentiles(self) -> [f64; 3] {
-        percentiles(&mut self.durations())
+        let runs: Vec<&[f64]> = self.runs(|_| true).collect();
+        run_percentiles(&runs)
+    }
+
+    /// Returns the number of samples and the p50, p95 and p99 durations of the rows that
+    /// started on `day` (days since the Unix epoch).
+    #[must_use]
+    pub fn day_percentiles(self, day: i64) -> (usize, [f64; 3]) {
+        let runs: Vec<&[f64]> = self
+            .versions
+            .iter()
+            .flat_map(|version| version.runs.iter())
+            .filter(|run| run.day == Some(day))
+            .map(|run| run.durations.as_slice())
+            .collect();
+        (
+            runs.iter().map(|run| run.len()).sum(),
+            run_percentiles(&runs),
+        )
+    }
+
+    /// Returns the days with starts, in order.
+    #[must_use]
+    pub fn days(self) -> Vec<i64> {
+        let mut days: Vec<i64> = self
+            .versions
+            .iter()
+            .flat_map(|version| version.runs.iter().filter_map(|run| run.day))
+            .collect();
+        days.sort_unstable();
+        days.dedup();
+        days
     }
 
     /// Returns the versions in the order they first appear, with `None` read as
@@ -334,100 +439,163 @@ impl<'a> Series<'a> {
     #[must_use]
     pub fn versions_in_order(self) -> Vec<&'a str> {
         let mut firsts: BTreeMap<&str, Position<'_>> = BTreeMap::new();
-        for cell in self.cells {
-            let version = latest_name(cell.version.as_deref());
-            let first = firsts.entry(version).or_insert_with(|| cell.first());
-            *first = (*first).min(cell.first());
+        for version in self.versions {
+            let name = latest_name(version.version.as_deref());
+            let first = firsts.entry(name).or_insert_with(|| version.first());
+            *first = (*first).min(version.first());
         }
         let mut versions: Vec<(&str, Position<'_>)> = firsts.into_iter().collect();
         versions.sort_by_key(|&(_, first)| first);
         versions.into_iter().map(|(version, _)| version).collect()
     }
 
-    /// Returns the durations of a version, as [`Series::versions_in_order`] names it.
+    /// Returns the durations of a version, as [`Series::versions_in_order`] names it,
+    /// sorted.
     #[must_use]
-    pub fn version_durations(self, version: &str) -> Vec<f64> {
-        self.durations_where(|cell| latest_name(cell.version.as_deref()) == version)
+    pub fn version_durations(self, name: &str) -> Vec<f64> {
+        sorted_union(self.runs(|version| latest_name(version.version.as_deref()) == name))
     }
 
     /// Returns the version of the series' last row, or `None` for an empty series.
     #[must_use]
     pub fn latest_version(self) -> Option<Option<&'a str>> {
-        self.cells
+        self.versions
             .iter()
-            .filter(|cell| !cell.durations.is_empty())
+            .filter(|version| version.runs.iter().any(|run| !run.durations.is_empty()))
             .max_by(|a, b| a.last().cmp(&b.last()))
-            .map(|cell| cell.version.as_deref())
+            .map(|version| version.version.as_deref())
     }
 
-    /// Returns the durations of the rows whose version is exactly `version`.
+    /// Returns the durations of the rows whose version is exactly `version`, sorted.
     #[must_use]
     pub fn exact_version_durations(self, version: Option<&str>) -> Vec<f64> {
-        self.durations_where(|cell| cell.version.as_deref() == version)
+        sorted_union(self.runs(|samples| samples.version.as_deref() == version))
     }
 
     /// Returns the earliest and the latest start.
     #[must_use]
     pub fn period(self) -> Option<(i64, i64)> {
-        let first = self.cells.iter().filter_map(|cell| cell.first_ns).min()?;
-        let last = self.cells.iter().filter_map(|cell| cell.last_ns).max()?;
+        let first = self
+            .versions
+            .iter()
+            .filter_map(|version| version.earliest_ns)
+            .min()?;
+        let last = self
+            .versions
+            .iter()
+            .filter_map(|version| version.last_ns)
+            .max()?;
         Some((first, last))
     }
 
-    /// Returns the hours with starts, in order, each with its cells.
+    /// Returns the figures of the function's hours, in order.
     #[must_use]
-    pub fn hours(self) -> Vec<Hour<'a>> {
-        let mut hours: Vec<Hour<'a>> = Vec::new();
-        let mut rest = self.cells;
-        while let Some(first) = rest.first() {
-            let end = rest
-                .iter()
-                .position(|cell| cell.hour != first.hour)
-                .unwrap_or(rest.len());
-            if let Some(hour) = first.hour {
-                hours.push(Hour {
-                    hour,
-                    cells: &rest[..end],
-                });
+    pub fn hours(self) -> &'a [HourStats] {
+        self.hours
+    }
+}
+
+/// Returns the sorted union of sorted runs, merged two at a time.
+fn sorted_union<'a>(runs: impl Iterator<Item = &'a [f64]>) -> Vec<f64> {
+    let mut merged: Vec<Vec<f64>> = runs.map(<[f64]>::to_vec).collect();
+    while merged.len() > 1 {
+        let mut next = Vec::with_capacity(merged.len().div_ceil(2));
+        let mut pairs = merged.into_iter();
+        while let Some(first) = pairs.next() {
+            match pairs.next() {
+                Some(second) => next.push(merge_two(&first, &second)),
+                None => next.push(first),
             }
-            rest = &rest[end..];
         }
-        hours
+        merged = next;
+    }
+    merged.pop().unwrap_or_default()
+}
+
+/// Merges two sorted runs.
+fn merge_two(a: &[f64], b: &[f64]) -> Vec<f64> {
+    let mut merged = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].total_cmp(&b[j]).is_le() {
+            merged.push(a[i]);
+            i += 1;
+        } else {
+            merged.push(b[j]);
+            j += 1;
+        }
+    }
+    merged.extend_from_slice(&a[i..]);
+    merged.extend_from_slice(&b[j..]);
+    merged
+}
+
+/// Returns the p50, p95 and p99 of the union of sorted runs, as [`percentiles`] computes
+/// them on the union, or NaN when the runs are empty.
+fn run_percentiles(runs: &[&[f64]]) -> [f64; 3] {
+    let count: usize = runs.iter().map(|run| run.len()).sum();
+    if count == 0 {
+        return [f64::NAN; 3];
+    }
+    [0.50, 0.95, 0.99].map(|q| {
+        let position = q * (count - 1) as f64;
+        let below = position.floor() as usize;
+        let above = position.ceil() as usize;
+        let weight = position - below as f64;
+        let lower = kth(runs, below);
+        let upper = if above > below {
+            kth(runs, above)
+        } else {
+            lower
+        };
+        lower + (upper - lower) * weight
+    })
+}
+
+/// Maps a number to an integer in the order of [`f64::total_cmp`].
+fn order_key(value: f64) -> u64 {
+    let bits = value.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | 1 << 63
     }
 }
 
-/// The cells of one series in one hour.
-#[derive(Debug, Clone, Copy)]
-pub struct Hour<'a> {
-    /// Hours since the Unix epoch.
-    pub hour: i64,
-    cells: &'a [Cell],
+/// Returns the number whose [`order_key`] is `key`.
+fn from_order_key(key: u64) -> f64 {
+    if key >> 63 == 1 {
+        f64::from_bits(key & !(1 << 63))
+    } else {
+        f64::from_bits(!key)
+    }
 }
 
-impl<'a> Hour<'a> {
-    /// Returns the number of samples in the hour.
-    #[must_use]
-    pub fn len(self) -> usize {
-        Series { cells: self.cells }.len()
+/// Returns the `k`-th smallest value (from 0) of the union of sorted runs: a binary search
+/// over values, counting the values at or below each in every run.
+fn kth(runs: &[&[f64]], k: usize) -> f64 {
+    let keys = || {
+        runs.iter()
+            .filter_map(|run| Some((run.first()?, run.last()?)))
+    };
+    let mut low = keys()
+        .map(|(first, _)| order_key(*first))
+        .min()
+        .unwrap_or(0);
+    let mut high = keys().map(|(_, last)| order_key(*last)).max().unwrap_or(0);
+    while low < high {
+        let middle = low + (high - low) / 2;
+        let at_or_below: usize = runs
+            .iter()
+            .map(|run| run.partition_point(|value| order_key(*value) <= middle))
+            .sum();
+        if at_or_below > k {
+            high = middle;
+        } else {
+            low = middle + 1;
+        }
     }
-
-    /// Returns whether the hour has no samples.
-    #[must_use]
-    pub fn is_empty(self) -> bool {
-        self.len() == 0
-    }
-
-    /// Returns the hour's durations, in no order.
-    #[must_use]
-    pub fn durations(self) -> Vec<f64> {
-        Series { cells: self.cells }.durations()
-    }
-
-    /// Returns the version of the hour's last row.
-    #[must_use]
-    pub fn latest_version(self) -> Option<&'a str> {
-        Series { cells: self.cells }.latest_version().flatten()
-    }
+    from_order_key(low)
 }
 
 /// Returns the p50, p95 and p99 of `durations`, or NaN when there are none.

@@ -84,16 +84,24 @@ fn samples(invocations: &[Invocation], spans: &[TraceSpan]) -> Samples {
     Samples::of(&tables(invocations, spans))
 }
 
-/// Splits the rows at random into `parts` parts, in random order.
+/// Splits the rows at random into `parts` parts, in random order. With `by_day`, the
+/// invocations of one day go to one part, as latency samples need.
 fn split(
     rng: &mut StdRng,
     invocations: &[Invocation],
     spans: &[TraceSpan],
-    parts: usize,
+    (parts, by_day): (usize, bool),
 ) -> Vec<(Vec<Invocation>, Vec<TraceSpan>)> {
     let mut split = vec![(Vec::new(), Vec::new()); parts];
+    let mut days = std::collections::HashMap::new();
     for invocation in invocations {
-        split[rng.random_range(0..parts)].0.push(invocation.clone());
+        let part = match invocation.start {
+            Some(start) if by_day => *days
+                .entry(start.date())
+                .or_insert_with(|| rng.random_range(0..parts)),
+            _ => rng.random_range(0..parts),
+        };
+        split[part].0.push(invocation.clone());
     }
     for span in spans {
         split[rng.random_range(0..parts)].1.push(span.clone());
@@ -113,7 +121,7 @@ fn merged_samples_equal_the_whole() {
     for parts in [2, 3, 7] {
         // Each row goes to a random part, so parts share series, versions and hours.
         let mut merged = Samples::default();
-        for (invocations, spans) in &split(&mut rng, &invocations, &spans, parts) {
+        for (invocations, spans) in &split(&mut rng, &invocations, &spans, (parts, true)) {
             merged.merge(samples(invocations, spans));
         }
         assert_eq!(merged, whole, "merge of {parts} parts");
@@ -167,7 +175,7 @@ fn merged_usage_equals_the_whole() {
 
     for parts in [2, 5] {
         let mut merged = Usage::default();
-        for (invocations, spans) in &split(&mut rng, &invocations, &spans, parts) {
+        for (invocations, spans) in &split(&mut rng, &invocations, &spans, (parts, false)) {
             merged.merge(Usage::of(&tables(invocations, spans)));
         }
         assert_eq!(merged, whole, "merge of {parts} parts");
@@ -323,7 +331,7 @@ fn merged_rollups_give_the_whole_report() {
     assert!(expected.contains("\"top\""), "{expected}");
 
     for parts in [1, 2, 3, 6] {
-        let split = split(&mut rng, &invocations, &spans, parts);
+        let split = split(&mut rng, &invocations, &spans, (parts, true));
         let merged = merged_rollup(&split, 8);
         if parts > 1 {
             assert!(

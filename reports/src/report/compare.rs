@@ -5,7 +5,6 @@
 use super::{LatencyShift, Regression};
 use crate::detect::change_point::{ChangePointSettings, change_points};
 use crate::detect::latency::{self, LatencySettings};
-use crate::detect::select_quantile;
 use crate::samples::Series;
 use crate::snapshot::SeriesSnapshot;
 
@@ -67,7 +66,7 @@ pub(super) fn against_snapshot(
 }
 
 /// Invocations an hour needs for its p95 to count in the series.
-const MIN_PER_HOUR: usize = 5;
+const MIN_PER_HOUR: u64 = 5;
 
 /// Finds change points in the hourly p95 of a function's durations, and names the version
 /// that ran at the end of the first hour after each.
@@ -78,13 +77,10 @@ pub(super) fn latency_shifts(
 ) -> Vec<LatencyShift> {
     let hours: Vec<_> = series
         .hours()
-        .into_iter()
-        .filter(|hour| hour.len() >= MIN_PER_HOUR)
-        .collect();
-    let p95s: Vec<f64> = hours
         .iter()
-        .map(|hour| select_quantile(&mut hour.durations(), 0.95))
+        .filter(|hour| hour.count >= MIN_PER_HOUR)
         .collect();
+    let p95s: Vec<f64> = hours.iter().map(|hour| hour.percentiles[1]).collect();
 
     change_points(&p95s, settings)
         .into_iter()
@@ -102,7 +98,7 @@ pub(super) fn latency_shifts(
                 at,
                 // The version of the hour's last invocation: a deploy within the hour shows
                 // there.
-                version: hour.latest_version().map(str::to_owned),
+                version: hour.last_version.clone(),
                 change,
             }
         })

@@ -29,7 +29,7 @@ use crate::detect::spiral::{self, Finding, SpiralSettings};
 use crate::lambda::{LambdaOptions, project_month};
 use crate::pricing::PriceBook;
 use crate::rollup::Rollup;
-use crate::samples::{Samples, percentiles};
+use crate::samples::Samples;
 use crate::shapes::TraceFigures;
 use crate::snapshot::Snapshot;
 use crate::table::{self, Shared, Tables};
@@ -319,7 +319,7 @@ pub fn build_rollup(
                     Some((function.to_owned(), figures))
                 })
                 .collect();
-            let durations = percentiles(&mut samples.all_invocation_durations());
+            let durations = samples.total_percentiles();
             (figures(&priced, &usage.entries, durations), functions)
         });
         let regressions = crate::timed("latency tests", || {

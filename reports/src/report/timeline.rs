@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::samples::{Samples, percentiles};
+use crate::samples::Samples;
 use crate::usage::{Counts, PricedUsage};
 use rust_decimal::Decimal;
 
@@ -83,27 +83,36 @@ pub(super) fn timeline(priced: &PricedUsage<'_>, samples: &Samples) -> Timeline 
 
     let mut functions = BTreeMap::new();
     for (function, series) in samples.functions() {
-        // Durations per bucket start; an hour's cells fall in one bucket.
-        let mut durations: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
-        for hour in series.hours() {
-            durations
-                .entry(bucket_of(hour.hour * HOUR))
-                .or_default()
-                .extend(hour.durations());
-        }
-        if durations.is_empty() {
+        // Invocations and percentiles per bucket start: an hour's figures, or a day's.
+        let figures: Vec<(i64, usize, [f64; 3])> = if bucket_seconds == HOUR {
+            series
+                .hours()
+                .iter()
+                .map(|hour| (hour.hour * HOUR, hour.count as usize, hour.percentiles))
+                .collect()
+        } else {
+            series
+                .days()
+                .into_iter()
+                .map(|day| {
+                    let (count, percentiles) = series.day_percentiles(day);
+                    (day * DAY, count, percentiles)
+                })
+                .collect()
+        };
+        if figures.is_empty() {
             continue;
         }
-        let buckets = durations
+        let buckets = figures
             .into_iter()
-            .map(|(start, mut durations)| Bucket {
+            .map(|(start, invocations, duration_ms)| Bucket {
                 start,
-                invocations: durations.len(),
+                invocations,
                 cost_usd: costs
                     .get(&(function, start))
                     .map(|counts| priced.sum(counts, |cost| cost.total))
                     .unwrap_or_default(),
-                duration_ms: percentiles(&mut durations),
+                duration_ms,
             })
             .collect();
         functions.insert(function.to_owned(), buckets);
