@@ -122,12 +122,13 @@ pub fn load_rollup(
     // Days whose kept rollup is valid, and the work the others need.
     let mut rollups: Vec<DayRollup> = Vec::new();
     let mut pending = Vec::new();
+    let mut kept_days = read_rollups(data_dir, &days, window).into_iter();
     for day in wanted {
         if !window.covers_day(day) {
             pending.push((day, None));
             continue;
         }
-        let kept = crate::timed("reading a day's rollup", || read_rollup(data_dir, day));
+        let kept = kept_days.next().flatten();
         let kept = kept.filter(|(header, _)| {
             header.format == FORMAT
                 && header.stamp == stamps[&day]
@@ -250,6 +251,28 @@ fn day_hours(data_dir: &Path, day: Date, stamp: &Stamp) -> Result<Vec<HourEntry>
     let hours = Usage::of(&tables).hours;
     write_hours(data_dir, day, stamp, &hours);
     Ok(hours)
+}
+
+/// Reads the kept rollups of the days that `window` covers whole, in order, on two
+/// threads.
+fn read_rollups(data_dir: &Path, days: &[Date], window: Window) -> Vec<Option<(Header, Rollup)>> {
+    let whole: Vec<Date> = days
+        .iter()
+        .copied()
+        .filter(|&day| window.covers_day(day))
+        .collect();
+    let (first, second) = whole.split_at(whole.len() / 2);
+    let read = |days: &[Date]| -> Vec<Option<(Header, Rollup)>> {
+        days.iter()
+            .map(|&day| crate::timed("reading a day's rollup", || read_rollup(data_dir, day)))
+            .collect()
+    };
+    std::thread::scope(|scope| {
+        let second = scope.spawn(|| read(second));
+        let mut rollups = read(first);
+        rollups.extend(second.join().expect("reading rollups does not panic"));
+        rollups
+    })
 }
 
 /// Returns the digest of every day but `day`.

@@ -9,7 +9,7 @@ use crate::usage::Usage;
 
 /// Trace ids kept per trace shape, and so the most traces a report built from kept rollups
 /// can list.
-pub const IDS_PER_SHAPE: usize = 16;
+pub const IDS_PER_SHAPE: usize = 5;
 
 /// Latency samples, usage counts and traces of a set of rows.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]

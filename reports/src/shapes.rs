@@ -473,13 +473,18 @@ impl TraceRollup {
         self.map_functions(&map);
 
         let limit = self.ids_per_shape;
-        let mut shapes: BTreeMap<ShapeKey, (u64, Vec<TraceKey>)> = BTreeMap::new();
+        let mut shapes: foldhash::HashMap<ShapeKey, (u64, Vec<TraceKey>)> =
+            foldhash::HashMap::default();
         for shape in std::mem::take(&mut self.shapes) {
             let (traces, ids) = shapes.entry((shape.invocations, shape.calls)).or_default();
             *traces += shape.traces;
-            ids.extend(shape.ids);
-            ids.sort_unstable();
-            ids.dedup();
+            if ids.is_empty() {
+                *ids = shape.ids;
+            } else {
+                ids.extend(shape.ids);
+                ids.sort_unstable();
+                ids.dedup();
+            }
             ids.truncate(limit);
         }
         self.shapes = shapes
@@ -491,6 +496,8 @@ impl TraceRollup {
                 ids,
             })
             .collect();
+        self.shapes
+            .sort_unstable_by(|a, b| (&a.invocations, &a.calls).cmp(&(&b.invocations, &b.calls)));
 
         let mut split: BTreeMap<String, SplitTrace> = BTreeMap::new();
         for mut part in std::mem::take(&mut self.split) {

@@ -29,7 +29,7 @@ use crate::detect::spiral::{self, Finding, SpiralSettings};
 use crate::lambda::{LambdaOptions, project_month};
 use crate::pricing::PriceBook;
 use crate::rollup::Rollup;
-use crate::samples::Samples;
+use crate::samples::{Samples, Series};
 use crate::shapes::TraceFigures;
 use crate::snapshot::Snapshot;
 use crate::table::{self, Shared, Tables};
@@ -439,44 +439,60 @@ fn regressions(
     baseline: Option<&Snapshot>,
     settings: &LatencySettings,
 ) -> Vec<Regression> {
-    let mut regressions = Vec::new();
-    for (function, series) in samples.functions() {
-        let regression = match baseline {
-            Some(snapshot) => snapshot.functions.get(function).and_then(|baseline| {
+    // Each function's series, then each span name's: (function, span name, series).
+    let series: Vec<(&str, Option<&str>, Series<'_>)> = samples
+        .functions()
+        .map(|(function, series)| (function, None, series))
+        .chain(
+            samples
+                .spans()
+                .map(|((function, span), series)| (function, Some(span), series)),
+        )
+        .collect();
+    let compare = |(function, span, series): &(&str, Option<&str>, Series<'_>)| match baseline {
+        Some(snapshot) => {
+            let baseline = match span {
+                None => snapshot.functions.get(*function),
+                Some(span) => snapshot
+                    .spans
+                    .get(*function)
+                    .and_then(|names| names.get(*span)),
+            };
+            baseline.and_then(|baseline| {
                 compare::against_snapshot(
                     function,
-                    None,
-                    series,
+                    *span,
+                    *series,
                     baseline,
                     &snapshot.created,
                     settings,
                 )
-            }),
-            None => compare::between_versions(function, None, series, settings),
-        };
-        regressions.extend(regression);
-    }
-    for ((function, span), series) in samples.spans() {
-        let regression = match baseline {
-            Some(snapshot) => snapshot
-                .spans
-                .get(function)
-                .and_then(|names| names.get(span))
-                .and_then(|baseline| {
-                    compare::against_snapshot(
-                        function,
-                        Some(span),
-                        series,
-                        baseline,
-                        &snapshot.created,
-                        settings,
-                    )
-                }),
-            None => compare::between_versions(function, Some(span), series, settings),
-        };
-        regressions.extend(regression);
-    }
+            })
+        }
+        None => compare::between_versions(function, *span, *series, settings),
+    };
+    // Two threads take every other series; the comparisons merge the days of each version,
+    // which is most of the work. The results keep the order of the series.
+    let compare_every_other = |offset: usize| -> Vec<(usize, Regression)> {
+        series
+            .iter()
+            .enumerate()
+            .skip(offset)
+            .step_by(2)
+            .filter_map(|(at, series)| Some((at, compare(series)?)))
+            .collect()
+    };
+    let mut regressions = std::thread::scope(|scope| {
+        let odd = scope.spawn(|| compare_every_other(1));
+        let mut regressions = compare_every_other(0);
+        regressions.extend(odd.join().expect("latency comparisons do not panic"));
+        regressions
+    });
+    regressions.sort_by_key(|(at, _)| *at);
     regressions
+        .into_iter()
+        .map(|(_, regression)| regression)
+        .collect()
 }
 
 fn describe_snapshot(snapshot: &Snapshot) -> String {
