@@ -4,7 +4,7 @@
 //! `rollups/date=YYYY-MM-DD/rollup.bin` contains a day's [`Rollup`] with a header: the day's
 //! Parquet parts (names, sizes and modification times) it was built from, and a digest of
 //! every other day's parts that its shared request ids and traces were checked against.
-//! `keys.bin` next to it holds the hashes of the day's request ids and trace ids. A rollup is
+//! `keys.bin` next to it contains the hashes of the day's request ids and trace ids. A rollup is
 //! used while its day's parts are the same. When another day of the report window changed or
 //! was not checked yet, the rollup is still used if the ids it shares with that day are among
 //! those it kept apart for the merge; otherwise it is built again. Days that the report window covers only in part are built
@@ -540,8 +540,8 @@ fn write_file(path: &Path, bytes: &[u8]) {
     }
 }
 
-/// The encoding of kept files: fixed-width integers, which decode faster than varints, and a
-/// limit on what a length read from a file can claim.
+/// Returns the encoding of kept files: fixed-width integers, which decode faster than
+/// varints, and a limit on what a length read from a file can claim.
 fn config() -> impl bincode::config::Config {
     bincode::config::standard()
         .with_fixed_int_encoding()

@@ -169,7 +169,7 @@ pub struct Timeless {
 pub struct LoopStats {
     /// Traces by number of queue-triggered passes, for one pass or more.
     pub passes: BTreeMap<u64, u64>,
-    /// The most passes, with the smallest id of a trace that has them.
+    /// The maximum passes, with the smallest id of a trace that has them.
     pub longest: Option<(u64, String)>,
 }
 
@@ -196,7 +196,7 @@ pub struct RetryStats {
     pub reruns: u64,
     /// Traces with reruns.
     pub traces: u64,
-    /// The most runs of the function in a trace with reruns, with the smallest such id.
+    /// The maximum runs of the function in a trace with reruns, with the smallest such id.
     pub longest: Option<(u64, String)>,
     /// Reruns per usage group of their invocations, for their cost.
     pub groups: BTreeMap<u32, u64>,
