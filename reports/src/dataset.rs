@@ -168,14 +168,7 @@ pub fn load_tables(
             });
             for frame in receiver {
                 let (table, frame) = frame?;
-                for chunk in chunks(&frame) {
-                    let pushed = if table == Table::Invocations {
-                        push_invocations(&mut builder, &chunk)
-                    } else {
-                        push_spans(&mut builder, &chunk)
-                    };
-                    pushed.map_err(|source| read_error(data_dir, table, source))?;
-                }
+                push_frame(data_dir, &mut builder, table, &frame)?;
             }
             Ok::<_, DatasetError>(())
         })
@@ -193,19 +186,29 @@ pub(crate) fn read_day(
 ) -> Result<TableBuilder, DatasetError> {
     let mut builder = TableBuilder::default();
     for table in [Table::Invocations, Table::Spans] {
-        let Some((table, frame)) = read_partition(data_dir, table, one_day(date), window)? else {
-            continue;
-        };
-        for chunk in chunks(&frame) {
-            let pushed = if table == Table::Invocations {
-                push_invocations(&mut builder, &chunk)
-            } else {
-                push_spans(&mut builder, &chunk)
-            };
-            pushed.map_err(|source| read_error(data_dir, table, source))?;
+        if let Some((table, frame)) = read_partition(data_dir, table, one_day(date), window)? {
+            push_frame(data_dir, &mut builder, table, &frame)?;
         }
     }
     Ok(builder)
+}
+
+/// Adds the rows of a partition's frame of `table` to `builder`.
+fn push_frame(
+    data_dir: &Path,
+    builder: &mut TableBuilder,
+    table: Table,
+    frame: &DataFrame,
+) -> Result<(), DatasetError> {
+    for chunk in chunks(frame) {
+        let pushed = if table == Table::Invocations {
+            push_invocations(builder, &chunk)
+        } else {
+            push_spans(builder, &chunk)
+        };
+        pushed.map_err(|source| read_error(data_dir, table, source))?;
+    }
+    Ok(())
 }
 
 /// Counts the rows of `table` within `window`. Without a window, polars counts from the

@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::detect::latency::merged as merge_sorted;
 use crate::detect::select_quantile;
 use crate::table::Tables;
 
@@ -361,7 +362,7 @@ fn merge_runs(mut runs: Vec<Run>) -> Vec<Run> {
     for run in runs {
         match merged.last_mut() {
             Some(last) if last.day == run.day => {
-                last.durations = merge_two(&last.durations, &run.durations);
+                last.durations = merge_sorted(&last.durations, &run.durations);
             }
             _ => merged.push(run),
         }
@@ -503,31 +504,13 @@ fn sorted_union<'a>(runs: impl Iterator<Item = &'a [f64]>) -> Vec<f64> {
         let mut pairs = merged.into_iter();
         while let Some(first) = pairs.next() {
             match pairs.next() {
-                Some(second) => next.push(merge_two(&first, &second)),
+                Some(second) => next.push(merge_sorted(&first, &second)),
                 None => next.push(first),
             }
         }
         merged = next;
     }
     merged.pop().unwrap_or_default()
-}
-
-/// Merges two sorted runs.
-fn merge_two(a: &[f64], b: &[f64]) -> Vec<f64> {
-    let mut merged = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        if a[i].total_cmp(&b[j]).is_le() {
-            merged.push(a[i]);
-            i += 1;
-        } else {
-            merged.push(b[j]);
-            j += 1;
-        }
-    }
-    merged.extend_from_slice(&a[i..]);
-    merged.extend_from_slice(&b[j..]);
-    merged
 }
 
 /// Returns the p50, p95 and p99 of the union of sorted runs, as [`percentiles`] computes

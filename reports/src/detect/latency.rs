@@ -186,7 +186,7 @@ fn exceedance_p_value(population: u64, exceedances: u64, window: u64, observed: 
 }
 
 /// Merges two sorted slices into one sorted vector.
-fn merged(a: &[f64], b: &[f64]) -> Vec<f64> {
+pub(crate) fn merged(a: &[f64], b: &[f64]) -> Vec<f64> {
     let mut merged = Vec::with_capacity(a.len() + b.len());
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
