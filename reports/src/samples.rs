@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 
 use crate::detect::latency::merged as merge_sorted;
-use crate::detect::select_quantile;
+use crate::detect::{run_quantile, select_quantile};
 use crate::table::Tables;
 
 const NANOS_PER_HOUR: i64 = 3_600_000_000_000;
@@ -516,69 +516,7 @@ fn sorted_union<'a>(runs: impl Iterator<Item = &'a [f64]>) -> Vec<f64> {
 /// Returns the p50, p95 and p99 of the union of sorted runs, as [`percentiles`] computes
 /// them on the union, or NaN when the runs are empty.
 fn run_percentiles(runs: &[&[f64]]) -> [f64; 3] {
-    let count: usize = runs.iter().map(|run| run.len()).sum();
-    if count == 0 {
-        return [f64::NAN; 3];
-    }
-    [0.50, 0.95, 0.99].map(|q| {
-        let position = q * (count - 1) as f64;
-        let below = position.floor() as usize;
-        let above = position.ceil() as usize;
-        let weight = position - below as f64;
-        let lower = kth(runs, below);
-        let upper = if above > below {
-            kth(runs, above)
-        } else {
-            lower
-        };
-        lower + (upper - lower) * weight
-    })
-}
-
-/// Maps a number to an integer in the order of [`f64::total_cmp`].
-fn order_key(value: f64) -> u64 {
-    let bits = value.to_bits();
-    if bits >> 63 == 1 {
-        !bits
-    } else {
-        bits | 1 << 63
-    }
-}
-
-/// Returns the number whose [`order_key`] is `key`.
-fn from_order_key(key: u64) -> f64 {
-    if key >> 63 == 1 {
-        f64::from_bits(key & !(1 << 63))
-    } else {
-        f64::from_bits(!key)
-    }
-}
-
-/// Returns the `k`-th smallest value (from 0) of the union of sorted runs: a binary search
-/// over values, counting the values at or below each in every run.
-fn kth(runs: &[&[f64]], k: usize) -> f64 {
-    let keys = || {
-        runs.iter()
-            .filter_map(|run| Some((run.first()?, run.last()?)))
-    };
-    let mut low = keys()
-        .map(|(first, _)| order_key(*first))
-        .min()
-        .unwrap_or(0);
-    let mut high = keys().map(|(_, last)| order_key(*last)).max().unwrap_or(0);
-    while low < high {
-        let middle = low + (high - low) / 2;
-        let at_or_below: usize = runs
-            .iter()
-            .map(|run| run.partition_point(|value| order_key(*value) <= middle))
-            .sum();
-        if at_or_below > k {
-            high = middle;
-        } else {
-            low = middle + 1;
-        }
-    }
-    from_order_key(low)
+    [0.50, 0.95, 0.99].map(|q| run_quantile(runs, q))
 }
 
 /// Returns the p50, p95 and p99 of `durations`, or NaN when there are none.

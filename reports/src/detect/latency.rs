@@ -5,7 +5,7 @@ use rand::{Rng as _, SeedableRng as _};
 use rand_distr::{Beta, Distribution as _};
 use statrs::distribution::{DiscreteCDF as _, Hypergeometric};
 
-use super::{quantile, sorted};
+use super::{quantile, run_quantile, sorted_view};
 
 /// Thresholds of the latency test.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -105,8 +105,8 @@ pub struct LatencyComparison {
 /// Compares the latencies of `current` with `baseline`. NaN samples are left out.
 #[must_use]
 pub fn compare(baseline: &[f64], current: &[f64], settings: &LatencySettings) -> LatencyComparison {
-    let baseline = sorted(baseline);
-    let current = sorted(current);
+    let baseline = sorted_view(baseline);
+    let current = sorted_view(current);
     let enough = baseline.len() >= settings.min_samples.max(1)
         && current.len() >= settings.min_samples.max(1);
     let p95 = |values: &[f64]| {
@@ -120,8 +120,8 @@ pub fn compare(baseline: &[f64], current: &[f64], settings: &LatencySettings) ->
     let current_p95 = p95(&current);
     let ratio = current_p95 / baseline_p95;
 
-    let pooled = merged(&baseline, &current);
-    let threshold = p95(&pooled);
+    // The pooled quantile, found in both sorted windows without merging them.
+    let threshold = run_quantile(&[&baseline, &current], settings.quantile);
     let above = |values: &[f64]| values.len() - values.partition_point(|value| *value <= threshold);
     let baseline_exceedances = above(&baseline) as u64;
     let current_exceedances = above(&current) as u64;
@@ -143,7 +143,7 @@ pub fn compare(baseline: &[f64], current: &[f64], settings: &LatencySettings) ->
     }
 
     let p_value = exceedance_p_value(
-        pooled.len() as u64,
+        (baseline.len() + current.len()) as u64,
         baseline_exceedances + current_exceedances,
         current.len() as u64,
         current_exceedances,

@@ -52,6 +52,88 @@ pub fn select_quantile(values: &mut [f64], q: f64) -> f64 {
     lower + (upper - lower) * weight
 }
 
+/// Returns the `q` quantile of the union of runs sorted by [`f64::total_cmp`], as
+/// [`quantile`] computes it on the sorted union, without merging the runs; NaN when they are
+/// empty.
+#[must_use]
+pub fn run_quantile(runs: &[&[f64]], q: f64) -> f64 {
+    let count: usize = runs.iter().map(|run| run.len()).sum();
+    if count == 0 {
+        return f64::NAN;
+    }
+    let position = q.clamp(0.0, 1.0) * (count - 1) as f64;
+    let below = position.floor() as usize;
+    let above = position.ceil() as usize;
+    let weight = position - below as f64;
+    let lower = kth(runs, below);
+    let upper = if above > below {
+        kth(runs, above)
+    } else {
+        lower
+    };
+    lower + (upper - lower) * weight
+}
+
+/// Maps a number to an integer in the order of [`f64::total_cmp`].
+fn order_key(value: f64) -> u64 {
+    let bits = value.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | 1 << 63
+    }
+}
+
+/// Returns the number whose [`order_key`] is `key`.
+fn from_order_key(key: u64) -> f64 {
+    if key >> 63 == 1 {
+        f64::from_bits(key & !(1 << 63))
+    } else {
+        f64::from_bits(!key)
+    }
+}
+
+/// Returns the `k`-th smallest value (from 0) of the union of sorted runs: a binary search
+/// over values, counting the values at or below each in every run.
+fn kth(runs: &[&[f64]], k: usize) -> f64 {
+    let ends = || {
+        runs.iter()
+            .filter_map(|run| Some((run.first()?, run.last()?)))
+    };
+    let mut low = ends()
+        .map(|(first, _)| order_key(*first))
+        .min()
+        .unwrap_or(0);
+    let mut high = ends().map(|(_, last)| order_key(*last)).max().unwrap_or(0);
+    while low < high {
+        let middle = low + (high - low) / 2;
+        let at_or_below: usize = runs
+            .iter()
+            .map(|run| run.partition_point(|value| order_key(*value) <= middle))
+            .sum();
+        if at_or_below > k {
+            high = middle;
+        } else {
+            low = middle + 1;
+        }
+    }
+    from_order_key(low)
+}
+
+/// Returns `values` sorted, leaving out NaN: the values themselves when they already are,
+/// else a sorted copy.
+#[must_use]
+pub fn sorted_view(values: &[f64]) -> std::borrow::Cow<'_, [f64]> {
+    let in_order = values
+        .windows(2)
+        .all(|pair| pair[0].total_cmp(&pair[1]).is_le());
+    if in_order && !values.iter().any(|value| value.is_nan()) {
+        std::borrow::Cow::Borrowed(values)
+    } else {
+        std::borrow::Cow::Owned(sorted(values))
+    }
+}
+
 /// Sorts a copy of `values`, leaving out NaN.
 #[must_use]
 pub fn sorted(values: &[f64]) -> Vec<f64> {

@@ -285,17 +285,28 @@ pub fn build_rollup(
     let resolved = crate::timed("shared traces", || rollup.traces.resolve());
     let trace_figures = rollup.traces.figures(&resolved);
 
-    // Cost per trace and the timeline take about as long as the rest of the report
-    // together, so they run on a second thread.
+    // Cost per trace, the timeline and the percentiles run on a second thread while the
+    // main one runs the checks and latency comparisons.
     let report = std::thread::scope(|scope| {
         let second = scope.spawn(|| {
             let traces = crate::timed("cost per trace", || {
                 traces::trace_costs(&rollup.traces, &resolved, &priced, settings.top_traces)
             });
-            (
-                traces,
-                crate::timed("timeline", || timeline::timeline(&priced, samples)),
-            )
+            let timeline = crate::timed("timeline", || timeline::timeline(&priced, samples));
+            let (totals, functions) = crate::timed("figures", || {
+                let entries: BTreeMap<&str, &[Entry]> = usage.by_function().collect();
+                let functions = samples
+                    .functions()
+                    .filter_map(|(function, series)| {
+                        let figures =
+                            figures(&priced, entries.get(function)?, series.percentiles());
+                        Some((function.to_owned(), figures))
+                    })
+                    .collect();
+                let durations = samples.total_percentiles();
+                (figures(&priced, &usage.entries, durations), functions)
+            });
+            (traces, timeline, totals, functions)
         });
         let findings = crate::timed("spiral checks", || {
             let traces = (&trace_figures, rollup.traces.functions.as_slice());
@@ -310,18 +321,6 @@ pub fn build_rollup(
             )
         });
 
-        let (totals, functions) = crate::timed("figures", || {
-            let entries: BTreeMap<&str, &[Entry]> = usage.by_function().collect();
-            let functions = samples
-                .functions()
-                .filter_map(|(function, series)| {
-                    let figures = figures(&priced, entries.get(function)?, series.percentiles());
-                    Some((function.to_owned(), figures))
-                })
-                .collect();
-            let durations = samples.total_percentiles();
-            (figures(&priced, &usage.entries, durations), functions)
-        });
         let regressions = crate::timed("latency tests", || {
             regressions(samples, baseline, &settings.latency)
         });
@@ -333,7 +332,7 @@ pub fn build_rollup(
                 })
                 .collect()
         });
-        let (traces, timeline) = second
+        let (traces, timeline, totals, functions) = second
             .join()
             .expect("the cost-per-trace and timeline thread does not panic");
 
