@@ -42,6 +42,36 @@ impl Rollup {
     /// Merges the rollups of several sets of rows.
     #[must_use]
     pub fn merge_all(rollups: Vec<Self>) -> Self {
+        let mut merged = Self::merge_parts(rollups, true);
+        tracing::debug!(
+            usage_entries = merged.usage.entries.len(),
+            usage_groups = merged.usage.groups.len(),
+            series = merged.samples.series.len(),
+            trace_shapes = merged.traces.shapes.len(),
+            split_traces = merged.traces.split.len(),
+            "merged rollups"
+        );
+        merged.count_timeless();
+        merged
+    }
+
+    /// Merges rollups without counting their loose invocations without a start. With
+    /// `halves`, many rollups are merged in two halves on two threads, then together.
+    fn merge_parts(mut rollups: Vec<Self>, halves: bool) -> Self {
+        /// Rollups that one thread merges alone.
+        const SMALL: usize = 4;
+        if halves && rollups.len() > SMALL {
+            let second = rollups.split_off(rollups.len() / 2);
+            let (first, second) = std::thread::scope(|scope| {
+                let second = scope.spawn(|| Self::merge_parts(second, false));
+                let first = Self::merge_parts(rollups, false);
+                (
+                    first,
+                    second.join().expect("merging rollups does not panic"),
+                )
+            });
+            return Self::merge_parts(vec![first, second], false);
+        }
         let mut samples = Vec::with_capacity(rollups.len());
         let mut usages = Vec::with_capacity(rollups.len());
         let mut traces = Vec::with_capacity(rollups.len());
@@ -50,26 +80,12 @@ impl Rollup {
             usages.push(rollup.usage);
             traces.push(rollup.traces);
         }
-        let (usage, renumberings) = crate::timed("merging usage", || Usage::merge_all(usages));
-        let samples = crate::timed("merging samples", || Samples::merge_all(samples));
-        let traces = crate::timed("merging traces", || {
-            TraceRollup::merge_all(traces.into_iter().zip(&renumberings).collect())
-        });
-        tracing::debug!(
-            usage_entries = usage.entries.len(),
-            usage_groups = usage.groups.len(),
-            series = samples.series.len(),
-            trace_shapes = traces.shapes.len(),
-            split_traces = traces.split.len(),
-            "merged rollups"
-        );
-        let mut merged = Self {
-            samples,
+        let (usage, renumberings) = Usage::merge_all(usages);
+        Self {
+            samples: Samples::merge_all(samples),
             usage,
-            traces,
-        };
-        merged.count_timeless();
-        merged
+            traces: TraceRollup::merge_all(traces.into_iter().zip(&renumberings).collect()),
+        }
     }
 
     /// Counts the loose invocations without a start once per record: the last in read order

@@ -75,7 +75,7 @@ pub fn run_quantile(runs: &[&[f64]], q: f64) -> f64 {
 }
 
 /// Maps a number to an integer in the order of [`f64::total_cmp`].
-fn order_key(value: f64) -> u64 {
+pub(crate) fn order_key(value: f64) -> u64 {
     let bits = value.to_bits();
     if bits >> 63 == 1 {
         !bits
