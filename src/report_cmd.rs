@@ -11,11 +11,11 @@ use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use rust_decimal::Decimal;
 use spanbill_reports::dataset::{Window, load_tables, load_unit_counts};
-use spanbill_reports::kept::load_rollup;
 use spanbill_reports::lambda::LambdaOptions;
 use spanbill_reports::pricing::PriceBook;
 use spanbill_reports::report::{self, Format, ReportConfig};
 use spanbill_reports::rollup::IDS_PER_SHAPE;
+use spanbill_reports::rollup_cache::load_rollup;
 use spanbill_reports::snapshot::Snapshot;
 use time::{Date, OffsetDateTime};
 

@@ -164,9 +164,9 @@ fn rollup_and_row_reports(
 ) -> (String, String) {
     use spanbill_reports::PriceBook;
     use spanbill_reports::dataset::{load_tables, load_unit_counts};
-    use spanbill_reports::kept::load_rollup;
     use spanbill_reports::lambda::LambdaOptions;
     use spanbill_reports::report::{Format, ReportSettings, build_rollup, build_tables, render};
+    use spanbill_reports::rollup_cache::load_rollup;
 
     let book = PriceBook::built_in();
     let settings = ReportSettings::default();

@@ -8,9 +8,9 @@ use assert_cmd::Command;
 use serde_json::json;
 use spanbill_reports::PriceBook;
 use spanbill_reports::dataset::{Window, load_tables, load_unit_counts};
-use spanbill_reports::kept::load_rollup;
 use spanbill_reports::lambda::LambdaOptions;
 use spanbill_reports::report::{Format, ReportSettings, build_rollup, build_tables, render};
+use spanbill_reports::rollup_cache::load_rollup;
 
 /// 2026-11-01T00:00:00Z in ms.
 const DAY_TWO_MS: i64 = 1_793_491_200_000;

@@ -117,42 +117,42 @@ pub fn load_rollup(
         .iter()
         .map(|(day, stamp)| (day.to_string(), stamp.digest()))
         .collect();
-    let wanted = days.iter().copied();
+    let window_days = days.iter().copied();
 
     // Days whose kept rollup is valid, and the work the others need.
     let mut rollups: Vec<DayRollup> = Vec::new();
     let mut pending = Vec::new();
-    let mut kept_days = read_rollups(data_dir, &days, window).into_iter();
-    for day in wanted {
+    let mut stored_days = read_rollups(data_dir, &days, window).into_iter();
+    for day in window_days {
         if !window.covers_day(day) {
             pending.push((day, None));
             continue;
         }
-        let kept = kept_days.next().flatten();
-        let kept = kept.filter(|(header, _)| {
+        let stored = stored_days.next().flatten();
+        let stored = stored.filter(|(header, _)| {
             header.format == FORMAT
                 && header.stamp == stamps[&day]
                 && header.ids_per_shape >= ids_per_shape
         });
-        match kept {
+        match stored {
             Some((header, rollup)) if others_checked(&header, day, &digests) => {
-                rollups.push(DayRollup::kept(day, rollup));
+                rollups.push(DayRollup::stored(day, rollup));
             }
-            kept => pending.push((day, Some(kept))),
+            stored => pending.push((day, Some(stored))),
         }
     }
 
     if !pending.is_empty() {
         let keys = crate::timed("rollup keys", || all_keys(data_dir, &stamps))?;
         let shared = crate::timed("shared keys", || shared_keys(&keys));
-        for (day, kept) in pending {
-            let whole = kept.is_some();
-            if let Some(Some((mut header, rollup))) = kept
+        for (day, stored) in pending {
+            let whole = stored.is_some();
+            if let Some(Some((mut header, rollup))) = stored
                 && consistent(&header, day, &keys, &digests)
             {
                 header.checked.extend(others(day, &digests));
                 write_rollup(data_dir, day, &header, &rollup);
-                rollups.push(DayRollup::kept(day, rollup));
+                rollups.push(DayRollup::stored(day, rollup));
                 continue;
             }
             let day_window = if whole { Window::default() } else { window };
@@ -231,7 +231,7 @@ struct DayRollup {
 }
 
 impl DayRollup {
-    fn kept(day: Date, rollup: Rollup) -> Self {
+    fn stored(day: Date, rollup: Rollup) -> Self {
         Self {
             day,
             rollup,
@@ -308,13 +308,13 @@ fn consistent(
             header.checked.get(&name) != digests.get(&name)
         })
         .all(|(_, theirs)| {
-            let kept = |common: Vec<u64>, apart: &[u64]| {
+            let all_apart = |common: Vec<u64>, apart: &[u64]| {
                 common.iter().all(|hash| apart.binary_search(hash).is_ok())
             };
-            kept(
+            all_apart(
                 common(&mine.requests, &theirs.requests),
                 &header.loose_requests,
-            ) && kept(common(&mine.traces, &theirs.traces), &header.split_traces)
+            ) && all_apart(common(&mine.traces, &theirs.traces), &header.split_traces)
         })
 }
 
@@ -392,10 +392,10 @@ fn all_keys(
     let mut all = BTreeMap::new();
     for (&day, stamp) in stamps {
         let path = day_dir(data_dir, day).join("keys.bin");
-        let kept = read_file(&path)
+        let stored = read_file(&path)
             .and_then(|bytes| decode::<Keys>(&bytes).map(|(keys, _)| keys))
             .filter(|keys| keys.format == FORMAT && keys.stamp == *stamp);
-        if let Some(keys) = kept {
+        if let Some(keys) = stored {
             all.insert(day, keys);
             continue;
         }
