@@ -55,8 +55,10 @@ enum Command {
     /// Report cost, latency regressions and cost spirals; exit 1 when a `--fail-on` gate
     /// finds something.
     ///
-    /// Set `SPANBILL_LOG=spanbill_reports=debug` to log the wall time of each phase of the
-    /// report to stderr.
+    /// The first report over a day builds that day's rollup under `<data dir>/rollups/`,
+    /// and later reports read it while the day's Parquet parts stay the same. Deleting the
+    /// directory is safe. Set `SPANBILL_LOG=spanbill_reports=debug` to log the wall time of
+    /// each phase of the report to stderr.
     Report(report_cmd::ReportArgs),
     /// Save a window's latency distributions as a baseline for `report --baseline`.
     Snapshot(report_cmd::SnapshotArgs),
