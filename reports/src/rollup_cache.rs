@@ -4,11 +4,12 @@
 //! `rollups/date=YYYY-MM-DD/rollup.bin` contains a day's [`Rollup`] with a header: the day's
 //! Parquet parts (names, sizes and modification times) it was built from, and a digest of
 //! every other day's parts that its shared request ids and traces were checked against.
-//! `keys.bin` next to it contains the hashes of the day's request ids and trace ids. A rollup is
-//! used while its day's parts are the same. When another day of the report window changed or
-//! was not checked yet, the rollup is still used if the ids it shares with that day are among
-//! those it kept apart for the merge; otherwise it is built again. Days that the report window covers only in part are built
-//! from their rows in memory. Deleting `rollups/` only makes the next report slower.
+//! `keys.bin` next to it contains the hashes of the day's request ids and trace ids. A rollup
+//! is used while its day's parts are the same. When another day of the report window changed
+//! or was not checked yet, the rollup is still used if the ids it shares with that day are
+//! among those it kept apart for the merge. Otherwise it is built again. Days that the report
+//! window covers only in part are built from their rows in memory. Deleting `rollups/` only
+//! makes the next report slower.
 
 use std::collections::{BTreeMap, BinaryHeap};
 use std::path::{Path, PathBuf};
@@ -26,7 +27,7 @@ use crate::usage::{HourEntry, Usage};
 
 /// Version of the file layout; files of another version are built again. Any change to a
 /// kept type changes it, because the encoding does not name fields.
-const FORMAT: u32 = 6;
+const FORMAT: u32 = 7;
 
 /// The Parquet parts of a day: path under the data directory, size in bytes and
 /// modification time in ns since the Unix epoch.
@@ -74,7 +75,6 @@ impl Stamp {
 /// The hashes of a day's request ids and trace ids, sorted, without repeats.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Keys {
-    format: u32,
     stamp: Stamp,
     requests: Vec<u64>,
     traces: Vec<u64>,
@@ -83,7 +83,6 @@ struct Keys {
 /// The header of a rollup file: what the rollup was built from and checked against.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Header {
-    format: u32,
     stamp: Stamp,
     ids_per_shape: usize,
     /// Digest of each other day's parts, by date, that the shared ids were checked against.
@@ -130,9 +129,7 @@ pub fn load_rollup(
         }
         let stored = stored_days.next().flatten();
         let stored = stored.filter(|(header, _)| {
-            header.format == FORMAT
-                && header.stamp == stamps[&day]
-                && header.ids_per_shape >= ids_per_shape
+            header.stamp == stamps[&day] && header.ids_per_shape >= ids_per_shape
         });
         match stored {
             Some((header, rollup)) if others_checked(&header, day, &digests) => {
@@ -373,7 +370,6 @@ fn build(
         sorted
     };
     let header = Header {
-        format: FORMAT,
         stamp: Stamp::default(),
         ids_per_shape,
         checked: BTreeMap::new(),
@@ -394,7 +390,7 @@ fn all_keys(
         let path = day_dir(data_dir, day).join("keys.bin");
         let stored = read_file(&path)
             .and_then(|bytes| decode::<Keys>(&bytes).map(|(keys, _)| keys))
-            .filter(|keys| keys.format == FORMAT && keys.stamp == *stamp);
+            .filter(|keys| keys.stamp == *stamp);
         if let Some(keys) = stored {
             all.insert(day, keys);
             continue;
@@ -406,7 +402,6 @@ fn all_keys(
             hashes.dedup();
         }
         let keys = Keys {
-            format: FORMAT,
             stamp: stamp.clone(),
             requests,
             traces,
@@ -454,9 +449,6 @@ fn day_dir(data_dir: &Path, day: Date) -> PathBuf {
 fn read_rollup(data_dir: &Path, day: Date) -> Option<(Header, Rollup)> {
     let bytes = read_file(&day_dir(data_dir, day).join("rollup.bin"))?;
     let (header, read) = decode::<Header>(&bytes)?;
-    if header.format != FORMAT {
-        return None;
-    }
     let (rollup, _) = decode::<Rollup>(&bytes[read..])?;
     Some((header, rollup))
 }

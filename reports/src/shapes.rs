@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use spanbill_collector::Status;
 
 use crate::table::{Shared, Tables, TraceId};
-use crate::usage::{GroupKey, Renumbering};
+use crate::usage::{GroupKey, Renumbering, id_of};
 
 /// One invocation of a trace: function (index in [`TraceRollup::functions`]) and usage group.
 pub type InvocationItem = (u32, u32);
@@ -359,13 +359,6 @@ impl TraceRollup {
         rollup
     }
 
-    /// Adds the traces of `other`, whose usage groups and calls were renumbered into the
-    /// merged usage with `theirs`; this rollup's with `mine`.
-    pub fn merge(&mut self, other: Self, mine: &Renumbering, theirs: &Renumbering) {
-        let this = std::mem::take(self);
-        *self = Self::merge_all(vec![(this, mine), (other, theirs)]);
-    }
-
     /// Merges the traces of several sets of rows, each with the renumbering of its usage
     /// groups and calls into the merged usage.
     #[must_use]
@@ -534,11 +527,13 @@ impl TraceRollup {
     #[must_use]
     pub fn resolve(&self) -> Vec<SplitTrace> {
         let mut traces = self.split.clone();
+
         // The last invocation of each loose request id: they are sorted by request and order.
         let mut last: BTreeMap<&str, &LooseInvocation> = BTreeMap::new();
         for invocation in &self.loose {
             last.insert(&invocation.request, invocation);
         }
+
         // The trace of the last span of each request id.
         let mut spans: BTreeMap<&str, ((i64, u32), &str)> = BTreeMap::new();
         for trace in &self.split {
@@ -550,6 +545,8 @@ impl TraceRollup {
                 }
             }
         }
+
+        // Every span that names a request id joins its last invocation.
         for trace in &mut traces {
             for run in &mut trace.runs {
                 if let Some(request) = &run.request {
@@ -559,6 +556,8 @@ impl TraceRollup {
                 }
             }
         }
+
+        // Each invocation joins the trace of the last span that names it, else its own.
         let mut index: BTreeMap<String, usize> = traces
             .iter()
             .enumerate()
@@ -589,6 +588,7 @@ impl TraceRollup {
                 .invocations
                 .push((invocation.function, invocation.group));
         }
+
         for trace in &mut traces {
             trace.invocations.sort_unstable();
         }
@@ -713,7 +713,7 @@ fn run_order(run: &Run) -> RunOrder<'_> {
     )
 }
 
-/// The order of loose invocations: by request id, then in read order.
+/// Returns the sort key of a loose invocation: its request id, then its read order.
 fn loose_order(invocation: &LooseInvocation) -> (&str, (i64, u32)) {
     (&invocation.request, invocation.order)
 }
@@ -787,12 +787,7 @@ fn append_names(names: &mut Vec<String>, more: &[String]) -> Vec<u32> {
         .map(|(at, name)| (name.clone(), at as u32))
         .collect();
     more.iter()
-        .map(|name| {
-            *ids.entry(name.clone()).or_insert_with(|| {
-                names.push(name.clone());
-                (names.len() - 1) as u32
-            })
-        })
+        .map(|name| id_of(&mut ids, names, name.clone()))
         .collect()
 }
 

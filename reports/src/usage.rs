@@ -542,7 +542,7 @@ fn billed_init(
 
 /// Returns the index of `value` in `values`, which `ids` indexes, adding it at the end when
 /// it is missing.
-fn id_of<T: Clone + Eq + std::hash::Hash>(
+pub(crate) fn id_of<T: Clone + Eq + std::hash::Hash>(
     ids: &mut foldhash::HashMap<T, u32>,
     values: &mut Vec<T>,
     value: T,
@@ -564,10 +564,10 @@ fn renumber<T: Ord>(values: &mut Vec<T>, used: &[bool]) -> Vec<u32> {
     for (new, &old) in order.iter().enumerate() {
         new_ids[old] = new as u32;
     }
-    let mut taken: Vec<Option<T>> = std::mem::take(values).into_iter().map(Some).collect();
+    let mut old_values: Vec<Option<T>> = std::mem::take(values).into_iter().map(Some).collect();
     *values = order
         .iter()
-        .map(|&old| taken[old].take().expect("each index is taken once"))
+        .map(|&old| old_values[old].take().expect("each index is taken once"))
         .collect();
     new_ids
 }
