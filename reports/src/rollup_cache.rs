@@ -27,7 +27,7 @@ use crate::usage::{HourEntry, Usage};
 
 /// Version of the file layout; files of another version are built again. Any change to a
 /// kept type changes it, because the encoding does not name fields.
-const FORMAT: u32 = 7;
+const FORMAT: u32 = 8;
 
 /// The Parquet parts of a day: path under the data directory, size in bytes and
 /// modification time in ns since the Unix epoch.
@@ -260,8 +260,13 @@ fn read_rollups(data_dir: &Path, days: &[Date], window: Window) -> Vec<Option<(H
         .collect();
     let (first, second) = whole.split_at(whole.len() / 2);
     let read = |days: &[Date]| -> Vec<Option<(Header, Rollup)>> {
+        let mut buffer = Vec::new();
         days.iter()
-            .map(|&day| crate::timed("reading a day's rollup", || read_rollup(data_dir, day)))
+            .map(|&day| {
+                crate::timed("reading a day's rollup", || {
+                    read_rollup(data_dir, day, &mut buffer)
+                })
+            })
             .collect()
     };
     std::thread::scope(|scope| {
@@ -386,10 +391,11 @@ fn all_keys(
     stamps: &BTreeMap<Date, Stamp>,
 ) -> Result<BTreeMap<Date, Keys>, DatasetError> {
     let mut all = BTreeMap::new();
+    let mut buffer = Vec::new();
     for (&day, stamp) in stamps {
         let path = day_dir(data_dir, day).join("keys.bin");
-        let stored = read_file(&path)
-            .and_then(|bytes| decode::<Keys>(&bytes).map(|(keys, _)| keys))
+        let stored = read_frame(&path, &mut buffer)
+            .and_then(|bytes| decode::<Keys>(bytes).map(|(keys, _)| keys))
             .filter(|keys| keys.stamp == *stamp);
         if let Some(keys) = stored {
             all.insert(day, keys);
@@ -445,10 +451,10 @@ fn day_dir(data_dir: &Path, day: Date) -> PathBuf {
     data_dir.join("rollups").join(format!("date={day}"))
 }
 
-/// Reads a day's kept rollup, or `None` when it is missing or unreadable.
-fn read_rollup(data_dir: &Path, day: Date) -> Option<(Header, Rollup)> {
-    let bytes = read_file(&day_dir(data_dir, day).join("rollup.bin"))?;
-    let (header, read) = decode::<Header>(&bytes)?;
+/// Reads a day's kept rollup through `buffer`, or `None` when it is missing or unreadable.
+fn read_rollup(data_dir: &Path, day: Date, buffer: &mut Vec<u8>) -> Option<(Header, Rollup)> {
+    let bytes = read_frame(&day_dir(data_dir, day).join("rollup.bin"), buffer)?;
+    let (header, read) = decode::<Header>(bytes)?;
     let (rollup, _) = decode::<Rollup>(&bytes[read..])?;
     Some((header, rollup))
 }
@@ -470,8 +476,9 @@ fn write_hours(data_dir: &Path, day: Date, stamp: &Stamp, hours: &[HourEntry]) {
 /// Reads a day's kept hourly counts, or `None` when they are missing or not those of
 /// `stamp`.
 fn read_hours(data_dir: &Path, day: Date, stamp: &Stamp) -> Option<Vec<HourEntry>> {
-    let bytes = read_file(&day_dir(data_dir, day).join("hours.bin"))?;
-    let ((digest, hours), _) = decode::<(u64, Vec<HourEntry>)>(&bytes)?;
+    let mut buffer = Vec::new();
+    let bytes = read_frame(&day_dir(data_dir, day).join("hours.bin"), &mut buffer)?;
+    let ((digest, hours), _) = decode::<(u64, Vec<HourEntry>)>(bytes)?;
     (digest == stamp.digest()).then_some(hours)
 }
 
@@ -482,10 +489,14 @@ const MAGIC: &[u8; 4] = b"SBRU";
 /// and its CRC-32.
 const FRAME_BYTES: usize = 4 + 4 + 8 + 4;
 
-/// Reads the value bytes of a kept file. Returns `None` when the file is missing, of another
-/// format or damaged, so a damaged file is built again instead of decoded.
-fn read_file(path: &Path) -> Option<Vec<u8>> {
-    let mut bytes = std::fs::read(path).ok()?;
+/// Reads a kept file into `buffer`, whose memory is reused, and returns its value bytes.
+/// Returns `None` when the file is missing, of another format or damaged, so a damaged file
+/// is built again instead of decoded.
+fn read_frame<'b>(path: &Path, buffer: &'b mut Vec<u8>) -> Option<&'b [u8]> {
+    use std::io::Read as _;
+    buffer.clear();
+    std::fs::File::open(path).ok()?.read_to_end(buffer).ok()?;
+    let bytes = buffer.as_slice();
     if bytes.len() < FRAME_BYTES || &bytes[..4] != MAGIC {
         return None;
     }
@@ -500,14 +511,11 @@ fn read_file(path: &Path) -> Option<Vec<u8>> {
     if format != u64::from(FORMAT) || bytes.len() - FRAME_BYTES != length {
         return None;
     }
-    if u64::from(crc32fast::hash(&bytes[FRAME_BYTES..])) != crc {
-        return None;
-    }
-    bytes.drain(..FRAME_BYTES);
-    Some(bytes)
+    let value = &bytes[FRAME_BYTES..];
+    (u64::from(crc32fast::hash(value)) == crc).then_some(value)
 }
 
-/// Writes `bytes` to `path` in a frame that [`read_file`] checks, through a temporary file,
+/// Writes `bytes` to `path` in a frame that [`read_frame`] checks, through a temporary file,
 /// so a reader never sees half a file.
 fn write_file(path: &Path, bytes: &[u8]) {
     let mut framed = Vec::with_capacity(FRAME_BYTES + bytes.len());

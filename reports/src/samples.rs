@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 
 use crate::detect::latency::merged as merge_sorted;
-use crate::detect::{order_key, run_quantile, select_quantile};
+use crate::detect::{SortedRuns, order_key, run_quantile, select_quantile};
 use crate::table::Tables;
 
 const NANOS_PER_HOUR: i64 = 3_600_000_000_000;
@@ -41,7 +41,52 @@ pub struct Run {
     /// Day of the starts, in days since the Unix epoch, or `None` for rows without a start.
     pub day: Option<i64>,
     /// Durations in ms, ascending by [`f64::total_cmp`].
+    #[serde(with = "float_bytes")]
     pub durations: Vec<f64>,
+}
+
+/// Encodes floats as one string of little-endian bytes, which decodes in one copy instead
+/// of one call per value.
+mod float_bytes {
+    use serde::de::Visitor;
+    use serde::{Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        values: &[f64],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let bytes: Vec<u8> = values
+            .iter()
+            .flat_map(|value| value.to_le_bytes())
+            .collect();
+        serializer.serialize_bytes(&bytes)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<f64>, D::Error> {
+        struct Floats;
+
+        impl Visitor<'_> for Floats {
+            type Value = Vec<f64>;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("little-endian 64-bit floats")
+            }
+
+            fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Self::Value, E> {
+                if !bytes.len().is_multiple_of(8) {
+                    return Err(E::invalid_length(bytes.len(), &self));
+                }
+                Ok(bytes
+                    .chunks_exact(8)
+                    .map(|chunk| f64::from_le_bytes(chunk.try_into().expect("chunks of 8 bytes")))
+                    .collect())
+            }
+        }
+
+        deserializer.deserialize_bytes(Floats)
+    }
 }
 
 /// The durations of one series and version.
@@ -457,6 +502,12 @@ impl<'a> Series<'a> {
         sorted_union(self.runs(|version| latest_name(version.version.as_deref()) == name))
     }
 
+    /// Returns the sorted runs of a version, as [`Series::versions_in_order`] names it.
+    #[must_use]
+    pub fn version_runs(self, name: &str) -> SortedRuns<'a> {
+        SortedRuns::new(self.runs(|version| latest_name(version.version.as_deref()) == name))
+    }
+
     /// Returns the version of the series' last row, or `None` for an empty series.
     #[must_use]
     pub fn latest_version(self) -> Option<Option<&'a str>> {
@@ -467,10 +518,10 @@ impl<'a> Series<'a> {
             .map(|version| version.version.as_deref())
     }
 
-    /// Returns the durations of the rows whose version is exactly `version`, sorted.
+    /// Returns the sorted runs of the rows whose version is exactly `version`.
     #[must_use]
-    pub fn exact_version_durations(self, version: Option<&str>) -> Vec<f64> {
-        sorted_union(self.runs(|samples| samples.version.as_deref() == version))
+    pub fn exact_version_runs(self, version: Option<&str>) -> SortedRuns<'a> {
+        SortedRuns::new(self.runs(|samples| samples.version.as_deref() == version))
     }
 
     /// Returns the earliest and the latest start.

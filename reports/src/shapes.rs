@@ -471,14 +471,7 @@ impl TraceRollup {
         for shape in std::mem::take(&mut self.shapes) {
             let (traces, ids) = shapes.entry((shape.invocations, shape.calls)).or_default();
             *traces += shape.traces;
-            if ids.is_empty() {
-                *ids = shape.ids;
-            } else {
-                ids.extend(shape.ids);
-                ids.sort_unstable();
-                ids.dedup();
-            }
-            ids.truncate(limit);
+            merge_ids(ids, shape.ids, limit);
         }
         self.shapes = shapes
             .into_iter()
@@ -862,4 +855,40 @@ impl WholeTrace {
             failed: self.failed,
         }
     }
+}
+
+/// Merges the ascending ids `more` into the ascending ids `kept`, keeping the `limit`
+/// smallest without repeats.
+fn merge_ids(kept: &mut Vec<TraceKey>, more: Vec<TraceKey>, limit: usize) {
+    if kept.is_empty() {
+        *kept = more;
+        kept.truncate(limit);
+        return;
+    }
+    // Later days mostly bring larger ids, which a full list keeps out.
+    if kept.len() >= limit && more.first().is_none_or(|first| Some(first) >= kept.last()) {
+        return;
+    }
+    let mut merged = Vec::with_capacity(limit.min(kept.len() + more.len()));
+    let mut mine = std::mem::take(kept).into_iter().peekable();
+    let mut theirs = more.into_iter().peekable();
+    while merged.len() < limit {
+        let next = match (mine.peek(), theirs.peek()) {
+            (Some(a), Some(b)) => match a.cmp(b) {
+                std::cmp::Ordering::Less => mine.next(),
+                std::cmp::Ordering::Greater => theirs.next(),
+                std::cmp::Ordering::Equal => {
+                    theirs.next();
+                    mine.next()
+                }
+            },
+            (Some(_), None) => mine.next(),
+            (None, _) => theirs.next(),
+        };
+        match next {
+            Some(id) => merged.push(id),
+            None => break,
+        }
+    }
+    *kept = merged;
 }

@@ -3,9 +3,8 @@
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use rand_distr::{Beta, Distribution as _};
-use statrs::distribution::{DiscreteCDF as _, Hypergeometric};
 
-use super::{quantile, run_quantile, sorted_view};
+use super::{RankReader, SortedRuns, quantile, run_quantile, sorted_view};
 
 /// Thresholds of the latency test.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -107,24 +106,37 @@ pub struct LatencyComparison {
 pub fn compare(baseline: &[f64], current: &[f64], settings: &LatencySettings) -> LatencyComparison {
     let baseline = sorted_view(baseline);
     let current = sorted_view(current);
+    compare_runs(
+        &SortedRuns::new([&*baseline]),
+        &SortedRuns::new([&*current]),
+        settings,
+    )
+}
+
+/// Compares the latencies of `current` with `baseline`, each held as sorted runs, as
+/// [`compare`] does on their sorted unions.
+#[must_use]
+pub fn compare_runs(
+    baseline: &SortedRuns<'_>,
+    current: &SortedRuns<'_>,
+    settings: &LatencySettings,
+) -> LatencyComparison {
     let enough = baseline.len() >= settings.min_samples.max(1)
         && current.len() >= settings.min_samples.max(1);
-    let p95 = |values: &[f64]| {
-        if values.is_empty() {
-            f64::NAN
-        } else {
-            quantile(values, settings.quantile)
-        }
-    };
-    let baseline_p95 = p95(&baseline);
-    let current_p95 = p95(&current);
+    let baseline_p95 = baseline.quantile(settings.quantile);
+    let current_p95 = current.quantile(settings.quantile);
     let ratio = current_p95 / baseline_p95;
 
-    // The pooled quantile, found in both sorted windows without merging them.
-    let threshold = run_quantile(&[&baseline, &current], settings.quantile);
-    let above = |values: &[f64]| values.len() - values.partition_point(|value| *value <= threshold);
-    let baseline_exceedances = above(&baseline) as u64;
-    let current_exceedances = above(&current) as u64;
+    // The pooled quantile, found in both windows' runs without merging them.
+    let pooled: Vec<&[f64]> = baseline
+        .runs()
+        .iter()
+        .chain(current.runs())
+        .copied()
+        .collect();
+    let threshold = run_quantile(&pooled, settings.quantile);
+    let baseline_exceedances = baseline.above(threshold) as u64;
+    let current_exceedances = current.above(threshold) as u64;
 
     if !enough {
         return LatencyComparison {
@@ -156,7 +168,7 @@ pub fn compare(baseline: &[f64], current: &[f64], settings: &LatencySettings) ->
         Verdict::NoRegression
     };
     let ratio_interval =
-        (settings.bootstrap_resamples > 0).then(|| bootstrap_ratio(&baseline, &current, settings));
+        (settings.bootstrap_resamples > 0).then(|| bootstrap_ratio(baseline, current, settings));
     LatencyComparison {
         verdict,
         baseline_samples: baseline.len(),
@@ -175,14 +187,61 @@ pub fn compare(baseline: &[f64], current: &[f64], settings: &LatencySettings) ->
 /// P(X >= `observed`) for X, the exceedances that fall in a window of `window` samples when
 /// `exceedances` of `population` samples exceed the threshold and land at random:
 /// hypergeometric, so the test is exact for any sample size.
+///
+/// The probabilities of neighbouring counts differ by a known ratio, so the tail is summed
+/// from its largest term outwards with one multiplication per term, and stops once the
+/// terms left cannot change the sum. The distribution is log-concave, so from the mode
+/// outwards each ratio is smaller than the one before and the terms left sum to less than
+/// `term * ratio / (1 - ratio)`.
 fn exceedance_p_value(population: u64, exceedances: u64, window: u64, observed: u64) -> f64 {
-    if observed == 0 {
+    let (n, k, draws) = (population, exceedances, window);
+    if k > n || draws > n {
         return 1.0;
     }
-    match Hypergeometric::new(population, exceedances, window) {
-        Ok(distribution) => distribution.sf(observed - 1).clamp(0.0, 1.0),
-        Err(_) => 1.0,
+    let least = (draws + k).saturating_sub(n);
+    let most = k.min(draws);
+    if observed <= least {
+        return 1.0;
     }
+    if observed > most {
+        return 0.0;
+    }
+    let mode = ((u128::from(draws) + 1) * (u128::from(k) + 1) / (u128::from(n) + 2)) as u64;
+    // The probability of x, and the ratios of the probabilities of x + 1 and x - 1 to it.
+    let probability =
+        |x: u64| (ln_binomial(k, x) + ln_binomial(n - k, draws - x) - ln_binomial(n, draws)).exp();
+    // Counts of non-exceedances outside the window: at least 0 for x >= `least`.
+    let rest = |x: u64| (n - k + x - draws) as f64;
+    let up = |x: u64| ((k - x) as f64 * (draws - x) as f64) / ((x + 1) as f64 * (rest(x) + 1.0));
+    let down = |x: u64| (x as f64 * rest(x)) / ((k - x + 1) as f64 * (draws - x + 1) as f64);
+    let tail = |start: u64, end: u64, step: &dyn Fn(u64) -> f64, upward: bool| {
+        let mut term = probability(start);
+        let mut sum = 0.0;
+        let mut x = start;
+        loop {
+            sum += term;
+            if x == end || term == 0.0 {
+                return sum;
+            }
+            let ratio = step(x);
+            term *= ratio;
+            x = if upward { x + 1 } else { x - 1 };
+            if ratio < 1.0 && term * ratio / (1.0 - ratio) <= sum * 1e-17 {
+                return sum + term;
+            }
+        }
+    };
+    let p = if observed > mode {
+        tail(observed, most, &up, true)
+    } else {
+        1.0 - tail(observed - 1, least, &down, false)
+    };
+    p.clamp(0.0, 1.0)
+}
+
+/// Returns ln C(n, k).
+fn ln_binomial(n: u64, k: u64) -> f64 {
+    statrs::function::factorial::ln_binomial(n, k)
 }
 
 /// Merges two sorted slices into one sorted vector.
@@ -205,12 +264,19 @@ pub(crate) fn merged(a: &[f64], b: &[f64]) -> Vec<f64> {
 
 /// Percentile bootstrap interval of the p95 ratio: each window is resampled with
 /// replacement and the ratio recomputed.
-fn bootstrap_ratio(baseline: &[f64], current: &[f64], settings: &LatencySettings) -> (f64, f64) {
+fn bootstrap_ratio(
+    baseline: &SortedRuns<'_>,
+    current: &SortedRuns<'_>,
+    settings: &LatencySettings,
+) -> (f64, f64) {
+    let q = settings.quantile.clamp(0.0, 1.0);
+    let baseline_reader = reader_near(baseline, q);
+    let current_reader = reader_near(current, q);
     let mut random = StdRng::seed_from_u64(settings.seed);
     let mut ratios: Vec<f64> = (0..settings.bootstrap_resamples)
         .map(|_| {
-            let base = resampled_quantile(baseline, settings.quantile, &mut random);
-            let now = resampled_quantile(current, settings.quantile, &mut random);
+            let base = resampled_quantile(&baseline_reader, baseline.len(), q, &mut random);
+            let now = resampled_quantile(&current_reader, current.len(), q, &mut random);
             now / base
         })
         .collect();
@@ -219,20 +285,35 @@ fn bootstrap_ratio(baseline: &[f64], current: &[f64], settings: &LatencySettings
     (quantile(&ratios, tail), quantile(&ratios, 1.0 - tail))
 }
 
+/// Merges the values that resampled `q` quantiles of `runs` almost always fall on: the
+/// order statistic a resample draws has a standard deviation of about `sqrt(n q (1 - q))`
+/// ranks, and the reader holds 12 of them on each side. Ranks outside are searched for.
+fn reader_near<'r, 'a>(runs: &'r SortedRuns<'a>, q: f64) -> RankReader<'r, 'a> {
+    let count = runs.len() as f64;
+    let rank = (q * (count - 1.0).max(0.0)).floor() as usize;
+    let spread = 12.0 * (count * q * (1.0 - q)).sqrt() + 32.0;
+    RankReader::near(runs, rank, spread as usize)
+}
+
 /// Draws the `q` quantile (interpolated as [`quantile`] does) of one bootstrap resample of
-/// `sorted`, in constant time instead of building and sorting the resample.
+/// the `count` sorted values that `sorted` reads by rank, in constant time instead of
+/// building and sorting the resample.
 ///
 /// The k-th smallest of n values drawn with replacement from `sorted` is `sorted` at the
 /// k-th smallest of n uniforms, U(k), which follows Beta(k, n - k + 1). Given U(k), the
 /// next one is U(k) + (1 - U(k)) V with V ~ Beta(1, n - k), the least of n - k uniforms.
 /// So the two order statistics the interpolation needs are drawn from their exact joint
 /// distribution.
-fn resampled_quantile(sorted: &[f64], q: f64, random: &mut StdRng) -> f64 {
-    let count = sorted.len();
+fn resampled_quantile(
+    sorted: &RankReader<'_, '_>,
+    count: usize,
+    q: f64,
+    random: &mut StdRng,
+) -> f64 {
     if count == 1 {
-        return sorted[0];
+        return sorted.at(0);
     }
-    let position = q.clamp(0.0, 1.0) * (count - 1) as f64;
+    let position = q * (count - 1) as f64;
     let below = position.floor() as usize;
     let weight = position - below as f64;
     // 1-based rank of the lower order statistic.
@@ -247,7 +328,7 @@ fn resampled_quantile(sorted: &[f64], q: f64, random: &mut StdRng) -> f64 {
     };
     let value_at = |uniform: f64| {
         let index = ((uniform * count as f64).ceil() as usize).clamp(1, count) - 1;
-        sorted[index]
+        sorted.at(index)
     };
     let low = value_at(lower);
     low + (value_at(upper) - low) * weight
@@ -256,6 +337,48 @@ fn resampled_quantile(sorted: &[f64], q: f64, random: &mut StdRng) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The tail summed by ratios matches the sum of every probability term (statrs), over
+    /// small and large populations, both sides of the mode and the edges of the support.
+    #[test]
+    fn exceedance_tail_matches_the_term_by_term_sum() {
+        use statrs::distribution::{DiscreteCDF as _, Hypergeometric};
+        let cases: [(u64, u64, u64); 6] = [
+            (10, 3, 4),
+            (40, 20, 30),
+            (800, 40, 400),
+            (2_000, 100, 1_500),
+            (20_000, 1_000, 6_000),
+            (500_000, 25_000, 166_000),
+        ];
+        for (population, exceedances, window) in cases {
+            let distribution = Hypergeometric::new(population, exceedances, window).unwrap();
+            let most = exceedances.min(window);
+            let mean = exceedances * window / population;
+            let spread = (mean / 4).max(3);
+            let observed = (0..=most.min(12))
+                .chain(
+                    (mean.saturating_sub(spread)..=(mean + spread).min(most))
+                        .step_by((spread / 10).max(1) as usize),
+                )
+                .chain(most.saturating_sub(3)..=most + 1);
+            for observed in observed {
+                let expected = if observed == 0 {
+                    1.0
+                } else {
+                    distribution.sf(observed - 1).clamp(0.0, 1.0)
+                };
+                let p = exceedance_p_value(population, exceedances, window, observed);
+                // The logarithms of binomials near 10^5 carry errors near 10^-10.
+                let close =
+                    (p - expected).abs() <= 1e-8 * expected || (p - expected).abs() <= 1e-15;
+                assert!(
+                    close,
+                    "N={population} K={exceedances} n={window} x={observed}: {p} vs {expected}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn merged_equals_sorted_concatenation() {
@@ -372,13 +495,20 @@ mod tests {
     #[test]
     fn resampled_quantile_matches_explicit_bootstrap() {
         let values: Vec<f64> = (0..300).map(|i| f64::from(i).powf(1.5)).collect();
+        // Three interleaved runs, and a reader that holds few ranks, so most draws are
+        // searched for in the runs.
+        let runs: Vec<Vec<f64>> = (0..3)
+            .map(|run| values.iter().copied().skip(run).step_by(3).collect())
+            .collect();
+        let runs = SortedRuns::new(runs.iter().map(Vec::as_slice));
+        let reader = RankReader::near(&runs, 284, 3);
         let mut random = StdRng::seed_from_u64(7);
         let draws = 4000;
         let mut fast = Vec::with_capacity(draws);
         let mut slow = Vec::with_capacity(draws);
         let mut buffer = Vec::with_capacity(values.len());
         for _ in 0..draws {
-            fast.push(resampled_quantile(&values, 0.95, &mut random));
+            fast.push(resampled_quantile(&reader, values.len(), 0.95, &mut random));
             buffer.clear();
             buffer.extend((0..values.len()).map(|_| values[random.random_range(0..values.len())]));
             buffer.sort_by(f64::total_cmp);

@@ -5,6 +5,7 @@
 use super::{LatencyShift, Regression};
 use crate::detect::change_point::{ChangePointSettings, change_points};
 use crate::detect::latency::{self, LatencySettings};
+use crate::detect::{SortedRuns, sorted_view};
 use crate::samples::Series;
 use crate::snapshot::SeriesSnapshot;
 
@@ -23,8 +24,8 @@ pub(super) fn between_versions(
     let [.., previous, latest] = versions.as_slice() else {
         return None;
     };
-    let baseline = series.version_durations(previous);
-    let current = series.version_durations(latest);
+    let baseline = series.version_runs(previous);
+    let current = series.version_runs(latest);
     if baseline.is_empty() || current.is_empty() {
         return None;
     }
@@ -33,7 +34,7 @@ pub(super) fn between_versions(
         span: span.map(str::to_owned),
         baseline: format!("version {previous}"),
         current: format!("version {latest}"),
-        comparison: latency::compare(&baseline, &current, settings),
+        comparison: latency::compare_runs(&baseline, &current, settings),
     })
 }
 
@@ -47,7 +48,7 @@ pub(super) fn against_snapshot(
     settings: &LatencySettings,
 ) -> Option<Regression> {
     let latest = series.latest_version()?;
-    let current = series.exact_version_durations(latest);
+    let current = series.exact_version_runs(latest);
     let baseline_versions = if baseline.versions.is_empty() {
         String::new()
     } else {
@@ -61,7 +62,11 @@ pub(super) fn against_snapshot(
             || "window".to_owned(),
             |version| format!("version {version}"),
         ),
-        comparison: latency::compare(&baseline.durations_ms, &current, settings),
+        comparison: latency::compare_runs(
+            &SortedRuns::new([&*sorted_view(&baseline.durations_ms)]),
+            &current,
+            settings,
+        ),
     })
 }
 
