@@ -45,6 +45,7 @@ pub mod detect;
 pub mod downstream;
 pub mod gcp;
 pub mod lambda;
+mod le_bytes;
 pub mod pricing;
 pub mod report;
 pub mod rollup;

@@ -27,7 +27,7 @@ use crate::usage::{HourEntry, Usage};
 
 /// Version of the file layout; files of another version are built again. Any change to a
 /// kept type changes it, because the encoding does not name fields.
-const FORMAT: u32 = 8;
+const FORMAT: u32 = 9;
 
 /// The Parquet parts of a day: path under the data directory, size in bytes and
 /// modification time in ns since the Unix epoch.

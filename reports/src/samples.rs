@@ -41,52 +41,8 @@ pub struct Run {
     /// Day of the starts, in days since the Unix epoch, or `None` for rows without a start.
     pub day: Option<i64>,
     /// Durations in ms, ascending by [`f64::total_cmp`].
-    #[serde(with = "float_bytes")]
+    #[serde(with = "crate::le_bytes")]
     pub durations: Vec<f64>,
-}
-
-/// Encodes floats as one string of little-endian bytes, which decodes in one copy instead
-/// of one call per value.
-mod float_bytes {
-    use serde::de::Visitor;
-    use serde::{Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(
-        values: &[f64],
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        let bytes: Vec<u8> = values
-            .iter()
-            .flat_map(|value| value.to_le_bytes())
-            .collect();
-        serializer.serialize_bytes(&bytes)
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Vec<f64>, D::Error> {
-        struct Floats;
-
-        impl Visitor<'_> for Floats {
-            type Value = Vec<f64>;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("little-endian 64-bit floats")
-            }
-
-            fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Self::Value, E> {
-                if !bytes.len().is_multiple_of(8) {
-                    return Err(E::invalid_length(bytes.len(), &self));
-                }
-                Ok(bytes
-                    .chunks_exact(8)
-                    .map(|chunk| f64::from_le_bytes(chunk.try_into().expect("chunks of 8 bytes")))
-                    .collect())
-            }
-        }
-
-        deserializer.deserialize_bytes(Floats)
-    }
 }
 
 /// The durations of one series and version.

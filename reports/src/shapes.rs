@@ -23,9 +23,6 @@ use crate::usage::{GroupKey, Renumbering, id_of};
 /// One invocation of a trace: function (index in [`TraceRollup::functions`]) and usage group.
 pub type InvocationItem = (u32, u32);
 
-/// The items that tell shapes apart: invocations and calls, each sorted.
-type ShapeKey = (Vec<InvocationItem>, Vec<u32>);
-
 /// A trace id as a rollup keeps it: 32 lowercase hex digits as their number, any other text
 /// as it is. Ids compare in the order of their texts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -94,18 +91,231 @@ pub struct Run {
     pub order: Option<(i64, u32)>,
 }
 
-/// Distinct items of whole traces, with how many traces have them.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Shape {
+/// Distinct items of whole traces, with how many traces have them, and their smallest ids.
+///
+/// The shapes are columns: the items and ids of every shape back to back, with each shape's
+/// ends. So a table of shapes decodes, merges and drops with a few allocations, not a few
+/// per shape.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shapes {
+    /// Per shape, where its invocations, calls and ids end in the columns below.
+    #[serde(with = "crate::le_bytes")]
+    ends: Vec<[u32; 3]>,
+    /// Invocations of each shape, sorted.
+    #[serde(with = "crate::le_bytes")]
+    invocations: Vec<InvocationItem>,
+    /// Downstream calls of each shape by kind index in [`crate::usage::Usage::calls`],
+    /// sorted.
+    #[serde(with = "crate::le_bytes")]
+    calls: Vec<u32>,
+    /// Traces with each shape.
+    #[serde(with = "crate::le_bytes")]
+    traces: Vec<u64>,
+    /// The smallest ids of those traces, ascending, at most
+    /// [`TraceRollup::ids_per_shape`] per shape.
+    ids: IdColumn,
+}
+
+/// One shape of [`Shapes`].
+#[derive(Debug, Clone, Copy)]
+pub struct Shape<'a> {
     /// Invocations, sorted.
-    pub invocations: Vec<InvocationItem>,
-    /// Downstream calls by kind index in [`crate::usage::Usage::calls`], sorted.
-    pub calls: Vec<u32>,
+    pub invocations: &'a [InvocationItem],
+    /// Downstream calls by kind, sorted.
+    pub calls: &'a [u32],
     /// Traces with these items.
     pub traces: u64,
-    /// The smallest ids of those traces, ascending, at most
-    /// [`TraceRollup::ids_per_shape`].
-    pub ids: Vec<TraceKey>,
+    ids: IdRange<'a>,
+}
+
+impl Shape<'_> {
+    /// Returns the smallest ids of the shape's traces, ascending.
+    pub fn ids(&self) -> impl Iterator<Item = TraceKey> + '_ {
+        self.ids.iter()
+    }
+}
+
+/// Ids of one shape.
+#[derive(Debug, Clone, Copy)]
+struct IdRange<'a> {
+    column: &'a IdColumn,
+    start: usize,
+    end: usize,
+}
+
+impl<'a> IdRange<'a> {
+    fn iter(self) -> impl Iterator<Item = TraceKey> + 'a {
+        (self.start..self.end).map(move |at| self.column.get(at))
+    }
+}
+
+impl Shapes {
+    /// Returns the number of shapes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Returns whether there are no shapes.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Returns shape `at`.
+    #[must_use]
+    pub fn get(&self, at: usize) -> Shape<'_> {
+        let start = if at == 0 { [0; 3] } else { self.ends[at - 1] };
+        let end = self.ends[at];
+        let range = |column: usize| start[column] as usize..end[column] as usize;
+        Shape {
+            invocations: &self.invocations[range(0)],
+            calls: &self.calls[range(1)],
+            traces: self.traces[at],
+            ids: IdRange {
+                column: &self.ids,
+                start: start[2] as usize,
+                end: end[2] as usize,
+            },
+        }
+    }
+
+    /// Returns the shapes in order.
+    pub fn iter(&self) -> impl Iterator<Item = Shape<'_>> {
+        (0..self.len()).map(|at| self.get(at))
+    }
+
+    /// Adds a shape.
+    pub fn push(
+        &mut self,
+        invocations: &[InvocationItem],
+        calls: &[u32],
+        traces: u64,
+        ids: impl IntoIterator<Item = TraceKey>,
+    ) {
+        self.invocations.extend_from_slice(invocations);
+        self.calls.extend_from_slice(calls);
+        self.traces.push(traces);
+        for id in ids {
+            self.ids.push(id);
+        }
+        let end = |length: usize| u32::try_from(length).expect("fewer than 2^32 shape items");
+        self.ends.push([
+            end(self.invocations.len()),
+            end(self.calls.len()),
+            end(self.ids.len()),
+        ]);
+    }
+
+    /// Changes every function, usage group and call index with `function`, `group` and
+    /// `call`, and sorts the items of each shape again.
+    fn map_items(
+        &mut self,
+        function: impl Fn(u32) -> u32,
+        group: impl Fn(u32) -> u32,
+        call: impl Fn(u32) -> u32,
+    ) {
+        for item in &mut self.invocations {
+            *item = (function(item.0), group(item.1));
+        }
+        for kind in &mut self.calls {
+            *kind = call(*kind);
+        }
+        let mut start = [0_usize; 2];
+        for end in &self.ends {
+            let end = [end[0] as usize, end[1] as usize];
+            self.invocations[start[0]..end[0]].sort_unstable();
+            self.calls[start[1]..end[1]].sort_unstable();
+            start = end;
+        }
+    }
+
+    /// Merges tables of shapes: equal items add their traces and keep the `limit` smallest
+    /// ids. The result is in order of items.
+    fn merge_all(tables: &[Self], limit: usize) -> Self {
+        type Key<'a> = (&'a [InvocationItem], &'a [u32]);
+        let mut index: foldhash::HashMap<Key<'_>, usize> = foldhash::HashMap::default();
+        let mut merged: Vec<(Key<'_>, u64, Vec<TraceKey>)> = Vec::new();
+        let mut scratch = Vec::new();
+        for table in tables {
+            for shape in table.iter() {
+                let key = (shape.invocations, shape.calls);
+                match index.entry(key) {
+                    std::collections::hash_map::Entry::Occupied(entry) => {
+                        let (_, traces, ids) = &mut merged[*entry.get()];
+                        *traces += shape.traces;
+                        merge_ids(ids, shape.ids(), limit, &mut scratch);
+                    }
+                    std::collections::hash_map::Entry::Vacant(entry) => {
+                        entry.insert(merged.len());
+                        merged.push((key, shape.traces, shape.ids().take(limit).collect()));
+                    }
+                }
+            }
+        }
+        merged.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut shapes = Self::default();
+        for ((invocations, calls), traces, ids) in merged {
+            shapes.push(invocations, calls, traces, ids);
+        }
+        shapes
+    }
+
+    /// Returns the shapes in order of items.
+    fn sorted(&self) -> Self {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.sort_unstable_by(|&a, &b| {
+            let (a, b) = (self.get(a), self.get(b));
+            (a.invocations, a.calls).cmp(&(b.invocations, b.calls))
+        });
+        let mut shapes = Self::default();
+        for at in order {
+            let shape = self.get(at);
+            shapes.push(shape.invocations, shape.calls, shape.traces, shape.ids());
+        }
+        shapes
+    }
+}
+
+/// Trace ids as a column: W3C ids as their numbers, and other ids as text by position.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct IdColumn {
+    /// The number of each id, and 0 at the position of an id kept as text.
+    #[serde(with = "crate::le_bytes")]
+    numbers: Vec<u128>,
+    /// Positions and texts of the other ids, in order of position.
+    texts: Vec<(u32, String)>,
+}
+
+impl IdColumn {
+    fn len(&self) -> usize {
+        self.numbers.len()
+    }
+
+    fn get(&self, at: usize) -> TraceKey {
+        let text = (!self.texts.is_empty())
+            .then(|| {
+                self.texts
+                    .binary_search_by_key(&at, |(position, _)| *position as usize)
+                    .ok()
+            })
+            .flatten();
+        match text {
+            Some(found) => TraceKey::Text(self.texts[found].1.clone()),
+            None => TraceKey::Hex(self.numbers[at]),
+        }
+    }
+
+    fn push(&mut self, id: TraceKey) {
+        match id {
+            TraceKey::Hex(number) => self.numbers.push(number),
+            TraceKey::Text(text) => {
+                let position = u32::try_from(self.numbers.len()).expect("fewer than 2^32 ids");
+                self.texts.push((position, text));
+                self.numbers.push(0);
+            }
+        }
+    }
 }
 
 /// The items of a trace that other tables share.
@@ -239,7 +449,7 @@ pub struct TraceRollup {
     /// Ids kept per shape.
     pub ids_per_shape: usize,
     /// Shapes of whole traces, in order of their items.
-    pub shapes: Vec<Shape>,
+    pub shapes: Shapes,
     /// Parts of shared traces, by id.
     pub split: Vec<SplitTrace>,
     /// Invocations joined after the merge, in order.
@@ -351,10 +561,16 @@ impl TraceRollup {
                 *rollup.whole.runs.entry(function as u32).or_default() += runs;
             }
         }
-        rollup.shapes = shapes
-            .into_iter()
-            .map(|(key, (traces, ids))| shape(&key, traces, &ids, tables))
-            .collect();
+        for (key, (traces, ids)) in shapes {
+            let (invocations, calls) = shape_items(&key);
+            let ids = ids.iter().map(|&id| match id {
+                TraceId::Hex { high, low } => {
+                    TraceKey::Hex(u128::from(high) << 64 | u128::from(low))
+                }
+                TraceId::Other(_) => TraceKey::Text(tables.traces.text(id).into_owned()),
+            });
+            rollup.shapes.push(&invocations, calls, traces, ids);
+        }
         rollup.normalize();
         rollup
     }
@@ -364,6 +580,7 @@ impl TraceRollup {
     #[must_use]
     pub fn merge_all(all: Vec<(Self, &Renumbering)>) -> Self {
         let mut merged = Self::default();
+        let mut tables = Vec::with_capacity(all.len());
         for (mut rollup, renumbering) in all {
             if rollup.functions.is_empty() && rollup.shapes.is_empty() {
                 continue;
@@ -377,11 +594,13 @@ impl TraceRollup {
                 (mine, 0) => mine,
                 (mine, theirs) => mine.min(theirs),
             };
-            merged.shapes.extend(rollup.shapes);
+            tables.push(rollup.shapes);
             merged.split.extend(rollup.split);
             merged.loose.extend(rollup.loose);
             merged.whole.merge(rollup.whole);
         }
+        merged.shapes = Shapes::merge_all(&tables, merged.ids_per_shape);
+        drop(tables);
         merged.normalize();
         merged
     }
@@ -395,12 +614,11 @@ impl TraceRollup {
             }
         };
         let call = |id: &mut u32| *id = renumbering.calls[*id as usize];
-        for shape in &mut self.shapes {
-            shape.invocations.iter_mut().for_each(|(_, id)| group(id));
-            shape.calls.iter_mut().for_each(call);
-            shape.invocations.sort_unstable();
-            shape.calls.sort_unstable();
-        }
+        self.shapes.map_items(
+            |function| function,
+            |id| renumbering.groups.get(id as usize).copied().unwrap_or(id),
+            |id| renumbering.calls[id as usize],
+        );
         for trace in &mut self.split {
             trace.invocations.iter_mut().for_each(|(_, id)| group(id));
             trace.calls.iter_mut().for_each(call);
@@ -427,13 +645,8 @@ impl TraceRollup {
     /// Gives functions new indexes, `map[old]`.
     fn map_functions(&mut self, map: &[u32]) {
         let function = |id: &mut u32| *id = map[*id as usize];
-        for shape in &mut self.shapes {
-            shape
-                .invocations
-                .iter_mut()
-                .for_each(|(id, _)| function(id));
-            shape.invocations.sort_unstable();
-        }
+        self.shapes
+            .map_items(|id| map[id as usize], |group| group, |call| call);
         for trace in &mut self.split {
             trace
                 .invocations
@@ -465,25 +678,8 @@ impl TraceRollup {
             .collect();
         self.map_functions(&map);
 
-        let limit = self.ids_per_shape;
-        let mut shapes: foldhash::HashMap<ShapeKey, (u64, Vec<TraceKey>)> =
-            foldhash::HashMap::default();
-        for shape in std::mem::take(&mut self.shapes) {
-            let (traces, ids) = shapes.entry((shape.invocations, shape.calls)).or_default();
-            *traces += shape.traces;
-            merge_ids(ids, shape.ids, limit);
-        }
-        self.shapes = shapes
-            .into_iter()
-            .map(|((invocations, calls), (traces, ids))| Shape {
-                invocations,
-                calls,
-                traces,
-                ids,
-            })
-            .collect();
-        self.shapes
-            .sort_unstable_by(|a, b| (&a.invocations, &a.calls).cmp(&(&b.invocations, &b.calls)));
+        // Shapes are distinct; new function indexes only change their order.
+        self.shapes = self.shapes.sorted();
 
         let mut split: BTreeMap<String, SplitTrace> = BTreeMap::new();
         for mut part in std::mem::take(&mut self.split) {
@@ -711,30 +907,18 @@ fn loose_order(invocation: &LooseInvocation) -> (&str, (i64, u32)) {
     (&invocation.request, invocation.order)
 }
 
-/// Returns the shape of the flattened items `key` (function and group of each invocation, a
-/// separator, then the calls), with its trace count and ids.
-fn shape(key: &[u32], traces: u64, ids: &[TraceId], tables: &Tables) -> Shape {
+/// Returns the invocations and calls of the flattened items `key`: function and group of
+/// each invocation, a separator, then the calls.
+fn shape_items(key: &[u32]) -> (Vec<InvocationItem>, &[u32]) {
     let separator = key
         .iter()
         .rposition(|&value| value == u32::MAX)
         .unwrap_or(0);
-    Shape {
-        invocations: key[..separator]
-            .chunks_exact(2)
-            .map(|pair| (pair[0], pair[1]))
-            .collect(),
-        calls: key[separator + 1..].to_vec(),
-        traces,
-        ids: ids
-            .iter()
-            .map(|&id| match id {
-                TraceId::Hex { high, low } => {
-                    TraceKey::Hex(u128::from(high) << 64 | u128::from(low))
-                }
-                TraceId::Other(_) => TraceKey::Text(tables.traces.text(id).into_owned()),
-            })
-            .collect(),
-    }
+    let invocations = key[..separator]
+        .chunks_exact(2)
+        .map(|pair| (pair[0], pair[1]))
+        .collect();
+    (invocations, &key[separator + 1..])
 }
 
 /// Marks a span among the items of [`trace_items`]; other items are invocation rows.
@@ -858,37 +1042,107 @@ impl WholeTrace {
 }
 
 /// Merges the ascending ids `more` into the ascending ids `kept`, keeping the `limit`
-/// smallest without repeats.
-fn merge_ids(kept: &mut Vec<TraceKey>, more: Vec<TraceKey>, limit: usize) {
-    if kept.is_empty() {
-        *kept = more;
-        kept.truncate(limit);
-        return;
-    }
+/// smallest without repeats. `scratch` is reused memory.
+fn merge_ids(
+    kept: &mut Vec<TraceKey>,
+    more: impl Iterator<Item = TraceKey>,
+    limit: usize,
+    scratch: &mut Vec<TraceKey>,
+) {
+    let mut more = more.peekable();
     // Later days mostly bring larger ids, which a full list keeps out.
-    if kept.len() >= limit && more.first().is_none_or(|first| Some(first) >= kept.last()) {
+    if kept.len() >= limit && more.peek().is_none_or(|first| Some(first) >= kept.last()) {
         return;
     }
-    let mut merged = Vec::with_capacity(limit.min(kept.len() + more.len()));
-    let mut mine = std::mem::take(kept).into_iter().peekable();
-    let mut theirs = more.into_iter().peekable();
-    while merged.len() < limit {
-        let next = match (mine.peek(), theirs.peek()) {
+    scratch.clear();
+    let mut mine = kept.drain(..).peekable();
+    while scratch.len() < limit {
+        let next = match (mine.peek(), more.peek()) {
             (Some(a), Some(b)) => match a.cmp(b) {
                 std::cmp::Ordering::Less => mine.next(),
-                std::cmp::Ordering::Greater => theirs.next(),
+                std::cmp::Ordering::Greater => more.next(),
                 std::cmp::Ordering::Equal => {
-                    theirs.next();
+                    more.next();
                     mine.next()
                 }
             },
             (Some(_), None) => mine.next(),
-            (None, _) => theirs.next(),
+            (None, _) => more.next(),
         };
         match next {
-            Some(id) => merged.push(id),
+            Some(id) => scratch.push(id),
             None => break,
         }
     }
-    *kept = merged;
+    drop(mine);
+    kept.append(scratch);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A shape's invocations, calls, traces and ids.
+    type ShapeRow = (Vec<InvocationItem>, Vec<u32>, u64, Vec<TraceKey>);
+
+    fn hex(value: u128) -> TraceKey {
+        TraceKey::Hex(value)
+    }
+
+    /// Equal shapes of several tables add their traces and keep the smallest ids in the
+    /// order of their texts, W3C ids and other ids mixed; the result is in order of items.
+    #[test]
+    fn merged_shapes_keep_the_smallest_ids() {
+        let text = |id: &str| TraceKey::Text(id.to_owned());
+        let mut first = Shapes::default();
+        first.push(&[(1, 0)], &[], 2, [hex(0x30), hex(0x90)]);
+        first.push(&[(0, 4)], &[2], 1, [text("zz-last")]);
+        let mut second = Shapes::default();
+        second.push(&[(1, 0)], &[], 3, [text("0000-text"), hex(0x10), hex(0x20)]);
+        let mut third = Shapes::default();
+        third.push(&[(0, 4)], &[2], 4, [hex(0x05)]);
+        third.push(&[(1, 0)], &[], 1, [hex(0xff)]);
+
+        let merged = Shapes::merge_all(&[first, second, third], 3);
+
+        let shapes: Vec<ShapeRow> = merged
+            .iter()
+            .map(|shape| {
+                let ids = shape.ids().collect();
+                (
+                    shape.invocations.to_vec(),
+                    shape.calls.to_vec(),
+                    shape.traces,
+                    ids,
+                )
+            })
+            .collect();
+        assert_eq!(
+            shapes,
+            [
+                (vec![(0, 4)], vec![2], 5, vec![hex(0x05), text("zz-last")]),
+                // "0000-text" sorts before every 32-digit hex id.
+                (
+                    vec![(1, 0)],
+                    vec![],
+                    6,
+                    vec![text("0000-text"), hex(0x10), hex(0x20)]
+                ),
+            ]
+        );
+    }
+
+    /// A full list of ids takes no larger id, and a list with room takes the smallest.
+    #[test]
+    fn id_lists_merge_up_to_the_limit() {
+        let mut scratch = Vec::new();
+        let mut kept = vec![hex(2), hex(4)];
+        merge_ids(&mut kept, [hex(4), hex(9)].into_iter(), 2, &mut scratch);
+        assert_eq!(kept, [hex(2), hex(4)]);
+        merge_ids(&mut kept, [hex(1), hex(3)].into_iter(), 3, &mut scratch);
+        assert_eq!(kept, [hex(1), hex(2), hex(3)]);
+        let mut empty = Vec::new();
+        merge_ids(&mut empty, [hex(7), hex(8)].into_iter(), 1, &mut scratch);
+        assert_eq!(empty, [hex(7)]);
+    }
 }

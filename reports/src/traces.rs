@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 
 use crate::cost::Basis;
 use crate::downstream::DownstreamCall;
-use crate::shapes::{InvocationItem, SplitTrace, TraceKey, TraceRollup};
+use crate::shapes::{InvocationItem, Shape, SplitTrace, TraceKey, TraceRollup};
 use crate::usage::PricedUsage;
 
 /// One span, with the fields the report reads.
@@ -314,12 +314,12 @@ fn summarize<A: TraceAmount>(
     // Each distinct trace: its items, its sums, how many traces have it, and the ids that
     // can be listed.
     let mut kinds: Vec<Kind<'_, A>> = Vec::new();
-    for shape in &traces.rollup.shapes {
+    for shape in traces.rollup.shapes.iter() {
         kinds.push(Kind {
-            invocations: &shape.invocations,
-            sums: sum(&shape.invocations, &shape.calls),
+            invocations: shape.invocations,
+            sums: sum(shape.invocations, shape.calls),
             traces: shape.traces,
-            ids: std::borrow::Cow::Borrowed(&shape.ids),
+            ids: Ids::Shape(shape),
         });
     }
     for trace in traces.resolved {
@@ -330,7 +330,7 @@ fn summarize<A: TraceAmount>(
             invocations: &trace.invocations,
             sums: sum(&trace.invocations, &trace.calls),
             traces: 1,
-            ids: std::borrow::Cow::Owned(vec![TraceKey::of(&trace.id)]),
+            ids: Ids::One(TraceKey::of(&trace.id)),
         });
     }
     let count: u64 = kinds.iter().map(|kind| kind.traces).sum();
@@ -375,8 +375,25 @@ struct Kind<'a, A> {
     invocations: &'a [InvocationItem],
     sums: TraceSum<A>,
     traces: u64,
-    /// The ids that can be listed, ascending.
-    ids: std::borrow::Cow<'a, [TraceKey]>,
+    /// The ids that can be listed.
+    ids: Ids<'a>,
+}
+
+/// The ids of a [`Kind`] that can be listed.
+enum Ids<'a> {
+    /// The ids a shape kept.
+    Shape(Shape<'a>),
+    /// The id of a shared trace.
+    One(TraceKey),
+}
+
+impl Ids<'_> {
+    fn keys(&self) -> Vec<TraceKey> {
+        match self {
+            Self::Shape(shape) => shape.ids().collect(),
+            Self::One(id) => vec![id.clone()],
+        }
+    }
 }
 
 /// Returns the `top` most expensive traces of `kinds`, each with its Lambda, downstream and
@@ -391,15 +408,15 @@ fn most_expensive<A: TraceAmount>(
     // the `top`-th trace.
     let mut order: Vec<usize> = (0..kinds.len()).collect();
     order.sort_unstable_by(|&a, &b| kinds[b].sums.total().cmp(&kinds[a].sums.total()));
-    let mut listed: Vec<(A, &TraceKey, usize)> = Vec::new();
+    let mut listed: Vec<(A, TraceKey, usize)> = Vec::new();
     for &at in &order {
         let total = kinds[at].sums.total();
         if listed.len() >= top && listed.last().is_some_and(|last| last.0 > total) {
             break;
         }
-        listed.extend(kinds[at].ids.iter().map(|id| (total, id, at)));
+        listed.extend(kinds[at].ids.keys().into_iter().map(|id| (total, id, at)));
     }
-    listed.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    listed.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
     listed.truncate(top);
     listed
         .into_iter()
@@ -466,7 +483,7 @@ mod tests {
     use crate::PriceBook;
     use crate::downstream::{Service, price_call};
     use crate::lambda::InvocationCost;
-    use crate::shapes::Shape;
+    use crate::shapes::Shapes;
     use crate::usage::{CallKey, Usage};
     use spanbill_collector::Status;
 
@@ -488,13 +505,15 @@ mod tests {
         }
     }
 
-    fn shape(invocations: &[(u32, u32)], calls: &[u32], id: &str) -> Shape {
-        Shape {
-            invocations: invocations.to_vec(),
-            calls: calls.to_vec(),
-            traces: 1,
-            ids: vec![TraceKey::of(id)],
+    /// A shape's invocations, calls and the id of its one trace.
+    type ShapeOfOne<'a> = (&'a [(u32, u32)], &'a [u32], &'a str);
+
+    fn shapes(list: &[ShapeOfOne<'_>]) -> Shapes {
+        let mut shapes = Shapes::default();
+        for &(invocations, calls, id) in list {
+            shapes.push(invocations, calls, 1, [TraceKey::of(id)]);
         }
+        shapes
     }
 
     #[test]
@@ -518,11 +537,11 @@ mod tests {
         let rollup = TraceRollup {
             functions: vec!["createOrder".to_owned(), "handlePayment".to_owned()],
             ids_per_shape: 5,
-            shapes: vec![
-                shape(&[(0, 0), (1, 1)], &[], "a"),
-                shape(&[(0, 0)], &[0], "b"),
-                shape(&[(0, 2)], &[], "c"),
-            ],
+            shapes: shapes(&[
+                (&[(0, 0), (1, 1)], &[], "a"),
+                (&[(0, 0)], &[0], "b"),
+                (&[(0, 2)], &[], "c"),
+            ]),
             ..TraceRollup::default()
         };
 
