@@ -126,9 +126,9 @@ mod tests {
         assert_eq!(decoded, columns);
 
         let odd = bincode::serde::encode_to_vec(serde_bytes_of(&[0_u8; 7]), config).unwrap();
-        let refused: Result<(OneColumn, usize), _> =
+        let rejected: Result<(OneColumn, usize), _> =
             bincode::serde::decode_from_slice(&odd, config);
-        assert!(refused.is_err());
+        assert!(rejected.is_err());
     }
 
     #[derive(serde::Deserialize)]

@@ -1089,8 +1089,8 @@ mod tests {
         TraceKey::Hex(value)
     }
 
-    /// Equal shapes of several tables add their traces and keep the smallest ids in the
-    /// order of their texts, W3C ids and other ids mixed; the result is in order of items.
+    /// Equal shapes of several tables add their traces and keep the smallest ids, with W3C
+    /// ids and other ids in the order of their texts. The result is in order of items.
     #[test]
     fn merged_shapes_keep_the_smallest_ids() {
         let text = |id: &str| TraceKey::Text(id.to_owned());

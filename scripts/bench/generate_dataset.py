@@ -1,11 +1,12 @@
 """Write a synthetic spanbill dataset for the report benchmark, with DuckDB.
 
-Usage: generate_dataset.py DATA_DIR INVOCATIONS
+Usage: generate_dataset.py DATA_DIR INVOCATIONS [sequential|random]
 
 Writes INVOCATIONS invocation records over 30 days and their spans. There are 20 functions
 with version 2 of each from day 21 on, and one function slower in version 2. About 1.9% of
 invocations are cold starts. Each invocation has its span, and every third one an SQS send
-span. The files follow the collector's layout,
+span. Trace ids count up from 1 by default; `random` makes them hashes, as W3C trace ids
+are random. The files follow the collector's layout,
 `<table>/date=YYYY-MM-DD/part-*.parquet`, with the collector's column names and types.
 """
 
@@ -16,6 +17,13 @@ import duckdb
 
 def main():
     data_dir, count = sys.argv[1], int(sys.argv[2])
+    trace_ids = sys.argv[3] if len(sys.argv) > 3 else "sequential"
+    if trace_ids == "sequential":
+        trace_id = "lpad(printf('%x', seq), 32, '0')"
+    elif trace_ids == "random":
+        trace_id = "md5('trace ' || seq::VARCHAR)"
+    else:
+        sys.exit(f"trace ids must be sequential or random, not {trace_ids!r}")
     db = duckdb.connect()
     db.execute("SET preserve_insertion_order = false")
     # 2026-10-01T00:00:00Z; invocations are spread evenly over 30 days.
@@ -68,7 +76,7 @@ def main():
         f"""
         COPY (
             SELECT
-                lpad(printf('%x', seq), 32, '0') AS trace_id,
+                {trace_id} AS trace_id,
                 lpad(printf('%x', seq), 16, '0') AS span_id,
                 CAST(NULL AS VARCHAR) AS parent_span_id,
                 function AS name,
@@ -92,7 +100,7 @@ def main():
             FROM invocations
             UNION ALL
             SELECT
-                lpad(printf('%x', seq), 32, '0'),
+                {trace_id},
                 lpad(printf('%x', seq + {count}), 16, '0'),
                 lpad(printf('%x', seq), 16, '0'),
                 'orders send',

@@ -3,7 +3,7 @@
 # p50/p95/p99, GB-seconds, cold-start rate) from the same Parquet files, in one run. The
 # first report builds the day rollups under DATA_DIR/rollups; the timed runs read them.
 #
-# Usage: scripts/bench/report.sh INVOCATIONS [DATA_DIR]
+# Usage: [TRACE_IDS=random] scripts/bench/report.sh INVOCATIONS [DATA_DIR]
 # Needs .venv-test (scripts/test.sh creates it), hyperfine and a release build of spanbill
 # (`cargo build --release --bin spanbill`). The dataset is generated once per size.
 set -euo pipefail
@@ -17,7 +17,7 @@ spanbill=${SPANBILL:-target/release/spanbill}
 if [ ! -d "$data_dir/invocations" ]; then
   mkdir -p "$data_dir"
   echo "generating $count invocations in $data_dir"
-  "$python" scripts/bench/generate_dataset.py "$data_dir" "$count"
+  "$python" scripts/bench/generate_dataset.py "$data_dir" "$count" "${TRACE_IDS:-sequential}"
 fi
 du -sh "$data_dir"/invocations "$data_dir"/spans
 

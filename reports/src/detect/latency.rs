@@ -198,19 +198,19 @@ fn exceedance_p_value(population: u64, exceedances: u64, window: u64, observed: 
     if k > n || draws > n {
         return 1.0;
     }
-    let least = (draws + k).saturating_sub(n);
-    let most = k.min(draws);
-    if observed <= least {
+    let min_count = (draws + k).saturating_sub(n);
+    let max_count = k.min(draws);
+    if observed <= min_count {
         return 1.0;
     }
-    if observed > most {
+    if observed > max_count {
         return 0.0;
     }
     let mode = ((u128::from(draws) + 1) * (u128::from(k) + 1) / (u128::from(n) + 2)) as u64;
     // The probability of x, and the ratios of the probabilities of x + 1 and x - 1 to it.
     let probability =
         |x: u64| (ln_binomial(k, x) + ln_binomial(n - k, draws - x) - ln_binomial(n, draws)).exp();
-    // Counts of non-exceedances outside the window: at least 0 for x >= `least`.
+    // Counts of non-exceedances outside the window: at least 0 for x >= `min_count`.
     let rest = |x: u64| (n - k + x - draws) as f64;
     let up = |x: u64| ((k - x) as f64 * (draws - x) as f64) / ((x + 1) as f64 * (rest(x) + 1.0));
     let down = |x: u64| (x as f64 * rest(x)) / ((k - x + 1) as f64 * (draws - x + 1) as f64);
@@ -232,9 +232,9 @@ fn exceedance_p_value(population: u64, exceedances: u64, window: u64, observed: 
         }
     };
     let p = if observed > mode {
-        tail(observed, most, &up, true)
+        tail(observed, max_count, &up, true)
     } else {
-        1.0 - tail(observed - 1, least, &down, false)
+        1.0 - tail(observed - 1, min_count, &down, false)
     };
     p.clamp(0.0, 1.0)
 }
@@ -287,7 +287,7 @@ fn bootstrap_ratio(
 
 /// Merges the values that resampled `q` quantiles of `runs` almost always fall on: the
 /// order statistic a resample draws has a standard deviation of about `sqrt(n q (1 - q))`
-/// ranks, and the reader holds 12 of them on each side. Ranks outside are searched for.
+/// ranks, and the reader contains 12 of them on each side. Ranks outside are searched for.
 fn reader_near<'r, 'a>(runs: &'r SortedRuns<'a>, q: f64) -> RankReader<'r, 'a> {
     let count = runs.len() as f64;
     let rank = (q * (count - 1.0).max(0.0)).floor() as usize;
@@ -341,7 +341,7 @@ mod tests {
     /// The tail summed by ratios matches the sum of every probability term (statrs), over
     /// small and large populations, both sides of the mode and the edges of the support.
     #[test]
-    fn exceedance_tail_matches_the_term_by_term_sum() {
+    fn exceedance_tail_matches_term_sums() {
         use statrs::distribution::{DiscreteCDF as _, Hypergeometric};
         let cases: [(u64, u64, u64); 6] = [
             (10, 3, 4),
@@ -353,15 +353,15 @@ mod tests {
         ];
         for (population, exceedances, window) in cases {
             let distribution = Hypergeometric::new(population, exceedances, window).unwrap();
-            let most = exceedances.min(window);
+            let max_count = exceedances.min(window);
             let mean = exceedances * window / population;
             let spread = (mean / 4).max(3);
-            let observed = (0..=most.min(12))
+            let observed = (0..=max_count.min(12))
                 .chain(
-                    (mean.saturating_sub(spread)..=(mean + spread).min(most))
+                    (mean.saturating_sub(spread)..=(mean + spread).min(max_count))
                         .step_by((spread / 10).max(1) as usize),
                 )
-                .chain(most.saturating_sub(3)..=most + 1);
+                .chain(max_count.saturating_sub(3)..=max_count + 1);
             for observed in observed {
                 let expected = if observed == 0 {
                     1.0
@@ -369,7 +369,7 @@ mod tests {
                     distribution.sf(observed - 1).clamp(0.0, 1.0)
                 };
                 let p = exceedance_p_value(population, exceedances, window, observed);
-                // The logarithms of binomials near 10^5 carry errors near 10^-10.
+                // The logarithms of binomials near 10^5 carry errors of about 10^-10.
                 let close =
                     (p - expected).abs() <= 1e-8 * expected || (p - expected).abs() <= 1e-15;
                 assert!(
@@ -495,7 +495,7 @@ mod tests {
     #[test]
     fn resampled_quantile_matches_explicit_bootstrap() {
         let values: Vec<f64> = (0..300).map(|i| f64::from(i).powf(1.5)).collect();
-        // Three interleaved runs, and a reader that holds few ranks, so most draws are
+        // Three interleaved runs, and a reader that contains few ranks, so most draws are
         // searched for in the runs.
         let runs: Vec<Vec<f64>> = (0..3)
             .map(|run| values.iter().copied().skip(run).step_by(3).collect())

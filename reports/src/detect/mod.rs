@@ -102,7 +102,7 @@ fn kth(runs: &[&[f64]], k: usize) -> f64 {
         return run[k];
     }
     let mut windows: Vec<&[f64]> = runs.iter().copied().filter(|run| !run.is_empty()).collect();
-    // The answer is the `k`-th smallest of the values left in `windows`.
+    // The result is the `k`-th smallest of the values left in `windows`.
     let mut k = k;
     loop {
         let total: usize = windows.iter().map(|window| window.len()).sum();
