@@ -142,42 +142,48 @@ pub fn load_rollup(
     if !pending.is_empty() {
         let keys = crate::timed("rollup keys", || all_keys(data_dir, &stamps))?;
         let shared = crate::timed("shared keys", || shared_keys(&keys));
-        for (day, stored) in pending {
-            let whole = stored.is_some();
-            if let Some(Some((mut header, rollup))) = stored
-                && consistent(&header, day, &keys, &digests)
-            {
-                header.checked.extend(others(day, &digests));
-                write_rollup(data_dir, day, &header, &rollup);
-                rollups.push(DayRollup::stored(day, rollup));
-                continue;
-            }
-            let day_window = if whole { Window::default() } else { window };
-            let (header, mut rollup) = crate::timed("building a day's rollup", || {
-                build(
-                    data_dir,
+        // Days are built on two threads, each reading and rolling up a day of its own.
+        let built = on_two_threads(
+            pending,
+            |(day, stored)| -> Result<DayRollup, DatasetError> {
+                let whole = stored.is_some();
+                if let Some(Some((mut header, rollup))) = stored
+                    && consistent(&header, day, &keys, &digests)
+                {
+                    header.checked.extend(others(day, &digests));
+                    write_rollup(data_dir, day, &header, &rollup);
+                    return Ok(DayRollup::stored(day, rollup));
+                }
+                let day_window = if whole { Window::default() } else { window };
+                let (header, mut rollup) = crate::timed("building a day's rollup", || {
+                    build(
+                        data_dir,
+                        day,
+                        day_window,
+                        &keys[&day],
+                        &shared,
+                        ids_per_shape,
+                    )
+                })?;
+                let hours = std::mem::take(&mut rollup.usage.hours);
+                if whole {
+                    let header = Header {
+                        stamp: stamps[&day].clone(),
+                        checked: others(day, &digests),
+                        ..header
+                    };
+                    write_hours(data_dir, day, &header.stamp, &hours);
+                    write_rollup(data_dir, day, &header, &rollup);
+                }
+                Ok(DayRollup {
                     day,
-                    day_window,
-                    &keys[&day],
-                    &shared,
-                    ids_per_shape,
-                )
-            })?;
-            let hours = std::mem::take(&mut rollup.usage.hours);
-            if whole {
-                let header = Header {
-                    stamp: stamps[&day].clone(),
-                    checked: others(day, &digests),
-                    ..header
-                };
-                write_hours(data_dir, day, &header.stamp, &hours);
-                write_rollup(data_dir, day, &header, &rollup);
-            }
-            rollups.push(DayRollup {
-                day,
-                rollup,
-                hours: Some(hours),
-            });
+                    rollup,
+                    hours: Some(hours),
+                })
+            },
+        );
+        for day in built {
+            rollups.push(day?);
         }
     }
 
@@ -390,16 +396,16 @@ fn all_keys(
     data_dir: &Path,
     stamps: &BTreeMap<Date, Stamp>,
 ) -> Result<BTreeMap<Date, Keys>, DatasetError> {
-    let mut all = BTreeMap::new();
-    let mut buffer = Vec::new();
-    for (&day, stamp) in stamps {
+    let days: Vec<(Date, &Stamp)> = stamps.iter().map(|(&day, stamp)| (day, stamp)).collect();
+    // Days whose hashes are not kept are read on two threads.
+    let keys = on_two_threads(days, |(day, stamp)| -> Result<(Date, Keys), DatasetError> {
         let path = day_dir(data_dir, day).join("keys.bin");
+        let mut buffer = Vec::new();
         let stored = read_frame(&path, &mut buffer)
             .and_then(|bytes| decode::<Keys>(bytes).map(|(keys, _)| keys))
             .filter(|keys| keys.stamp == *stamp);
         if let Some(keys) = stored {
-            all.insert(day, keys);
-            continue;
+            return Ok((day, keys));
         }
         let builder = read_day(data_dir, day, Window::default())?;
         let (mut requests, mut traces) = builder.key_hashes();
@@ -413,9 +419,36 @@ fn all_keys(
             traces,
         };
         write_file(&path, &encode(&keys));
-        all.insert(day, keys);
-    }
-    Ok(all)
+        Ok((day, keys))
+    });
+    keys.into_iter().collect()
+}
+
+/// Runs `work` on every item on two threads, each taking the next item when it is done, and
+/// returns the results in the order of the items.
+fn on_two_threads<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let queue = std::sync::Mutex::new(items.into_iter().enumerate());
+    let run = || {
+        let mut done = Vec::new();
+        loop {
+            let next = queue
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .next();
+            let Some((at, item)) = next else {
+                return done;
+            };
+            done.push((at, work(item)));
+        }
+    };
+    let mut results = std::thread::scope(|scope| {
+        let other = scope.spawn(run);
+        let mut results = run();
+        results.extend(other.join().expect("rollup work does not panic"));
+        results
+    });
+    results.sort_unstable_by_key(|(at, _)| *at);
+    results.into_iter().map(|(_, result)| result).collect()
 }
 
 /// Returns the hashes that more than one day has.
