@@ -180,6 +180,27 @@ impl Shapes {
         }
     }
 
+    /// Returns whether the columns agree: each shape's ends are at or after the previous
+    /// shape's, the last ends are the columns' lengths, and every text id has a place. A
+    /// decoded table that does not is damaged, and reading its shapes would panic.
+    #[must_use]
+    pub fn is_consistent(&self) -> bool {
+        let lengths = [self.invocations.len(), self.calls.len(), self.ids.len()];
+        let ordered = self
+            .ends
+            .windows(2)
+            .all(|pair| (0..3).all(|column| pair[0][column] <= pair[1][column]));
+        let last = self.ends.last().copied().unwrap_or([0; 3]);
+        let whole = (0..3).all(|column| last[column] as usize == lengths[column]);
+        let texts = self.ids.texts.windows(2).all(|pair| pair[0].0 < pair[1].0)
+            && self
+                .ids
+                .texts
+                .last()
+                .is_none_or(|(position, _)| (*position as usize) < self.ids.len());
+        ordered && whole && texts && self.traces.len() == self.ends.len()
+    }
+
     /// Returns the shapes in order.
     pub fn iter(&self) -> impl Iterator<Item = Shape<'_>> {
         (0..self.len()).map(|at| self.get(at))
@@ -1130,6 +1151,36 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    /// Columns whose ends run backwards or past a column, or that lack a trace count, are
+    /// found inconsistent; the tables that `push` builds are consistent.
+    #[test]
+    fn damaged_columns_are_inconsistent() {
+        let mut shapes = Shapes::default();
+        assert!(shapes.is_consistent());
+        shapes.push(
+            &[(0, 1), (1, 2)],
+            &[3],
+            4,
+            [hex(9), TraceKey::Text("x".to_owned())],
+        );
+        shapes.push(&[(2, 2)], &[], 1, [hex(1)]);
+        shapes.push(&[(3, 3)], &[], 2, [hex(2)]);
+        assert!(shapes.is_consistent());
+
+        let mut backwards = shapes.clone();
+        backwards.ends[1][0] = 1;
+        assert!(!backwards.is_consistent());
+        let mut past = shapes.clone();
+        past.ends[2][2] = 7;
+        assert!(!past.is_consistent());
+        let mut short = shapes.clone();
+        short.traces.pop();
+        assert!(!short.is_consistent());
+        let mut text = shapes.clone();
+        text.ids.texts[0].0 = 5;
+        assert!(!text.is_consistent());
     }
 
     /// A full list of ids takes no larger id, and a list with room takes the smallest.
