@@ -367,3 +367,68 @@ fn records_repeated_on_several_days_count_once() {
     let (kept, _) = reports(&data_dir, Window::default());
     assert_eq!(kept, rows);
 }
+
+/// A day's lost hourly counts are counted again with the ids that the day's rollup kept
+/// apart. Here a record without a start repeats a request id of the day before, at a memory
+/// size of its own, so counting it would give the day's usage groups other numbers.
+#[test]
+fn lost_hourly_counts_match_the_rollup() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let request = |number: usize| format!("3f1d4a9e-8e7c-4c55-9d2b-{number:012x}");
+    let run = |number: usize, start_ms: i64| Run {
+        trace: String::new(),
+        function: "f",
+        request: request(number),
+        start_ms,
+        error: false,
+        from_queue: false,
+    };
+    // Six invocations an hour before midnight, one of them the shared request, and six an
+    // hour after.
+    let before: Vec<Run<'_>> = (0..6)
+        .map(|number| run(number, DAY_TWO_MS - 3_600_000 + number as i64 * 60_000))
+        .collect();
+    let after: Vec<Run<'_>> = (10..16)
+        .map(|number| run(number, DAY_TWO_MS + 3_600_000 + number as i64 * 60_000))
+        .collect();
+    for (name, runs) in [("before.log", &before), ("after.log", &after)] {
+        let path = dir.path().join(name);
+        write_log(&path, &runs.iter().collect::<Vec<_>>(), 41);
+        ingest(&data_dir, Some("f"), &path);
+    }
+    let log = dir.path().join("app.log");
+    std::fs::write(
+        &log,
+        format!(
+            "REPORT RequestId: {}\tDuration: 44.00 ms\tBilled Duration: 45 ms\t\
+             Memory Size: 3008 MB\tMax Memory Used: 70 MB\t\n",
+            request(0)
+        ),
+    )
+    .unwrap();
+    let output = spanbill()
+        .args([
+            "ingest",
+            "--function",
+            "f",
+            "--date",
+            "2026-11-01",
+            "--data-dir",
+        ])
+        .arg(&data_dir)
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+
+    let (rollups, rows) = reports(&data_dir, Window::default());
+    assert_eq!(rollups, rows);
+    let hours = data_dir.join("rollups/date=2026-11-01/hours.bin");
+    std::fs::remove_file(&hours).unwrap();
+    let (recounted, _) = reports(&data_dir, Window::default());
+    assert_eq!(recounted, rows);
+    assert!(hours.exists(), "the recounted hours are kept");
+    let (kept, _) = reports(&data_dir, Window::default());
+    assert_eq!(kept, rows);
+}

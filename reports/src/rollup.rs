@@ -39,6 +39,40 @@ impl Rollup {
         }
     }
 
+    /// Returns whether every index in the rollup points into its tables, the shape columns
+    /// agree, and the whole traces are no more than the invocations and calls that make
+    /// them. A decoded rollup that does not is damaged.
+    #[must_use]
+    pub fn is_consistent(&self) -> bool {
+        let usage = &self.usage;
+        let counts = (usage.groups.len(), usage.calls.len());
+        let usage_indexes = usage.entries.iter().all(|entry| {
+            (entry.function as usize) < usage.functions.len()
+                && (entry.group as usize) < usage.groups.len()
+        }) && usage.hours.iter().all(|hour| {
+            (hour.function as usize) < usage.functions.len()
+                && (hour.group as usize) < usage.groups.len()
+        });
+        // Each whole trace has an invocation or a call span of its own.
+        let invocations: u128 = usage
+            .entries
+            .iter()
+            .map(|entry| u128::from(entry.invocations))
+            .sum();
+        let call_spans: u128 = usage
+            .calls
+            .iter()
+            .map(|(_, spans)| u128::from(*spans))
+            .sum();
+        let traces: u128 = self
+            .traces
+            .shapes
+            .iter()
+            .map(|shape| u128::from(shape.traces))
+            .sum();
+        usage_indexes && self.traces.is_consistent(counts) && traces <= invocations + call_spans
+    }
+
     /// Merges the rollups of several sets of rows.
     #[must_use]
     pub fn merge_all(rollups: Vec<Self>) -> Self {

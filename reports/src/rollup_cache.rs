@@ -93,6 +93,18 @@ struct Header {
     split_traces: Vec<u64>,
 }
 
+impl Header {
+    /// Returns the ids that the rollup of `day` kept apart for the merge, as they were given
+    /// to its build.
+    fn shared(&self, day: Date) -> Shared {
+        Shared {
+            requests: self.loose_requests.iter().copied().collect(),
+            traces: self.split_traces.iter().copied().collect(),
+            place: i64::from(day.to_julian_day()),
+        }
+    }
+}
+
 /// Loads the rollup of the rows of `data_dir` within `window`, keeping at least
 /// `ids_per_shape` trace ids per shape. Builds and keeps the rollups of whole days that have
 /// none or an outdated one. A rollup that cannot be written is built again next time.
@@ -133,7 +145,7 @@ pub fn load_rollup(
         });
         match stored {
             Some((header, rollup)) if others_checked(&header, day, &digests) => {
-                rollups.push(DayRollup::stored(day, rollup));
+                rollups.push(DayRollup::stored(day, &header, rollup));
             }
             stored => pending.push((day, Some(stored))),
         }
@@ -152,7 +164,7 @@ pub fn load_rollup(
                 {
                     header.checked.extend(others(day, &digests));
                     write_rollup(data_dir, day, &header, &rollup);
-                    return Ok(DayRollup::stored(day, rollup));
+                    return Ok(DayRollup::stored(day, &header, rollup));
                 }
                 let day_window = if whole { Window::default() } else { window };
                 let (header, mut rollup) = crate::timed("building a day's rollup", || {
@@ -166,6 +178,7 @@ pub fn load_rollup(
                     )
                 })?;
                 let hours = std::mem::take(&mut rollup.usage.hours);
+                let shared = header.shared(day);
                 if whole {
                     let header = Header {
                         stamp: stamps[&day].clone(),
@@ -179,6 +192,7 @@ pub fn load_rollup(
                     day,
                     rollup,
                     hours: Some(hours),
+                    shared,
                 })
             },
         );
@@ -220,7 +234,7 @@ fn attach_hours(
         }
         day.rollup.usage.hours = match hours {
             Some(hours) => hours,
-            None => day_hours(data_dir, day.day, &stamps[&day.day])?,
+            None => day_hours(data_dir, day.day, &stamps[&day.day], &day.shared)?,
         };
     }
     Ok(())
@@ -231,26 +245,39 @@ struct DayRollup {
     day: Date,
     rollup: Rollup,
     hours: Option<Vec<HourEntry>>,
+    /// The ids the rollup kept apart for the merge, which its hourly counts must leave out
+    /// as well.
+    shared: Shared,
 }
 
 impl DayRollup {
-    fn stored(day: Date, rollup: Rollup) -> Self {
+    fn stored(day: Date, header: &Header, rollup: Rollup) -> Self {
         Self {
             day,
             rollup,
             hours: None,
+            shared: header.shared(day),
         }
     }
 }
 
 /// Returns a day's hourly counts: the kept ones, else those of its rows, which are then
-/// kept.
-fn day_hours(data_dir: &Path, day: Date, stamp: &Stamp) -> Result<Vec<HourEntry>, DatasetError> {
+/// kept. The rows are counted with the rollup's `shared` ids kept apart, as the rollup was,
+/// so the counts number functions and usage groups as the rollup does.
+fn day_hours(
+    data_dir: &Path,
+    day: Date,
+    stamp: &Stamp,
+    shared: &Shared,
+) -> Result<Vec<HourEntry>, DatasetError> {
     if let Some(hours) = read_hours(data_dir, day, stamp) {
         return Ok(hours);
     }
-    let tables = read_day(data_dir, day, Window::default())?
-        .finish(&PriceBook::built_in(), LambdaOptions::default());
+    let tables = read_day(data_dir, day, Window::default())?.finish_shared(
+        &PriceBook::built_in(),
+        LambdaOptions::default(),
+        shared.clone(),
+    );
     let hours = Usage::of(&tables).hours;
     write_hours(data_dir, day, stamp, &hours);
     Ok(hours)
@@ -489,10 +516,9 @@ fn read_rollup(data_dir: &Path, day: Date, buffer: &mut Vec<u8>) -> Option<(Head
     let bytes = read_frame(&day_dir(data_dir, day).join("rollup.bin"), buffer)?;
     let (header, read) = decode::<Header>(bytes)?;
     let (rollup, _) = decode::<Rollup>(&bytes[read..])?;
-    // The frame's CRC catches damage, and this check catches shape columns that a file
-    // written to pass the CRC could make inconsistent.
-    // NOTE: indexes of usage groups and calls inside such a file are not checked.
-    if !rollup.traces.shapes.is_consistent() {
+    // The frame's CRC catches damage, and this check catches a file written to pass the CRC
+    // whose indexes or counts could make the report panic or overflow.
+    if !rollup.is_consistent() {
         return None;
     }
     Some((header, rollup))
@@ -563,7 +589,9 @@ fn write_file(path: &Path, bytes: &[u8]) {
     framed.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
     framed.extend_from_slice(&crc32fast::hash(bytes).to_le_bytes());
     framed.extend_from_slice(bytes);
-    let temporary = path.with_extension("bin.tmp");
+    // A name of this process's own, so two reports that keep the same file at once do not
+    // write into one temporary file.
+    let temporary = path.with_extension(format!("bin.{}.tmp", std::process::id()));
     let written = path
         .parent()
         .map_or(Ok(()), std::fs::create_dir_all)

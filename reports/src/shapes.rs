@@ -201,6 +201,12 @@ impl Shapes {
         ordered && whole && texts && self.traces.len() == self.ends.len()
     }
 
+    /// Returns whether every item names a function below `functions`, a usage group below
+    /// `groups` and a call kind below `calls`.
+    fn items_within(&self, functions: usize, groups: usize, calls: usize) -> bool {
+        items_within(&self.invocations, &self.calls, (functions, groups, calls))
+    }
+
     /// Returns the shapes in order.
     pub fn iter(&self) -> impl Iterator<Item = Shape<'_>> {
         (0..self.len()).map(|at| self.get(at))
@@ -594,6 +600,39 @@ impl TraceRollup {
         }
         rollup.normalize();
         rollup
+    }
+
+    /// Returns whether the shape columns agree and every index points into the function
+    /// names or below the `(groups, calls)` counts of the usage the rollup goes with.
+    /// Loose invocations may have the group `u32::MAX`, which stands for none.
+    #[must_use]
+    pub fn is_consistent(&self, (groups, calls): (usize, usize)) -> bool {
+        let functions = self.functions.len();
+        let function = |id: u32| (id as usize) < functions;
+        let group = |id: u32| (id as usize) < groups;
+        let split = self.split.iter().all(|trace| {
+            items_within(&trace.invocations, &trace.calls, (functions, groups, calls))
+                && trace
+                    .runs
+                    .iter()
+                    .all(|run| function(run.function) && run.group.is_none_or(group))
+        });
+        let loose = self.loose.iter().all(|invocation| {
+            function(invocation.function)
+                && (group(invocation.group) || invocation.group == u32::MAX)
+        });
+        let whole = &self.whole;
+        let figures = whole.loops.keys().all(|&id| function(id))
+            && whole.runs.keys().all(|&id| function(id))
+            && whole
+                .retries
+                .iter()
+                .all(|(&id, stats)| function(id) && stats.groups.keys().all(|&id| group(id)));
+        self.shapes.is_consistent()
+            && self.shapes.items_within(functions, groups, calls)
+            && split
+            && loose
+            && figures
     }
 
     /// Merges the traces of several sets of rows, each with the renumbering of its usage
@@ -1060,6 +1099,19 @@ impl WholeTrace {
             failed: self.failed,
         }
     }
+}
+
+/// Returns whether `invocations` and `calls` name functions, usage groups and call kinds
+/// below the `(functions, groups, calls)` counts.
+fn items_within(
+    invocations: &[InvocationItem],
+    calls: &[u32],
+    (functions, groups, kinds): (usize, usize, usize),
+) -> bool {
+    invocations
+        .iter()
+        .all(|&(function, group)| (function as usize) < functions && (group as usize) < groups)
+        && calls.iter().all(|&call| (call as usize) < kinds)
 }
 
 /// Merges the ascending ids `more` into the ascending ids `kept`, keeping the `limit`

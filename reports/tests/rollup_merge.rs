@@ -346,3 +346,35 @@ fn merged_rollups_give_the_whole_report() {
         assert_eq!(report_json(&merged), expected, "merge of {parts} parts");
     }
 }
+
+/// Rollups built from rows, and their merges, are consistent. A rollup whose indexes point
+/// past its tables, or whose whole traces outnumber its invocations and calls, is not.
+#[test]
+fn damaged_rollups_are_inconsistent() {
+    let mut rng = StdRng::seed_from_u64(12);
+    let (invocations, spans) = traced_dataset(&mut rng);
+    let whole = Rollup::of(&tables(&invocations, &spans), &Shared::default(), 8);
+    assert!(whole.is_consistent());
+    let parts = split(&mut rng, &invocations, &spans, (3, true));
+    assert!(merged_rollup(&parts, 8).is_consistent());
+    assert!(!whole.traces.shapes.is_empty());
+    assert!(!whole.usage.calls.is_empty());
+
+    let mut groups = whole.clone();
+    groups.usage.groups.pop();
+    assert!(!groups.is_consistent());
+    let mut calls = whole.clone();
+    calls.usage.calls.pop();
+    assert!(!calls.is_consistent());
+    let mut functions = whole.clone();
+    functions.traces.functions.pop();
+    assert!(!functions.is_consistent());
+    let mut counts = whole.clone();
+    for entry in &mut counts.usage.entries {
+        entry.invocations = 0;
+    }
+    for (_, spans) in &mut counts.usage.calls {
+        *spans = 0;
+    }
+    assert!(!counts.is_consistent());
+}
