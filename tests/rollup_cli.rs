@@ -33,6 +33,21 @@ fn ingest(data_dir: &Path, function: Option<&str>, file: &Path) {
     );
 }
 
+/// Ingests `file`, whose records have no time, as function `f` on `date`.
+fn ingest_on(data_dir: &Path, date: &str, file: &Path) {
+    let output = spanbill()
+        .args(["ingest", "--function", "f", "--date", date, "--data-dir"])
+        .arg(data_dir)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// One run of a function in a trace: its request id, start in ms, and whether it failed or
 /// was triggered by a queue.
 struct Run<'a> {
@@ -352,13 +367,7 @@ fn records_repeated_on_several_days_count_once() {
     )
     .unwrap();
     for date in ["2026-10-31", "2026-11-01", "2026-11-02"] {
-        let output = spanbill()
-            .args(["ingest", "--function", "f", "--date", date, "--data-dir"])
-            .arg(&data_dir)
-            .arg(&log)
-            .output()
-            .unwrap();
-        assert!(output.status.success());
+        ingest_on(&data_dir, date, &log);
     }
 
     let (rollups, rows) = reports(&data_dir, Window::default());
@@ -407,20 +416,7 @@ fn lost_hourly_counts_match_the_rollup() {
         ),
     )
     .unwrap();
-    let output = spanbill()
-        .args([
-            "ingest",
-            "--function",
-            "f",
-            "--date",
-            "2026-11-01",
-            "--data-dir",
-        ])
-        .arg(&data_dir)
-        .arg(&log)
-        .output()
-        .unwrap();
-    assert!(output.status.success());
+    ingest_on(&data_dir, "2026-11-01", &log);
 
     let (rollups, rows) = reports(&data_dir, Window::default());
     assert_eq!(rollups, rows);
