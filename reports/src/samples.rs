@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 
 use crate::detect::latency::merged as merge_sorted;
-use crate::detect::{SortedRuns, order_key, run_quantile, select_quantile};
+use crate::detect::{SortedRuns, run_quantile, select_quantile};
 use crate::table::Tables;
 
 const NANOS_PER_HOUR: i64 = 3_600_000_000_000;
@@ -451,13 +451,6 @@ impl<'a> Series<'a> {
         versions.into_iter().map(|(version, _)| version).collect()
     }
 
-    /// Returns the durations of a version, as [`Series::versions_in_order`] names it,
-    /// sorted.
-    #[must_use]
-    pub fn version_durations(self, name: &str) -> Vec<f64> {
-        sorted_union(self.runs(|version| latest_name(version.version.as_deref()) == name))
-    }
-
     /// Returns the sorted runs of a version, as [`Series::versions_in_order`] names it.
     #[must_use]
     pub fn version_runs(self, name: &str) -> SortedRuns<'a> {
@@ -501,37 +494,6 @@ impl<'a> Series<'a> {
     pub fn hours(self) -> &'a [HourStats] {
         self.hours
     }
-}
-
-/// Returns the sorted union of sorted runs: one pass that takes the least head of the runs
-/// from a heap, so each value is written once.
-fn sorted_union<'a>(runs: impl Iterator<Item = &'a [f64]>) -> Vec<f64> {
-    let runs: Vec<&[f64]> = runs.filter(|run| !run.is_empty()).collect();
-    if let [run] = runs.as_slice() {
-        return run.to_vec();
-    }
-    let mut union = Vec::with_capacity(runs.iter().map(|run| run.len()).sum());
-    // (order key of the head, run, position of the head)
-    let mut heads: std::collections::BinaryHeap<std::cmp::Reverse<(u64, usize, usize)>> = runs
-        .iter()
-        .enumerate()
-        .map(|(run, values)| std::cmp::Reverse((order_key(values[0]), run, 0)))
-        .collect();
-    while let Some(std::cmp::Reverse((_, run, at))) = heads.pop() {
-        let values = runs[run];
-        // Take the run's values up to the next head of another run in one copy.
-        let bound = heads.peek().map_or(u64::MAX, |head| head.0.0);
-        let end = at
-            + values[at..]
-                .iter()
-                .position(|value| order_key(*value) > bound)
-                .unwrap_or(values.len() - at);
-        union.extend_from_slice(&values[at..end]);
-        if let Some(&next) = values.get(end) {
-            heads.push(std::cmp::Reverse((order_key(next), run, end)));
-        }
-    }
-    union
 }
 
 /// Returns the p50, p95 and p99 of the union of sorted runs, as [`percentiles`] computes

@@ -153,7 +153,10 @@ fn versions_order_by_first_start() {
     let (_, series) = samples.functions().next().unwrap();
     assert_eq!(series.versions_in_order(), ["1", "3", "2"]);
     assert_eq!(series.latest_version(), Some(Some("1")));
-    assert_eq!(series.version_durations("1"), [20.0, 30.0]);
+    let durations = series.version_runs("1");
+    assert_eq!(durations.len(), 2);
+    assert_eq!(durations.kth(0).to_bits(), 20.0_f64.to_bits());
+    assert_eq!(durations.kth(1).to_bits(), 30.0_f64.to_bits());
     assert_eq!(series.hours().len(), 4);
     assert_eq!(series.percentiles()[0].to_bits(), 25.0_f64.to_bits());
 }
