@@ -470,8 +470,8 @@ fn regressions(
         }
         None => compare::between_versions(function, *span, *series, settings),
     };
-    // Two threads take every other series; the comparisons merge the days of each version,
-    // which is most of the work. The results keep the order of the series.
+    // Two threads take every other series, each searching the sorted days of the versions
+    // it compares. The results keep the order of the series.
     let compare_every_other = |offset: usize| -> Vec<(usize, Regression)> {
         series
             .iter()
