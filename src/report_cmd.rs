@@ -10,8 +10,7 @@ use std::str::FromStr;
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use rust_decimal::Decimal;
-use spanbill_reports::dataset::{Window, load_tables, load_unit_counts};
-use spanbill_reports::lambda::LambdaOptions;
+use spanbill_reports::dataset::{Window, load_unit_counts};
 use spanbill_reports::pricing::PriceBook;
 use spanbill_reports::report::{self, Format, ReportConfig};
 use spanbill_reports::rollup::IDS_PER_SHAPE;
@@ -204,14 +203,14 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
 /// Runs `spanbill snapshot`.
 pub(crate) fn run_snapshot(args: &SnapshotArgs) -> anyhow::Result<()> {
     let (data_dir, window) = resolve(&args.window)?;
-    let tables = load_tables(
-        &data_dir,
-        window,
-        Vec::new(),
-        &PriceBook::built_in(),
-        LambdaOptions::default(),
-    )?;
-    if tables.invocations.is_empty() {
+    let rollup = load_rollup(&data_dir, window, IDS_PER_SHAPE)?;
+    let invocations: u64 = rollup
+        .usage
+        .entries
+        .iter()
+        .map(|entry| entry.invocations)
+        .sum();
+    if invocations == 0 {
         bail!(
             "no invocations in `{}` for {}: a baseline needs data; widen the window",
             data_dir.display(),
@@ -221,7 +220,7 @@ pub(crate) fn run_snapshot(args: &SnapshotArgs) -> anyhow::Result<()> {
     let created = OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .context("failed to format the current time")?;
-    let snapshot = Snapshot::build(&tables, created);
+    let snapshot = Snapshot::from_samples(&rollup.samples, created);
     snapshot.write(&args.output)?;
     let span_series: usize = snapshot
         .spans
@@ -231,7 +230,7 @@ pub(crate) fn run_snapshot(args: &SnapshotArgs) -> anyhow::Result<()> {
     eprintln!(
         "snapshot: {} functions and {span_series} span names from {} invocations written to {}",
         snapshot.functions.len(),
-        tables.invocations.len(),
+        invocations,
         args.output.display()
     );
     Ok(())

@@ -11,6 +11,7 @@ use spanbill_reports::dataset::{Window, load_tables, load_unit_counts};
 use spanbill_reports::lambda::LambdaOptions;
 use spanbill_reports::report::{Format, ReportSettings, build_rollup, build_tables, render};
 use spanbill_reports::rollup_cache::load_rollup;
+use spanbill_reports::snapshot::Snapshot;
 
 /// 2026-11-01T00:00:00Z in ms.
 const DAY_TWO_MS: i64 = 1_793_491_200_000;
@@ -203,6 +204,26 @@ fn reports(data_dir: &Path, window: Window) -> (String, String) {
     )
 }
 
+/// Returns the baseline snapshot of `data_dir` within `window` from kept rollups and from
+/// the rows.
+fn snapshots(data_dir: &Path, window: Window) -> (Snapshot, Snapshot) {
+    let created = "2026-11-09T00:00:00Z".to_owned();
+    let rollup = load_rollup(data_dir, window, 16).unwrap();
+    let book = PriceBook::built_in();
+    let tables = load_tables(
+        data_dir,
+        window,
+        Vec::new(),
+        &book,
+        LambdaOptions::default(),
+    )
+    .unwrap();
+    (
+        Snapshot::from_samples(&rollup.samples, created.clone()),
+        Snapshot::build(&tables, created),
+    )
+}
+
 #[test]
 fn rollups_match_rows_across_midnight() {
     let dir = tempfile::tempdir().unwrap();
@@ -231,6 +252,8 @@ fn rollups_match_rows_across_midnight() {
     for window in windows {
         let (rollups, rows) = reports(&data_dir, window);
         assert_eq!(rollups, rows, "{window:?}");
+        let (kept, read) = snapshots(&data_dir, window);
+        assert_eq!(kept, read, "{window:?}");
     }
     let (whole, _) = reports(&data_dir, Window::default());
     assert!(whole.contains("\"recursive_loop\""), "{whole}");
@@ -244,6 +267,8 @@ fn rollups_match_rows_across_midnight() {
     for window in windows {
         let (rollups, rows) = reports(&data_dir, window);
         assert_eq!(rollups, rows, "{window:?}");
+        let (kept, read) = snapshots(&data_dir, window);
+        assert_eq!(kept, read, "{window:?}");
     }
     let (more, _) = reports(&data_dir, Window::default());
     assert_ne!(more, whole);
@@ -259,6 +284,8 @@ fn rollups_match_rows_across_midnight() {
     for window in windows {
         let (rollups, rows) = reports(&data_dir, window);
         assert_eq!(rollups, rows, "{window:?}");
+        let (kept, read) = snapshots(&data_dir, window);
+        assert_eq!(kept, read, "{window:?}");
     }
     let (later, _) = reports(&data_dir, Window::default());
     assert!(later.contains("\"bucket_seconds\": 86400"), "{later}");
@@ -280,6 +307,8 @@ fn rollups_match_rows_across_midnight() {
     for window in windows {
         let (rollups, rows) = reports(&data_dir, window);
         assert_eq!(rollups, rows, "{window:?}");
+        let (kept, read) = snapshots(&data_dir, window);
+        assert_eq!(kept, read, "{window:?}");
     }
 
     // The command reads the same rollups.

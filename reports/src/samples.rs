@@ -457,6 +457,40 @@ impl<'a> Series<'a> {
         SortedRuns::new(self.runs(|version| latest_name(version.version.as_deref()) == name))
     }
 
+    /// Returns the named versions in the order they first ran, with versions that first ran
+    /// at the same time in name order. Rows without a start run first.
+    #[must_use]
+    pub fn named_versions(self) -> Vec<&'a str> {
+        let mut versions: Vec<&VersionSamples> = self
+            .versions
+            .iter()
+            .filter(|version| version.version.is_some())
+            .collect();
+        versions.sort_by_key(|version| version.first());
+        versions
+            .into_iter()
+            .filter_map(|version| version.version.as_deref())
+            .collect()
+    }
+
+    /// Returns every duration of the series, sorted.
+    #[must_use]
+    pub fn sorted_durations(self) -> Vec<f64> {
+        let mut merged: Vec<Vec<f64>> = self.runs(|_| true).map(<[f64]>::to_vec).collect();
+        // Merging pairs of runs round by round copies each value once per round.
+        while merged.len() > 1 {
+            merged = merged
+                .chunks(2)
+                .map(|pair| match pair {
+                    [a, b] => merge_sorted(a, b),
+                    [a] => a.clone(),
+                    _ => Vec::new(),
+                })
+                .collect();
+        }
+        merged.pop().unwrap_or_default()
+    }
+
     /// Returns the version of the series' last row, or `None` for an empty series.
     #[must_use]
     pub fn latest_version(self) -> Option<Option<&'a str>> {

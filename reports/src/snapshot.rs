@@ -12,6 +12,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::samples::{Samples, Series};
 use crate::table::{self, InvocationRow, SpanRow, Tables};
 
 /// Version of the snapshot layout; a reader rejects other versions.
@@ -104,8 +105,9 @@ impl Snapshot {
     #[must_use]
     pub fn build(tables: &Tables, created: String) -> Self {
         let mut functions: BTreeMap<String, Builder> = BTreeMap::new();
+        // Rows in order of start, then of version name, as latency samples order them.
         let mut ordered: Vec<&InvocationRow> = tables.invocations.iter().collect();
-        ordered.sort_by_key(|row| row.start_ns);
+        ordered.sort_by_key(|row| (row.start_ns, tables.version(row.version)));
         for row in ordered {
             functions
                 .entry(tables.function(row.function).to_owned())
@@ -119,7 +121,7 @@ impl Snapshot {
             .iter()
             .filter(|span| !span.is_invocation)
             .collect();
-        ordered.sort_by_key(|span| span.start_ns);
+        ordered.sort_by_key(|span| (span.start_ns, tables.version(span.version)));
         for span in ordered {
             let Some(function) = span.function else {
                 continue;
@@ -156,6 +158,46 @@ impl Snapshot {
                     )
                 })
                 .collect(),
+        }
+    }
+
+    /// Builds a snapshot from the latency samples of a window. It equals the snapshot that
+    /// [`Snapshot::build`] gives for the rows of the samples. `created` is the RFC 3339 time
+    /// to record.
+    #[must_use]
+    pub fn from_samples(samples: &Samples, created: String) -> Self {
+        let snapshot = |series: Series<'_>| {
+            let mut builder = Builder {
+                versions: series
+                    .named_versions()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+                durations: series.sorted_durations(),
+            };
+            builder
+                .durations
+                .retain(|duration| duration.is_finite() && *duration >= 0.0);
+            builder.finish()
+        };
+        let mut spans: BTreeMap<String, BTreeMap<String, SeriesSnapshot>> = BTreeMap::new();
+        for ((function, name), series) in samples.spans() {
+            let names = spans.entry(function.to_owned()).or_default();
+            if let Some(series) = snapshot(series) {
+                names.insert(name.to_owned(), series);
+            }
+        }
+        Self {
+            snapshot_version: SNAPSHOT_VERSION,
+            created,
+            period: samples
+                .period()
+                .map(|(first, last)| (table::rfc3339(first), table::rfc3339(last))),
+            functions: samples
+                .functions()
+                .filter_map(|(function, series)| Some((function.to_owned(), snapshot(series)?)))
+                .collect(),
+            spans,
         }
     }
 

@@ -11,6 +11,7 @@ use spanbill_reports::lambda::LambdaOptions;
 use spanbill_reports::report::{Format, ReportSettings, build_rollup, render};
 use spanbill_reports::rollup::Rollup;
 use spanbill_reports::samples::Samples;
+use spanbill_reports::snapshot::Snapshot;
 use spanbill_reports::table::Tables;
 use spanbill_reports::table::{Shared, TableBuilder};
 use spanbill_reports::traces::TraceSpan;
@@ -380,4 +381,27 @@ fn damaged_rollups_are_inconsistent() {
         *spans = 0;
     }
     assert!(!counts.is_consistent());
+}
+
+/// A snapshot from latency samples, built at once or merged from parts, equals the snapshot
+/// from the rows, versions and their order included.
+#[test]
+fn snapshots_from_samples_equal_the_rows() {
+    let mut rng = StdRng::seed_from_u64(13);
+    let (invocations, spans) = dataset(&mut rng);
+    let created = "2026-11-05T00:00:00Z".to_owned();
+    let expected = Snapshot::build(&tables(&invocations, &spans), created.clone());
+    assert_eq!(expected.functions["createOrder"].versions.len(), 3);
+    assert!(!expected.spans.is_empty());
+
+    let whole = Snapshot::from_samples(&samples(&invocations, &spans), created.clone());
+    assert_eq!(whole, expected);
+    let parts = split(&mut rng, &invocations, &spans, (3, true));
+    let merged = Samples::merge_all(
+        parts
+            .iter()
+            .map(|(invocations, spans)| samples(invocations, spans))
+            .collect(),
+    );
+    assert_eq!(Snapshot::from_samples(&merged, created), expected);
 }
