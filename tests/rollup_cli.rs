@@ -224,6 +224,17 @@ fn snapshots(data_dir: &Path, window: Window) -> (Snapshot, Snapshot) {
     )
 }
 
+/// Checks that the report and the snapshot of each window are the same from kept rollups
+/// as from the rows.
+fn assert_windows_match(data_dir: &Path, windows: &[Window]) {
+    for &window in windows {
+        let (rollups, rows) = reports(data_dir, window);
+        assert_eq!(rollups, rows, "{window:?}");
+        let (kept, read) = snapshots(data_dir, window);
+        assert_eq!(kept, read, "{window:?}");
+    }
+}
+
 #[test]
 fn rollups_match_rows_across_midnight() {
     let dir = tempfile::tempdir().unwrap();
@@ -249,12 +260,7 @@ fn rollups_match_rows_across_midnight() {
             end_ns: None,
         },
     ];
-    for window in windows {
-        let (rollups, rows) = reports(&data_dir, window);
-        assert_eq!(rollups, rows, "{window:?}");
-        let (kept, read) = snapshots(&data_dir, window);
-        assert_eq!(kept, read, "{window:?}");
-    }
+    assert_windows_match(&data_dir, &windows);
     let (whole, _) = reports(&data_dir, Window::default());
     assert!(whole.contains("\"recursive_loop\""), "{whole}");
     assert!(whole.contains("\"retry_storm\""), "{whole}");
@@ -264,12 +270,7 @@ fn rollups_match_rows_across_midnight() {
     for (function, file) in write_inputs(dir.path(), "second", &runs(60, 30, 0), 40) {
         ingest(&data_dir, function, &file);
     }
-    for window in windows {
-        let (rollups, rows) = reports(&data_dir, window);
-        assert_eq!(rollups, rows, "{window:?}");
-        let (kept, read) = snapshots(&data_dir, window);
-        assert_eq!(kept, read, "{window:?}");
-    }
+    assert_windows_match(&data_dir, &windows);
     let (more, _) = reports(&data_dir, Window::default());
     assert_ne!(more, whole);
 
@@ -281,12 +282,7 @@ fn rollups_match_rows_across_midnight() {
             ingest(&data_dir, function, &file);
         }
     }
-    for window in windows {
-        let (rollups, rows) = reports(&data_dir, window);
-        assert_eq!(rollups, rows, "{window:?}");
-        let (kept, read) = snapshots(&data_dir, window);
-        assert_eq!(kept, read, "{window:?}");
-    }
+    assert_windows_match(&data_dir, &windows);
     let (later, _) = reports(&data_dir, Window::default());
     assert!(later.contains("\"bucket_seconds\": 86400"), "{later}");
     assert!(later.contains("\"cost_per_invocation_rising\""), "{later}");
@@ -304,12 +300,7 @@ fn rollups_match_rows_across_midnight() {
     std::fs::write(days[1].join("keys.bin"), &keys[..keys.len() / 3]).unwrap();
     std::fs::write(days[1].join("rollup.bin"), "not a rollup").unwrap();
     std::fs::write(days[2].join("hours.bin"), [0xff_u8; 64]).unwrap();
-    for window in windows {
-        let (rollups, rows) = reports(&data_dir, window);
-        assert_eq!(rollups, rows, "{window:?}");
-        let (kept, read) = snapshots(&data_dir, window);
-        assert_eq!(kept, read, "{window:?}");
-    }
+    assert_windows_match(&data_dir, &windows);
 
     // The command reads the same rollups.
     let output = spanbill()

@@ -1114,21 +1114,25 @@ fn items_within(
         && calls.iter().all(|&call| (call as usize) < kinds)
 }
 
-/// Merges the ascending ids `more` into the ascending ids `kept`, keeping the `limit`
+/// Merges the ascending ids `more` into the ascending ids `smallest`, keeping the `limit`
 /// smallest without repeats. `scratch` is reused memory.
 fn merge_ids(
-    kept: &mut Vec<TraceKey>,
+    smallest: &mut Vec<TraceKey>,
     more: impl Iterator<Item = TraceKey>,
     limit: usize,
     scratch: &mut Vec<TraceKey>,
 ) {
     let mut more = more.peekable();
     // Later days mostly bring larger ids, which a full list keeps out.
-    if kept.len() >= limit && more.peek().is_none_or(|first| Some(first) >= kept.last()) {
+    if smallest.len() >= limit
+        && more
+            .peek()
+            .is_none_or(|first| Some(first) >= smallest.last())
+    {
         return;
     }
     scratch.clear();
-    let mut mine = kept.drain(..).peekable();
+    let mut mine = smallest.drain(..).peekable();
     while scratch.len() < limit {
         let next = match (mine.peek(), more.peek()) {
             (Some(a), Some(b)) => match a.cmp(b) {
@@ -1148,7 +1152,7 @@ fn merge_ids(
         }
     }
     drop(mine);
-    kept.append(scratch);
+    smallest.append(scratch);
 }
 
 #[cfg(test)]

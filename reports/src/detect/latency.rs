@@ -113,7 +113,7 @@ pub fn compare(baseline: &[f64], current: &[f64], settings: &LatencySettings) ->
     )
 }
 
-/// Compares the latencies of `current` with `baseline`, each held as sorted runs, as
+/// Compares the latencies of `current` with `baseline`, each given as sorted runs, as
 /// [`compare`] does on their sorted unions.
 #[must_use]
 pub fn compare_runs(

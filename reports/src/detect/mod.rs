@@ -144,7 +144,7 @@ fn kth(runs: &[&[f64]], k: usize) -> f64 {
     }
 }
 
-/// Values held as runs sorted by [`f64::total_cmp`], read as their sorted union without
+/// Values in runs sorted by [`f64::total_cmp`], read as their sorted union without
 /// merging them. NaN values are left out.
 #[derive(Debug, Clone, Default)]
 pub struct SortedRuns<'a> {
@@ -153,7 +153,7 @@ pub struct SortedRuns<'a> {
 }
 
 impl<'a> SortedRuns<'a> {
-    /// Takes runs that are each sorted by [`f64::total_cmp`].
+    /// Creates the view of runs that are each sorted by [`f64::total_cmp`].
     #[must_use]
     pub fn new(runs: impl IntoIterator<Item = &'a [f64]>) -> Self {
         // `total_cmp` puts negative NaN first and positive NaN last.
