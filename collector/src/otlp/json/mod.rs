@@ -17,6 +17,7 @@ mod rows;
 
 pub(crate) use rows::trace_rows_json;
 mod scalars;
+mod scan;
 
 use std::fmt;
 use std::marker::PhantomData;

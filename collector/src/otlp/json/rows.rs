@@ -1,20 +1,20 @@
 //! A reader of OTLP/JSON trace requests that builds span rows borrowing names, keys and
 //! values from the body, the way the protobuf wire reader does, without message types.
 //!
-//! It follows the rules of this module's decoder and gives the rows that decoding and
-//! `request_rows` give. Any error sends the body back to that decoder, which then gives the
-//! same rows or the precise error. Strings with escapes are unescaped into an arena that
-//! lives as long as the rows. Besides malformed requests, these go back too: a non-null
-//! `bytesValue` (base64 needs decoding), an id longer than 32 bytes, and a resource or
-//! scope that comes after the spans it applies to.
-
-use std::fmt;
+//! It walks the text with a cursor of its own ([`Scanner`]) and gives the rows that this
+//! module's decoder and `request_rows` give. Any error sends the body back to that decoder,
+//! which then gives the same rows or the precise error. Strings with escapes are unescaped
+//! into an arena that lives as long as the rows. Besides malformed requests, some valid ones
+//! go back too. These are a non-null `bytesValue` (base64 needs decoding), an id longer than
+//! 32 bytes, and a number the decoder does not take for an integer (one with a fraction,
+//! `-0`). So are a resource or scope that comes after the spans it applies to, and the rare
+//! escapes and nesting depths the scanner leaves alone.
 
 use bumpalo::Bump;
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::attributes::MAX_DEPTH;
-use super::scalars::{Double, EnumNumber, Integer, NullOr, hex_byte};
+use super::scalars::{double_of_text, enum_of_text, hex_byte};
+use super::scan::{Leave, Object, Scan, Scanner, check};
 use super::{SPAN_KINDS, STATUS_CODES};
 use crate::model::attribute::{AttributeRef, ValueRef};
 use crate::otlp::wire::{
@@ -32,856 +32,420 @@ pub(crate) fn trace_rows_json<'a>(
     limits: &Limits,
 ) -> Option<(SpanRows<'a>, Vec<RejectReason>)> {
     let text = std::str::from_utf8(body).ok()?;
-    let mut reader = TraceReader::new(limits);
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    OneObject(&mut RequestReader {
-        reader: &mut reader,
-        arena,
+    let mut reader = Reader {
+        scanner: Scanner::new(text, arena),
+        rows: TraceReader::new(limits),
+        span: SpanFields::default(),
+    };
+    reader.request().ok()?;
+    reader.scanner.at_end().then(|| reader.rows.finish())
+}
+
+/// Numbers the fields of each message that the reader reads, by their lowerCamelCase or
+/// proto name, in the order of these lists. Other keys are unknown fields, skipped.
+fn request_field(key: &str) -> Option<u32> {
+    match key {
+        "resourceSpans" | "resource_spans" => Some(0),
+        _ => None,
+    }
+}
+
+fn resource_spans_field(key: &str) -> Option<u32> {
+    Some(match key {
+        "resource" => 0,
+        "scopeSpans" | "scope_spans" => 1,
+        "schemaUrl" | "schema_url" => 2,
+        _ => return None,
     })
-    .deserialize(&mut deserializer)
-    .ok()?;
-    deserializer.end().ok()?;
-    Some(reader.finish())
 }
 
-/// Field names of each message: the lowerCamelCase name and the proto name.
-type Fields = &'static [(&'static str, &'static str)];
+fn resource_field(key: &str) -> Option<u32> {
+    Some(match key {
+        "attributes" => 0,
+        "droppedAttributesCount" | "dropped_attributes_count" => 1,
+        _ => return None,
+    })
+}
 
-const REQUEST: Fields = &[("resourceSpans", "resource_spans")];
-const RESOURCE_SPANS: Fields = &[
-    ("resource", "resource"),
-    ("scopeSpans", "scope_spans"),
-    ("schemaUrl", "schema_url"),
-];
-const RESOURCE: Fields = &[
-    ("attributes", "attributes"),
-    ("droppedAttributesCount", "dropped_attributes_count"),
-];
-const SCOPE_SPANS: Fields = &[
-    ("scope", "scope"),
-    ("spans", "spans"),
-    ("schemaUrl", "schema_url"),
-];
-const SCOPE: Fields = &[
-    ("name", "name"),
-    ("version", "version"),
-    ("attributes", "attributes"),
-    ("droppedAttributesCount", "dropped_attributes_count"),
-];
-const SPAN: Fields = &[
-    ("traceId", "trace_id"),
-    ("spanId", "span_id"),
-    ("traceState", "trace_state"),
-    ("parentSpanId", "parent_span_id"),
-    ("flags", "flags"),
-    ("name", "name"),
-    ("kind", "kind"),
-    ("startTimeUnixNano", "start_time_unix_nano"),
-    ("endTimeUnixNano", "end_time_unix_nano"),
-    ("attributes", "attributes"),
-    ("droppedAttributesCount", "dropped_attributes_count"),
-    ("events", "events"),
-    ("droppedEventsCount", "dropped_events_count"),
-    ("links", "links"),
-    ("droppedLinksCount", "dropped_links_count"),
-    ("status", "status"),
-];
-const EVENT: Fields = &[
-    ("timeUnixNano", "time_unix_nano"),
-    ("name", "name"),
-    ("attributes", "attributes"),
-    ("droppedAttributesCount", "dropped_attributes_count"),
-];
-const LINK: Fields = &[
-    ("traceId", "trace_id"),
-    ("spanId", "span_id"),
-    ("traceState", "trace_state"),
-    ("attributes", "attributes"),
-    ("droppedAttributesCount", "dropped_attributes_count"),
-    ("flags", "flags"),
-];
-const STATUS: Fields = &[("message", "message"), ("code", "code")];
+fn scope_spans_field(key: &str) -> Option<u32> {
+    Some(match key {
+        "scope" => 0,
+        "spans" => 1,
+        "schemaUrl" | "schema_url" => 2,
+        _ => return None,
+    })
+}
 
-/// Reads the next key of a message and returns its field number among `fields`, skipping
-/// the values of unknown fields. A field given twice fails, as serde's derive fails the
-/// decoder's messages.
-fn next_field<'de, A: MapAccess<'de>>(
-    map: &mut A,
-    arena: &'de Bump,
-    fields: Fields,
-    seen: &mut u32,
-) -> Result<Option<usize>, A::Error> {
-    while let Some(key) = map.next_key_seed(Text(arena))? {
-        let Some(field) = fields
-            .iter()
-            .position(|(camel, proto)| key == *camel || key == *proto)
-        else {
-            map.next_value::<IgnoredAny>()?;
-            continue;
-        };
-        if *seen & (1 << field) != 0 {
-            return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+fn scope_field(key: &str) -> Option<u32> {
+    Some(match key {
+        "name" => 0,
+        "version" => 1,
+        "attributes" => 2,
+        "droppedAttributesCount" | "dropped_attributes_count" => 3,
+        _ => return None,
+    })
+}
+
+fn span_field(key: &str) -> Option<u32> {
+    Some(match key {
+        "traceId" | "trace_id" => 0,
+        "spanId" | "span_id" => 1,
+        "traceState" | "trace_state" => 2,
+        "parentSpanId" | "parent_span_id" => 3,
+        "flags" => 4,
+        "name" => 5,
+        "kind" => 6,
+        "startTimeUnixNano" | "start_time_unix_nano" => 7,
+        "endTimeUnixNano" | "end_time_unix_nano" => 8,
+        "attributes" => 9,
+        "droppedAttributesCount" | "dropped_attributes_count" => 10,
+        "events" => 11,
+        "droppedEventsCount" | "dropped_events_count" => 12,
+        "links" => 13,
+        "droppedLinksCount" | "dropped_links_count" => 14,
+        "status" => 15,
+        _ => return None,
+    })
+}
+
+fn event_field(key: &str) -> Option<u32> {
+    Some(match key {
+        "timeUnixNano" | "time_unix_nano" => 0,
+        "name" => 1,
+        "attributes" => 2,
+        "droppedAttributesCount" | "dropped_attributes_count" => 3,
+        _ => return None,
+    })
+}
+
+fn link_field(key: &str) -> Option<u32> {
+    Some(match key {
+        "traceId" | "trace_id" => 0,
+        "spanId" | "span_id" => 1,
+        "traceState" | "trace_state" => 2,
+        "attributes" => 3,
+        "droppedAttributesCount" | "dropped_attributes_count" => 4,
+        "flags" => 5,
+        _ => return None,
+    })
+}
+
+fn status_field(key: &str) -> Option<u32> {
+    Some(match key {
+        "message" => 0,
+        "code" => 1,
+        _ => return None,
+    })
+}
+
+/// The fields of one message object: `fields` numbers its keys, values of unknown keys are
+/// skipped, and a field given twice (also once by each name) gives up, as the decoder fails
+/// such a message.
+struct Fields {
+    object: Object,
+    number: fn(&str) -> Option<u32>,
+    seen: u32,
+}
+
+impl Fields {
+    /// Reads the `{` of a message.
+    fn open(scanner: &mut Scanner<'_>, number: fn(&str) -> Option<u32>) -> Scan<Self> {
+        Ok(Self {
+            object: scanner.object()?,
+            number,
+            seen: 0,
+        })
+    }
+
+    /// Reads keys up to the next known field and returns its number, or `None` at the
+    /// closing `}`.
+    fn next(&mut self, scanner: &mut Scanner<'_>) -> Scan<Option<u32>> {
+        while let Some(key) = self.object.key(scanner)? {
+            let Some(field) = (self.number)(key) else {
+                scanner.skip()?;
+                continue;
+            };
+            check(self.seen & (1 << field) == 0)?;
+            self.seen |= 1 << field;
+            return Ok(Some(field));
         }
-        *seen |= 1 << field;
-        return Ok(Some(field));
-    }
-    Ok(None)
-}
-
-/// Reads the fields of one JSON object.
-trait ReadObject<'de> {
-    fn read<A: MapAccess<'de>>(&mut self, map: A) -> Result<(), A::Error>;
-}
-
-/// One object, read by `R`.
-struct OneObject<'r, R>(&'r mut R);
-
-impl<'de, R: ReadObject<'de>> DeserializeSeed<'de> for OneObject<'_, R> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
+        Ok(None)
     }
 }
 
-impl<'de, R: ReadObject<'de>> Visitor<'de> for OneObject<'_, R> {
-    type Value = ();
+/// An integer type that OTLP/JSON carries as a number or a decimal string.
+trait Integer: Default + std::str::FromStr + TryFrom<u64> + TryFrom<i64> {}
 
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("an object")
-    }
+impl Integer for u64 {}
+impl Integer for i64 {}
+impl Integer for u32 {}
 
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        self.0.read(map)
+/// Decodes a trace or span id in hex, either case, into at most 32 bytes. `""` is an empty
+/// id.
+fn hex_id(text: &str) -> Option<Id<'static>> {
+    if !text.len().is_multiple_of(2) || text.len() > 64 {
+        return None;
     }
+    let mut bytes = [0_u8; 32];
+    for (byte, pair) in bytes.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
+        *byte = hex_byte(pair)?;
+    }
+    let length = u8::try_from(text.len() / 2).expect("at most 32 bytes");
+    Some(Id::Decoded(bytes, length))
 }
 
-/// An object read by `R`, or `null` for none.
-struct MaybeObject<'r, R>(&'r mut R);
-
-impl<'de, R: ReadObject<'de>> DeserializeSeed<'de> for MaybeObject<'_, R> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
+struct Reader<'l, 'a> {
+    scanner: Scanner<'a>,
+    rows: TraceReader<'l, 'a>,
+    /// The fields of the span being read, which keep their vectors' allocations between
+    /// spans.
+    span: SpanFields<'a>,
 }
 
-impl<'de, R: ReadObject<'de>> Visitor<'de> for MaybeObject<'_, R> {
-    type Value = ();
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("an object or null")
-    }
-
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        self.0.read(map)
-    }
-}
-
-/// A list of objects each read by `R`, or `null` for none.
-struct Objects<'r, R>(&'r mut R);
-
-impl<'de, R: ReadObject<'de>> DeserializeSeed<'de> for Objects<'_, R> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de, R: ReadObject<'de>> Visitor<'de> for Objects<'_, R> {
-    type Value = ();
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("a list of objects or null")
-    }
-
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<(), S::Error> {
-        while seq.next_element_seed(OneObject(&mut *self.0))?.is_some() {}
-        Ok(())
-    }
-}
-
-/// A string borrowed from the body, or `null` for the empty string. A string with escapes
-/// is unescaped into the arena.
-#[derive(Clone, Copy)]
-struct Text<'de>(&'de Bump);
-
-impl<'de> DeserializeSeed<'de> for Text<'de> {
-    type Value = &'de str;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<&'de str, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Text<'de> {
-    type Value = &'de str;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("a string")
-    }
-
-    fn visit_unit<E>(self) -> Result<&'de str, E> {
-        Ok("")
-    }
-
-    fn visit_borrowed_str<E>(self, value: &'de str) -> Result<&'de str, E> {
-        Ok(value)
-    }
-
-    fn visit_str<E>(self, value: &str) -> Result<&'de str, E> {
-        Ok(self.0.alloc_str(value))
-    }
-}
-
-/// A string whose value is not kept, or `null`.
-struct SkippedText;
-
-impl<'de> DeserializeSeed<'de> for SkippedText {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl Visitor<'_> for SkippedText {
-    type Value = ();
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("a string")
-    }
-
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-}
-
-/// A trace or span id in hex, either case, decoded into at most 32 bytes. `null` or `""` is
-/// an empty id.
-struct HexId;
-
-impl<'de> DeserializeSeed<'de> for HexId {
-    type Value = Id<'static>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl Visitor<'_> for HexId {
-    type Value = Id<'static>;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("a hex id of at most 32 bytes")
-    }
-
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Id::Empty)
-    }
-
-    fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
-        if !value.len().is_multiple_of(2) || value.len() > 64 {
-            return Err(E::invalid_value(de::Unexpected::Str(value), &self));
+impl<'a> Reader<'_, 'a> {
+    /// Reads a string, or `null` for the empty string.
+    fn text(&mut self) -> Scan<&'a str> {
+        if self.scanner.null()? {
+            return Ok("");
         }
-        let mut bytes = [0_u8; 32];
-        for (byte, pair) in bytes.iter_mut().zip(value.as_bytes().chunks_exact(2)) {
-            *byte = hex_byte(pair)
-                .ok_or_else(|| E::invalid_value(de::Unexpected::Str(value), &self))?;
+        self.scanner.string()
+    }
+
+    /// Reads an integer as a number or a decimal string, and `null` as 0. A bare number is
+    /// read as serde_json reads it: a fraction or exponent makes it a double, which the
+    /// decoder does not take for an integer, and so does `-0`.
+    fn integer<T: Integer>(&mut self) -> Scan<T> {
+        match self.scanner.peek()? {
+            b'n' => {
+                self.scanner.null()?;
+                Ok(T::default())
+            }
+            b'"' => self.scanner.string()?.parse().map_err(|_| Leave),
+            _ => bare_integer(self.scanner.number()?).ok_or(Leave),
         }
-        let length = u8::try_from(value.len() / 2).expect("at most 32 bytes");
-        Ok(Id::Decoded(bytes, length))
-    }
-}
-
-/// An enum by number or name, with the decoder's rules.
-struct Enumeration(&'static [&'static str]);
-
-impl<'de> DeserializeSeed<'de> for Enumeration {
-    type Value = i32;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<i32, D::Error> {
-        deserializer.deserialize_any(EnumNumber { names: self.0 })
-    }
-}
-
-/// A value this reader leaves to the decoder: only `null` reads.
-struct Unread;
-
-impl<'de> DeserializeSeed<'de> for Unread {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, _: D) -> Result<(), D::Error> {
-        Err(de::Error::custom("left to the decoder"))
-    }
-}
-
-/// A list of attributes at a nesting depth, or `null`. Every pair is read, and the first
-/// `max_attributes` are kept, with keys and strings cut to `max_attribute_len`.
-#[derive(Clone, Copy)]
-struct Attributes<'v, 'de> {
-    limits: &'v Limits,
-    arena: &'de Bump,
-    depth: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for Attributes<'_, 'de> {
-    type Value = Vec<AttributeRef<'de>>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Attributes<'_, 'de> {
-    type Value = Vec<AttributeRef<'de>>;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("a list of key-value pairs")
     }
 
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Vec::new())
+    /// Reads a double as a number or one of the strings `double_of_text` takes, or `None`
+    /// for `null`.
+    fn double(&mut self) -> Scan<Option<f64>> {
+        match self.scanner.peek()? {
+            b'n' => self.scanner.null().map(|_| None),
+            b'"' => double_of_text(self.scanner.string()?)
+                .map(Some)
+                .ok_or(Leave),
+            // The number's text through serde_json, so that every digit rounds as it does
+            // in the decoder.
+            _ => serde_json::from_str(self.scanner.number()?)
+                .map(Some)
+                .map_err(|_| Leave),
+        }
     }
 
-    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+    /// Reads an enum by number or by one of `names`, and `null` as 0.
+    fn enumeration(&mut self, names: &[&str]) -> Scan<i32> {
+        match self.scanner.peek()? {
+            b'n' => self.scanner.null().map(|_| 0),
+            b'"' => enum_of_text(names, self.scanner.string()?).ok_or(Leave),
+            _ => bare_integer(self.scanner.number()?).ok_or(Leave),
+        }
+    }
+
+    /// Reads a hex id, or `null` for an empty id.
+    fn id(&mut self) -> Scan<Id<'static>> {
+        if self.scanner.null()? {
+            return Ok(Id::Empty);
+        }
+        hex_id(self.scanner.string()?).ok_or(Leave)
+    }
+
+    /// Runs `item` on each object of a list, or on none for `null`.
+    fn objects(&mut self, mut item: impl FnMut(&mut Self) -> Scan<()>) -> Scan<()> {
+        if self.scanner.null()? {
+            return Ok(());
+        }
+        let mut list = self.scanner.list()?;
+        while list.next(&mut self.scanner)? {
+            item(self)?;
+        }
+        Ok(())
+    }
+
+    fn request(&mut self) -> Scan<()> {
+        let mut fields = Fields::open(&mut self.scanner, request_field)?;
+        while fields.next(&mut self.scanner)?.is_some() {
+            self.objects(Self::resource_spans)?;
+        }
+        Ok(())
+    }
+
+    /// Reads one `resourceSpans` object. Its resource must come before its scopes.
+    fn resource_spans(&mut self) -> Scan<()> {
         let mut attributes = Vec::new();
-        let mut pair = PairReader {
-            key: "",
-            value: ValueRef::Empty,
-            limits: self.limits,
-            arena: self.arena,
-            depth: self.depth,
-        };
-        while seq.next_element_seed(OneObject(&mut pair))?.is_some() {
-            let key = std::mem::take(&mut pair.key);
-            let value = std::mem::replace(&mut pair.value, ValueRef::Empty);
-            if attributes.len() < self.limits.max_attributes {
-                attributes.push(AttributeRef {
-                    key: truncate(key, self.limits.max_attribute_len),
-                    value,
-                });
+        let mut conventions: Option<Conventions<'a>> = None;
+        let mut fields = Fields::open(&mut self.scanner, resource_spans_field)?;
+        while let Some(field) = fields.next(&mut self.scanner)? {
+            match field {
+                0 => {
+                    // A resource after its spans is left to the decoder.
+                    if conventions.is_some() {
+                        return Err(Leave);
+                    }
+                    if !self.scanner.null()? {
+                        attributes = self.resource()?;
+                    }
+                }
+                1 => {
+                    let conventions = *conventions.get_or_insert_with(|| {
+                        self.rows.push_resource(&attributes);
+                        Conventions::of_resource(&attributes)
+                    });
+                    self.objects(|reader| reader.scope_spans(conventions))?;
+                }
+                _ => {
+                    self.text()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn resource(&mut self) -> Scan<Vec<AttributeRef<'a>>> {
+        let mut attributes = Vec::new();
+        let mut fields = Fields::open(&mut self.scanner, resource_field)?;
+        while let Some(field) = fields.next(&mut self.scanner)? {
+            match field {
+                0 => self.attributes(0, &mut attributes)?,
+                _ => {
+                    self.integer::<u32>()?;
+                }
             }
         }
         Ok(attributes)
     }
-}
 
-/// One `{"key": ..., "value": ...}` pair. As in the decoder, a key or value given twice
-/// keeps the last one, and other fields are ignored.
-struct PairReader<'v, 'de> {
-    key: &'de str,
-    value: ValueRef<'de>,
-    limits: &'v Limits,
-    arena: &'de Bump,
-    depth: usize,
-}
-
-impl<'de> ReadObject<'de> for PairReader<'_, 'de> {
-    fn read<A: MapAccess<'de>>(&mut self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key_seed(Text(self.arena))? {
-            match key {
-                "key" => self.key = map.next_value_seed(Text(self.arena))?,
-                "value" => {
-                    self.value = map.next_value_seed(AnyValue {
-                        limits: self.limits,
-                        arena: self.arena,
-                        depth: self.depth,
-                    })?;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// An attribute value (or `null`, an empty value) at a nesting depth, with the limits and
-/// the depth cut of the conversion applied.
-#[derive(Clone, Copy)]
-struct AnyValue<'v, 'de> {
-    limits: &'v Limits,
-    arena: &'de Bump,
-    depth: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for AnyValue<'_, 'de> {
-    type Value = ValueRef<'de>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for AnyValue<'_, 'de> {
-    type Value = ValueRef<'de>;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("an attribute value object")
-    }
-
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(ValueRef::Empty)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        if self.depth > MAX_DEPTH {
-            return Err(de::Error::custom("attribute value nested too deeply"));
-        }
-        let nested = self.depth + 1;
-        let within_depth = self.depth < MAX_VALUE_DEPTH;
-        let max_len = self.limits.max_attribute_len;
-        // As in the decoder, a value field given twice is allowed and the last one that is
-        // not null counts.
-        let mut value = ValueRef::Empty;
-        while let Some(key) = map.next_key_seed(Text(self.arena))? {
-            let field = match key {
-                "stringValue" | "string_value" => 0,
-                "boolValue" | "bool_value" => 1,
-                "intValue" | "int_value" => 2,
-                "doubleValue" | "double_value" => 3,
-                "bytesValue" | "bytes_value" => 4,
-                "arrayValue" | "array_value" => 5,
-                "kvlistValue" | "kvlist_value" => 6,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                    continue;
-                }
-            };
-            let read = match field {
-                0 => map
-                    .next_value_seed(NullOr(Text(self.arena)))?
-                    .map(|text| ValueRef::String(truncate(text, max_len))),
-                1 => map.next_value::<Option<bool>>()?.map(ValueRef::Bool),
-                2 => map
-                    .next_value_seed(NullOr(Integer::<i64>::new()))?
-                    .map(ValueRef::Int),
-                3 => map.next_value_seed(NullOr(Double))?.map(ValueRef::double),
-                4 => map
-                    .next_value_seed(NullOr(Unread))?
-                    .map(|()| ValueRef::Empty),
-                5 => map
-                    .next_value_seed(NullOr(ArrayValue(AnyValue {
-                        limits: self.limits,
-                        arena: self.arena,
-                        depth: nested,
-                    })))?
-                    .map(|mut items| {
-                        items.truncate(self.limits.max_attributes);
-                        if within_depth {
-                            ValueRef::Array(items)
-                        } else {
-                            ValueRef::Empty
-                        }
-                    }),
-                _ => map
-                    .next_value_seed(NullOr(KvlistValue(Attributes {
-                        limits: self.limits,
-                        arena: self.arena,
-                        depth: nested,
-                    })))?
-                    .map(|pairs| {
-                        if within_depth {
-                            ValueRef::Map(pairs)
-                        } else {
-                            ValueRef::Empty
-                        }
-                    }),
-            };
-            if let Some(read) = read {
-                value = read;
-            }
-        }
-        Ok(value)
-    }
-}
-
-/// `{"values": [...]}` of an array value; a `values` given twice keeps the last list, as in
-/// the decoder.
-#[derive(Clone, Copy)]
-struct ArrayValue<'v, 'de>(AnyValue<'v, 'de>);
-
-impl<'de> DeserializeSeed<'de> for ArrayValue<'_, 'de> {
-    type Value = Vec<ValueRef<'de>>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ArrayValue<'_, 'de> {
-    type Value = Vec<ValueRef<'de>>;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("an array value object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(key) = map.next_key_seed(Text(self.0.arena))? {
-            if key == "values" {
-                items = map.next_value_seed(ValueList(self.0))?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(items)
-    }
-}
-
-/// The list of an array value, or `null`.
-struct ValueList<'v, 'de>(AnyValue<'v, 'de>);
-
-impl<'de> DeserializeSeed<'de> for ValueList<'_, 'de> {
-    type Value = Vec<ValueRef<'de>>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ValueList<'_, 'de> {
-    type Value = Vec<ValueRef<'de>>;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("a list of values")
-    }
-
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Vec::new())
-    }
-
-    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(self.0)? {
-            items.push(item);
-        }
-        Ok(items)
-    }
-}
-
-/// `{"values": [...]}` of a key-value list value; the last `values` counts.
-struct KvlistValue<'v, 'de>(Attributes<'v, 'de>);
-
-impl<'de> DeserializeSeed<'de> for KvlistValue<'_, 'de> {
-    type Value = Vec<AttributeRef<'de>>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KvlistValue<'_, 'de> {
-    type Value = Vec<AttributeRef<'de>>;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("a key-value list value object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut pairs = Vec::new();
-        while let Some(key) = map.next_key_seed(Text(self.0.arena))? {
-            if key == "values" {
-                pairs = map.next_value_seed(self.0)?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(pairs)
-    }
-}
-
-/// The request object.
-struct RequestReader<'r, 'l, 'a> {
-    reader: &'r mut TraceReader<'l, 'a>,
-    arena: &'a Bump,
-}
-
-impl<'a> ReadObject<'a> for RequestReader<'_, '_, 'a> {
-    fn read<A: MapAccess<'a>>(&mut self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = 0;
-        while next_field(&mut map, self.arena, REQUEST, &mut seen)?.is_some() {
-            map.next_value_seed(Objects(&mut ResourceSpansReader {
-                reader: &mut *self.reader,
-                arena: self.arena,
-            }))?;
-        }
-        Ok(())
-    }
-}
-
-/// One `resourceSpans` object. Its resource must come before its scopes.
-struct ResourceSpansReader<'r, 'l, 'a> {
-    reader: &'r mut TraceReader<'l, 'a>,
-    arena: &'a Bump,
-}
-
-impl<'a> ReadObject<'a> for ResourceSpansReader<'_, '_, 'a> {
-    fn read<A: MapAccess<'a>>(&mut self, mut map: A) -> Result<(), A::Error> {
-        let limits = self.reader.limits;
-        let mut resource = ResourceReader {
-            attributes: Vec::new(),
-            limits,
-            arena: self.arena,
-        };
-        let mut conventions: Option<Conventions<'a>> = None;
-        let mut seen = 0;
-        while let Some(field) = next_field(&mut map, self.arena, RESOURCE_SPANS, &mut seen)? {
-            match field {
-                0 => {
-                    if conventions.is_some() {
-                        return Err(de::Error::custom("resource after its spans"));
-                    }
-                    map.next_value_seed(MaybeObject(&mut resource))?;
-                }
-                1 => {
-                    let conventions = *conventions.get_or_insert_with(|| {
-                        self.reader.push_resource(&resource.attributes);
-                        Conventions::of_resource(&resource.attributes)
-                    });
-                    map.next_value_seed(Objects(&mut ScopeSpansReader {
-                        reader: &mut *self.reader,
-                        arena: self.arena,
-                        resource: conventions,
-                    }))?;
-                }
-                _ => map.next_value_seed(SkippedText)?,
-            }
-        }
-        Ok(())
-    }
-}
-
-struct ResourceReader<'v, 'a> {
-    attributes: Vec<AttributeRef<'a>>,
-    limits: &'v Limits,
-    arena: &'a Bump,
-}
-
-impl<'a> ReadObject<'a> for ResourceReader<'_, 'a> {
-    fn read<A: MapAccess<'a>>(&mut self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = 0;
-        while let Some(field) = next_field(&mut map, self.arena, RESOURCE, &mut seen)? {
-            match field {
-                0 => {
-                    self.attributes = map.next_value_seed(Attributes {
-                        limits: self.limits,
-                        arena: self.arena,
-                        depth: 0,
-                    })?;
-                }
-                _ => {
-                    map.next_value_seed(Integer::<u32>::new())?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// One `scopeSpans` object. Its scope must come before its spans.
-struct ScopeSpansReader<'r, 'l, 'a> {
-    reader: &'r mut TraceReader<'l, 'a>,
-    arena: &'a Bump,
-    resource: Conventions<'a>,
-}
-
-impl<'a> ReadObject<'a> for ScopeSpansReader<'_, '_, 'a> {
-    fn read<A: MapAccess<'a>>(&mut self, mut map: A) -> Result<(), A::Error> {
-        let limits = self.reader.limits;
-        let mut scope = ScopeReader {
-            name: "",
-            version: "",
-            limits,
-            arena: self.arena,
-        };
+    /// Reads one `scopeSpans` object. Its scope must come before its spans.
+    fn scope_spans(&mut self, resource: Conventions<'a>) -> Scan<()> {
+        let mut scope = ("", "");
         let mut spans_read = false;
-        let mut seen = 0;
-        while let Some(field) = next_field(&mut map, self.arena, SCOPE_SPANS, &mut seen)? {
+        let mut fields = Fields::open(&mut self.scanner, scope_spans_field)?;
+        while let Some(field) = fields.next(&mut self.scanner)? {
             match field {
                 0 => {
                     if spans_read {
-                        return Err(de::Error::custom("scope after its spans"));
+                        return Err(Leave);
                     }
-                    map.next_value_seed(MaybeObject(&mut scope))?;
+                    if !self.scanner.null()? {
+                        scope = self.scope()?;
+                    }
                 }
                 1 => {
                     spans_read = true;
                     let non_empty = |text: &'a str| (!text.is_empty()).then_some(text);
-                    map.next_value_seed(Objects(&mut SpanReader {
-                        reader: &mut *self.reader,
-                        arena: self.arena,
-                        resource: self.resource,
-                        scope: (non_empty(scope.name), non_empty(scope.version)),
-                    }))?;
+                    let scope = (non_empty(scope.0), non_empty(scope.1));
+                    self.objects(|reader| reader.span(&resource, scope))?;
                 }
-                _ => map.next_value_seed(SkippedText)?,
+                _ => {
+                    self.text()?;
+                }
             }
         }
         Ok(())
     }
-}
 
-struct ScopeReader<'v, 'a> {
-    name: &'a str,
-    version: &'a str,
-    limits: &'v Limits,
-    arena: &'a Bump,
-}
-
-impl<'a> ReadObject<'a> for ScopeReader<'_, 'a> {
-    fn read<A: MapAccess<'a>>(&mut self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = 0;
-        while let Some(field) = next_field(&mut map, self.arena, SCOPE, &mut seen)? {
+    /// Reads a scope's name and version. Its attributes are read and not kept.
+    fn scope(&mut self) -> Scan<(&'a str, &'a str)> {
+        let mut scope = ("", "");
+        let mut fields = Fields::open(&mut self.scanner, scope_field)?;
+        while let Some(field) = fields.next(&mut self.scanner)? {
             match field {
-                0 => self.name = map.next_value_seed(Text(self.arena))?,
-                1 => self.version = map.next_value_seed(Text(self.arena))?,
+                0 => scope.0 = self.text()?,
+                1 => scope.1 = self.text()?,
                 2 => {
-                    map.next_value_seed(Attributes {
-                        limits: self.limits,
-                        arena: self.arena,
-                        depth: 0,
-                    })?;
+                    self.attributes(0, &mut Vec::new())?;
                 }
                 _ => {
-                    map.next_value_seed(Integer::<u32>::new())?;
+                    self.integer::<u32>()?;
                 }
             }
         }
-        Ok(())
+        Ok(scope)
     }
-}
 
-/// Each span of a `spans` list, added to the rows once it is read.
-struct SpanReader<'r, 'l, 'a> {
-    reader: &'r mut TraceReader<'l, 'a>,
-    arena: &'a Bump,
-    resource: Conventions<'a>,
-    scope: (Option<&'a str>, Option<&'a str>),
-}
-
-impl<'a> ReadObject<'a> for SpanReader<'_, '_, 'a> {
-    fn read<A: MapAccess<'a>>(&mut self, mut map: A) -> Result<(), A::Error> {
-        let limits = self.reader.limits;
-        let attributes = Attributes {
-            limits,
-            arena: self.arena,
-            depth: 0,
+    /// Reads one span and adds it to the rows.
+    fn span(
+        &mut self,
+        resource: &Conventions<'a>,
+        scope: (Option<&'a str>, Option<&'a str>),
+    ) -> Scan<()> {
+        let mut span = std::mem::take(&mut self.span);
+        let mut attributes = std::mem::take(&mut span.attributes);
+        let mut events = std::mem::take(&mut span.events);
+        attributes.clear();
+        events.clear();
+        span = SpanFields {
+            attributes,
+            events,
+            ..SpanFields::default()
         };
-        let mut span = SpanFields::default();
-        let mut seen = 0;
-        while let Some(field) = next_field(&mut map, self.arena, SPAN, &mut seen)? {
+        let mut fields = Fields::open(&mut self.scanner, span_field)?;
+        while let Some(field) = fields.next(&mut self.scanner)? {
             match field {
-                0 => span.trace_id = map.next_value_seed(HexId)?,
-                1 => span.span_id = map.next_value_seed(HexId)?,
-                2 => span.trace_state = map.next_value_seed(Text(self.arena))?,
-                3 => span.parent_span_id = map.next_value_seed(HexId)?,
-                4 => span.flags = map.next_value_seed(Integer::<u32>::new())?,
-                5 => span.name = map.next_value_seed(Text(self.arena))?,
-                6 => span.kind = map.next_value_seed(Enumeration(SPAN_KINDS))?,
-                7 => span.start_ns = map.next_value_seed(Integer::<u64>::new())?,
-                8 => span.end_ns = map.next_value_seed(Integer::<u64>::new())?,
-                9 => span.attributes = map.next_value_seed(attributes)?,
-                11 => {
-                    let mut events = EventReader {
-                        events: Vec::new(),
-                        limits,
-                        arena: self.arena,
-                    };
-                    map.next_value_seed(Objects(&mut events))?;
-                    span.events = events.events;
-                }
-                13 => {
-                    let mut links = LinkReader {
-                        links: Vec::new(),
-                        limits,
-                        arena: self.arena,
-                    };
-                    map.next_value_seed(Objects(&mut links))?;
-                    span.links = links.links;
-                }
+                0 => span.trace_id = self.id()?,
+                1 => span.span_id = self.id()?,
+                2 => span.trace_state = self.text()?,
+                3 => span.parent_span_id = self.id()?,
+                4 => span.flags = self.integer()?,
+                5 => span.name = self.text()?,
+                6 => span.kind = self.enumeration(SPAN_KINDS)?,
+                7 => span.start_ns = self.integer()?,
+                8 => span.end_ns = self.integer()?,
+                9 => self.attributes(0, &mut span.attributes)?,
+                11 => self.objects(|reader| {
+                    let event = reader.event()?;
+                    span.events.push(event);
+                    Ok(())
+                })?,
+                13 => self.objects(|reader| {
+                    let link = reader.link()?;
+                    span.links.push(link);
+                    Ok(())
+                })?,
                 15 => {
-                    let mut status = StatusReader {
-                        code: 0,
-                        message: "",
-                        arena: self.arena,
-                    };
-                    map.next_value_seed(MaybeObject(&mut status))?;
-                    span.status_code = status.code;
-                    span.status_message = status.message;
+                    if !self.scanner.null()? {
+                        (span.status_code, span.status_message) = self.status()?;
+                    }
                 }
                 _ => {
-                    map.next_value_seed(Integer::<u32>::new())?;
+                    self.integer::<u32>()?;
                 }
             }
         }
-        self.reader
-            .finish_span(&mut span, &self.resource, self.scope);
+        self.rows.finish_span(&mut span, resource, scope);
+        self.span = span;
         Ok(())
     }
-}
 
-/// The events of one span.
-struct EventReader<'v, 'a> {
-    events: Vec<EventRef<'a>>,
-    limits: &'v Limits,
-    arena: &'a Bump,
-}
-
-impl<'a> ReadObject<'a> for EventReader<'_, 'a> {
-    fn read<A: MapAccess<'a>>(&mut self, mut map: A) -> Result<(), A::Error> {
+    fn event(&mut self) -> Scan<EventRef<'a>> {
         let mut event = EventRef {
             name: "",
             time_ns: 0,
             attributes: Vec::new(),
         };
-        let mut seen = 0;
-        while let Some(field) = next_field(&mut map, self.arena, EVENT, &mut seen)? {
+        let mut fields = Fields::open(&mut self.scanner, event_field)?;
+        while let Some(field) = fields.next(&mut self.scanner)? {
             match field {
-                0 => event.time_ns = map.next_value_seed(Integer::<u64>::new())?,
-                1 => event.name = map.next_value_seed(Text(self.arena))?,
-                2 => {
-                    event.attributes = map.next_value_seed(Attributes {
-                        limits: self.limits,
-                        arena: self.arena,
-                        depth: 0,
-                    })?;
-                }
+                0 => event.time_ns = self.integer()?,
+                1 => event.name = self.text()?,
+                2 => self.attributes(0, &mut event.attributes)?,
                 _ => {
-                    map.next_value_seed(Integer::<u32>::new())?;
+                    self.integer::<u32>()?;
                 }
             }
         }
-        self.events.push(event);
-        Ok(())
+        Ok(event)
     }
-}
 
-/// The links of one span.
-struct LinkReader<'v, 'a> {
-    links: Vec<LinkFields<'a>>,
-    limits: &'v Limits,
-    arena: &'a Bump,
-}
-
-impl<'a> ReadObject<'a> for LinkReader<'_, 'a> {
-    fn read<A: MapAccess<'a>>(&mut self, mut map: A) -> Result<(), A::Error> {
+    fn link(&mut self) -> Scan<LinkFields<'a>> {
         let mut link = LinkFields {
             trace_id: Id::Empty,
             span_id: Id::Empty,
@@ -889,46 +453,210 @@ impl<'a> ReadObject<'a> for LinkReader<'_, 'a> {
             flags: 0,
             attributes: Vec::new(),
         };
-        let mut seen = 0;
-        while let Some(field) = next_field(&mut map, self.arena, LINK, &mut seen)? {
+        let mut fields = Fields::open(&mut self.scanner, link_field)?;
+        while let Some(field) = fields.next(&mut self.scanner)? {
             match field {
-                0 => link.trace_id = map.next_value_seed(HexId)?,
-                1 => link.span_id = map.next_value_seed(HexId)?,
-                2 => link.trace_state = map.next_value_seed(Text(self.arena))?,
-                3 => {
-                    link.attributes = map.next_value_seed(Attributes {
-                        limits: self.limits,
-                        arena: self.arena,
-                        depth: 0,
-                    })?;
-                }
+                0 => link.trace_id = self.id()?,
+                1 => link.span_id = self.id()?,
+                2 => link.trace_state = self.text()?,
+                3 => self.attributes(0, &mut link.attributes)?,
                 4 => {
-                    map.next_value_seed(Integer::<u32>::new())?;
+                    self.integer::<u32>()?;
                 }
-                _ => link.flags = map.next_value_seed(Integer::<u32>::new())?,
+                _ => link.flags = self.integer()?,
             }
         }
-        self.links.push(link);
+        Ok(link)
+    }
+
+    /// Reads a status's code and message.
+    fn status(&mut self) -> Scan<(i32, &'a str)> {
+        let mut status = (0, "");
+        let mut fields = Fields::open(&mut self.scanner, status_field)?;
+        while let Some(field) = fields.next(&mut self.scanner)? {
+            match field {
+                0 => status.1 = self.text()?,
+                _ => status.0 = self.enumeration(STATUS_CODES)?,
+            }
+        }
+        Ok(status)
+    }
+
+    /// Reads a list of attributes at a nesting depth, or `null`, into `attributes` in place
+    /// of what it held. Every pair is read, and the first `max_attributes` are kept, with
+    /// keys and strings cut to `max_attribute_len`.
+    fn attributes(&mut self, depth: usize, attributes: &mut Vec<AttributeRef<'a>>) -> Scan<()> {
+        attributes.clear();
+        let limits = self.rows.limits;
+        let mut unkept = AttributeRef {
+            key: "",
+            value: ValueRef::Empty,
+        };
+        self.objects(|reader| {
+            // Each pair is read where it is kept, rather than moved there.
+            let pair = if attributes.len() < limits.max_attributes {
+                attributes.push(AttributeRef {
+                    key: "",
+                    value: ValueRef::Empty,
+                });
+                attributes.last_mut().expect("a pair was just added")
+            } else {
+                &mut unkept
+            };
+            reader.pair(depth, pair)?;
+            pair.key = truncate(pair.key, limits.max_attribute_len);
+            Ok(())
+        })
+    }
+
+    /// Reads one `{"key": ..., "value": ...}` pair into `pair`, which is empty. As in the
+    /// decoder, a key or value given twice keeps the last one, and other fields are
+    /// ignored.
+    fn pair(&mut self, depth: usize, pair: &mut AttributeRef<'a>) -> Scan<()> {
+        let mut object = self.scanner.object()?;
+        // Exporters write the key first, and compact JSON has nothing around the names.
+        if object.literal_key(&mut self.scanner, br#""key":"#) {
+            pair.key = self.text()?;
+            if object.literal_key(&mut self.scanner, br#""value":"#) {
+                self.any_value(depth, &mut pair.value)?;
+            }
+        }
+        while let Some(key) = object.key(&mut self.scanner)? {
+            match key {
+                "key" => pair.key = self.text()?,
+                "value" => self.any_value(depth, &mut pair.value)?,
+                _ => self.scanner.skip()?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads an attribute value (or `null`, an empty value) at a nesting depth into
+    /// `value` in place of what it held, with the limits and the depth cut of the
+    /// conversion applied. As in the decoder, a value field given twice is allowed and the
+    /// last one that is not null counts.
+    fn any_value(&mut self, depth: usize, value: &mut ValueRef<'a>) -> Scan<()> {
+        *value = ValueRef::Empty;
+        if self.scanner.null()? {
+            return Ok(());
+        }
+        if depth > MAX_DEPTH {
+            return Err(Leave);
+        }
+        let nested = depth + 1;
+        let within_depth = depth < MAX_VALUE_DEPTH;
+        let mut object = self.scanner.object()?;
+        if object.literal_key(&mut self.scanner, br#""stringValue":"#) && !self.scanner.null()? {
+            let text = self.scanner.string()?;
+            *value = ValueRef::String(truncate(text, self.rows.limits.max_attribute_len));
+        }
+        while let Some(key) = object.key(&mut self.scanner)? {
+            match key {
+                "stringValue" | "string_value" => {
+                    if !self.scanner.null()? {
+                        let text = self.scanner.string()?;
+                        *value =
+                            ValueRef::String(truncate(text, self.rows.limits.max_attribute_len));
+                    }
+                }
+                "boolValue" | "bool_value" => {
+                    if !self.scanner.null()? {
+                        *value = ValueRef::Bool(self.scanner.boolean()?);
+                    }
+                }
+                "intValue" | "int_value" => {
+                    if !self.scanner.null()? {
+                        *value = ValueRef::Int(self.integer()?);
+                    }
+                }
+                "doubleValue" | "double_value" => {
+                    if let Some(double) = self.double()? {
+                        *value = ValueRef::double(double);
+                    }
+                }
+                // Base64 is left to the decoder.
+                "bytesValue" | "bytes_value" => check(self.scanner.null()?)?,
+                "arrayValue" | "array_value" => {
+                    if !self.scanner.null()? {
+                        let mut items = self.values_of(|reader| {
+                            let mut items = Vec::new();
+                            reader.value_list(nested, &mut items)?;
+                            Ok(items)
+                        })?;
+                        items.truncate(self.rows.limits.max_attributes);
+                        *value = if within_depth {
+                            ValueRef::Array(items)
+                        } else {
+                            ValueRef::Empty
+                        };
+                    }
+                }
+                "kvlistValue" | "kvlist_value" => {
+                    if !self.scanner.null()? {
+                        let pairs = self.values_of(|reader| {
+                            let mut pairs = Vec::new();
+                            reader.attributes(nested, &mut pairs)?;
+                            Ok(pairs)
+                        })?;
+                        *value = if within_depth {
+                            ValueRef::Map(pairs)
+                        } else {
+                            ValueRef::Empty
+                        };
+                    }
+                }
+                _ => self.scanner.skip()?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads `{"values": ...}` of an array or key-value list value, with `values` read by
+    /// `read`. As in the decoder, the last `values` counts, and none is an empty list.
+    fn values_of<T: Default>(&mut self, mut read: impl FnMut(&mut Self) -> Scan<T>) -> Scan<T> {
+        let mut values = T::default();
+        let mut object = self.scanner.object()?;
+        while let Some(key) = object.key(&mut self.scanner)? {
+            if key == "values" {
+                values = read(self)?;
+            } else {
+                self.scanner.skip()?;
+            }
+        }
+        Ok(values)
+    }
+
+    /// Reads the list of an array value, or `null`. Each item is a value or `null`, an
+    /// empty value.
+    fn value_list(&mut self, depth: usize, items: &mut Vec<ValueRef<'a>>) -> Scan<()> {
+        if self.scanner.null()? {
+            return Ok(());
+        }
+        let mut list = self.scanner.list()?;
+        while list.next(&mut self.scanner)? {
+            items.push(ValueRef::Empty);
+            let item = items.last_mut().expect("an item was just added");
+            self.any_value(depth, item)?;
+        }
         Ok(())
     }
 }
 
-struct StatusReader<'a> {
-    code: i32,
-    message: &'a str,
-    arena: &'a Bump,
-}
-
-impl<'a> ReadObject<'a> for StatusReader<'a> {
-    fn read<A: MapAccess<'a>>(&mut self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = 0;
-        while let Some(field) = next_field(&mut map, self.arena, STATUS, &mut seen)? {
-            match field {
-                0 => self.message = map.next_value_seed(Text(self.arena))?,
-                _ => self.code = map.next_value_seed(Enumeration(STATUS_CODES))?,
-            }
+/// Reads a bare integer number's text as serde_json reads it into an integer: a fraction,
+/// an exponent, `-0` or a value beyond the 64-bit range makes it a double, and a value
+/// that does not fit `T` fails.
+fn bare_integer<T: TryFrom<u64> + TryFrom<i64>>(text: &str) -> Option<T> {
+    if text.contains(['.', 'e', 'E']) {
+        return None;
+    }
+    if text.starts_with('-') {
+        let value: i64 = text.parse().ok()?;
+        if value == 0 {
+            return None;
         }
-        Ok(())
+        T::try_from(value).ok()
+    } else {
+        T::try_from(text.parse::<u64>().ok()?).ok()
     }
 }
 

@@ -189,14 +189,17 @@ impl Visitor<'_> for Double {
     }
 
     fn visit_str<E: de::Error>(self, value: &str) -> Result<f64, E> {
-        match value {
-            "NaN" => Ok(f64::NAN),
-            "Infinity" => Ok(f64::INFINITY),
-            "-Infinity" => Ok(f64::NEG_INFINITY),
-            other => other
-                .parse()
-                .map_err(|_| E::invalid_value(de::Unexpected::Str(other), &self)),
-        }
+        double_of_text(value).ok_or_else(|| E::invalid_value(de::Unexpected::Str(value), &self))
+    }
+}
+
+/// Reads a double given as a string: `"NaN"`, `"Infinity"`, `"-Infinity"` or a number's text.
+pub(super) fn double_of_text(value: &str) -> Option<f64> {
+    match value {
+        "NaN" => Some(f64::NAN),
+        "Infinity" => Some(f64::INFINITY),
+        "-Infinity" => Some(f64::NEG_INFINITY),
+        other => other.parse().ok(),
     }
 }
 
@@ -302,15 +305,21 @@ impl Visitor<'_> for EnumNumber {
     }
 
     fn visit_str<E: de::Error>(self, value: &str) -> Result<i32, E> {
-        if let Ok(number) = value.parse::<i32>() {
-            return Ok(number);
-        }
-        self.names
-            .iter()
-            .position(|name| *name == value)
-            .map(|index| index as i32)
+        enum_of_text(self.names, value)
             .ok_or_else(|| E::invalid_value(de::Unexpected::Str(value), &self))
     }
+}
+
+/// Reads an enum given as a string: its number in decimal, or one of `names`, whose
+/// position is its number.
+pub(super) fn enum_of_text(names: &[&str], value: &str) -> Option<i32> {
+    if let Ok(number) = value.parse::<i32>() {
+        return Some(number);
+    }
+    names
+        .iter()
+        .position(|name| *name == value)
+        .map(|index| index as i32)
 }
 
 pub(super) fn string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {

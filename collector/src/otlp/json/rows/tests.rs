@@ -295,6 +295,34 @@ fn compare(body: &str, limits: &Limits, context: &str) -> bool {
     }
 }
 
+/// Writes every character outside ASCII as a `\u` escape, astral ones as surrogate pairs.
+/// Such characters only occur inside strings, so the body stays valid.
+fn escape_non_ascii(body: &str) -> String {
+    let mut escaped = String::with_capacity(body.len());
+    for character in body.chars() {
+        if character.is_ascii() {
+            escaped.push(character);
+        } else {
+            for unit in character.encode_utf16(&mut [0; 2]) {
+                write!(escaped, "\\u{unit:04X}").expect("writing to a String succeeds");
+            }
+        }
+    }
+    escaped
+}
+
+/// Rewrites a compact body with whitespace of every kind JSON allows between its tokens.
+fn spread_out(body: &str, random: &mut Random) -> String {
+    let value: Value = serde_json::from_str(body).expect("the writer writes valid JSON");
+    let pretty = serde_json::to_string_pretty(&value).expect("a value serializes");
+    let mut spread = String::with_capacity(pretty.len() * 2);
+    for line in pretty.lines() {
+        spread.push_str(line);
+        spread.push_str(random.pick(&["\n", "\r\n", "\t\n", " \n "]));
+    }
+    spread
+}
+
 #[test]
 fn random_json_requests_give_the_decoders_rows() {
     let mut random = Random(0x5eed_2026_1205_0004);
@@ -303,11 +331,17 @@ fn random_json_requests_give_the_decoders_rows() {
     for round in 0..rounds {
         let request = request(&mut random);
         let escapes = round % 5 == 0;
-        let body = Writer {
+        let mut body = Writer {
             random: &mut random,
             escapes,
         }
         .request(&request);
+        if escapes && round % 2 == 0 {
+            body = escape_non_ascii(&body);
+        }
+        if round % 4 == 1 {
+            body = spread_out(&body, &mut random);
+        }
         let limits = if round % 3 == 0 {
             SMALL_LIMITS
         } else {
@@ -333,6 +367,36 @@ fn unusual_json_cases() {
     assert!(compare(&escaped, &Limits::default(), "escaped name"));
     let escaped_key = plain.replace(r#""key":"service.name""#, r#""k\u0065y":"service.name""#);
     assert!(compare(&escaped_key, &Limits::default(), "escaped key"));
+
+    // Pairs in other orders than the compact one the reader looks for first.
+    let resource = r#"{"key":"service.name","value":{"stringValue":"orders"}}"#;
+    for (name, pair) in [
+        (
+            "value first",
+            r#"{"value":{"stringValue":"orders"},"key":"service.name"}"#,
+        ),
+        (
+            "key and value twice",
+            r#"{"key":"x","value":{"intValue":"3"},"key":"service.name","value":{"stringValue":"orders"}}"#,
+        ),
+        (
+            "null after a string",
+            r#"{"key":"service.name","value":{"stringValue":"orders","stringValue":null}}"#,
+        ),
+        (
+            "other fields around",
+            r#"{"other":1,"key":"service.name","more":[2],"value":{"x":{},"stringValue":"orders"}}"#,
+        ),
+        (
+            "spaces",
+            r#"{ "key" : "service.name" , "value" : { "stringValue" : "orders" } }"#,
+        ),
+    ] {
+        assert!(
+            compare(&plain.replace(resource, pair), &Limits::default(), name),
+            "{name}: left to the decoder"
+        );
+    }
 
     // Values nested past the depth at which the conversion empties them, but within the
     // decoder's limit.
@@ -404,6 +468,120 @@ fn unusual_json_cases() {
             decode_traces(body.as_bytes(), Encoding::Json).is_ok(),
             decodes,
             "{name}: the decoder's outcome"
+        );
+    }
+}
+
+/// Writes a request with one span whose `field` (a placeholder in capitals) is `value`,
+/// and every other field in its usual form.
+fn span_with(field: &str, value: &str) -> String {
+    let span = r#"{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","flags":FLAGS,"name":NAME,"kind":KIND,"startTimeUnixNano":START,"endTimeUnixNano":"1717000000000000001","attributes":[{"key":"v","value":VALUE}],"extra":EXTRA}"#;
+    let span = [
+        ("FLAGS", "1"),
+        ("NAME", r#""x""#),
+        ("KIND", "2"),
+        ("START", r#""1717000000000000000""#),
+        ("VALUE", r#"{"intValue":"7"}"#),
+        ("EXTRA", "null"),
+    ]
+    .iter()
+    .fold(span.to_owned(), |span, (name, usual)| {
+        span.replace(name, if *name == field { value } else { usual })
+    });
+    format!(r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{span}]}}]}}]}}"#)
+}
+
+/// One field of a span with its value written in another form, read by the reader (`true`)
+/// or left to the decoder, and in both cases giving the decoder's rows or error.
+#[test]
+fn value_forms_read_as_the_decoder_reads_them() {
+    let deep = format!("{}1{}", "[".repeat(90), "]".repeat(90));
+    let too_deep = format!("{}1{}", "[".repeat(140), "]".repeat(140));
+    let cases: &[(&str, &str, bool)] = &[
+        ("FLAGS", "1", true),
+        ("FLAGS", r#""1""#, true),
+        ("FLAGS", r#""+1""#, true),
+        ("FLAGS", r#""01""#, true),
+        ("FLAGS", "null", true),
+        ("FLAGS", "1.0", false),
+        ("FLAGS", "1e0", false),
+        ("FLAGS", "-0", false),
+        ("FLAGS", "-1", false),
+        ("FLAGS", "01", false),
+        ("FLAGS", "4294967296", false),
+        ("FLAGS", r#""0x1""#, false),
+        ("FLAGS", "true", false),
+        ("START", "1717000000000000000", true),
+        ("START", "18446744073709551615", true),
+        ("START", "18446744073709551616", false),
+        ("START", r#""-5""#, false),
+        ("START", r#""\u0031717000000000000000""#, true),
+        ("KIND", r#""SPAN_KIND_SERVER""#, true),
+        ("KIND", r#""2""#, true),
+        ("KIND", "-1", true),
+        ("KIND", "2147483648", false),
+        ("KIND", r#""SPAN_KIND_NOPE""#, false),
+        ("NAME", "null", true),
+        ("NAME", r#""a\/b\u00e9\ud83d\ude00""#, true),
+        ("NAME", r#""lone \ud83d""#, false),
+        ("NAME", "7", false),
+        ("VALUE", r#"{"intValue":-9223372036854775808}"#, true),
+        ("VALUE", r#"{"intValue":"-9223372036854775808"}"#, true),
+        ("VALUE", r#"{"intValue":-9223372036854775809}"#, false),
+        ("VALUE", r#"{"intValue":-0}"#, false),
+        ("VALUE", r#"{"intValue":"-0"}"#, true),
+        ("VALUE", r#"{"doubleValue":-0.0}"#, true),
+        ("VALUE", r#"{"doubleValue":-0}"#, true),
+        ("VALUE", r#"{"doubleValue":2.2250738585072011e-308}"#, true),
+        (
+            "VALUE",
+            r#"{"doubleValue":0.1000000000000000055511151231257827021181583404541015625}"#,
+            true,
+        ),
+        ("VALUE", r#"{"doubleValue":1e309}"#, false),
+        ("VALUE", r#"{"doubleValue":"1e5"}"#, true),
+        ("VALUE", r#"{"doubleValue":"-Infinity"}"#, true),
+        ("VALUE", r#"{"doubleValue":"inf"}"#, true),
+        ("VALUE", r#"{"doubleValue":"one"}"#, false),
+        (
+            "VALUE",
+            r#"{"boolValue":null,"stringValue":"s","intValue":null}"#,
+            true,
+        ),
+        ("VALUE", r#"{"boolValue":1}"#, false),
+        ("VALUE", r#"{"string\u0056alue":"escaped key"}"#, true),
+        ("VALUE", r#"{"bytesValue":null}"#, true),
+        ("VALUE", r#"{"arrayValue":{"values":null}}"#, true),
+        (
+            "VALUE",
+            r#"{"arrayValue":{"values":[null,{"boolValue":true}]}}"#,
+            true,
+        ),
+        ("VALUE", r#"{"arrayValue":[]}"#, false),
+        (
+            "VALUE",
+            r#"{"kvlistValue":{"values":[{"key":"k"}],"other":[1]}}"#,
+            true,
+        ),
+        ("VALUE", r#"{"kvlistValue":{"values":[null]}}"#, false),
+        (
+            "EXTRA",
+            r#"{"a":[1,-2.5e+3,"\"",true,false,null,{}]}"#,
+            true,
+        ),
+        ("EXTRA", &deep, true),
+        ("EXTRA", &too_deep, false),
+        ("EXTRA", "[1,]", false),
+        ("EXTRA", r#"{"a":1,}"#, false),
+        ("EXTRA", "nul", false),
+        ("EXTRA", "\"\\x\"", false),
+    ];
+    for (field, value, reads) in cases {
+        let context = format!("{field} = {value}");
+        assert_eq!(
+            compare(&span_with(field, value), &Limits::default(), &context),
+            *reads,
+            "{context}: read by the reader"
         );
     }
 }
