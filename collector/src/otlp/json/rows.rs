@@ -36,6 +36,7 @@ pub(crate) fn trace_rows_json<'a>(
         scanner: Scanner::new(text, arena),
         rows: TraceReader::new(limits),
         span: SpanFields::default(),
+        span_order: [u8::MAX; SPAN_START + 1],
     };
     reader.request().ok()?;
     reader.scanner.at_end().then(|| reader.rows.finish())
@@ -108,6 +109,30 @@ fn span_field(key: &str) -> Option<u32> {
     })
 }
 
+/// The keys of the span fields by number, as compact JSON writes them: the lowerCamelCase
+/// name in quotes and a colon.
+const SPAN_KEYS: [&[u8]; 16] = [
+    br#""traceId":"#,
+    br#""spanId":"#,
+    br#""traceState":"#,
+    br#""parentSpanId":"#,
+    br#""flags":"#,
+    br#""name":"#,
+    br#""kind":"#,
+    br#""startTimeUnixNano":"#,
+    br#""endTimeUnixNano":"#,
+    br#""attributes":"#,
+    br#""droppedAttributesCount":"#,
+    br#""events":"#,
+    br#""droppedEventsCount":"#,
+    br#""links":"#,
+    br#""droppedLinksCount":"#,
+    br#""status":"#,
+];
+
+/// The place of the span field order before a span's first field.
+const SPAN_START: usize = SPAN_KEYS.len();
+
 fn event_field(key: &str) -> Option<u32> {
     Some(match key {
         "timeUnixNano" | "time_unix_nano" => 0,
@@ -138,7 +163,7 @@ fn status_field(key: &str) -> Option<u32> {
     })
 }
 
-/// The fields of one message object: `fields` numbers its keys, values of unknown keys are
+/// The fields of one message object: `number` numbers its keys, values of unknown keys are
 /// skipped, and a field given twice (also once by each name) gives up, as the decoder fails
 /// such a message.
 struct Fields {
@@ -155,6 +180,17 @@ impl Fields {
             number,
             seen: 0,
         })
+    }
+
+    /// Reads the key of field `number` when it comes next written as `quoted` (see
+    /// `Object::literal_key`), and returns whether it did.
+    fn literal(&mut self, scanner: &mut Scanner<'_>, number: u32, quoted: &[u8]) -> Scan<bool> {
+        if !self.object.literal_key(scanner, quoted) {
+            return Ok(false);
+        }
+        check(self.seen & (1 << number) == 0)?;
+        self.seen |= 1 << number;
+        Ok(true)
     }
 
     /// Reads keys up to the next known field and returns its number, or `None` at the
@@ -200,6 +236,10 @@ struct Reader<'l, 'a> {
     /// The fields of the span being read, which keep their vectors' allocations between
     /// spans.
     span: SpanFields<'a>,
+    /// The field that followed each span field (and the first one, at `SPAN_START`) in the
+    /// last span that had it. An exporter writes its fields in one order, so the key that
+    /// followed last time is tried first, as a literal.
+    span_order: [u8; SPAN_START + 1],
 }
 
 impl<'a> Reader<'_, 'a> {
@@ -220,7 +260,10 @@ impl<'a> Reader<'_, 'a> {
                 self.scanner.null()?;
                 Ok(T::default())
             }
-            b'"' => self.scanner.string()?.parse().map_err(|_| Leave),
+            b'"' => match self.scanner.digit_string() {
+                Some(value) => T::try_from(value).map_err(|_| Leave),
+                None => self.scanner.string()?.parse().map_err(|_| Leave),
+            },
             _ => bare_integer(self.scanner.number()?).ok_or(Leave),
         }
     }
@@ -254,6 +297,11 @@ impl<'a> Reader<'_, 'a> {
     fn id(&mut self) -> Scan<Id<'static>> {
         if self.scanner.null()? {
             return Ok(Id::Empty);
+        }
+        let mut bytes = [0; 32];
+        if let Some(length) = self.scanner.hex_string(&mut bytes) {
+            let length = u8::try_from(length).expect("at most 32 bytes");
+            return Ok(Id::Decoded(bytes, length));
         }
         hex_id(self.scanner.string()?).ok_or(Leave)
     }
@@ -388,7 +436,23 @@ impl<'a> Reader<'_, 'a> {
             ..SpanFields::default()
         };
         let mut fields = Fields::open(&mut self.scanner, span_field)?;
-        while let Some(field) = fields.next(&mut self.scanner)? {
+        let mut previous = SPAN_START;
+        loop {
+            let guess = self.span_order[previous];
+            let guessed = match SPAN_KEYS.get(usize::from(guess)) {
+                Some(quoted) => fields.literal(&mut self.scanner, u32::from(guess), quoted)?,
+                None => false,
+            };
+            let field = if guessed {
+                u32::from(guess)
+            } else {
+                match fields.next(&mut self.scanner)? {
+                    Some(field) => field,
+                    None => break,
+                }
+            };
+            self.span_order[previous] = u8::try_from(field).expect("16 span fields");
+            previous = field as usize;
             match field {
                 0 => span.trace_id = self.id()?,
                 1 => span.span_id = self.id()?,

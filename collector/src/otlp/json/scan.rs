@@ -9,6 +9,8 @@
 
 use bumpalo::Bump;
 
+use super::scalars::hex_byte;
+
 /// Objects and lists open at once past which the cursor gives up. serde_json fails a body
 /// nested 128 levels deep, so every body read here is within its limit.
 pub(super) const MAX_NESTING: u32 = 100;
@@ -19,7 +21,7 @@ pub(super) struct Leave;
 
 pub(super) type Scan<T> = Result<T, Leave>;
 
-/// `Ok` when `condition` holds, else [`Leave`].
+/// Returns `Ok` when `condition` holds, else [`Leave`].
 pub(super) fn check(condition: bool) -> Scan<()> {
     if condition { Ok(()) } else { Err(Leave) }
 }
@@ -171,6 +173,51 @@ impl<'a> Scanner<'a> {
             at += length;
         }
         Ok(self.arena.alloc_str(&self.unescaped))
+    }
+
+    /// Reads a string of hex digit pairs in either case, at most 64 digits and without
+    /// escapes, into `bytes`, and returns how many bytes it filled. Leaves the text as it is
+    /// and returns `None` for any other value.
+    pub(super) fn hex_string(&mut self, bytes: &mut [u8; 32]) -> Option<usize> {
+        let start = self.at + 1;
+        if self.bytes.get(self.at) != Some(&b'"') {
+            return None;
+        }
+        let mut at = start;
+        for (filled, byte) in bytes.iter_mut().enumerate() {
+            let pair = self.bytes.get(at..at + 2)?;
+            if pair[0] == b'"' {
+                self.at = at + 1;
+                return Some(filled);
+            }
+            *byte = hex_byte(pair)?;
+            at += 2;
+        }
+        (self.bytes.get(at) == Some(&b'"')).then(|| {
+            self.at = at + 1;
+            bytes.len()
+        })
+    }
+
+    /// Reads a string of one to 19 decimal digits without escapes and returns its value.
+    /// Leaves the text as it is and returns `None` for any other value.
+    pub(super) fn digit_string(&mut self) -> Option<u64> {
+        if self.bytes.get(self.at) != Some(&b'"') {
+            return None;
+        }
+        let start = self.at + 1;
+        let mut at = start;
+        let mut value = 0_u64;
+        while let Some(&digit @ b'0'..=b'9') = self.bytes.get(at) {
+            value = value.wrapping_mul(10) + u64::from(digit - b'0');
+            at += 1;
+        }
+        let digits = at - start;
+        if digits == 0 || digits > 19 || self.bytes.get(at) != Some(&b'"') {
+            return None;
+        }
+        self.at = at + 1;
+        Some(value)
     }
 
     /// Reads a string and returns its content's bounds and whether it has escapes, after

@@ -323,6 +323,44 @@ fn spread_out(body: &str, random: &mut Random) -> String {
     spread
 }
 
+/// Writes `value` as compact JSON with the keys of each object in a random order, so that
+/// the spans of one request come with their fields in different orders.
+fn shuffle_keys(value: &Value, random: &mut Random, out: &mut String) {
+    match value {
+        Value::Object(object) => {
+            let mut entries: Vec<_> = object.iter().collect();
+            for index in (1..entries.len()).rev() {
+                let other = random.below(index as u64 + 1) as usize;
+                entries.swap(index, other);
+            }
+            // A resource or scope after its spans is left to the decoder, so those two stay
+            // first.
+            entries.sort_by_key(|(key, _)| !matches!(key.as_str(), "resource" | "scope"));
+            out.push('{');
+            for (position, (key, item)) in entries.into_iter().enumerate() {
+                if position > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::from(key.as_str()).to_string());
+                out.push(':');
+                shuffle_keys(item, random, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (position, item) in items.iter().enumerate() {
+                if position > 0 {
+                    out.push(',');
+                }
+                shuffle_keys(item, random, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
 #[test]
 fn random_json_requests_give_the_decoders_rows() {
     let mut random = Random(0x5eed_2026_1205_0004);
@@ -342,6 +380,11 @@ fn random_json_requests_give_the_decoders_rows() {
         if round % 4 == 1 {
             body = spread_out(&body, &mut random);
         }
+        if round % 4 == 2 {
+            let value: Value = serde_json::from_str(&body).expect("the writer writes valid JSON");
+            body.clear();
+            shuffle_keys(&value, &mut random, &mut body);
+        }
         let limits = if round % 3 == 0 {
             SMALL_LIMITS
         } else {
@@ -355,20 +398,19 @@ fn random_json_requests_give_the_decoders_rows() {
     assert_eq!(read, rounds);
 }
 
+/// A span with the fields a reader needs, in the order of their field numbers.
+const PLAIN_SPAN: &str = r#"{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"x","startTimeUnixNano":"1717000000000000000","endTimeUnixNano":"1717000000000000001"}"#;
+
+/// Writes a request with a resource, a scope and `PLAIN_SPAN`.
+fn plain_request() -> String {
+    format!(
+        r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"orders"}}}}]}},"scopeSpans":[{{"scope":{{"name":"s"}},"spans":[{PLAIN_SPAN}]}}]}}]}}"#
+    )
+}
+
 #[test]
-fn unusual_json_cases() {
-    let span = r#"{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"x","startTimeUnixNano":"1717000000000000000","endTimeUnixNano":"1717000000000000001"}"#;
-    let plain = format!(
-        r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"orders"}}}}]}},"scopeSpans":[{{"scope":{{"name":"s"}},"spans":[{span}]}}]}}]}}"#
-    );
-    assert!(compare(&plain, &Limits::default(), "plain"));
-
-    let escaped = plain.replace(r#""name":"x""#, r#""name":"\u0078 \"quoted\"\n""#);
-    assert!(compare(&escaped, &Limits::default(), "escaped name"));
-    let escaped_key = plain.replace(r#""key":"service.name""#, r#""k\u0065y":"service.name""#);
-    assert!(compare(&escaped_key, &Limits::default(), "escaped key"));
-
-    // Pairs in other orders than the compact one the reader looks for first.
+fn pairs_in_any_order_read_alike() {
+    let plain = plain_request();
     let resource = r#"{"key":"service.name","value":{"stringValue":"orders"}}"#;
     for (name, pair) in [
         (
@@ -397,6 +439,18 @@ fn unusual_json_cases() {
             "{name}: left to the decoder"
         );
     }
+}
+
+#[test]
+fn unusual_json_cases() {
+    let span = PLAIN_SPAN;
+    let plain = plain_request();
+    assert!(compare(&plain, &Limits::default(), "plain"));
+
+    let escaped = plain.replace(r#""name":"x""#, r#""name":"\u0078 \"quoted\"\n""#);
+    assert!(compare(&escaped, &Limits::default(), "escaped name"));
+    let escaped_key = plain.replace(r#""key":"service.name""#, r#""k\u0065y":"service.name""#);
+    assert!(compare(&escaped_key, &Limits::default(), "escaped key"));
 
     // Values nested past the depth at which the conversion empties them, but within the
     // decoder's limit.
@@ -458,6 +512,17 @@ fn unusual_json_cases() {
             false,
         ),
         ("trailing text", format!("{plain} x"), false),
+        (
+            // The first span teaches the reader that `name` follows `traceId`, so the second
+            // `name` of the second span is met where the reader looks for it first.
+            "field twice where the order predicts it",
+            format!(
+                r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{},{}]}}]}}]}}"#,
+                r#"{"traceId":"5b8efff798038103d269b633813fc60c","name":"a","spanId":"eee19b7ec3c1b174","startTimeUnixNano":"1","endTimeUnixNano":"2"}"#,
+                r#"{"name":"b","traceId":"5b8efff798038103d269b633813fc60c","name":"c","spanId":"eee19b7ec3c1b174","startTimeUnixNano":"1","endTimeUnixNano":"2"}"#,
+            ),
+            false,
+        ),
     ];
     for (name, body, decodes) in cases {
         assert!(
