@@ -213,16 +213,59 @@ pub(crate) fn write_json_attributes(attributes: &[AttributeRef<'_>], out: &mut S
         for (index, pair) in attributes.iter().enumerate() {
             write_json_entry(index, pair, out);
         }
+    } else if attributes.len() <= SORTED_ON_STACK {
+        let mut order = [(0, 0); SORTED_ON_STACK];
+        write_sorted_entries(attributes, &mut order[..attributes.len()], out);
     } else {
-        // A stable sort keeps the first of equal keys first, so `dedup_by` keeps it.
-        let mut pairs: Vec<&AttributeRef<'_>> = attributes.iter().collect();
-        pairs.sort_by(|left, right| left.key.cmp(right.key));
-        pairs.dedup_by(|later, earlier| later.key == earlier.key);
-        for (index, pair) in pairs.into_iter().enumerate() {
-            write_json_entry(index, pair, out);
-        }
+        let mut order = vec![(0, 0); attributes.len()];
+        write_sorted_entries(attributes, &mut order, out);
     }
     out.push('}');
+}
+
+/// Number of attributes up to which the order of their keys is sorted in an array on the
+/// stack rather than in a vector.
+const SORTED_ON_STACK: usize = 32;
+
+/// Writes the entries of `attributes` in the order of their keys, the first of equal keys
+/// only, sorting `order` (one slot per attribute) to find it.
+fn write_sorted_entries(
+    attributes: &[AttributeRef<'_>],
+    order: &mut [(u64, usize)],
+    out: &mut String,
+) {
+    for (slot, (index, pair)) in order.iter_mut().zip(attributes.iter().enumerate()) {
+        *slot = (key_prefix(pair.key), index);
+    }
+    // Prefixes order keys as their bytes do, and only equal prefixes need the whole keys.
+    // The position breaks ties, so the first of equal keys comes first, as a stable sort
+    // would keep it.
+    order.sort_unstable_by(|left, right| {
+        left.0
+            .cmp(&right.0)
+            .then_with(|| attributes[left.1].key.cmp(attributes[right.1].key))
+            .then(left.1.cmp(&right.1))
+    });
+    let mut written = 0;
+    let mut previous: Option<&str> = None;
+    for &(_, index) in order.iter() {
+        let pair = &attributes[index];
+        if previous == Some(pair.key) {
+            continue;
+        }
+        previous = Some(pair.key);
+        write_json_entry(written, pair, out);
+        written += 1;
+    }
+}
+
+/// Returns the first eight bytes of `key` as a big-endian number, zero-padded. Two keys
+/// whose numbers differ are ordered as the numbers are.
+fn key_prefix(key: &str) -> u64 {
+    let mut bytes = [0; 8];
+    let length = key.len().min(8);
+    bytes[..length].copy_from_slice(&key.as_bytes()[..length]);
+    u64::from_be_bytes(bytes)
 }
 
 fn write_json_entry(index: usize, pair: &AttributeRef<'_>, out: &mut String) {
@@ -376,6 +419,38 @@ mod tests {
             attributes_to_json(&attributes).to_string()
         );
         assert_eq!(attributes_to_json_text(&[]), "{}");
+    }
+
+    #[test]
+    fn json_text_orders_keys_as_serde_json() {
+        // Keys that share long prefixes, contain NUL bytes, are prefixes of one another or
+        // repeat, in lists short enough for the array on the stack and longer.
+        let parts = ["", "a", "\0", "telemetry.sdk.", "é", "z"];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |bound: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % bound as u64) as usize
+        };
+        for round in 0..200 {
+            let count = next(if round % 2 == 0 {
+                12
+            } else {
+                2 * SORTED_ON_STACK
+            });
+            let attributes: Vec<KeyValue> = (0..count)
+                .map(|index| KeyValue {
+                    key: (0..next(4)).map(|_| parts[next(parts.len())]).collect(),
+                    value: AttributeValue::Int(index as i64),
+                })
+                .collect();
+            assert_eq!(
+                attributes_to_json_text(&attributes),
+                attributes_to_json(&attributes).to_string(),
+                "round {round}"
+            );
+        }
     }
 
     #[test]

@@ -425,12 +425,11 @@ impl<'a> Reader<'_, 'a> {
         resource: &Conventions<'a>,
         scope: (Option<&'a str>, Option<&'a str>),
     ) -> Scan<()> {
-        let mut span = std::mem::take(&mut self.span);
-        let mut attributes = std::mem::take(&mut span.attributes);
-        let mut events = std::mem::take(&mut span.events);
+        let mut attributes = std::mem::take(&mut self.span.attributes);
+        let mut events = std::mem::take(&mut self.span.events);
         attributes.clear();
         events.clear();
-        span = SpanFields {
+        self.span = SpanFields {
             attributes,
             events,
             ..SpanFields::default()
@@ -453,30 +452,36 @@ impl<'a> Reader<'_, 'a> {
             };
             self.span_order[previous] = u8::try_from(field).expect("16 span fields");
             previous = field as usize;
+            // Fields are read into `self.span` in place: the span is large, and moving it
+            // in and out of this function costs a copy each way.
             match field {
-                0 => span.trace_id = self.id()?,
-                1 => span.span_id = self.id()?,
-                2 => span.trace_state = self.text()?,
-                3 => span.parent_span_id = self.id()?,
-                4 => span.flags = self.integer()?,
-                5 => span.name = self.text()?,
-                6 => span.kind = self.enumeration(SPAN_KINDS)?,
-                7 => span.start_ns = self.integer()?,
-                8 => span.end_ns = self.integer()?,
-                9 => self.attributes(0, &mut span.attributes)?,
+                0 => self.span.trace_id = self.id()?,
+                1 => self.span.span_id = self.id()?,
+                2 => self.span.trace_state = self.text()?,
+                3 => self.span.parent_span_id = self.id()?,
+                4 => self.span.flags = self.integer()?,
+                5 => self.span.name = self.text()?,
+                6 => self.span.kind = self.enumeration(SPAN_KINDS)?,
+                7 => self.span.start_ns = self.integer()?,
+                8 => self.span.end_ns = self.integer()?,
+                9 => {
+                    let mut attributes = std::mem::take(&mut self.span.attributes);
+                    self.attributes(0, &mut attributes)?;
+                    self.span.attributes = attributes;
+                }
                 11 => self.objects(|reader| {
                     let event = reader.event()?;
-                    span.events.push(event);
+                    reader.span.events.push(event);
                     Ok(())
                 })?,
                 13 => self.objects(|reader| {
                     let link = reader.link()?;
-                    span.links.push(link);
+                    reader.span.links.push(link);
                     Ok(())
                 })?,
                 15 => {
                     if !self.scanner.null()? {
-                        (span.status_code, span.status_message) = self.status()?;
+                        (self.span.status_code, self.span.status_message) = self.status()?;
                     }
                 }
                 _ => {
@@ -484,8 +489,7 @@ impl<'a> Reader<'_, 'a> {
                 }
             }
         }
-        self.rows.finish_span(&mut span, resource, scope);
-        self.span = span;
+        self.rows.finish_span(&mut self.span, resource, scope);
         Ok(())
     }
 
