@@ -401,7 +401,7 @@ pub(super) enum Id<'a> {
 }
 
 impl Id<'_> {
-    fn bytes(&self) -> &[u8] {
+    pub(super) fn bytes(&self) -> &[u8] {
         match self {
             Self::Empty => &[],
             Self::Borrowed(bytes) => bytes,

@@ -203,15 +203,22 @@ impl Receivers {
     }
 
     /// Reads an OTLP/JSON trace request body straight into span columns, while nothing
-    /// subscribes to the store's live feed. `None` when a subscriber needs records, or when
-    /// the borrowing JSON reader leaves the body to the decoder.
-    pub(crate) fn json_frames(&self, body: &[u8]) -> Option<Result<SpanFrames, StoreError>> {
+    /// subscribes to the store's live feed, and returns them with the request in protobuf
+    /// for the write-ahead log. `None` when a subscriber needs records, or when the
+    /// borrowing JSON reader leaves the body to the decoder.
+    pub(crate) fn json_frames(
+        &self,
+        body: &[u8],
+    ) -> Option<(Result<SpanFrames, StoreError>, Vec<u8>)> {
         if self.store.has_subscribers() {
             return None;
         }
         let arena = bumpalo::Bump::new();
-        let (rows, rejected) = otlp::trace_rows_json(body, &arena, &self.limits.otlp)?;
-        Some(self.frames_of(&rows).map(|frames| (frames, rejected)))
+        let read = otlp::trace_rows_json(body, &arena, &self.limits.otlp)?;
+        let frames = self
+            .frames_of(&read.rows)
+            .map(|frames| (frames, read.rejected));
+        Some((frames, read.protobuf))
     }
 
     /// Builds the span columns of a decoded trace request without records, while nothing

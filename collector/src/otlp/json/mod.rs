@@ -16,6 +16,7 @@ mod attributes;
 mod rows;
 
 pub(crate) use rows::trace_rows_json;
+mod protobuf;
 mod scalars;
 mod scan;
 

@@ -13,6 +13,7 @@
 use bumpalo::Bump;
 
 use super::attributes::MAX_DEPTH;
+use super::protobuf::Encoder;
 use super::scalars::{double_of_text, enum_of_text, hex_byte};
 use super::scan::{Leave, Object, Scan, Scanner, check};
 use super::{SPAN_KINDS, STATUS_CODES};
@@ -23,23 +24,45 @@ use crate::otlp::wire::{
 use crate::otlp::{Limits, RejectReason};
 use crate::store::columns::{EventRef, SpanRows};
 
+/// The rows, rejections and protobuf encoding that the JSON row reader gives for one
+/// request.
+pub(crate) struct JsonRows<'a> {
+    pub(crate) rows: SpanRows<'a>,
+    /// Reasons of the rejected spans.
+    pub(crate) rejected: Vec<RejectReason>,
+    /// The request in protobuf, as much of it as the rows use: read with the same limits,
+    /// it gives the same rows (see [`super::protobuf`]).
+    pub(crate) protobuf: Vec<u8>,
+}
+
 /// Reads the rows of an OTLP/JSON `ExportTraceServiceRequest`, with the reasons of the spans
-/// it rejects. Strings with escapes are unescaped into `arena`. `None` when the body needs
-/// this module's decoder.
+/// it rejects and the request in protobuf. Strings with escapes are unescaped into `arena`.
+/// `None` when the body needs this module's decoder.
 pub(crate) fn trace_rows_json<'a>(
     body: &'a [u8],
     arena: &'a Bump,
     limits: &Limits,
-) -> Option<(SpanRows<'a>, Vec<RejectReason>)> {
+) -> Option<JsonRows<'a>> {
     let text = std::str::from_utf8(body).ok()?;
     let mut reader = Reader {
         scanner: Scanner::new(text, arena),
         rows: TraceReader::new(limits),
         span: SpanFields::default(),
         span_order: [u8::MAX; SPAN_START + 1],
+        encoder: Encoder::default(),
     };
+    // The protobuf of a request takes less than half the bytes of its JSON.
+    reader.encoder.reserve(body.len() / 2);
     reader.request().ok()?;
-    reader.scanner.at_end().then(|| reader.rows.finish())
+    if !reader.scanner.at_end() {
+        return None;
+    }
+    let (rows, rejected) = reader.rows.finish();
+    Some(JsonRows {
+        rows,
+        rejected,
+        protobuf: reader.encoder.finish(),
+    })
 }
 
 /// Numbers the fields of each message that the reader reads, by their lowerCamelCase or
@@ -240,6 +263,8 @@ struct Reader<'l, 'a> {
     /// last span that had it. An exporter writes its fields in one order, so the key that
     /// followed last time is tried first, as a literal.
     span_order: [u8; SPAN_START + 1],
+    /// The request in protobuf, written as it is read.
+    encoder: Encoder,
 }
 
 impl<'a> Reader<'_, 'a> {
@@ -331,6 +356,8 @@ impl<'a> Reader<'_, 'a> {
         let mut attributes = Vec::new();
         let mut conventions: Option<Conventions<'a>> = None;
         let mut fields = Fields::open(&mut self.scanner, resource_spans_field)?;
+        // A resource's spans take up to 2 MiB in protobuf, whose length takes three bytes.
+        self.encoder.open(1, 3);
         while let Some(field) = fields.next(&mut self.scanner)? {
             match field {
                 0 => {
@@ -345,6 +372,7 @@ impl<'a> Reader<'_, 'a> {
                 1 => {
                     let conventions = *conventions.get_or_insert_with(|| {
                         self.rows.push_resource(&attributes);
+                        self.encoder.resource(&attributes);
                         Conventions::of_resource(&attributes)
                     });
                     self.objects(|reader| reader.scope_spans(conventions))?;
@@ -354,6 +382,7 @@ impl<'a> Reader<'_, 'a> {
                 }
             }
         }
+        self.encoder.close();
         Ok(())
     }
 
@@ -376,6 +405,7 @@ impl<'a> Reader<'_, 'a> {
         let mut scope = ("", "");
         let mut spans_read = false;
         let mut fields = Fields::open(&mut self.scanner, scope_spans_field)?;
+        self.encoder.open(2, 3);
         while let Some(field) = fields.next(&mut self.scanner)? {
             match field {
                 0 => {
@@ -388,6 +418,7 @@ impl<'a> Reader<'_, 'a> {
                 }
                 1 => {
                     spans_read = true;
+                    self.encoder.scope(scope.0, scope.1);
                     let non_empty = |text: &'a str| (!text.is_empty()).then_some(text);
                     let scope = (non_empty(scope.0), non_empty(scope.1));
                     self.objects(|reader| reader.span(&resource, scope))?;
@@ -397,6 +428,7 @@ impl<'a> Reader<'_, 'a> {
                 }
             }
         }
+        self.encoder.close();
         Ok(())
     }
 
@@ -489,6 +521,7 @@ impl<'a> Reader<'_, 'a> {
                 }
             }
         }
+        self.encoder.span(&self.span);
         self.rows.finish_span(&mut self.span, resource, scope);
         Ok(())
     }

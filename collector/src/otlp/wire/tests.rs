@@ -21,7 +21,10 @@ pub(in crate::otlp) type Frames = Vec<((Table, time::Date), DataFrame)>;
 
 /// Returns the frames and rejections of prost decoding, conversion and the records' column
 /// writer.
-fn through_prost(body: &[u8], limits: &Limits) -> Option<(Frames, Vec<RejectReason>)> {
+pub(in crate::otlp) fn through_prost(
+    body: &[u8],
+    limits: &Limits,
+) -> Option<(Frames, Vec<RejectReason>)> {
     let request = ExportTraceServiceRequest::decode(body).ok()?;
     let converted = convert_traces(request, limits);
     let spans: Vec<&SpanRecord> = converted.records.spans.iter().collect();

@@ -8,7 +8,9 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use serde_json::{Map, Value, json};
 
 use super::*;
-use crate::otlp::wire::tests::{Frames, Random, SMALL_LIMITS, assert_same_frames, request};
+use crate::otlp::wire::tests::{
+    Frames, Random, SMALL_LIMITS, assert_same_frames, request, through_prost,
+};
 use crate::otlp::{Encoding, decode_traces, request_rows};
 
 /// Writes requests as OTLP/JSON with the choices an exporter may make: either field name,
@@ -273,22 +275,34 @@ fn through_decoder(body: &[u8], limits: &Limits) -> Option<(Frames, Vec<RejectRe
     Some((rows.frames().unwrap(), rejected))
 }
 
-fn through_reader(body: &[u8], limits: &Limits) -> Option<(Frames, Vec<RejectReason>)> {
+/// Returns the rows and rejections of the reader, and the request in protobuf it wrote for
+/// the write-ahead log. `None` when it leaves the body to the decoder.
+fn through_reader(body: &[u8], limits: &Limits) -> Option<(Frames, Vec<RejectReason>, Vec<u8>)> {
     let arena = Bump::new();
-    let (rows, rejected) = trace_rows_json(body, &arena, limits)?;
-    Some((rows.frames().unwrap(), rejected))
+    let read = trace_rows_json(body, &arena, limits)?;
+    Some((read.rows.frames().unwrap(), read.rejected, read.protobuf))
 }
 
-/// Compares the two paths on `body` and returns whether the reader read it.
+/// Compares the two paths on `body` and returns whether the reader read it. When it did,
+/// the protobuf it wrote for the log must give the same rows on replay, which decodes it
+/// with prost and converts it with the same limits.
 fn compare(body: &str, limits: &Limits, context: &str) -> bool {
     match (
         through_reader(body.as_bytes(), limits),
         through_decoder(body.as_bytes(), limits),
     ) {
         (Some(_), None) => panic!("{context}: the reader read a body the decoder rejects"),
-        (Some((frames, rejected)), Some((expected, expected_rejected))) => {
+        (Some((frames, rejected, protobuf)), Some((expected, expected_rejected))) => {
             assert_eq!(rejected, expected_rejected, "{context}: rejections");
             assert_same_frames(&frames, &expected, context);
+
+            let (replayed, replay_rejected) = through_prost(&protobuf, limits)
+                .unwrap_or_else(|| panic!("{context}: prost cannot decode the logged protobuf"));
+            assert_eq!(
+                replay_rejected, expected_rejected,
+                "{context}: replay rejections"
+            );
+            assert_same_frames(&replayed, &expected, &format!("{context}, replayed"));
             true
         }
         (None, _) => false,
