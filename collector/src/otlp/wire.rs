@@ -316,6 +316,13 @@ impl<'l, 'a> TraceReader<'l, 'a> {
         }
     }
 
+    /// Makes room for `rows` rows and `text_bytes` bytes of their JSON texts, so that the
+    /// buffers do not move while a request is read.
+    pub(super) fn reserve(&mut self, rows: usize, text_bytes: usize) {
+        self.rows.rows.reserve(rows);
+        self.rows.texts.reserve(text_bytes);
+    }
+
     /// Returns the rows and the reasons of the rejected spans.
     pub(super) fn finish(self) -> (SpanRows<'a>, Vec<RejectReason>) {
         (self.rows, self.rejected)

@@ -109,7 +109,11 @@ impl Encoder {
             self.out.copy_within(start..end, at + size);
             self.out.truncate(end - (reserved - size));
         }
-        self.out[at..at + size].copy_from_slice(&varint[..size]);
+        // Byte by byte: a copy of a length only known here calls `memcpy` for one to three
+        // bytes.
+        for (slot, byte) in self.out[at..at + size].iter_mut().zip(varint) {
+            *slot = byte;
+        }
     }
 
     /// Writes `Resource` (field 1 of `ResourceSpans`) with its attributes.

@@ -51,7 +51,11 @@ pub(crate) fn trace_rows_json<'a>(
         span_order: [u8::MAX; SPAN_START + 1],
         encoder: Encoder::default(),
     };
-    // The protobuf of a request takes less than half the bytes of its JSON.
+    // Room for the rows, their JSON texts and the protobuf, estimated from the body: spans
+    // with a few attributes take 400 to 700 bytes of OTLP/JSON, and their texts and
+    // protobuf less than half of that. Smaller spans only make the buffers grow, which
+    // moves them: that took 2.5% of the collector's CPU per span under the load generator.
+    reader.rows.reserve(body.len() / 400, body.len() / 2);
     reader.encoder.reserve(body.len() / 2);
     reader.request().ok()?;
     if !reader.scanner.at_end() {
