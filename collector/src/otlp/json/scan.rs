@@ -355,27 +355,34 @@ pub(super) struct Object {
     first: bool,
 }
 
+/// Reads the comma before the next member of an object or list (none before the first),
+/// and returns `true`, or reads the `closing` byte and returns `false`.
+fn separator(scanner: &mut Scanner<'_>, first: &mut bool, closing: u8) -> Scan<bool> {
+    match scanner.peek()? {
+        byte if byte == closing => {
+            scanner.at += 1;
+            scanner.nesting -= 1;
+            return Ok(false);
+        }
+        b',' if !*first => scanner.at += 1,
+        _ if *first => {}
+        _ => return Err(Leave),
+    }
+    *first = false;
+    Ok(true)
+}
+
 impl Object {
     /// Reads the next key and its colon, or the closing `}` (then `None`).
     pub(super) fn key<'a>(&mut self, scanner: &mut Scanner<'a>) -> Scan<Option<&'a str>> {
-        match scanner.peek()? {
-            b'}' => {
-                scanner.at += 1;
-                scanner.nesting -= 1;
-                return Ok(None);
-            }
-            b',' if !self.first => scanner.at += 1,
-            _ if self.first => {}
-            _ => return Err(Leave),
+        if !separator(scanner, &mut self.first, b'}')? {
+            return Ok(None);
         }
-        self.first = false;
         let key = scanner.string()?;
         scanner.expect(b':')?;
         Ok(Some(key))
     }
-}
 
-impl Object {
     /// Reads the next key and its colon when they are `quoted`, written as the key in quotes
     /// and a colon with nothing between (`"key":`), the way compact JSON has them. Leaves
     /// the text as it is otherwise, for `key` to read.
@@ -402,18 +409,7 @@ pub(super) struct List {
 impl List {
     /// Moves to the next item (`true`), or reads the closing `]` (`false`).
     pub(super) fn next(&mut self, scanner: &mut Scanner<'_>) -> Scan<bool> {
-        match scanner.peek()? {
-            b']' => {
-                scanner.at += 1;
-                scanner.nesting -= 1;
-                return Ok(false);
-            }
-            b',' if !self.first => scanner.at += 1,
-            _ if self.first => {}
-            _ => return Err(Leave),
-        }
-        self.first = false;
-        Ok(true)
+        separator(scanner, &mut self.first, b']')
     }
 }
 
