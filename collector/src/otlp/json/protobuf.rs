@@ -133,7 +133,8 @@ impl Encoder {
 
     /// Writes one `Span` (field 2 of `ScopeSpans`).
     pub(super) fn span(&mut self, span: &SpanFields<'_>) {
-        // Spans take from 128 bytes to 16 KiB, whose lengths take two bytes.
+        // Most spans take from 128 bytes to 16 KiB, whose lengths take two bytes. `close`
+        // moves the others.
         self.open(2, 2);
         self.id(1, &span.trace_id);
         self.id(2, &span.span_id);
@@ -212,7 +213,8 @@ impl Encoder {
                 1 + varint_size(key as u64) + key
             };
             // Most values are strings, numbers or booleans, whose sizes are known before they
-            // are written, and so are the lengths around them. Lists are written first.
+            // are written, and so are the lengths around them. A list's length is filled in
+            // once the list is written.
             if let Some(value) = scalar_size(&pair.value) {
                 let length = key_size + 1 + varint_size(value as u64) + value;
                 self.tag(field, LENGTH_DELIMITED);
