@@ -35,6 +35,39 @@ pub use json::{logs_from_json, metrics_from_json, traces_from_json};
 pub use logs::convert_logs;
 pub(crate) use wire::{request_rows, trace_rows};
 
+/// A way to read a trace export request into span rows, for the read benchmark
+/// (`benches/otlp_read.rs`).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub enum RowReader {
+    /// OTLP/JSON through the borrowing row reader, which also writes the protobuf for the
+    /// write-ahead log.
+    Json,
+    /// OTLP/JSON through the decoder into the message types, then the rows of those.
+    JsonDecoder,
+    /// Protobuf through the wire reader.
+    Protobuf,
+}
+
+/// Reads `body` into span rows with `reader` and returns the number of rows. `None` when
+/// the reader leaves the body to another one or the body does not decode.
+#[doc(hidden)]
+#[must_use]
+pub fn read_rows(body: &[u8], reader: RowReader, limits: &Limits) -> Option<usize> {
+    match reader {
+        RowReader::Json => {
+            let arena = bumpalo::Bump::new();
+            let read = trace_rows_json(body, &arena, limits)?;
+            Some(read.rows.rows.len())
+        }
+        RowReader::JsonDecoder => {
+            let request = decode_traces(body, Encoding::Json).ok()?;
+            Some(request_rows(&request, limits).0.rows.len())
+        }
+        RowReader::Protobuf => Some(trace_rows(body, limits)?.0.rows.len()),
+    }
+}
+
 /// Limits applied while converting OTLP into records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
