@@ -12,6 +12,7 @@
 //! Only what the rows use is written: unknown fields, dropped counts, schema URLs and the
 //! scope's attributes are left out.
 
+use super::scalars::double_of_text;
 use crate::model::attribute::{AttributeRef, ValueRef};
 use crate::otlp::wire::{Id, LinkFields, SpanFields};
 use crate::store::columns::EventRef;
@@ -268,15 +269,11 @@ impl Encoder {
     /// Writes the one field of an `AnyValue` that `value` sets, or none for an empty value.
     fn value(&mut self, value: &ValueRef<'_>) {
         match value {
-            // A double that is not finite became this text in the rows, and a string of this
-            // text read as a double gives the same text again, never cut. A string value cut
-            // to this text by the limit would be cut to it again.
-            ValueRef::String(text @ ("NaN" | "Infinity" | "-Infinity")) => {
-                let double = match *text {
-                    "NaN" => f64::NAN,
-                    "Infinity" => f64::INFINITY,
-                    _ => f64::NEG_INFINITY,
-                };
+            // A double that is not finite became one of these texts in the rows, and the text
+            // written as a double reads back as the same text, never cut. A string value cut
+            // to one of them by the limit would be cut to it again.
+            ValueRef::String(text) if is_double_text(text.as_bytes()) => {
+                let double = double_of_text(text).expect("the text of a double");
                 self.fixed64(4, double.to_bits());
             }
             ValueRef::String(text) => self.bytes(1, text.as_bytes()),
@@ -324,7 +321,8 @@ fn varint_size(value: u64) -> usize {
 /// is a list, whose size is only known once it is written.
 fn scalar_size(value: &ValueRef<'_>) -> Option<usize> {
     Some(match value {
-        ValueRef::String("NaN" | "Infinity" | "-Infinity") | ValueRef::Double(_) => 9,
+        ValueRef::String(text) if is_double_text(text.as_bytes()) => 9,
+        ValueRef::Double(_) => 9,
         ValueRef::String(text) => 1 + varint_size(text.len() as u64) + text.len(),
         ValueRef::Bool(_) => 2,
         ValueRef::Int(value) => 1 + varint_size(*value as u64),

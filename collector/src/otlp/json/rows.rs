@@ -14,7 +14,7 @@ use bumpalo::Bump;
 
 use super::attributes::MAX_DEPTH;
 use super::protobuf::Encoder;
-use super::scalars::{double_of_text, enum_of_text, hex_byte};
+use super::scalars::{IntegerType, double_of_text, enum_of_text, hex_byte};
 use super::scan::{Leave, Object, Scan, Scanner, check};
 use super::{SPAN_KINDS, STATUS_CODES};
 use crate::model::attribute::{AttributeRef, ValueRef};
@@ -236,13 +236,6 @@ impl Fields {
     }
 }
 
-/// An integer type that OTLP/JSON carries as a number or a decimal string.
-trait Integer: Default + std::str::FromStr + TryFrom<u64> + TryFrom<i64> {}
-
-impl Integer for u64 {}
-impl Integer for i64 {}
-impl Integer for u32 {}
-
 /// Decodes a trace or span id in hex, either case, into at most 32 bytes. `""` is an empty
 /// id.
 fn hex_id(text: &str) -> Option<Id<'static>> {
@@ -283,7 +276,7 @@ impl<'a> Reader<'_, 'a> {
     /// Reads an integer as a number or a decimal string, and `null` as 0. A bare number is
     /// read as serde_json reads it: a fraction or exponent makes it a double, which the
     /// decoder does not take for an integer, and so does `-0`.
-    fn integer<T: Integer>(&mut self) -> Scan<T> {
+    fn integer<T: IntegerType>(&mut self) -> Scan<T> {
         match self.scanner.peek()? {
             b'n' => {
                 self.scanner.null()?;
