@@ -214,11 +214,12 @@ fn push_frame(
 /// Counts the rows of `table` within `window`. Without a window, polars counts from the
 /// Parquet footers.
 fn row_count(data_dir: &Path, table: Table, window: Window) -> Result<usize, DatasetError> {
-    let Some(frame) = scan(data_dir, table, window.dates())? else {
+    let counted = read_table(data_dir, table, window.dates(), |frame| {
+        window.apply(frame, "start_ns").select([len()])
+    })?;
+    let Some(counted) = counted else {
         return Ok(0);
     };
-    let frame = window.apply(frame, "start_ns");
-    let counted = collect(data_dir, table, frame.select([len()]))?;
     let count = integer_column(&counted, "len")
         .map_err(|source| read_error(data_dir, table, source))?
         .first()
@@ -237,20 +238,18 @@ fn read_partition(
     day: DateRange,
     window: Window,
 ) -> Result<Option<(Table, DataFrame)>, DatasetError> {
-    let Some(frame) = scan(data_dir, table, day)? else {
-        return Ok(None);
-    };
-    let frame = window.apply(frame, "start_ns");
     let columns = if table == Table::Invocations {
         INVOCATION_COLUMNS.as_slice()
     } else {
         SPAN_COLUMNS.as_slice()
     };
-    let mut frame = collect(
-        data_dir,
-        table,
-        frame.select(columns.iter().map(|name| col(*name)).collect::<Vec<_>>()),
-    )?;
+    let frame = read_table(data_dir, table, day, |frame| {
+        let selected: Vec<Expr> = columns.iter().map(|name| col(*name)).collect();
+        window.apply(frame, "start_ns").select(selected)
+    })?;
+    let Some(mut frame) = frame else {
+        return Ok(None);
+    };
     // The thread that adds rows walks one arrow array per column at a time. Columns whose
     // chunks (Parquet row groups) line up are split at their chunk boundaries instead of
     // being joined, because joining copies every text value.
@@ -527,27 +526,27 @@ fn push_spans(builder: &mut TableBuilder, frame: &DataFrame) -> PolarsResult<()>
 
 /// Reads the spans within `window`, with the fields the report uses.
 pub fn load_spans(data_dir: &Path, window: Window) -> Result<Vec<TraceSpan>, DatasetError> {
-    let Some(frame) = scan(data_dir, Table::Spans, window.dates())? else {
+    let read_error = |source| read_error(data_dir, Table::Spans, source);
+    let frame = read_table(data_dir, Table::Spans, window.dates(), |frame| {
+        window.apply(frame, "start_ns").select([
+            col("trace_id"),
+            col("name"),
+            col("kind"),
+            col("faas_name"),
+            col("service_name"),
+            col("service_version"),
+            col("faas_invocation_id"),
+            col("faas_trigger"),
+            col("start_ns"),
+            col("duration_ns"),
+            col("status"),
+            col("attributes"),
+            col("resource_attributes"),
+        ])
+    })?;
+    let Some(frame) = frame else {
         return Ok(Vec::new());
     };
-    let frame = window.apply(frame, "start_ns");
-    let read_error = |source| read_error(data_dir, Table::Spans, source);
-    let frame = frame.select([
-        col("trace_id"),
-        col("name"),
-        col("kind"),
-        col("faas_name"),
-        col("service_name"),
-        col("service_version"),
-        col("faas_invocation_id"),
-        col("faas_trigger"),
-        col("start_ns"),
-        col("duration_ns"),
-        col("status"),
-        col("attributes"),
-        col("resource_attributes"),
-    ]);
-    let frame = collect(data_dir, Table::Spans, frame)?;
     span_rows(&frame).map_err(read_error)
 }
 
@@ -693,10 +692,6 @@ pub fn load_unit_counts(
     window: Window,
     names: Option<&[String]>,
 ) -> Result<Vec<UnitCount>, DatasetError> {
-    let Some(frame) = scan(data_dir, Table::Metrics, window.dates())? else {
-        return Ok(Vec::new());
-    };
-    let frame = window.apply(frame, "time_ns");
     let read_error = |source| read_error(data_dir, Table::Metrics, source);
     let counters = col("kind")
         .eq(lit("sum"))
@@ -707,17 +702,24 @@ pub fn load_unit_counts(
         }),
         None => col("scope_name").eq(lit(KPI_SCOPE)),
     };
-    let frame = frame.filter(counters.and(selected)).select([
-        col("name"),
-        col("temporality"),
-        col("start_ns"),
-        col("time_ns"),
-        col("value_int"),
-        col("value_double"),
-        col("attributes"),
-        col("resource_attributes"),
-    ]);
-    let frame = collect(data_dir, Table::Metrics, frame)?;
+    let frame = read_table(data_dir, Table::Metrics, window.dates(), |frame| {
+        window
+            .apply(frame, "time_ns")
+            .filter(counters.clone().and(selected.clone()))
+            .select([
+                col("name"),
+                col("temporality"),
+                col("start_ns"),
+                col("time_ns"),
+                col("value_int"),
+                col("value_double"),
+                col("attributes"),
+                col("resource_attributes"),
+            ])
+    })?;
+    let Some(frame) = frame else {
+        return Ok(Vec::new());
+    };
     unit_rows(&frame).map_err(read_error)
 }
 
@@ -787,6 +789,43 @@ fn unit_rows(frame: &DataFrame) -> PolarsResult<Vec<UnitCount>> {
         }
     }
     Ok(counts)
+}
+
+/// Scans the parts of `table` within `dates`, applies `query` and collects the result.
+/// Returns `None` when no partition within `dates` has a part. The collector deletes small
+/// parts once it has merged them, so a part listed by the scan can be gone when polars
+/// opens it. The read then runs once more on a new listing, which finds the merged part.
+fn read_table(
+    data_dir: &Path,
+    table: Table,
+    dates: DateRange,
+    query: impl Fn(LazyFrame) -> LazyFrame,
+) -> Result<Option<DataFrame>, DatasetError> {
+    let mut retried = false;
+    loop {
+        let Some(frame) = scan(data_dir, table, dates)? else {
+            return Ok(None);
+        };
+        match collect(data_dir, table, query(frame)) {
+            Err(DatasetError::Read { source, .. }) if !retried && is_missing_file(&source) => {
+                tracing::debug!(
+                    table = table.name(),
+                    "a part was gone when read; listing the parts again"
+                );
+                retried = true;
+            }
+            result => return result.map(Some),
+        }
+    }
+}
+
+/// Returns true when `error` comes from a file that does not exist.
+fn is_missing_file(error: &PolarsError) -> bool {
+    match error {
+        PolarsError::IO { error, .. } => error.kind() == std::io::ErrorKind::NotFound,
+        PolarsError::Context { error, .. } => is_missing_file(error),
+        _ => false,
+    }
 }
 
 /// Runs a lazy query over `table`. polars panics, instead of returning an error, on a
@@ -1090,6 +1129,25 @@ mod tests {
         let mut starts: Vec<i64> = spans.iter().map(|span| span.start_ns - base).collect();
         starts.sort_unstable();
         assert_eq!(starts, [2_000_000_000, 3_000_000_000, 4_000_000_000]);
+    }
+
+    #[test]
+    fn missing_file_error_detected() {
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let missing = PolarsError::IO {
+            error: std::sync::Arc::new(missing),
+            msg: None,
+        };
+        assert!(is_missing_file(&missing));
+        let wrapped = missing.context("reading a part".into());
+        assert!(is_missing_file(&wrapped));
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let denied = PolarsError::IO {
+            error: std::sync::Arc::new(denied),
+            msg: None,
+        };
+        assert!(!is_missing_file(&denied));
+        assert!(!is_missing_file(&PolarsError::NoData("no rows".into())));
     }
 
     #[test]

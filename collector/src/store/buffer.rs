@@ -125,9 +125,14 @@ pub(crate) struct PendingPart<'a> {
 /// this bounds the memory that joined columns take next to the buffer. Encoding a row
 /// group also costs time per column however few rows it has (a cardinality estimate over
 /// 16,384 registers, and a zstd context per page).
-const ROW_GROUP_ROWS: usize = 16_384;
+pub(crate) const ROW_GROUP_ROWS: usize = 16_384;
 
 impl PendingPart<'_> {
+    /// Returns the number of rows of the part.
+    pub(crate) fn rows(&self) -> usize {
+        self.frames.iter().map(|(_, frame)| frame.height()).sum()
+    }
+
     /// Joins the part's frames into row groups of at most [`ROW_GROUP_ROWS`] rows, each with
     /// its `seq` column last and each column in one chunk.
     pub(crate) fn row_groups(&self) -> impl Iterator<Item = PolarsResult<DataFrame>> + '_ {

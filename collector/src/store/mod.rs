@@ -27,6 +27,7 @@
 
 mod buffer;
 pub(crate) mod columns;
+mod merge;
 mod parts;
 mod query;
 mod wal;
@@ -43,6 +44,7 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::model::Records;
 
+pub use parts::live_parts;
 pub use query::{DateRange, partitions, scan};
 
 pub use wal::OtlpRequest;
@@ -601,7 +603,11 @@ mod tests {
         }
         let parts = buffer.parts();
         let part = parts.iter().find(|part| part.table == table).unwrap();
-        parts::write_part(data_dir, table, part.date, part.range, part.row_groups()).unwrap();
+        let name = parts::PartName {
+            range: part.range,
+            merged: false,
+        };
+        parts::write_part(data_dir, table, part.date, name, part.row_groups()).unwrap();
     }
 
     #[test]
@@ -979,5 +985,137 @@ mod tests {
         };
         assert_eq!(next.seq, 1 + missed);
         store.shutdown_blocking().unwrap();
+    }
+
+    /// Returns the partition directory of `table` on the test day.
+    fn test_partition(data_dir: &Path, table: Table) -> PathBuf {
+        data_dir
+            .join(table.name())
+            .join(parts::partition_name(buffer::span_date(&span(1))))
+    }
+
+    /// Lists the part file names of `table` on the test day, sorted.
+    fn part_names(data_dir: &Path, table: Table) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(test_partition(data_dir, table))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn part_name(first: u64, last: u64, merged: bool) -> String {
+        let suffix = if merged { "-merged" } else { "" };
+        format!("part-{first:020}-{last:020}{suffix}.parquet")
+    }
+
+    /// Options under which a flush starts only on request.
+    fn flush_on_request() -> StoreOptions {
+        StoreOptions {
+            flush_interval: Duration::from_hours(1),
+            ..StoreOptions::default()
+        }
+    }
+
+    #[test]
+    fn small_parts_merge_into_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), flush_on_request()).unwrap();
+        for index in 1..=10 {
+            store.write_blocking(batch(index)).unwrap();
+            store.flush_blocking().unwrap();
+        }
+        // The flush thread merges after it acknowledges a flush, so one more flush waits
+        // for the last merge.
+        store.flush_blocking().unwrap();
+        let expected = vec![
+            part_name(1, 8, true),
+            part_name(9, 9, false),
+            part_name(10, 10, false),
+        ];
+        assert_eq!(part_names(dir.path(), Table::Spans), expected);
+        assert_eq!(part_names(dir.path(), Table::Metrics), expected);
+        let written: Vec<u64> = (1..=10).collect();
+        assert_eq!(seqs(dir.path(), Table::Spans), written);
+        assert_eq!(seqs(dir.path(), Table::Metrics), written);
+
+        store.shutdown_blocking().unwrap();
+        let reopened = Store::open(dir.path(), flush_on_request()).unwrap();
+        assert_eq!(reopened.replayed(), 0);
+        reopened.shutdown_blocking().unwrap();
+        assert_eq!(part_names(dir.path(), Table::Spans), expected);
+        assert_eq!(seqs(dir.path(), Table::Spans), written);
+    }
+
+    #[test]
+    fn large_part_merges_small_parts_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), flush_on_request()).unwrap();
+        for index in 1..=3 {
+            store.write_blocking(batch(index)).unwrap();
+            store.flush_blocking().unwrap();
+        }
+        let spans: Vec<Span> = (0..merge::MERGE_ROWS as u64)
+            .map(|index| Span {
+                span_id: crate::model::SpanId::from_bytes(&(index + 1000).to_le_bytes()).unwrap(),
+                ..span(1)
+            })
+            .collect();
+        store
+            .write_blocking(Records {
+                spans,
+                ..Records::default()
+            })
+            .unwrap();
+        store.flush_blocking().unwrap();
+        store.flush_blocking().unwrap();
+
+        assert_eq!(
+            part_names(dir.path(), Table::Spans),
+            vec![part_name(1, 3, true), part_name(4, 4, false)]
+        );
+        // The metrics partition has three small parts and no reason to merge them yet.
+        assert_eq!(part_names(dir.path(), Table::Metrics).len(), 3);
+        let mut expected = vec![1, 2, 3];
+        expected.extend(std::iter::repeat_n(4, merge::MERGE_ROWS));
+        assert_eq!(seqs(dir.path(), Table::Spans), expected);
+        store.shutdown_blocking().unwrap();
+    }
+
+    /// A crash after a merged part is durable and before its parts are deleted leaves both.
+    /// Readers count each row once, and the next start deletes the parts that were merged.
+    #[test]
+    fn merged_parts_left_by_crash_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let saved = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), flush_on_request()).unwrap();
+        for index in 1..=merge::MERGE_PARTS as u8 {
+            if usize::from(index) == merge::MERGE_PARTS {
+                let partition = test_partition(dir.path(), Table::Spans);
+                for name in part_names(dir.path(), Table::Spans) {
+                    std::fs::copy(partition.join(&name), saved.path().join(&name)).unwrap();
+                }
+            }
+            store.write_blocking(batch(index)).unwrap();
+            store.flush_blocking().unwrap();
+        }
+        store.flush_blocking().unwrap();
+        store.shutdown_blocking().unwrap();
+        let merged = vec![part_name(1, 8, true)];
+        assert_eq!(part_names(dir.path(), Table::Spans), merged);
+
+        let partition = test_partition(dir.path(), Table::Spans);
+        for entry in std::fs::read_dir(saved.path()).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), partition.join(entry.file_name())).unwrap();
+        }
+        assert_eq!(part_names(dir.path(), Table::Spans).len(), 8);
+        let written: Vec<u64> = (1..=8).collect();
+        assert_eq!(seqs(dir.path(), Table::Spans), written);
+
+        let reopened = Store::open(dir.path(), flush_on_request()).unwrap();
+        assert_eq!(part_names(dir.path(), Table::Spans), merged);
+        reopened.shutdown_blocking().unwrap();
+        assert_eq!(seqs(dir.path(), Table::Spans), written);
     }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use polars::prelude::*;
 use time::Date;
 
-use super::parts::partition_name;
+use super::parts::{live_parts, partition_name};
 use super::{StoreError, Table};
 
 /// An inclusive range of partition dates; `None` leaves that end open.
@@ -28,18 +28,16 @@ pub fn scan(
 ) -> Result<Option<LazyFrame>, StoreError> {
     let table_dir = data_dir.join(table.name());
     let days = partitions(data_dir, table, dates);
-    if days.is_empty() {
+    // The part files are listed here rather than matched by a glob, because the parts
+    // whose rows a merged part contains must be left out.
+    let files: Vec<PlRefPath> = days
+        .into_iter()
+        .flat_map(|date| live_parts(&table_dir.join(partition_name(date))))
+        .map(|path| PlRefPath::new(path.to_string_lossy().into_owned()))
+        .collect();
+    if files.is_empty() {
         return Ok(None);
     }
-    // One pattern per partition. The `[d]` class matches only `d`, and it puts the first
-    // glob character before the partition directory, so the Hive column `date` comes from
-    // the path after it while each pattern lists the files of its own partition.
-    let patterns = days.into_iter().map(|date| {
-        let pattern = table_dir
-            .join(format!("[d]{}", &partition_name(date)[1..]))
-            .join("part-*.parquet");
-        PlRefPath::new(pattern.to_string_lossy().into_owned())
-    });
     let hive_schema = Schema::from_iter([Field::new("date".into(), DataType::String)]);
     let args = ScanArgsParquet {
         hive_options: HiveOptions {
@@ -48,10 +46,10 @@ pub fn scan(
             schema: Some(Arc::new(hive_schema)),
             try_parse_dates: false,
         },
-        glob: true,
+        glob: false,
         ..ScanArgsParquet::default()
     };
-    let frame = LazyFrame::scan_parquet_files(patterns.collect(), args).map_err(|source| {
+    let frame = LazyFrame::scan_parquet_files(files.into(), args).map_err(|source| {
         StoreError::Parquet {
             path: table_dir.clone(),
             source,
@@ -84,14 +82,5 @@ pub fn partitions(data_dir: &Path, table: Table, dates: DateRange) -> Vec<Date> 
 
 /// Returns true when `partition` contains a Parquet part.
 fn has_part(partition: &Path) -> bool {
-    std::fs::read_dir(partition).is_ok_and(|mut entries| {
-        entries.any(|entry| {
-            entry.is_ok_and(|entry| {
-                entry
-                    .file_name()
-                    .to_str()
-                    .is_some_and(|name| name.starts_with("part-") && name.ends_with(".parquet"))
-            })
-        })
-    })
+    !live_parts(partition).is_empty()
 }

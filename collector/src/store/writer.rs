@@ -25,7 +25,8 @@ use crate::model::Records;
 
 use super::buffer::{Buffer, WriteFrames};
 use super::buffer::{invocation_date, metric_date, span_date};
-use super::parts::{PartIndex, Table, is_covered, scan_parts, write_part};
+use super::merge::Merger;
+use super::parts::{PartIndex, PartName, Table, is_covered, scan_parts, write_part};
 use super::wal::{self, Payload, Wal};
 use super::{FeedBatch, StoreError, StoreOptions, StoreTotals};
 
@@ -133,7 +134,7 @@ impl Writer {
                 "replaying write-ahead log"
             );
         }
-        let parts = write_parts(data_dir, &buffer)?;
+        let parts = write_parts(data_dir, &buffer)?.len();
         wal::remove_segments(wal_dir, &segments)?;
 
         let shared = Arc::new(Shared::default());
@@ -400,6 +401,7 @@ fn shut_down() -> StoreError {
 
 /// Runs the flush thread until the writer drops its end of `jobs`.
 fn run_flusher(data_dir: &Path, wal_dir: &Path, jobs: &Receiver<FlushJob>, shared: &Shared) {
+    let mut merger = Merger::default();
     for job in jobs {
         let started = Instant::now();
         let result = write_parts(data_dir, &job.buffer).and_then(|parts| {
@@ -408,19 +410,28 @@ fn run_flusher(data_dir: &Path, wal_dir: &Path, jobs: &Receiver<FlushJob>, share
         });
         match result {
             Ok(parts) => {
-                shared.parts.fetch_add(parts as u64, Ordering::Relaxed);
+                shared
+                    .parts
+                    .fetch_add(parts.len() as u64, Ordering::Relaxed);
                 tracing::debug!(
                     rows = job.buffer.rows(),
-                    parts,
+                    parts = parts.len(),
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "flushed to Parquet"
                 );
                 if let Some(ack) = job.ack {
                     let _ = ack.send(Ok(()));
                 }
+                drop(job.buffer);
+                for part in parts {
+                    merger.wrote(data_dir, part);
+                }
             }
             Err(error) => {
                 tracing::error!(%error, "flush to Parquet failed; records stay in the write-ahead log and the flush is retried");
+                // The flush may have written some of its parts, which the merger does not
+                // know of, so no part written before it may be merged with a later one.
+                merger.forget();
                 shared
                     .failed_segments
                     .lock()
@@ -434,19 +445,37 @@ fn run_flusher(data_dir: &Path, wal_dir: &Path, jobs: &Receiver<FlushJob>, share
     }
 }
 
-/// Writes one part per table and date of `buffer` and returns how many it wrote.
-pub(crate) fn write_parts(data_dir: &Path, buffer: &Buffer) -> Result<usize, StoreError> {
-    let parts = buffer.parts();
-    for part in &parts {
-        write_part(
-            data_dir,
-            part.table,
-            part.date,
-            part.range,
-            part.row_groups(),
-        )?;
+/// A part file a flush wrote.
+#[derive(Debug)]
+pub(crate) struct WrittenPart {
+    pub(crate) table: Table,
+    pub(crate) date: time::Date,
+    pub(crate) name: PartName,
+    pub(crate) path: PathBuf,
+    pub(crate) rows: usize,
+}
+
+/// Writes one part per table and date of `buffer` and returns them.
+pub(crate) fn write_parts(
+    data_dir: &Path,
+    buffer: &Buffer,
+) -> Result<Vec<WrittenPart>, StoreError> {
+    let mut written = Vec::new();
+    for part in buffer.parts() {
+        let name = PartName {
+            range: part.range,
+            merged: false,
+        };
+        let path = write_part(data_dir, part.table, part.date, name, part.row_groups())?;
+        written.push(WrittenPart {
+            table: part.table,
+            date: part.date,
+            name,
+            path,
+            rows: part.rows(),
+        });
     }
-    Ok(parts.len())
+    Ok(written)
 }
 
 /// Reads the segments of failed flushes back, leaving out records that a part contains.
