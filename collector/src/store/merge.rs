@@ -20,10 +20,10 @@ use std::path::PathBuf;
 use polars::prelude::{DataFrame, ParquetReader, PolarsResult, SerReader as _};
 use time::Date;
 
-use super::StoreError;
 use super::buffer::ROW_GROUP_ROWS;
-use super::parts::{PartName, Table, remove_parts, write_part};
+use super::parts::{PartName, Table, write_part};
 use super::writer::WrittenPart;
+use super::{StoreError, remove_files};
 
 /// Parts with fewer rows than this are small. It is the row group size, so a merged part
 /// that reaches it has full row groups from then on.
@@ -139,7 +139,7 @@ pub(crate) fn merge(
 
     let sources: Vec<PathBuf> = parts.iter().map(|part| part.path.clone()).collect();
     let partition_dir = path.parent().unwrap_or(data_dir).to_owned();
-    remove_parts(&partition_dir, &sources)?;
+    remove_files(&partition_dir, &sources)?;
     Ok(WrittenPart {
         table: first.table,
         date: first.date,

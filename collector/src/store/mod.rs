@@ -490,6 +490,38 @@ impl Store {
     }
 }
 
+/// Deletes `paths`, files in `dir`, and then fsyncs `dir` so that the deletion is durable.
+/// Files that are already gone are skipped.
+pub(crate) fn remove_files(dir: &Path, paths: &[PathBuf]) -> Result<(), StoreError> {
+    if paths.is_empty() {
+        return Ok(());
+    }
+    for path in paths {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path: path.clone(),
+                    source,
+                });
+            }
+        }
+    }
+    sync_dir(dir)
+}
+
+/// Fsyncs the directory `dir`, so that the files created, renamed or deleted in it stay so
+/// after a crash.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|source| StoreError::Io {
+            path: dir.to_owned(),
+            source,
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,8 +19,8 @@ use polars_utils::compression::ZstdLevel;
 use time::Date;
 use time::macros::format_description;
 
-use super::StoreError;
 pub(crate) use super::Table;
+use super::{StoreError, remove_files, sync_dir};
 
 const TEMPORARY_PREFIX: &str = ".tmp-";
 
@@ -148,7 +148,7 @@ pub(crate) fn scan_parts(data_dir: &Path) -> Result<PartIndex, StoreError> {
             let covered: Vec<PathBuf> = covered
                 .map(|part| partition_dir.join(part.file_name()))
                 .collect();
-            remove_parts(&partition_dir, &covered)?;
+            remove_files(&partition_dir, &covered)?;
             let ranges = names.iter().map(|part| part.range);
             index.entry((table, date)).or_default().extend(ranges);
         }
@@ -173,21 +173,6 @@ const WRITE_BUFFER_BYTES: usize = 1 << 20;
 /// machine, level 1 took 18% less CPU in the flush thread than level 3, and the parts were
 /// 0.1% smaller.
 const ZSTD_LEVEL: i32 = 1;
-
-/// Deletes the part files `paths` of `partition_dir`, then fsyncs the directory.
-pub(crate) fn remove_parts(partition_dir: &Path, paths: &[PathBuf]) -> Result<(), StoreError> {
-    if paths.is_empty() {
-        return Ok(());
-    }
-    for path in paths {
-        match fs::remove_file(path) {
-            Ok(()) => {}
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) => return Err(io_error(path)(error)),
-        }
-    }
-    sync_dir(partition_dir)
-}
 
 /// Writes one part atomically and returns its path. Each frame of `row_groups` becomes one
 /// Parquet row group, so only one group's columns are in memory at a time.
@@ -252,12 +237,6 @@ fn write_row_groups(
     }
     writer.finish()?;
     Ok(())
-}
-
-fn sync_dir(path: &Path) -> Result<(), StoreError> {
-    File::open(path)
-        .and_then(|dir| dir.sync_all())
-        .map_err(io_error(path))
 }
 
 #[cfg(test)]

@@ -214,7 +214,7 @@ impl Wal {
             .create_new(true)
             .open(&path)
             .map_err(io_error)?;
-        sync_dir(dir)?;
+        super::sync_dir(dir)?;
         Ok(Self {
             dir: dir.to_owned(),
             path,
@@ -380,31 +380,7 @@ fn damaged_copy_path(path: &Path) -> PathBuf {
 
 /// Deletes segments whose records are all in durable parts, and makes the deletion durable.
 pub(crate) fn remove_segments(dir: &Path, paths: &[PathBuf]) -> Result<(), StoreError> {
-    if paths.is_empty() {
-        return Ok(());
-    }
-    for path in paths {
-        match fs::remove_file(path) {
-            Ok(()) => {}
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(StoreError::Io {
-                    path: path.clone(),
-                    source,
-                });
-            }
-        }
-    }
-    sync_dir(dir)
-}
-
-fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|dir| dir.sync_all())
-        .map_err(|source| StoreError::Io {
-            path: dir.to_owned(),
-            source,
-        })
+    super::remove_files(dir, paths)
 }
 
 /// Returns the CRC-32 of a frame: its sequence number, then the pieces of its payload.
