@@ -529,7 +529,10 @@ fn sigkill_loses_no_acknowledged_span() {
     let ack_file = dir.path().join("acks");
     let stop_file = dir.path().join("stop");
     let (http, grpc) = free_ports();
-    let mut collector = Collector::start_on(&data_dir, http, grpc, &[]);
+    // Flushes every 30 ms write small parts, which the collector merges, so the kills also
+    // land in flushes and merges.
+    let flush_often = ["--flush-interval-ms", "30"];
+    let mut collector = Collector::start_on(&data_dir, http, grpc, &flush_often);
     let mut client = Command::new(&python)
         .arg(script("send_until_stopped.py"))
         .arg(collector.http_endpoint())
@@ -541,7 +544,7 @@ fn sigkill_loses_no_acknowledged_span() {
     for round in 0..4 {
         std::thread::sleep(Duration::from_millis(400 + 150 * round));
         collector.kill();
-        collector = Collector::start_on(&data_dir, http, grpc, &[]);
+        collector = Collector::start_on(&data_dir, http, grpc, &flush_often);
     }
     std::thread::sleep(Duration::from_millis(500));
     std::fs::write(&stop_file, b"").unwrap();
@@ -554,6 +557,15 @@ fn sigkill_loses_no_acknowledged_span() {
         "only {} spans acknowledged",
         acknowledged.len()
     );
+    let merged_parts = std::fs::read_dir(data_dir.join("spans"))
+        .unwrap()
+        .flat_map(|partition| std::fs::read_dir(partition.unwrap().path()).unwrap())
+        .filter(|part| {
+            let name = part.as_ref().unwrap().file_name();
+            name.to_string_lossy().ends_with("-merged.parquet")
+        })
+        .count();
+    assert!(merged_parts > 0, "no small parts were merged");
     let output = Command::new(&python)
         .args([
             "-c",

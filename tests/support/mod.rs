@@ -64,15 +64,21 @@ impl Collector {
     }
 
     /// Starts `spanbill collect` on the given ports, with `extra` flags, and waits until
-    /// both receivers accept connections.
+    /// both receivers accept connections. The flush interval is 300 ms unless `extra` sets
+    /// one.
     pub(crate) fn start_on(data_dir: &Path, http: u16, grpc: u16, extra: &[&str]) -> Self {
+        let flush_interval: &[&str] = if extra.contains(&"--flush-interval-ms") {
+            &[]
+        } else {
+            &["--flush-interval-ms", "300"]
+        };
         let child = Command::new(env!("CARGO_BIN_EXE_spanbill"))
             .arg("collect")
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--http-listen", &format!("127.0.0.1:{http}")])
             .args(["--grpc-listen", &format!("127.0.0.1:{grpc}")])
-            .args(["--flush-interval-ms", "300"])
+            .args(flush_interval)
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
