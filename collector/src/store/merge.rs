@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use polars::prelude::{DataFrame, ParquetReader, PolarsResult, SerReader as _};
 use time::Date;
@@ -41,7 +41,7 @@ pub(crate) struct Merger {
 impl Merger {
     /// Records a part that a flush wrote and merges its partition's small parts when they
     /// are due. A failed merge is logged and leaves the parts as they are.
-    pub(crate) fn wrote(&mut self, data_dir: &std::path::Path, part: WrittenPart) {
+    pub(crate) fn wrote(&mut self, data_dir: &Path, part: WrittenPart) {
         let key = (part.table, part.date);
         let small = self.small.entry(key).or_default();
         let due = if part.rows < MERGE_ROWS {
@@ -85,9 +85,7 @@ impl Merger {
             }
         }
     }
-}
 
-impl Merger {
     /// Forgets every small part, so that none of them is merged with a part written later.
     pub(crate) fn forget(&mut self) {
         self.small.clear();
@@ -96,10 +94,7 @@ impl Merger {
 
 /// Writes the rows of `parts`, which share a table and date, into one merged part, then
 /// deletes them. Returns the merged part.
-pub(crate) fn merge(
-    data_dir: &std::path::Path,
-    parts: &[WrittenPart],
-) -> Result<WrittenPart, StoreError> {
+pub(crate) fn merge(data_dir: &Path, parts: &[WrittenPart]) -> Result<WrittenPart, StoreError> {
     let first = &parts[0];
     let range = (
         parts
