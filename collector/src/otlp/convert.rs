@@ -16,7 +16,7 @@ use crate::model::{
     SpanKind, StatusCode, Summary, Temporality, TraceId, find,
 };
 
-use super::{Converted, Limits, RejectReason};
+use super::{Converted, Limits, RejectReason, Rejection, SpanLabel};
 
 /// Bit 0 of a data point's flags: the producer had no value to report.
 const FLAG_NO_RECORDED_VALUE: u32 = 1;
@@ -39,13 +39,17 @@ pub fn convert_traces(request: ExportTraceServiceRequest, limits: &Limits) -> Co
             let scope_name = scope_name.map(Arc::<str>::from);
             let scope_version = scope_version.map(Arc::<str>::from);
             for span in scope_spans.spans {
+                let label = SpanLabel::new(&span.span_id);
                 match convert_span(span, &resource, &conventions, limits) {
                     Ok(mut span) => {
                         span.scope_name.clone_from(&scope_name);
                         span.scope_version.clone_from(&scope_version);
                         converted.records.spans.push(span);
                     }
-                    Err(reason) => converted.reject(reason),
+                    Err(reason) => converted.rejected.push(Rejection {
+                        reason,
+                        span: Some(label),
+                    }),
                 }
             }
         }
@@ -486,10 +490,10 @@ fn any_value(value: AnyValue, limits: &Limits, depth: usize) -> AttributeValue {
 }
 
 /// Counts rejections by reason, for partial-success messages and summaries.
-pub(super) fn count_reasons(reasons: &[RejectReason]) -> BTreeMap<String, usize> {
+pub(super) fn count_reasons(rejected: &[Rejection]) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
-    for reason in reasons {
-        *counts.entry(reason.to_string()).or_insert(0) += 1;
+    for rejection in rejected {
+        *counts.entry(rejection.reason.to_string()).or_insert(0) += 1;
     }
     counts
 }

@@ -233,13 +233,18 @@ mod tests {
             converted.records.invocations[0].version.as_deref(),
             Some("$LATEST")
         );
+        let reasons: Vec<&RejectReason> = converted
+            .rejected
+            .iter()
+            .map(|rejection| &rejection.reason)
+            .collect();
         assert_eq!(
-            converted.rejected,
+            reasons,
             [
-                RejectReason::NotPlatformLog,
-                RejectReason::NotPlatformLog,
-                RejectReason::LogBodyNotString,
-                RejectReason::LogBodyNotString,
+                &RejectReason::NotPlatformLog,
+                &RejectReason::NotPlatformLog,
+                &RejectReason::LogBodyNotString,
+                &RejectReason::LogBodyNotString,
             ]
         );
     }

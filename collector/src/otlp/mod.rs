@@ -121,18 +121,84 @@ pub enum RejectReason {
     InvalidPlatformData(String),
 }
 
+/// The span id of a rejected span as the request sent it, for messages. The id may be of
+/// any length, and only its first 16 bytes are stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpanLabel {
+    bytes: [u8; 16],
+    len: u8,
+    cut: bool,
+}
+
+impl SpanLabel {
+    /// Keeps the first 16 bytes of `span_id`.
+    #[must_use]
+    pub fn new(span_id: &[u8]) -> Self {
+        let mut bytes = [0; 16];
+        let stored = span_id.len().min(bytes.len());
+        bytes[..stored].copy_from_slice(&span_id[..stored]);
+        Self {
+            bytes,
+            len: stored as u8,
+            cut: span_id.len() > stored,
+        }
+    }
+}
+
+impl std::fmt::Display for SpanLabel {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.len == 0 {
+            return formatter.write_str("span without a span id");
+        }
+        formatter.write_str("span id ")?;
+        for byte in &self.bytes[..usize::from(self.len)] {
+            write!(formatter, "{byte:02x}")?;
+        }
+        if self.cut {
+            formatter.write_str("...")?;
+        }
+        Ok(())
+    }
+}
+
+/// One rejected span, data point or log record: the reason, and for a span its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// The reason the item was rejected.
+    pub reason: RejectReason,
+    /// The span's id, when the item is a span.
+    pub span: Option<SpanLabel>,
+}
+
+impl Rejection {
+    /// Builds the rejection of an item that is not a span.
+    #[must_use]
+    pub fn item(reason: RejectReason) -> Self {
+        Self { reason, span: None }
+    }
+
+    /// Builds the rejection of the span with id `span_id`.
+    #[must_use]
+    pub fn span(reason: RejectReason, span_id: &[u8]) -> Self {
+        Self {
+            reason,
+            span: Some(SpanLabel::new(span_id)),
+        }
+    }
+}
+
 /// Records converted from one request, and what was rejected.
 #[derive(Debug, Default)]
 pub struct Converted {
     /// Records that passed validation.
     pub records: Records,
-    /// Reasons for every rejected item, in order.
-    pub rejected: Vec<RejectReason>,
+    /// Every rejected item, in order.
+    pub rejected: Vec<Rejection>,
 }
 
 impl Converted {
     fn reject(&mut self, reason: RejectReason) {
-        self.rejected.push(reason);
+        self.rejected.push(Rejection::item(reason));
     }
 
     /// Returns the rejection counts by reason.
@@ -149,13 +215,23 @@ impl Converted {
     }
 }
 
-/// Returns a partial-success message for `rejected`: the counts by reason, or an empty string
-/// when nothing was rejected.
+/// Returns a partial-success message for `rejected`: the counts by reason, each with the
+/// first span rejected for it, or an empty string when nothing was rejected.
 #[must_use]
-pub fn rejection_message(rejected: &[RejectReason]) -> String {
-    convert::count_reasons(rejected)
+pub fn rejection_message(rejected: &[Rejection]) -> String {
+    let mut by_reason: BTreeMap<String, (usize, Option<SpanLabel>)> = BTreeMap::new();
+    for rejection in rejected {
+        let entry = by_reason
+            .entry(rejection.reason.to_string())
+            .or_insert((0, rejection.span));
+        entry.0 += 1;
+    }
+    by_reason
         .iter()
-        .map(|(reason, count)| format!("{count} rejected: {reason}"))
+        .map(|(reason, (count, span))| match span {
+            Some(span) => format!("{count} rejected: {reason} (first: {span})"),
+            None => format!("{count} rejected: {reason}"),
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -225,5 +301,30 @@ pub fn decode_logs(
     match encoding {
         Encoding::Protobuf => Ok(ExportLogsServiceRequest::decode(body)?),
         Encoding::Json => logs_from_json(body),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejection_message_names_first_span() {
+        let rejected = [
+            Rejection::span(RejectReason::NegativeDuration, &[0x0a; 8]),
+            Rejection::span(RejectReason::MissingTime, &[]),
+            Rejection::span(RejectReason::NegativeDuration, &[0x0b; 8]),
+            Rejection::item(RejectReason::MissingData),
+            Rejection::span(RejectReason::UnknownEnum("span kind", 9), &[0xcd; 20]),
+        ];
+        assert_eq!(
+            rejection_message(&rejected),
+            "2 rejected: end time before start time (first: span id 0a0a0a0a0a0a0a0a); \
+             1 rejected: metric without data; \
+             1 rejected: missing time (first: span without a span id); \
+             1 rejected: unknown span kind number 9 \
+             (first: span id cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd...)"
+        );
+        assert_eq!(rejection_message(&[]), "");
     }
 }

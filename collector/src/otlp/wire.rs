@@ -21,7 +21,7 @@ use crate::model::attribute::{AttributeRef, ValueRef, write_json_attributes};
 use crate::model::{SpanId, SpanKind, StatusCode, TraceId};
 use crate::store::columns::{EventRef, LinkRef, SpanRow, SpanRows, write_events, write_links};
 
-use super::{Limits, RejectReason};
+use super::{Limits, RejectReason, Rejection};
 
 /// Nesting of array and map values past which the reader leaves the body to prost.
 const MAX_WIRE_DEPTH: usize = 32;
@@ -162,7 +162,7 @@ pub(super) fn truncate(text: &str, max: usize) -> &str {
 pub(crate) fn trace_rows<'a>(
     body: &'a [u8],
     limits: &Limits,
-) -> Option<(SpanRows<'a>, Vec<RejectReason>)> {
+) -> Option<(SpanRows<'a>, Vec<Rejection>)> {
     let mut reader = TraceReader {
         limits,
         rows: SpanRows::default(),
@@ -178,7 +178,7 @@ pub(crate) fn trace_rows<'a>(
 pub(crate) fn request_rows<'a>(
     request: &'a ExportTraceServiceRequest,
     limits: &Limits,
-) -> (SpanRows<'a>, Vec<RejectReason>) {
+) -> (SpanRows<'a>, Vec<Rejection>) {
     let mut reader = TraceReader {
         limits,
         rows: SpanRows::default(),
@@ -304,7 +304,7 @@ fn proto_value<'a>(value: &'a AnyValue, limits: &Limits, depth: usize) -> ValueR
 pub(super) struct TraceReader<'l, 'a> {
     pub(super) limits: &'l Limits,
     rows: SpanRows<'a>,
-    rejected: Vec<RejectReason>,
+    rejected: Vec<Rejection>,
 }
 
 impl<'l, 'a> TraceReader<'l, 'a> {
@@ -324,7 +324,7 @@ impl<'l, 'a> TraceReader<'l, 'a> {
     }
 
     /// Returns the rows and the reasons of the rejected spans.
-    pub(super) fn finish(self) -> (SpanRows<'a>, Vec<RejectReason>) {
+    pub(super) fn finish(self) -> (SpanRows<'a>, Vec<Rejection>) {
         (self.rows, self.rejected)
     }
 }
@@ -544,7 +544,9 @@ impl<'a> TraceReader<'_, 'a> {
         let links = check_links(std::mem::take(&mut span.links));
         match check(span).and_then(|checked| Ok((checked, links?))) {
             Ok((checked, links)) => self.push_row(span, &checked, &links, resource, scope),
-            Err(reason) => self.rejected.push(reason),
+            Err(reason) => self
+                .rejected
+                .push(Rejection::span(reason, span.span_id.bytes())),
         }
     }
 

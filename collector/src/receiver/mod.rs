@@ -25,7 +25,7 @@ use crate::store::{OtlpRequest, PendingWrite, Store, StoreError, Table, WriteFra
 
 /// Span columns read straight from a trace request, with the reasons of the spans it
 /// rejected.
-pub(crate) type SpanFrames = (WriteFrames, Vec<otlp::RejectReason>);
+pub(crate) type SpanFrames = (WriteFrames, Vec<otlp::Rejection>);
 
 pub use body::{BodyError, decode as decode_body};
 pub use grpc::serve_grpc;

@@ -21,15 +21,15 @@ use crate::model::attribute::{AttributeRef, ValueRef};
 use crate::otlp::wire::{
     Conventions, Id, LinkFields, MAX_VALUE_DEPTH, SpanFields, TraceReader, truncate,
 };
-use crate::otlp::{Limits, RejectReason};
+use crate::otlp::{Limits, Rejection};
 use crate::store::columns::{EventRef, SpanRows};
 
 /// The rows, rejections and protobuf encoding that the JSON row reader gives for one
 /// request.
 pub(crate) struct JsonRows<'a> {
     pub(crate) rows: SpanRows<'a>,
-    /// Reasons of the rejected spans.
-    pub(crate) rejected: Vec<RejectReason>,
+    /// The rejected spans.
+    pub(crate) rejected: Vec<Rejection>,
     /// The request in protobuf, as much of it as the rows use: read with the same limits,
     /// it gives the same rows (see [`super::protobuf`]).
     pub(crate) protobuf: Vec<u8>,

@@ -24,7 +24,7 @@ pub(in crate::otlp) type Frames = Vec<((Table, time::Date), DataFrame)>;
 pub(in crate::otlp) fn through_prost(
     body: &[u8],
     limits: &Limits,
-) -> Option<(Frames, Vec<RejectReason>)> {
+) -> Option<(Frames, Vec<Rejection>)> {
     let request = ExportTraceServiceRequest::decode(body).ok()?;
     let converted = convert_traces(request, limits);
     let spans: Vec<&SpanRecord> = converted.records.spans.iter().collect();
@@ -32,7 +32,7 @@ pub(in crate::otlp) fn through_prost(
     Some((frames, converted.rejected))
 }
 
-fn through_wire(body: &[u8], limits: &Limits) -> Option<(Frames, Vec<RejectReason>)> {
+fn through_wire(body: &[u8], limits: &Limits) -> Option<(Frames, Vec<Rejection>)> {
     let (rows, rejected) = trace_rows(body, limits)?;
     Some((rows.frames().unwrap(), rejected))
 }

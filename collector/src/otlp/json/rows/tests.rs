@@ -269,7 +269,7 @@ impl Writer<'_> {
 
 /// Returns the rows through the decoder and `request_rows`. `None` when the decoder rejects
 /// the body.
-fn through_decoder(body: &[u8], limits: &Limits) -> Option<(Frames, Vec<RejectReason>)> {
+fn through_decoder(body: &[u8], limits: &Limits) -> Option<(Frames, Vec<Rejection>)> {
     let request = decode_traces(body, Encoding::Json).ok()?;
     let (rows, rejected) = request_rows(&request, limits);
     Some((rows.frames().unwrap(), rejected))
@@ -277,7 +277,7 @@ fn through_decoder(body: &[u8], limits: &Limits) -> Option<(Frames, Vec<RejectRe
 
 /// Returns the rows and rejections of the reader, and the request in protobuf it wrote for
 /// the write-ahead log. `None` when it leaves the body to the decoder.
-fn through_reader(body: &[u8], limits: &Limits) -> Option<(Frames, Vec<RejectReason>, Vec<u8>)> {
+fn through_reader(body: &[u8], limits: &Limits) -> Option<(Frames, Vec<Rejection>, Vec<u8>)> {
     let arena = Bump::new();
     let read = trace_rows_json(body, &arena, limits)?;
     Some((read.rows.frames().unwrap(), read.rejected, read.protobuf))
