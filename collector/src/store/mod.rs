@@ -1114,6 +1114,31 @@ mod tests {
         store.shutdown_blocking().unwrap();
     }
 
+    #[test]
+    fn parts_from_before_restart_merge() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), flush_on_request()).unwrap();
+        for index in 1..=3 {
+            store.write_blocking(batch(index)).unwrap();
+            store.flush_blocking().unwrap();
+        }
+        store.shutdown_blocking().unwrap();
+        assert_eq!(part_names(dir.path(), Table::Spans).len(), 3);
+
+        let reopened = Store::open(dir.path(), flush_on_request()).unwrap();
+        for index in 4..=8 {
+            reopened.write_blocking(batch(index)).unwrap();
+            reopened.flush_blocking().unwrap();
+        }
+        reopened.flush_blocking().unwrap();
+        let merged = vec![part_name(1, 8, true)];
+        assert_eq!(part_names(dir.path(), Table::Spans), merged);
+        assert_eq!(part_names(dir.path(), Table::Metrics), merged);
+        reopened.shutdown_blocking().unwrap();
+        let written: Vec<u64> = (1..=8).collect();
+        assert_eq!(seqs(dir.path(), Table::Spans), written);
+    }
+
     /// A crash after a merged part is durable and before its parts are deleted leaves both.
     /// Readers count each row once, and the next start deletes the parts that were merged.
     #[test]

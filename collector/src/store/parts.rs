@@ -51,7 +51,7 @@ pub(crate) struct PartName {
 }
 
 impl PartName {
-    fn parse(name: &str) -> Option<Self> {
+    pub(crate) fn parse(name: &str) -> Option<Self> {
         let stem = name.strip_prefix("part-")?.strip_suffix(".parquet")?;
         let (range, merged) = match stem.strip_suffix(MERGED_SUFFIX) {
             Some(range) => (range, true),
