@@ -1049,14 +1049,20 @@ mod tests {
         }
     }
 
+    /// Writes a [`batch`] for each of `indices` and flushes after each, so that each write
+    /// has parts of its own.
+    fn write_each_flushed(store: &Store, indices: std::ops::RangeInclusive<u8>) {
+        for index in indices {
+            store.write_blocking(batch(index)).unwrap();
+            store.flush_blocking().unwrap();
+        }
+    }
+
     #[test]
     fn small_parts_merge_into_one() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), flush_on_request()).unwrap();
-        for index in 1..=10 {
-            store.write_blocking(batch(index)).unwrap();
-            store.flush_blocking().unwrap();
-        }
+        write_each_flushed(&store, 1..=10);
         // The flush thread merges after it acknowledges a flush, so one more flush waits
         // for the last merge.
         store.flush_blocking().unwrap();
@@ -1083,10 +1089,7 @@ mod tests {
     fn large_part_merges_small_parts_before_it() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), flush_on_request()).unwrap();
-        for index in 1..=3 {
-            store.write_blocking(batch(index)).unwrap();
-            store.flush_blocking().unwrap();
-        }
+        write_each_flushed(&store, 1..=3);
         let spans: Vec<Span> = (0..merge::MERGE_ROWS as u64)
             .map(|index| Span {
                 span_id: crate::model::SpanId::from_bytes(&(index + 1000).to_le_bytes()).unwrap(),
@@ -1118,18 +1121,12 @@ mod tests {
     fn parts_from_before_restart_merge() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), flush_on_request()).unwrap();
-        for index in 1..=3 {
-            store.write_blocking(batch(index)).unwrap();
-            store.flush_blocking().unwrap();
-        }
+        write_each_flushed(&store, 1..=3);
         store.shutdown_blocking().unwrap();
         assert_eq!(part_names(dir.path(), Table::Spans).len(), 3);
 
         let reopened = Store::open(dir.path(), flush_on_request()).unwrap();
-        for index in 4..=8 {
-            reopened.write_blocking(batch(index)).unwrap();
-            reopened.flush_blocking().unwrap();
-        }
+        write_each_flushed(&reopened, 4..=8);
         reopened.flush_blocking().unwrap();
         let merged = vec![part_name(1, 8, true)];
         assert_eq!(part_names(dir.path(), Table::Spans), merged);
@@ -1146,16 +1143,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let saved = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), flush_on_request()).unwrap();
-        for index in 1..=merge::MERGE_PARTS as u8 {
-            if usize::from(index) == merge::MERGE_PARTS {
-                let partition = test_partition(dir.path(), Table::Spans);
-                for name in part_names(dir.path(), Table::Spans) {
-                    std::fs::copy(partition.join(&name), saved.path().join(&name)).unwrap();
-                }
-            }
-            store.write_blocking(batch(index)).unwrap();
-            store.flush_blocking().unwrap();
+        let last = merge::MERGE_PARTS as u8;
+        write_each_flushed(&store, 1..=last - 1);
+        let partition = test_partition(dir.path(), Table::Spans);
+        for name in part_names(dir.path(), Table::Spans) {
+            std::fs::copy(partition.join(&name), saved.path().join(&name)).unwrap();
         }
+        write_each_flushed(&store, last..=last);
         store.flush_blocking().unwrap();
         store.shutdown_blocking().unwrap();
         let merged = vec![part_name(1, 8, true)];
