@@ -27,10 +27,9 @@ pub fn scan(
     dates: DateRange,
 ) -> Result<Option<LazyFrame>, StoreError> {
     let table_dir = data_dir.join(table.name());
-    let days = partitions(data_dir, table, dates);
     // The part files are listed here rather than matched by a glob, because the parts
     // whose rows a merged part contains must be left out.
-    let files: Vec<PlRefPath> = days
+    let files: Vec<PlRefPath> = partition_dates(&table_dir, dates)
         .into_iter()
         .flat_map(|date| live_parts(&table_dir.join(partition_name(date))))
         .map(|path| PlRefPath::new(path.to_string_lossy().into_owned()))
@@ -62,7 +61,17 @@ pub fn scan(
 /// order. Directories whose name is not `date=YYYY-MM-DD` are left out.
 #[must_use]
 pub fn partitions(data_dir: &Path, table: Table, dates: DateRange) -> Vec<Date> {
-    let Ok(entries) = std::fs::read_dir(data_dir.join(table.name())) else {
+    let table_dir = data_dir.join(table.name());
+    partition_dates(&table_dir, dates)
+        .into_iter()
+        .filter(|&date| !live_parts(&table_dir.join(partition_name(date))).is_empty())
+        .collect()
+}
+
+/// Returns the dates of the partition directories under `table_dir` within `dates`, in
+/// order, whether or not they have a part.
+fn partition_dates(table_dir: &Path, dates: DateRange) -> Vec<Date> {
+    let Ok(entries) = std::fs::read_dir(table_dir) else {
         return Vec::new();
     };
     let format = time::macros::format_description!("[year]-[month]-[day]");
@@ -73,14 +82,9 @@ pub fn partitions(data_dir: &Path, table: Table, dates: DateRange) -> Vec<Date> 
             let date = Date::parse(name.to_str()?.strip_prefix("date=")?, &format).ok()?;
             let within =
                 dates.from.is_none_or(|from| date >= from) && dates.to.is_none_or(|to| date <= to);
-            (within && has_part(&entry.path())).then_some(date)
+            within.then_some(date)
         })
         .collect();
     found.sort_unstable();
     found
-}
-
-/// Returns true when `partition` contains a Parquet part.
-fn has_part(partition: &Path) -> bool {
-    !live_parts(partition).is_empty()
 }
