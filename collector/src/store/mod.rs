@@ -966,28 +966,6 @@ mod tests {
         );
     }
 
-    /// A `key=value` directory above the data directory is not read as a column.
-    #[test]
-    fn scan_under_key_value_directory() {
-        let dir = tempfile::tempdir().unwrap();
-        let data_dir = dir.path().join("run=3").join("data");
-        let store = Store::open(&data_dir, StoreOptions::default()).unwrap();
-        store.write_blocking(batch(1)).unwrap();
-        store.write_blocking(batch(2)).unwrap();
-        store.shutdown_blocking().unwrap();
-
-        let frame = scan(&data_dir, Table::Spans, DateRange::default())
-            .unwrap()
-            .unwrap()
-            .collect()
-            .unwrap();
-        assert_eq!(frame.height(), 2);
-        assert!(frame.column("run").is_err());
-        let date = frame.column("date").unwrap().str().unwrap().get(0);
-        assert_eq!(date, Some("2024-05-29"));
-        assert_eq!(seqs(&data_dir, Table::Metrics), vec![1, 2]);
-    }
-
     #[test]
     fn full_queue_reports_busy() {
         let dir = tempfile::tempdir().unwrap();

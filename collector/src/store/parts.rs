@@ -36,8 +36,7 @@ pub(crate) fn partition_name(date: Date) -> String {
     )
 }
 
-/// Parses a partition directory name, `date=YYYY-MM-DD`, into its date.
-pub(crate) fn parse_partition(name: &str) -> Option<Date> {
+fn parse_partition(name: &str) -> Option<Date> {
     let format = format_description!("[year]-[month]-[day]");
     Date::parse(name.strip_prefix("date=")?, &format).ok()
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use polars::prelude::*;
 use time::Date;
 
-use super::parts::{live_parts, parse_partition, partition_name};
+use super::parts::{live_parts, partition_name};
 use super::{StoreError, Table};
 
 /// An inclusive range of partition dates; `None` leaves that end open.
@@ -27,38 +27,33 @@ pub fn scan(
     dates: DateRange,
 ) -> Result<Option<LazyFrame>, StoreError> {
     let table_dir = data_dir.join(table.name());
-    let parquet_error = |source| StoreError::Parquet {
-        path: table_dir.clone(),
-        source,
-    };
-    // Each partition is scanned on its own with its date added as a column, rather than
-    // read by polars' Hive support, which also takes a `key=value` directory above the
-    // data directory for a column and then fails. The part files are listed here because
-    // the parts whose rows a merged part contains must be left out.
-    let mut frames = Vec::new();
-    for date in partition_dates(&table_dir, dates) {
-        let name = partition_name(date);
-        let files: Vec<PlRefPath> = live_parts(&table_dir.join(&name))
-            .into_iter()
-            .map(|path| PlRefPath::new(path.to_string_lossy().into_owned()))
-            .collect();
-        if files.is_empty() {
-            continue;
-        }
-        let args = ScanArgsParquet {
-            hive_options: HiveOptions::new_disabled(),
-            glob: false,
-            ..ScanArgsParquet::default()
-        };
-        let frame = LazyFrame::scan_parquet_files(files.into(), args).map_err(parquet_error)?;
-        let day = name.strip_prefix("date=").unwrap_or(&name).to_owned();
-        frames.push(frame.with_column(lit(day).alias("date")));
+    // The part files are listed here rather than matched by a glob, because the parts
+    // whose rows a merged part contains must be left out.
+    let files: Vec<PlRefPath> = partition_dates(&table_dir, dates)
+        .into_iter()
+        .flat_map(|date| live_parts(&table_dir.join(partition_name(date))))
+        .map(|path| PlRefPath::new(path.to_string_lossy().into_owned()))
+        .collect();
+    if files.is_empty() {
+        return Ok(None);
     }
-    let frame = match frames.len() {
-        0 => return Ok(None),
-        1 => frames.remove(0),
-        _ => concat(frames, UnionArgs::default()).map_err(parquet_error)?,
+    let hive_schema = Schema::from_iter([Field::new("date".into(), DataType::String)]);
+    let args = ScanArgsParquet {
+        hive_options: HiveOptions {
+            enabled: Some(true),
+            hive_start_idx: 0,
+            schema: Some(Arc::new(hive_schema)),
+            try_parse_dates: false,
+        },
+        glob: false,
+        ..ScanArgsParquet::default()
     };
+    let frame = LazyFrame::scan_parquet_files(files.into(), args).map_err(|source| {
+        StoreError::Parquet {
+            path: table_dir.clone(),
+            source,
+        }
+    })?;
     Ok(Some(frame))
 }
 
@@ -79,10 +74,12 @@ fn partition_dates(table_dir: &Path, dates: DateRange) -> Vec<Date> {
     let Ok(entries) = std::fs::read_dir(table_dir) else {
         return Vec::new();
     };
+    let format = time::macros::format_description!("[year]-[month]-[day]");
     let mut found: Vec<Date> = entries
         .flatten()
         .filter_map(|entry| {
-            let date = parse_partition(entry.file_name().to_str()?)?;
+            let name = entry.file_name();
+            let date = Date::parse(name.to_str()?.strip_prefix("date=")?, &format).ok()?;
             let within =
                 dates.from.is_none_or(|from| date >= from) && dates.to.is_none_or(|to| date <= to);
             within.then_some(date)
